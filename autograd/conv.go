@@ -1,0 +1,24 @@
+package autograd
+
+import "github.com/fovea-ml/fovea/tensor"
+
+// Conv2d returns the 2-D convolution of x (N,C,H,W) with w (O, C/groups, KH,
+// KW) plus bias b (O; nil for none).
+func Conv2d(x, w, b *Var, p tensor.ConvParams) *Var {
+	var bv *tensor.Tensor
+	if b != nil {
+		bv = b.Value
+	}
+	out := tensor.Conv2d(x.Value, w.Value, bv, p)
+	return record(out, func(g *tensor.Tensor) {
+		if x.requiresGrad {
+			x.addGrad(tensor.Conv2dBackwardInput(g, w.Value, x.Value.Shape(), p))
+		}
+		if w.requiresGrad {
+			w.addGrad(tensor.Conv2dBackwardWeight(g, x.Value, w.Value.Shape(), p))
+		}
+		if b != nil && b.requiresGrad { // db = Σ over N, H, W
+			b.addGrad(tensor.Sum(g, 0, 2, 3))
+		}
+	}, x, w, b)
+}

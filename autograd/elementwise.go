@@ -1,0 +1,99 @@
+package autograd
+
+import "github.com/fovea-ml/fovea/tensor"
+
+// Add returns a + b with broadcasting.
+func Add(a, b *Var) *Var {
+	return record(tensor.Add(a.Value, b.Value), func(g *tensor.Tensor) {
+		a.addGrad(tensor.SumTo(g, a.Value.Shape()))
+		b.addGrad(tensor.SumTo(g, b.Value.Shape()))
+	}, a, b)
+}
+
+// Sub returns a - b with broadcasting.
+func Sub(a, b *Var) *Var {
+	return record(tensor.Sub(a.Value, b.Value), func(g *tensor.Tensor) {
+		a.addGrad(tensor.SumTo(g, a.Value.Shape()))
+		if b.requiresGrad {
+			b.addGrad(tensor.SumTo(tensor.Neg(g), b.Value.Shape()))
+		}
+	}, a, b)
+}
+
+// Mul returns a * b elementwise with broadcasting.
+func Mul(a, b *Var) *Var {
+	return record(tensor.Mul(a.Value, b.Value), func(g *tensor.Tensor) {
+		if a.requiresGrad {
+			a.addGrad(tensor.SumTo(tensor.Mul(g, b.Value), a.Value.Shape()))
+		}
+		if b.requiresGrad {
+			b.addGrad(tensor.SumTo(tensor.Mul(g, a.Value), b.Value.Shape()))
+		}
+	}, a, b)
+}
+
+// Div returns a / b elementwise with broadcasting.
+func Div(a, b *Var) *Var {
+	out := tensor.Div(a.Value, b.Value)
+	return record(out, func(g *tensor.Tensor) {
+		if a.requiresGrad { // d(a/b)/da = 1/b
+			a.addGrad(tensor.SumTo(tensor.Div(g, b.Value), a.Value.Shape()))
+		}
+		if b.requiresGrad { // d(a/b)/db = -(a/b)/b
+			b.addGrad(tensor.SumTo(tensor.Neg(tensor.Div(tensor.Mul(g, out), b.Value)), b.Value.Shape()))
+		}
+	}, a, b)
+}
+
+// Neg returns -x.
+func Neg(x *Var) *Var {
+	return record(tensor.Neg(x.Value), func(g *tensor.Tensor) { x.addGrad(tensor.Neg(g)) }, x)
+}
+
+// Scale returns s·x.
+func Scale(x *Var, s float32) *Var {
+	return record(tensor.Scale(x.Value, s), func(g *tensor.Tensor) { x.addGrad(tensor.Scale(g, s)) }, x)
+}
+
+// AddScalar returns x + s.
+func AddScalar(x *Var, s float32) *Var {
+	return record(tensor.AddScalar(x.Value, s), func(g *tensor.Tensor) { x.addGrad(g) }, x)
+}
+
+// Exp returns e^x; its derivative is the output itself.
+func Exp(x *Var) *Var {
+	out := tensor.Exp(x.Value)
+	return record(out, func(g *tensor.Tensor) { x.addGrad(tensor.Mul(g, out)) }, x)
+}
+
+// Log returns ln x; its derivative is 1/x.
+func Log(x *Var) *Var {
+	return record(tensor.Log(x.Value), func(g *tensor.Tensor) { x.addGrad(tensor.Div(g, x.Value)) }, x)
+}
+
+// Sqrt returns √x; its derivative is 1/(2√x).
+func Sqrt(x *Var) *Var {
+	out := tensor.Sqrt(x.Value)
+	return record(out, func(g *tensor.Tensor) {
+		x.addGrad(tensor.Binary(g, out, func(g, y float32) float32 { return g / (2 * y) }))
+	}, x)
+}
+
+// Pow returns x^p; its derivative is p·x^(p-1).
+func Pow(x *Var, p float32) *Var {
+	return record(tensor.Pow(x.Value, p), func(g *tensor.Tensor) {
+		x.addGrad(tensor.Mul(g, tensor.Scale(tensor.Pow(x.Value, p-1), p)))
+	}, x)
+}
+
+// Clamp limits x to [lo, hi]; the gradient passes only where x is inside.
+func Clamp(x *Var, lo, hi float32) *Var {
+	return record(tensor.Clamp(x.Value, lo, hi), func(g *tensor.Tensor) {
+		x.addGrad(tensor.Binary(g, x.Value, func(g, v float32) float32 {
+			if v < lo || v > hi {
+				return 0
+			}
+			return g
+		}))
+	}, x)
+}

@@ -1,0 +1,55 @@
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// MatMul returns a·b for 2-D a (m,k) and b (k,n).
+func MatMul(a, b *Var) *Var {
+	return record(tensor.MatMulT(a.Value, b.Value, false, false), func(g *tensor.Tensor) {
+		if a.requiresGrad { // dA = G·Bᵀ  (m,n)(n,k)
+			a.addGrad(tensor.MatMulT(g, b.Value, false, true))
+		}
+		if b.requiresGrad { // dB = Aᵀ·G  (k,m)(m,n)
+			b.addGrad(tensor.MatMulT(a.Value, g, true, false))
+		}
+	}, a, b)
+}
+
+// Linear returns x·wᵀ + b for x (N, in), w (out, in) and b (out; nil for
+// none), PyTorch's nn.Linear layout.
+func Linear(x, w, b *Var) *Var {
+	if x.Value.Dims() != 2 || w.Value.Dims() != 2 || x.Value.Dim(1) != w.Value.Dim(1) {
+		panic(fmt.Sprintf("autograd: Linear of input %v with weight %v: want (N, in) and (out, in)", x.Shape(), w.Shape()))
+	}
+	y := tensor.MatMulT(x.Value, w.Value, false, true) // (N, out)
+	if b != nil {
+		if b.Value.Dims() != 1 || b.Value.Dim(0) != w.Value.Dim(0) {
+			panic(fmt.Sprintf("autograd: Linear bias %v for weight %v", b.Shape(), w.Shape()))
+		}
+		addRows(y.Data(), b.Value.Contiguous().Data())
+	}
+	return record(y, func(g *tensor.Tensor) {
+		if x.requiresGrad { // dX = G·W  (N,out)(out,in)
+			x.addGrad(tensor.MatMulT(g, w.Value, false, false))
+		}
+		if w.requiresGrad { // dW = Gᵀ·X  (out,N)(N,in)
+			w.addGrad(tensor.MatMulT(g, x.Value, true, false))
+		}
+		if b != nil && b.requiresGrad { // db = Σ_N G
+			b.addGrad(tensor.Sum(g, 0))
+		}
+	}, x, w, b)
+}
+
+// addRows adds bias to every row of the row-major matrix y.
+func addRows(y, bias []float32) {
+	for r := 0; r < len(y); r += len(bias) {
+		row := y[r : r+len(bias)]
+		for j, v := range bias {
+			row[j] += v
+		}
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/fovea-ml/fovea
+
+go 1.26

@@ -1,0 +1,98 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// call is one invocation of [For]: the loop body and how many chunks are left.
+type call struct {
+	fn   func(lo, hi int)
+	left atomic.Int32
+	done chan struct{}
+}
+
+// task is one chunk [lo, hi) of a call.
+type task struct {
+	c      *call
+	lo, hi int
+}
+
+func (t task) run() {
+	t.c.fn(t.lo, t.hi)
+	if t.c.left.Add(-1) == 0 {
+		close(t.c.done)
+	}
+}
+
+// pool is the process-wide set of worker goroutines used by every kernel.
+var pool struct {
+	mu      sync.Mutex
+	started int
+	tasks   chan task
+}
+
+// active is the number of threads [For] spreads work over.
+var active atomic.Int32
+
+func init() {
+	pool.tasks = make(chan task, 256)
+	SetThreads(runtime.GOMAXPROCS(0))
+}
+
+// SetThreads sets how many goroutines parallel kernels use (at least 1). It
+// starts the workers the new count needs; workers from an earlier, larger
+// setting stay idle. It is safe to call at any time.
+func SetThreads(n int) {
+	n = max(n, 1)
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	// The calling goroutine always runs one chunk itself, so n threads need
+	// n-1 workers.
+	for ; pool.started < n-1; pool.started++ {
+		go worker()
+	}
+	active.Store(int32(n))
+}
+
+// Threads reports how many goroutines parallel kernels use.
+func Threads() int { return int(active.Load()) }
+
+func worker() {
+	for t := range pool.tasks {
+		t.run()
+	}
+}
+
+// For runs fn over [0, n) split into contiguous chunks, at most one per
+// thread, and returns when every chunk is done. Chunks are never smaller than
+// grain items, so small loops run inline on the calling goroutine. The caller
+// runs the first chunk itself and, while it waits, runs queued chunks of any
+// call, so For may be nested without deadlock.
+func For(n, grain int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	chunks := min(Threads(), n/max(grain, 1))
+	if chunks <= 1 {
+		fn(0, n)
+		return
+	}
+	size := (n + chunks - 1) / chunks
+	chunks = (n + size - 1) / size
+	c := &call{fn: fn, done: make(chan struct{})}
+	c.left.Store(int32(chunks))
+	for i := 1; i < chunks; i++ {
+		pool.tasks <- task{c: c, lo: i * size, hi: min((i+1)*size, n)}
+	}
+	task{c: c, lo: 0, hi: size}.run()
+	for {
+		select {
+		case <-c.done:
+			return
+		case t := <-pool.tasks:
+			t.run()
+		}
+	}
+}

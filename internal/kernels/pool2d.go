@@ -1,0 +1,94 @@
+package kernels
+
+import "math"
+
+// PoolGeom describes a 2-D pooling window sweep over one H×W plane: a KH×KW
+// window with the given stride and zero/-inf padding (top/left), producing
+// OutH×OutW outputs.
+type PoolGeom struct {
+	H, W             int
+	KH, KW           int
+	StrideH, StrideW int
+	PadH, PadW       int
+	OutH, OutW       int
+}
+
+// MaxPool2d writes the maximum of each window of plane x (H×W) to out
+// (OutH×OutW) and the flat index into x of the winning element to arg.
+// Padding never wins; a window entirely in padding yields -Inf and index -1.
+func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
+	for oh := 0; oh < g.OutH; oh++ {
+		h0 := oh*g.StrideH - g.PadH
+		for ow := 0; ow < g.OutW; ow++ {
+			w0 := ow*g.StrideW - g.PadW
+			best, bi := float32(math.Inf(-1)), int32(-1)
+			for h := max(h0, 0); h < min(h0+g.KH, g.H); h++ {
+				row := x[h*g.W : (h+1)*g.W]
+				for w := max(w0, 0); w < min(w0+g.KW, g.W); w++ {
+					// NaN propagates as in PyTorch: it wins every comparison.
+					if v := row[w]; v > best || bi < 0 || v != v {
+						best, bi = v, int32(h*g.W+w)
+					}
+				}
+			}
+			out[oh*g.OutW+ow], arg[oh*g.OutW+ow] = best, bi
+		}
+	}
+}
+
+// MaxPool2dBackward adds each output gradient dout[o] to dx[arg[o]].
+func MaxPool2dBackward(dout []float32, arg []int32, dx []float32) {
+	for o, i := range arg {
+		if i >= 0 {
+			dx[i] += dout[o]
+		}
+	}
+}
+
+// AvgPool2d writes the mean of each window of plane x to out. With
+// countPad the divisor is the full window size clipped to the padded input
+// (PyTorch's count_include_pad=True); otherwise it counts only real elements.
+func AvgPool2d(g PoolGeom, x, out []float32, countPad bool) {
+	for oh := 0; oh < g.OutH; oh++ {
+		for ow := 0; ow < g.OutW; ow++ {
+			h0, h1, w0, w1, div := g.window(oh, ow, countPad)
+			var s float32
+			for h := h0; h < h1; h++ {
+				for _, v := range x[h*g.W+w0 : h*g.W+w1] {
+					s += v
+				}
+			}
+			out[oh*g.OutW+ow] = s / div
+		}
+	}
+}
+
+// AvgPool2dBackward spreads each output gradient evenly over its window,
+// accumulating into dx.
+func AvgPool2dBackward(g PoolGeom, dout, dx []float32, countPad bool) {
+	for oh := 0; oh < g.OutH; oh++ {
+		for ow := 0; ow < g.OutW; ow++ {
+			h0, h1, w0, w1, div := g.window(oh, ow, countPad)
+			d := dout[oh*g.OutW+ow] / div
+			for h := h0; h < h1; h++ {
+				row := dx[h*g.W+w0 : h*g.W+w1]
+				for i := range row {
+					row[i] += d
+				}
+			}
+		}
+	}
+}
+
+// window returns the in-bounds rows [h0,h1) and columns [w0,w1) of output
+// (oh, ow) and the divisor of its average.
+func (g PoolGeom) window(oh, ow int, countPad bool) (h0, h1, w0, w1 int, div float32) {
+	h0, w0 = oh*g.StrideH-g.PadH, ow*g.StrideW-g.PadW
+	h1, w1 = min(h0+g.KH, g.H+g.PadH), min(w0+g.KW, g.W+g.PadW)
+	padded := (h1 - h0) * (w1 - w0)
+	h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, g.H), min(w1, g.W)
+	if countPad {
+		return h0, h1, w0, w1, float32(padded)
+	}
+	return h0, h1, w0, w1, float32(max((h1-h0)*(w1-w0), 1))
+}
