@@ -1,0 +1,205 @@
+package autograd
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/fovea-ml/fovea/internal/kernels"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// BatchNorm normalizes x per channel, y = γ·(x−μ)/√(σ²+eps) + β, for x of
+// shape (N,C), (N,C,L) or (N,C,H,W); gamma and beta are (C), or nil for no
+// affine transform (PyTorch's affine=False).
+//
+// In training mode μ and σ² are the batch statistics over every axis but
+// the channel axis (σ² biased), and runMean and runVar (C) are updated in
+// place as PyTorch does:
+//
+//	running = (1−momentum)·running + momentum·batch
+//
+// with the unbiased variance σ²·M/(M−1), M the number of values per channel.
+// In evaluation mode runMean and runVar are used as μ and σ² and left alone.
+// When runMean and runVar are nil (track_running_stats=False) the batch
+// statistics are used in both modes.
+//
+// Forward and backward are fused per-channel loops; no intermediate graph is
+// built. The gradients with respect to x, gamma and beta are exact in both
+// modes (in evaluation mode μ and σ² are constants).
+func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) *Var {
+	shape := x.Value.Shape()
+	if len(shape) < 2 {
+		panic(fmt.Sprintf("autograd: BatchNorm of shape %v: want (N,C), (N,C,L) or (N,C,H,W)", shape))
+	}
+	n, c := shape[0], shape[1]
+	s := 1 // elements per (sample, channel): L or H·W
+	for _, d := range shape[2:] {
+		s *= d
+	}
+	m := n * s // values per channel
+	for _, p := range []struct {
+		name string
+		t    *tensor.Tensor
+	}{{"gamma", varValue(gamma)}, {"beta", varValue(beta)}, {"running mean", runMean}, {"running variance", runVar}} {
+		if p.t != nil && (p.t.Dims() != 1 || p.t.Dim(0) != c) {
+			panic(fmt.Sprintf("autograd: BatchNorm %s of shape %v for input %v: want (%d)", p.name, p.t.Shape(), shape, c))
+		}
+	}
+	if (runMean == nil) != (runVar == nil) {
+		panic("autograd: BatchNorm needs both running statistics or neither")
+	}
+	batchStats := training || runMean == nil
+	if batchStats && m < 2 {
+		panic(fmt.Sprintf("autograd: BatchNorm of shape %v in training mode: need more than one value per channel", shape))
+	}
+
+	xd := x.Value.Contiguous().Data() // (N, C, S)
+	gd, bd := optData(gamma), optData(beta)
+	out := tensor.New(shape...)
+	od := out.Data()
+	mean := make([]float32, c)   // μ per channel
+	invStd := make([]float32, c) // 1/√(σ²+eps) per channel
+	var rmd, rvd []float32
+	if runMean != nil {
+		rmd, rvd = runMean.Contiguous().Data(), runVar.Contiguous().Data()
+	}
+	grain := max(1, poolGrain/max(m, 1))
+
+	kernels.For(c, grain, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			var mu, variance float64
+			if batchStats {
+				var sum float64
+				for i := range n {
+					for _, v := range xd[(i*c+ch)*s : (i*c+ch+1)*s] {
+						sum += float64(v)
+					}
+				}
+				mu = sum / float64(m)
+				var sq float64
+				for i := range n {
+					for _, v := range xd[(i*c+ch)*s : (i*c+ch+1)*s] {
+						d := float64(v) - mu
+						sq += d * d
+					}
+				}
+				variance = sq / float64(m) // biased, for normalizing
+				if training && rmd != nil {
+					mom := float64(momentum)
+					rmd[ch] = float32((1-mom)*float64(rmd[ch]) + mom*mu)
+					rvd[ch] = float32((1-mom)*float64(rvd[ch]) + mom*variance*float64(m)/float64(m-1))
+				}
+			} else {
+				mu, variance = float64(rmd[ch]), float64(rvd[ch])
+			}
+			inv := 1 / math.Sqrt(variance+float64(eps))
+			mean[ch], invStd[ch] = float32(mu), float32(inv)
+
+			// y = a·x + b with a = γ/σ, b = β − a·μ
+			a, b := float32(inv), -float32(mu*inv)
+			if gd != nil {
+				a, b = gd[ch]*a, gd[ch]*b
+			}
+			if bd != nil {
+				b += bd[ch]
+			}
+			for i := range n {
+				off := (i*c + ch) * s
+				ys := od[off : off+s]
+				for j, v := range xd[off : off+s] {
+					ys[j] = a*v + b
+				}
+			}
+		}
+	})
+	if runMean != nil && !runMean.IsContiguous() {
+		runMean.CopyFrom(tensor.FromSlice(rmd, c))
+		runVar.CopyFrom(tensor.FromSlice(rvd, c))
+	}
+
+	return record(out, func(g *tensor.Tensor) {
+		// With x̂ = (x−μ)/σ, per channel:
+		//   dβ = Σ g,  dγ = Σ g·x̂
+		//   training: dx = γ/σ · (g − Σg/M − x̂·Σ(g·x̂)/M)
+		//   eval:     dx = γ/σ · g
+		gt := g.Contiguous().Data() // (N, C, S)
+		var dx, dgamma, dbeta *tensor.Tensor
+		var dxd, dgd, dbd []float32
+		if x.requiresGrad {
+			dx = tensor.New(shape...)
+			dxd = dx.Data()
+		}
+		if gamma != nil && gamma.requiresGrad {
+			dgamma = tensor.New(c)
+			dgd = dgamma.Data()
+		}
+		if beta != nil && beta.requiresGrad {
+			dbeta = tensor.New(c)
+			dbd = dbeta.Data()
+		}
+		kernels.For(c, grain, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				mu, inv := mean[ch], invStd[ch]
+				var sumG, sumGX float64
+				for i := range n {
+					off := (i*c + ch) * s
+					xs := xd[off : off+s]
+					for j, gv := range gt[off : off+s] {
+						sumG += float64(gv)
+						sumGX += float64(gv) * float64((xs[j]-mu)*inv)
+					}
+				}
+				if dgd != nil {
+					dgd[ch] = float32(sumGX)
+				}
+				if dbd != nil {
+					dbd[ch] = float32(sumG)
+				}
+				if dxd == nil {
+					continue
+				}
+				scale := inv
+				if gd != nil {
+					scale *= gd[ch]
+				}
+				var meanG, meanGX float32
+				if batchStats {
+					meanG, meanGX = float32(sumG/float64(m)), float32(sumGX/float64(m))
+				}
+				for i := range n {
+					off := (i*c + ch) * s
+					xs, ds := xd[off:off+s], dxd[off:off+s]
+					for j, gv := range gt[off : off+s] {
+						xhat := (xs[j] - mu) * inv
+						ds[j] = scale * (gv - meanG - xhat*meanGX)
+					}
+				}
+			}
+		})
+		if dx != nil {
+			x.addGrad(dx)
+		}
+		if dgamma != nil {
+			gamma.addGrad(dgamma)
+		}
+		if dbeta != nil {
+			beta.addGrad(dbeta)
+		}
+	}, x, gamma, beta)
+}
+
+// varValue is v.Value, or nil for a nil v.
+func varValue(v *Var) *tensor.Tensor {
+	if v == nil {
+		return nil
+	}
+	return v.Value
+}
+
+// optData is the contiguous data of v's value, or nil for a nil v.
+func optData(v *Var) []float32 {
+	if v == nil {
+		return nil
+	}
+	return v.Value.Contiguous().Data()
+}

@@ -1,0 +1,188 @@
+package autograd
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// naiveBatchNorm is the reference batch norm over x (N,C,...) with
+// explicit per-channel loops in float64. It returns the output and the
+// running statistics after one update (the inputs are not modified).
+func naiveBatchNorm(x, gamma, beta, rm, rv *tensor.Tensor, training bool, momentum, eps float64) (y, newRM, newRV *tensor.Tensor) {
+	n, c := x.Dim(0), x.Dim(1)
+	s := x.Size() / (n * c)
+	xd := x.Contiguous().Data()
+	at := func(b, ch, i int) float64 { return float64(xd[(b*c+ch)*s+i]) }
+	y, newRM, newRV = tensor.New(x.Shape()...), rm.Clone(), rv.Clone()
+	yd := y.Data()
+	for ch := range c {
+		mean, variance := float64(rm.At(ch)), float64(rv.At(ch))
+		if training {
+			mean, variance = 0, 0
+			for b := range n {
+				for i := range s {
+					mean += at(b, ch, i)
+				}
+			}
+			mean /= float64(n * s)
+			for b := range n {
+				for i := range s {
+					variance += (at(b, ch, i) - mean) * (at(b, ch, i) - mean)
+				}
+			}
+			unbiased := variance / float64(n*s-1)
+			variance /= float64(n * s)
+			newRM.Set(float32((1-momentum)*float64(rm.At(ch))+momentum*mean), ch)
+			newRV.Set(float32((1-momentum)*float64(rv.At(ch))+momentum*unbiased), ch)
+		}
+		g, bt := 1.0, 0.0
+		if gamma != nil {
+			g, bt = float64(gamma.At(ch)), float64(beta.At(ch))
+		}
+		for b := range n {
+			for i := range s {
+				yd[(b*c+ch)*s+i] = float32(g*(at(b, ch, i)-mean)/math.Sqrt(variance+eps) + bt)
+			}
+		}
+	}
+	return y, newRM, newRV
+}
+
+// positive returns values in [0.5, 2.5) for running variances.
+func positive(seed uint64, shape ...int) *tensor.Tensor {
+	return tensor.Uniform(tensor.NewRNG(seed), 0.5, 2.5, shape...)
+}
+
+var bnShapes = [][]int{{5, 3}, {4, 3, 5}, {3, 2, 3, 5}, {2, 4, 1, 1}}
+
+func TestBatchNormForward(t *testing.T) {
+	// The last shape is large enough to split the channels over threads.
+	for _, shape := range append(bnShapes, []int{8, 32, 16, 16}) {
+		for _, training := range []bool{true, false} {
+			for _, affine := range []bool{true, false} {
+				t.Run(fmt.Sprint(shape, training, affine), func(t *testing.T) {
+					c := shape[1]
+					x := tensor.AddScalar(tensor.Scale(rnd(1, shape...), 2), 0.7)
+					var gamma, beta *Var
+					var gt, bt *tensor.Tensor
+					if affine {
+						gt, bt = rnd(2, c), rnd(3, c)
+						gamma, beta = Const(gt), Const(bt)
+					}
+					rm, rv := rnd(4, c), positive(5, c)
+					wantY, wantRM, wantRV := naiveBatchNorm(x, gt, bt, rm, rv, training, 0.1, 1e-5)
+					y := BatchNorm(Const(x), gamma, beta, rm, rv, training, 0.1, 1e-5).Value
+					if d := maxAbsDiff(y, wantY); d > 1e-5 {
+						t.Fatalf("output differs from the naive loop by %g", d)
+					}
+					if d := max(maxAbsDiff(rm, wantRM), maxAbsDiff(rv, wantRV)); d > 1e-6 {
+						t.Fatalf("running statistics differ by %g: mean %v want %v, var %v want %v", d, rm, wantRM, rv, wantRV)
+					}
+				})
+			}
+		}
+	}
+}
+
+// The running variance takes the unbiased batch variance, as in PyTorch:
+// for x = 1, 2, 3, 4 the batch variance is 1.25 and the unbiased one 5/3.
+func TestBatchNormRunningStats(t *testing.T) {
+	x := tensor.FromSlice([]float32{1, 2, 3, 4}, 4, 1)
+	rm, rv := tensor.Zeros(1), tensor.Ones(1)
+	y := BatchNorm(Const(x), nil, nil, rm, rv, true, 0.1, 0)
+	if got, want := rm.At(0), float32(0.25); math.Abs(float64(got-want)) > 1e-6 {
+		t.Errorf("running mean %v, want %v", got, want)
+	}
+	if got, want := rv.At(0), float32(0.9+0.1*5.0/3); math.Abs(float64(got-want)) > 1e-6 {
+		t.Errorf("running var %v, want %v", got, want)
+	}
+	// Normalized with the biased variance: (1-2.5)/√1.25.
+	if got, want := y.Value.At(0, 0), float32(-1.5/math.Sqrt(1.25)); math.Abs(float64(got-want)) > 1e-6 {
+		t.Errorf("y[0] %v, want %v", got, want)
+	}
+	// Evaluation leaves the statistics alone and uses them.
+	y = BatchNorm(Const(x), nil, nil, rm, rv, false, 0.1, 0)
+	if rm.At(0) != 0.25 {
+		t.Errorf("evaluation changed the running mean to %v", rm.At(0))
+	}
+	if got, want := y.Value.At(3, 0), float32((4-0.25)/math.Sqrt(float64(rv.At(0)))); math.Abs(float64(got-want)) > 1e-5 {
+		t.Errorf("eval y[3] %v, want %v", got, want)
+	}
+}
+
+func TestGradBatchNorm(t *testing.T) {
+	for _, shape := range bnShapes {
+		for _, training := range []bool{true, false} {
+			t.Run(fmt.Sprint(shape, training), func(t *testing.T) {
+				c := shape[1]
+				// Not seed 1: CheckGrad's projection R is drawn from seed 1,
+				// and for R = x the training gradient with respect to x is 0.
+				in := []*tensor.Tensor{rnd(11, shape...), tensor.AddScalar(rnd(2, c), 1), rnd(3, c)}
+				rm, rv := rnd(4, c), positive(5, c)
+				err := CheckGrad(func(xs []*Var) *Var {
+					return BatchNorm(xs[0], xs[1], xs[2], rm, rv, training, 0.1, 1e-5)
+				}, in, CheckOpts{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Without affine parameters, and without running statistics.
+				err = CheckGrad(func(xs []*Var) *Var {
+					return BatchNorm(xs[0], nil, nil, nil, nil, training, 0.1, 1e-5)
+				}, in[:1], CheckOpts{})
+				if err != nil {
+					t.Fatal("no affine:", err)
+				}
+			})
+		}
+	}
+}
+
+// A batch-norm output fed through a further op: the training-mode gradient
+// must include the terms through the batch mean and variance, so a rule
+// that treated them as constants fails this check.
+func TestGradBatchNormComposed(t *testing.T) {
+	in := []*tensor.Tensor{rnd(7, 6, 2, 3, 3), rnd(8, 2), rnd(9, 2)}
+	err := CheckGrad(func(xs []*Var) *Var {
+		y := BatchNorm(xs[0], xs[1], xs[2], nil, nil, true, 0.1, 1e-5)
+		return Mul(y, y)
+	}, in, CheckOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBatchNormPanics(t *testing.T) {
+	cases := map[string]func(){
+		"1-D":          func() { BatchNorm(Const(rnd(1, 5)), nil, nil, nil, nil, true, 0.1, 1e-5) },
+		"gamma shape":  func() { BatchNorm(Const(rnd(1, 4, 3)), Const(rnd(2, 2)), nil, nil, nil, true, 0.1, 1e-5) },
+		"single value": func() { BatchNorm(Const(rnd(1, 1, 3)), nil, nil, nil, nil, true, 0.1, 1e-5) },
+	}
+	for name, f := range cases {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if r, _ := recover().(string); len(r) < 10 || r[:10] != "autograd: " {
+					t.Fatalf("panic %q, want an autograd: panic", r)
+				}
+			}()
+			f()
+		})
+	}
+}
+
+// Enough channels and values per channel that the fused loops run split
+// over threads.
+func TestGradBatchNormLarge(t *testing.T) {
+	in := []*tensor.Tensor{rnd(11, 8, 32, 16, 16), tensor.AddScalar(rnd(2, 32), 1), rnd(3, 32)}
+	// Each channel has 2048 values, so the float32 round-off of its scale
+	// and shift moves L coherently; a larger step keeps the difference
+	// quotient above that noise.
+	err := CheckGrad(func(xs []*Var) *Var {
+		return BatchNorm(xs[0], xs[1], xs[2], nil, nil, true, 0.1, 1e-5)
+	}, in, CheckOpts{Eps: 0.05, ATol: 5e-3, RTol: 2e-2, MaxPerInput: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

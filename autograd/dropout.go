@@ -1,0 +1,48 @@
+package autograd
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// Dropout zeroes each element of x independently with probability p and
+// scales the survivors by 1/(1−p) (inverted dropout), so the expected value
+// is unchanged and evaluation needs no rescaling. The gradient is masked and
+// scaled the same way. p == 0 returns x itself; p == 1 returns zeros. The
+// mask is drawn from rng in row-major order.
+func Dropout(x *Var, p float32, rng *rand.Rand) *Var {
+	if !(p >= 0 && p <= 1) {
+		panic(fmt.Sprintf("autograd: Dropout probability %v outside [0, 1]", p))
+	}
+	if p == 0 {
+		return x
+	}
+	shape := x.Value.Shape()
+	if p == 1 {
+		return record(tensor.New(shape...), func(g *tensor.Tensor) {
+			x.addGrad(tensor.New(shape...))
+		}, x)
+	}
+	keep := 1 / (1 - p)
+	mask := make([]float32, x.Value.Size()) // 0 or 1/(1−p), shape of x
+	for i := range mask {
+		if rng.Float32() >= p {
+			mask[i] = keep
+		}
+	}
+	out := tensor.New(shape...)
+	od := out.Data()
+	for i, v := range x.Value.Contiguous().Data() {
+		od[i] = v * mask[i]
+	}
+	return record(out, func(g *tensor.Tensor) {
+		dx := tensor.New(shape...)
+		dd := dx.Data()
+		for i, gv := range g.Contiguous().Data() {
+			dd[i] = gv * mask[i]
+		}
+		x.addGrad(dx)
+	}, x)
+}

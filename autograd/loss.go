@@ -1,0 +1,241 @@
+package autograd
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// CrossEntropyOpts configures [CrossEntropy]. The zero value is plain
+// cross-entropy, as PyTorch's defaults.
+type CrossEntropyOpts struct {
+	// LabelSmoothing ε in [0, 1] replaces each one-hot target with
+	// (1 − ε)·onehot + ε/C, PyTorch's label_smoothing.
+	LabelSmoothing float32
+	// Weight rescales each class (length C); nil weighs every class 1.
+	Weight []float32
+}
+
+// classification checks the (N, C) scores, N labels in [0, C) and an
+// optional per-class weight shared by the classification losses, and
+// returns N and C.
+func classification(op string, x *Var, labels []int, weight []float32) (n, c int) {
+	if x.Value.Dims() != 2 {
+		panic(fmt.Sprintf("autograd: %s of input %v: want (N, C)", op, x.Shape()))
+	}
+	n, c = x.Value.Dim(0), x.Value.Dim(1)
+	if len(labels) != n {
+		panic(fmt.Sprintf("autograd: %s: %d labels for input %v", op, len(labels), x.Shape()))
+	}
+	if weight != nil && len(weight) != c {
+		panic(fmt.Sprintf("autograd: %s: %d class weights for %d classes", op, len(weight), c))
+	}
+	for i, y := range labels {
+		if y < 0 || y >= c {
+			panic(fmt.Sprintf("autograd: %s: labels[%d] = %d out of range [0, %d)", op, i, y, c))
+		}
+	}
+	return n, c
+}
+
+// classWeight returns weight[k], or 1 when weight is nil.
+func classWeight(weight []float32, k int) float64 {
+	if weight == nil {
+		return 1
+	}
+	return float64(weight[k])
+}
+
+// CrossEntropy returns the mean cross-entropy between softmax(logits) and
+// the target classes, exactly PyTorch's F.cross_entropy with reduction
+// "mean":
+//
+//	logits (N, C), labels (N) → scalar
+//	q_ic = (1−ε)·w[yᵢ]·[c = yᵢ] + (ε/C)·w[c]
+//	loss = Σᵢ Σ_c q_ic·(−log softmax(logitsᵢ)_c) / Σᵢ w[yᵢ]
+//
+// with w the class weights (all 1 when nil) and ε the label smoothing. The
+// smoothing term is weighted and divided by the target weights as PyTorch
+// does. Log-softmax and the negative log-likelihood are fused; the gradient
+// of row i is (Σ_c q_ic · softmaxᵢ − qᵢ) / Σᵢ w[yᵢ]. It panics on a label
+// outside [0, C).
+func CrossEntropy(logits *Var, labels []int, opt CrossEntropyOpts) *Var {
+	n, c := classification("CrossEntropy", logits, labels, opt.Weight)
+	eps := float64(opt.LabelSmoothing)
+	if eps < 0 || eps > 1 {
+		panic(fmt.Sprintf("autograd: CrossEntropy: label smoothing %g outside [0, 1]", eps))
+	}
+	wAll := float64(c) // Σ_c w[c]
+	if opt.Weight != nil {
+		wAll = 0
+		for _, v := range opt.Weight {
+			wAll += float64(v)
+		}
+	}
+	zs := logits.Value.Contiguous().Data()
+	probs := make([]float32, n*c) // softmax (N, C), kept for the backward pass
+	var total, wSum float64
+	for i, y := range labels {
+		row, p := zs[i*c:(i+1)*c], probs[i*c:(i+1)*c]
+		m := float32(math.Inf(-1))
+		for _, z := range row {
+			m = max(m, z)
+		}
+		var s float64
+		for k, z := range row {
+			e := math.Exp(float64(z - m))
+			p[k] = float32(e)
+			s += e
+		}
+		lse := float64(m) + math.Log(s) // log Σ exp(row)
+		for k := range p {
+			p[k] = float32(float64(p[k]) / s)
+		}
+		wy := classWeight(opt.Weight, y)
+		wSum += wy
+		total += (1 - eps) * wy * (lse - float64(row[y]))
+		if eps > 0 {
+			var smooth float64 // Σ_c w[c]·(−log p_c)
+			for k, z := range row {
+				smooth += classWeight(opt.Weight, k) * (lse - float64(z))
+			}
+			total += eps / float64(c) * smooth
+		}
+	}
+	return record(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
+		scale := float64(g.Item()) / wSum
+		dz := tensor.New(n, c)
+		ds := dz.Data()
+		for i, y := range labels {
+			wy := classWeight(opt.Weight, y)
+			qSum := (1-eps)*wy + eps/float64(c)*wAll // Σ_c q_ic
+			d, p := ds[i*c:(i+1)*c], probs[i*c:(i+1)*c]
+			for k := range d {
+				q := eps / float64(c) * classWeight(opt.Weight, k)
+				if k == y {
+					q += (1 - eps) * wy
+				}
+				d[k] = float32(scale * (qSum*float64(p[k]) - q))
+			}
+		}
+		logits.addGrad(dz)
+	}, logits)
+}
+
+// NLLLoss returns the mean negative log-likelihood of the target classes,
+// PyTorch's F.nll_loss with reduction "mean":
+//
+//	logProbs (N, C), labels (N) → scalar
+//	loss = −Σᵢ w[yᵢ]·logProbs[i, yᵢ] / Σᵢ w[yᵢ]
+//
+// with w the class weights (all 1 when weight is nil). Only the target
+// entries receive a gradient, −w[yᵢ]/Σw. It panics on a label outside
+// [0, C).
+func NLLLoss(logProbs *Var, labels []int, weight []float32) *Var {
+	_, c := classification("NLLLoss", logProbs, labels, weight)
+	lp := logProbs.Value.Contiguous().Data()
+	var total, wSum float64
+	for i, y := range labels {
+		wy := classWeight(weight, y)
+		wSum += wy
+		total -= wy * float64(lp[i*c+y])
+	}
+	return record(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
+		scale := float64(g.Item()) / wSum
+		dx := tensor.New(logProbs.Value.Shape()...)
+		ds := dx.Data()
+		for i, y := range labels {
+			ds[i*c+y] = float32(-scale * classWeight(weight, y))
+		}
+		logProbs.addGrad(dx)
+	}, logProbs)
+}
+
+// MSELoss returns the mean squared error mean((pred − target)²) over all
+// elements; pred and target must have the same shape. The gradient is
+// ±2(pred − target)/size for pred and target respectively.
+func MSELoss(pred, target *Var) *Var {
+	if !slices.Equal(pred.Shape(), target.Shape()) {
+		panic(fmt.Sprintf("autograd: MSELoss of prediction %v and target %v: shapes differ", pred.Shape(), target.Shape()))
+	}
+	ps, ts := pred.Value.Contiguous().Data(), target.Value.Contiguous().Data()
+	var total float64
+	for i, p := range ps {
+		d := float64(p - ts[i])
+		total += d * d
+	}
+	size := float64(len(ps))
+	return record(tensor.Scalar(float32(total/size)), func(g *tensor.Tensor) {
+		scale := float32(2 * float64(g.Item()) / size)
+		dp := tensor.New(pred.Value.Shape()...)
+		ds := dp.Data()
+		for i, p := range ps {
+			ds[i] = scale * (p - ts[i])
+		}
+		pred.addGrad(dp)
+		if target.requiresGrad {
+			target.addGrad(tensor.Neg(dp))
+		}
+	}, pred, target)
+}
+
+// BCEWithLogits returns the mean binary cross-entropy between σ(logits)
+// and targets in [0, 1], PyTorch's F.binary_cross_entropy_with_logits with
+// reduction "mean". logits and targets have the same shape; posWeight
+// (nil for none) weighs the positive term per class along the last axis,
+// as PyTorch's pos_weight broadcasts. Per element, in the stable form
+// PyTorch uses,
+//
+//	l = (1 − t)·x + (1 + (pw − 1)·t)·softplus(−x)
+//	softplus(−x) = max(−x, 0) + log(1 + e^−|x|)
+//	∂l/∂x = (1 − t) − (1 + (pw − 1)·t)·σ(−x)
+//	∂l/∂t = −x + (pw − 1)·softplus(−x)
+func BCEWithLogits(logits, targets *Var, posWeight []float32) *Var {
+	if !slices.Equal(logits.Shape(), targets.Shape()) {
+		panic(fmt.Sprintf("autograd: BCEWithLogits of logits %v and targets %v: shapes differ", logits.Shape(), targets.Shape()))
+	}
+	last := 1
+	if posWeight != nil {
+		if logits.Value.Dims() == 0 || logits.Value.Dim(-1) != len(posWeight) {
+			panic(fmt.Sprintf("autograd: BCEWithLogits: %d positive weights for logits %v", len(posWeight), logits.Shape()))
+		}
+		last = len(posWeight)
+	}
+	pw := func(k int) float64 { // the positive weight of flat element k
+		if posWeight == nil {
+			return 1
+		}
+		return float64(posWeight[k%last])
+	}
+	xs, ts := logits.Value.Contiguous().Data(), targets.Value.Contiguous().Data()
+	softplusNeg := func(x float64) float64 { return max(-x, 0) + math.Log1p(math.Exp(-math.Abs(x))) }
+	var total float64
+	for k, x := range xs {
+		u, t := float64(x), float64(ts[k])
+		total += (1-t)*u + (1+(pw(k)-1)*t)*softplusNeg(u)
+	}
+	size := float64(len(xs))
+	return record(tensor.Scalar(float32(total/size)), func(g *tensor.Tensor) {
+		scale := float64(g.Item()) / size
+		if logits.requiresGrad {
+			dx := tensor.New(logits.Value.Shape()...)
+			ds := dx.Data()
+			for k, x := range xs {
+				u, t := float64(x), float64(ts[k])
+				ds[k] = float32(scale * ((1 - t) - (1+(pw(k)-1)*t)*sigmoid(-u)))
+			}
+			logits.addGrad(dx)
+		}
+		if targets.requiresGrad {
+			dt := tensor.New(targets.Value.Shape()...)
+			ds := dt.Data()
+			for k, x := range xs {
+				u := float64(x)
+				ds[k] = float32(scale * (-u + (pw(k)-1)*softplusNeg(u)))
+			}
+			targets.addGrad(dt)
+		}
+	}, logits, targets)
+}

@@ -1,0 +1,73 @@
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/fovea-ml/fovea/internal/kernels"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// MaxPool2d returns the window maxima of x (N,C,H,W) → (N,C,OH,OW). The
+// gradient of each output goes to the input element that won its window
+// (the first one on ties, as in PyTorch).
+func MaxPool2d(x *Var, p tensor.PoolParams) *Var {
+	out, arg := tensor.MaxPool2d(x.Value, p) // arg: winner's flat index in its H×W plane
+	return record(out, func(g *tensor.Tensor) {
+		x.addGrad(tensor.MaxPool2dBackward(g, arg, x.Value.Shape()))
+	}, x)
+}
+
+// AvgPool2d returns the window means of x (N,C,H,W) → (N,C,OH,OW). The
+// gradient of each output is spread evenly over its window, divided by the
+// same count the forward divided by (p.CountPad).
+func AvgPool2d(x *Var, p tensor.PoolParams) *Var {
+	return record(tensor.AvgPool2d(x.Value, p), func(g *tensor.Tensor) {
+		x.addGrad(tensor.AvgPool2dBackward(g, x.Value.Shape(), p))
+	}, x)
+}
+
+// GlobalAvgPool2d returns the mean of each H×W plane of x (N,C,H,W) →
+// (N,C,1,1), PyTorch's AdaptiveAvgPool2d(1) and ONNX GlobalAveragePool.
+// Each input element receives g[n,c]/(H·W).
+func GlobalAvgPool2d(x *Var) *Var {
+	if x.Value.Dims() != 4 {
+		panic(fmt.Sprintf("autograd: GlobalAvgPool2d of shape %v: want 4-D NCHW", x.Shape()))
+	}
+	n, c, h, w := x.Value.Dim(0), x.Value.Dim(1), x.Value.Dim(2), x.Value.Dim(3)
+	planes, hw := n*c, h*w
+	if hw == 0 {
+		panic(fmt.Sprintf("autograd: GlobalAvgPool2d of shape %v: empty plane", x.Shape()))
+	}
+	grain := max(1, poolGrain/hw)
+	xd := x.Value.Contiguous().Data() // (N·C, H·W)
+	out := tensor.New(n, c, 1, 1)
+	od := out.Data()
+	kernels.For(planes, grain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var s float64
+			for _, v := range xd[i*hw : (i+1)*hw] {
+				s += float64(v)
+			}
+			od[i] = float32(s / float64(hw))
+		}
+	})
+	return record(out, func(g *tensor.Tensor) {
+		gd := g.Contiguous().Data() // (N·C)
+		dx := tensor.New(n, c, h, w)
+		dd := dx.Data()
+		kernels.For(planes, grain, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				v := gd[i] / float32(hw)
+				row := dd[i*hw : (i+1)*hw]
+				for j := range row {
+					row[j] = v
+				}
+			}
+		})
+		x.addGrad(dx)
+	}, x)
+}
+
+// poolGrain is the number of elements below which a loop in this package is
+// not worth splitting over threads.
+const poolGrain = 1 << 14

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/models"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// loadData resolves a --data value: a dataset spec understood by data.Load,
+// or a plain folder of IDX files.
+func loadData(spec string) (train, test *data.Dataset, err error) {
+	if !strings.Contains(spec, ":") && spec != "mnist" {
+		st, err := os.Stat(spec)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--data %s: not a known dataset (mnist, fashion-mnist:DIR) nor a folder: %v", spec, err)
+		}
+		if !st.IsDir() {
+			return nil, nil, fmt.Errorf("--data %s: not a folder of IDX files", spec)
+		}
+		spec = "idx:" + spec
+	}
+	return data.Load(spec)
+}
+
+// setThreads applies --threads (0 keeps GOMAXPROCS).
+func setThreads(n int) error {
+	if n < 0 {
+		return fmt.Errorf("--threads %d: must be positive (or 0 for all cores)", n)
+	}
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+		tensor.SetThreads(n)
+	}
+	return nil
+}
+
+// prepareFor checks that ds fits the checkpointed model and normalizes it
+// as the model was trained.
+func prepareFor(ds *data.Dataset, meta models.Meta, ckpt string) error {
+	if got := ds.Shape(); got != meta.InputShape {
+		return fmt.Errorf("data %s has images of %dx%dx%d but model %s (%s) takes %dx%dx%d",
+			ds.Name, got[0], got[1], got[2], ckpt, meta.Model, meta.InputShape[0], meta.InputShape[1], meta.InputShape[2])
+	}
+	if ds.NumClasses > meta.Options.NumClasses && meta.Options.NumClasses > 0 {
+		return fmt.Errorf("data %s has %d classes but model %s predicts %d", ds.Name, ds.NumClasses, ckpt, meta.Options.NumClasses)
+	}
+	if len(meta.Mean) > 0 {
+		ds.Normalize(meta.Mean, meta.Std)
+	}
+	return nil
+}
+
+// printJSON writes v as one line of JSON on stdout.
+func printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(b))
+	return nil
+}
+
+// oneOf returns an error unless v is one of the allowed values.
+func oneOf(flag, v string, allowed ...string) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	return fmt.Errorf("--%s %q: must be one of %s", flag, v, strings.Join(allowed, ", "))
+}

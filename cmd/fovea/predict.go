@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/models"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// prediction is one image's top-k result.
+type prediction struct {
+	Image    string  `json:"image"`
+	Inverted bool    `json:"inverted,omitempty"`
+	Top      []label `json:"top"`
+}
+
+type label struct {
+	Class       int     `json:"class"`
+	Name        string  `json:"name"`
+	Probability float64 `json:"probability"`
+}
+
+func newPredictCmd() *cobra.Command {
+	var ckpt, invert string
+	var topK int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "predict --model CKPT IMAGE...",
+		Short: "Classify PNG, JPEG or GIF images with a checkpoint",
+		Long: `Classify images. Each image is converted to the model's input: grayscale or
+RGB, resized to the model's input size, scaled to [0, 1] and normalized as in
+training. MNIST models see light digits on a dark ground; with --invert auto
+(the default) a single-channel image whose border is mostly light is inverted
+first, and the output says so.`,
+		Example: "  fovea predict --model fovea-mnist.safetensors digit.png\n  fovea predict --model fovea-mnist.safetensors --json --top 3 *.png",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, images []string) error {
+			if ckpt == "" {
+				return fmt.Errorf("--model: a checkpoint file is required")
+			}
+			if err := oneOf("invert", invert, "auto", "yes", "no"); err != nil {
+				return err
+			}
+			model, meta, err := models.Load(ckpt)
+			if err != nil {
+				return err
+			}
+			c, h, w := meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]
+			if topK < 1 {
+				return fmt.Errorf("--top %d: must be at least 1", topK)
+			}
+			defer autograd.NoGrad()()
+			var preds []prediction
+			for _, path := range images {
+				x, err := data.ReadImageFile(path, c, h, w)
+				if err != nil {
+					return err
+				}
+				p := prediction{Image: path}
+				if invert == "yes" || (invert == "auto" && c == 1 && data.BorderMean(x, c, h, w) > 0.5) {
+					for i := range x {
+						x[i] = 1 - x[i]
+					}
+					p.Inverted = true
+				}
+				in := tensor.FromSlice(x, 1, c, h, w)
+				if len(meta.Mean) > 0 {
+					ds := &data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}
+					ds.Normalize(meta.Mean, meta.Std)
+				}
+				logits := model.Forward(autograd.Const(in)).Value.Data()
+				p.Top = topLabels(logits, meta.Classes, topK)
+				preds = append(preds, p)
+			}
+			if asJSON {
+				return printJSON(preds)
+			}
+			for _, p := range preds {
+				line := p.Image + ":"
+				for _, l := range p.Top {
+					line += fmt.Sprintf("  %s %.2f%%", l.Name, 100*l.Probability)
+				}
+				if p.Inverted {
+					line += "  (inverted: dark figure on light ground)"
+				}
+				fmt.Println(line)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&ckpt, "model", "", "checkpoint to use (required)")
+	fl.IntVar(&topK, "top", 3, "how many classes to show per image")
+	fl.StringVar(&invert, "invert", "auto", "invert grayscale images: auto, yes or no")
+	fl.BoolVar(&asJSON, "json", false, "print the predictions as JSON")
+	return cmd
+}
+
+// topLabels returns the k most probable classes of one row of logits.
+func topLabels(logits []float32, names []string, k int) []label {
+	mx := float64(logits[0])
+	for _, v := range logits {
+		mx = math.Max(mx, float64(v))
+	}
+	var z float64
+	probs := make([]float64, len(logits))
+	for i, v := range logits {
+		probs[i] = math.Exp(float64(v) - mx)
+		z += probs[i]
+	}
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	var out []label
+	for _, i := range idx[:min(k, len(idx))] {
+		name := strconv.Itoa(i)
+		if i < len(names) {
+			name = names[i]
+		}
+		out = append(out, label{Class: i, Name: name, Probability: probs[i] / z})
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/fovea-ml/fovea/checkpoint"
+	"github.com/fovea-ml/fovea/nn"
+)
+
+// Meta is what a Fovea checkpoint records about its model, so that the file
+// alone rebuilds it and prepares its input.
+type Meta struct {
+	Model      string    // registry name
+	Options    Options   // build options
+	Classes    []string  // class names, index = label
+	InputShape [3]int    // (C, H, W) the model expects
+	Mean, Std  []float32 // per-channel normalization applied to [0, 1] pixels
+}
+
+// normalize is the JSON form of Meta.Mean and Meta.Std.
+type normalize struct {
+	Mean []float32 `json:"mean"`
+	Std  []float32 `json:"std"`
+}
+
+// Save writes model's parameters and buffers with meta to path as a
+// safetensors checkpoint (atomically: an existing file is replaced only by
+// a complete new one).
+func Save(path string, model nn.Layer, meta Meta) error {
+	opts, err := json.Marshal(meta.Options)
+	if err != nil {
+		return err
+	}
+	classes, err := json.Marshal(meta.Classes)
+	if err != nil {
+		return err
+	}
+	norm, err := json.Marshal(normalize{meta.Mean, meta.Std})
+	if err != nil {
+		return err
+	}
+	return checkpoint.Save(path, model, map[string]string{
+		checkpoint.KeyModel:        meta.Model,
+		checkpoint.KeyModelOptions: string(opts),
+		checkpoint.KeyClasses:      string(classes),
+		checkpoint.KeyInputShape:   fmt.Sprintf("%dx%dx%d", meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]),
+		checkpoint.KeyNormalize:    string(norm),
+	})
+}
+
+// Load reads a checkpoint written by [Save], rebuilds its model from the
+// metadata and loads the weights. The model is returned in evaluation mode.
+func Load(path string) (nn.Layer, Meta, error) {
+	f, err := checkpoint.ReadFile(path)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	meta, err := parseMeta(path, f.Metadata)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	model, err := New(meta.Model, meta.Options)
+	if err != nil {
+		return nil, Meta{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := checkpoint.LoadInto(model, f); err != nil {
+		return nil, Meta{}, fmt.Errorf("%s: weights do not fit model %q: %w", path, meta.Model, err)
+	}
+	nn.SetTraining(model, false)
+	return model, meta, nil
+}
+
+func parseMeta(path string, md map[string]string) (Meta, error) {
+	var m Meta
+	m.Model = md[checkpoint.KeyModel]
+	if m.Model == "" {
+		return m, fmt.Errorf("%s: not a Fovea model checkpoint: metadata has no %q", path, checkpoint.KeyModel)
+	}
+	field := func(key string, dst any) error {
+		v, ok := md[key]
+		if !ok {
+			return nil
+		}
+		if err := json.Unmarshal([]byte(v), dst); err != nil {
+			return fmt.Errorf("%s: metadata %q: %v", path, key, err)
+		}
+		return nil
+	}
+	var norm normalize
+	for _, e := range []error{
+		field(checkpoint.KeyModelOptions, &m.Options),
+		field(checkpoint.KeyClasses, &m.Classes),
+		field(checkpoint.KeyNormalize, &norm),
+	} {
+		if e != nil {
+			return m, e
+		}
+	}
+	m.Mean, m.Std = norm.Mean, norm.Std
+	if s, ok := md[checkpoint.KeyInputShape]; ok {
+		parts := strings.Split(s, "x")
+		if len(parts) != 3 {
+			return m, fmt.Errorf("%s: metadata %q: %q is not CxHxW", path, checkpoint.KeyInputShape, s)
+		}
+		for i, p := range parts {
+			v, err := strconv.Atoi(p)
+			if err != nil || v < 1 {
+				return m, fmt.Errorf("%s: metadata %q: %q is not CxHxW", path, checkpoint.KeyInputShape, s)
+			}
+			m.InputShape[i] = v
+		}
+	} else if info, err := Lookup(m.Model); err == nil {
+		m.InputShape = info.Input
+	}
+	if len(m.Mean) != len(m.Std) || (len(m.Mean) != 0 && len(m.Mean) != m.InputShape[0]) {
+		return m, fmt.Errorf("%s: metadata %q: mean and std need one value per input channel", path, checkpoint.KeyNormalize)
+	}
+	return m, nil
+}

@@ -1,0 +1,118 @@
+// Package models is Fovea's model zoo: named architectures that a
+// checkpoint can rebuild from its metadata.
+//
+// Each architecture registers a [Builder] under a name from an init
+// function, as image formats register with package image. [New] builds a
+// model by name; unknown names return an error listing the known ones.
+package models
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// Options are the knobs every architecture accepts. The zero value asks for
+// each architecture's defaults.
+type Options struct {
+	NumClasses int    `json:"num_classes,omitempty"` // default 10
+	InChannels int    `json:"in_channels,omitempty"` // default: the architecture's (1 for MNIST models)
+	Seed       uint64 `json:"seed,omitempty"`        // seeds the random initialization
+}
+
+// Builder makes a freshly initialized model.
+type Builder func(opt Options) (nn.Layer, error)
+
+// Info describes a registered architecture.
+type Info struct {
+	Name        string
+	Description string
+	// Input is the expected input shape (C, H, W) with default options.
+	Input [3]int
+	Build Builder
+}
+
+var registry = struct {
+	sync.RWMutex
+	m map[string]Info
+}{m: map[string]Info{}}
+
+// Register adds an architecture; it panics if the name is taken.
+func Register(info Info) {
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.m[info.Name]; dup {
+		panic("models: Register called twice for " + info.Name)
+	}
+	registry.m[info.Name] = info
+}
+
+// Lookup returns the registered architecture with the given name.
+func Lookup(name string) (Info, error) {
+	registry.RLock()
+	defer registry.RUnlock()
+	info, ok := registry.m[name]
+	if !ok {
+		return Info{}, fmt.Errorf("models: unknown model %q (known: %s)", name, strings.Join(namesLocked(), ", "))
+	}
+	return info, nil
+}
+
+// New builds the named architecture with opt, filling in defaults.
+func New(name string, opt Options) (nn.Layer, error) {
+	info, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	opt = opt.withDefaults(info.Input[0])
+	if opt.NumClasses < 1 || opt.InChannels < 1 {
+		return nil, fmt.Errorf("models: %s: num_classes %d and in_channels %d must be positive", name, opt.NumClasses, opt.InChannels)
+	}
+	return info.Build(opt)
+}
+
+// Names lists the registered architectures in sorted order.
+func Names() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	names := make([]string, 0, len(registry.m))
+	for n := range registry.m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// All returns every registered architecture, sorted by name.
+func All() []Info {
+	var out []Info
+	for _, n := range Names() {
+		info, _ := Lookup(n)
+		out = append(out, info)
+	}
+	return slices.Clip(out)
+}
+
+// rng returns the initialization random source for opt.
+func rng(opt Options) *rand.Rand { return tensor.NewRNG(opt.Seed) }
+
+// withDefaults fills zero fields: 10 classes and inChannels input channels.
+func (o Options) withDefaults(inChannels int) Options {
+	if o.NumClasses == 0 {
+		o.NumClasses = 10
+	}
+	if o.InChannels == 0 {
+		o.InChannels = inChannels
+	}
+	return o
+}

@@ -1,0 +1,43 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// Dropout zeroes elements with probability P in training and scales the rest
+// by 1/(1−P); in evaluation it is the identity. It has no parameters.
+//
+//	x (any shape) → same shape
+type Dropout struct {
+	P        float32
+	Training bool
+	rng      *rand.Rand
+}
+
+// NewDropout returns a dropout layer in training mode whose masks are drawn
+// from a generator seeded with seed.
+func NewDropout(p float32, seed uint64) *Dropout {
+	if !(p >= 0 && p <= 1) {
+		panic(fmt.Sprintf("nn: Dropout probability %v outside [0, 1]", p))
+	}
+	return &Dropout{P: p, Training: true, rng: tensor.NewRNG(seed)}
+}
+
+// Forward drops elements of x in training mode and returns x unchanged in
+// evaluation mode.
+func (l *Dropout) Forward(x *autograd.Var) *autograd.Var {
+	if !l.Training || l.P == 0 {
+		return x
+	}
+	if l.rng == nil { // a zero-value Dropout{P: p, Training: true}
+		l.rng = tensor.NewRNG(0)
+	}
+	return autograd.Dropout(x, l.P, l.rng)
+}
+
+// SetTraining switches between dropping (true) and the identity (false).
+func (l *Dropout) SetTraining(on bool) { l.Training = on }

@@ -1,0 +1,113 @@
+// Package optim updates parameters from their gradients: the optimizers
+// [SGD], [Adam] and [AdamW] (behind the small [Optimizer] interface), the
+// learning-rate schedules behind [Schedule], and [ClipGradNorm].
+//
+// The update rules are PyTorch 1.13's torch.optim.SGD, Adam and AdamW
+// (single-tensor path, float32 arithmetic in the same order), so that a
+// training run can be checked step by step against a PyTorch reference.
+//
+// An optimizer holds the parameters it was built with. [Optimizer.Step]
+// skips every parameter whose Grad is nil or that does not require a
+// gradient (a frozen layer); such a parameter's state stays untouched until
+// it first takes part in a step. State buffers (momentum, Adam moments) are
+// allocated on a parameter's first step and reused afterwards, so a steady
+// training loop does not allocate in Step. They are kept in slices aligned
+// with the parameter list, ready to be saved with a checkpoint.
+//
+// A [Schedule] maps an optimizer step count to a learning rate; a training
+// loop applies it with
+//
+//	opt.SetLR(sched.LR(step))
+//
+// before each Step. [New] and [ParseSchedule] build both from command-line
+// names.
+//
+// # Error handling
+//
+// Invalid configurations passed to the New* constructors are programmer
+// errors and panic with an "optim: " message; [New] and [ParseSchedule],
+// which take user input, return errors instead. A gradient whose size does
+// not match its parameter panics.
+package optim
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/internal/kernels"
+)
+
+// Optimizer updates a fixed set of parameters from their gradients.
+type Optimizer interface {
+	// Step applies one update to every parameter that requires a gradient
+	// and has one.
+	Step()
+	// ZeroGrad zeroes the accumulated gradient of every parameter, keeping
+	// the buffers for reuse.
+	ZeroGrad()
+	// LR returns the current learning rate.
+	LR() float64
+	// SetLR sets the learning rate used by the following steps.
+	SetLR(lr float64)
+}
+
+// Names lists the optimizer names accepted by [New].
+var Names = []string{"sgd", "adam", "adamw"}
+
+// New builds the optimizer named name ("sgd", "adam" or "adamw", case
+// insensitive) over params with learning rate lr and weight decay
+// weightDecay, the defaults a command-line flag selects:
+//
+//   - "sgd": [SGD] with momentum 0.9 and Nesterov momentum, weight decay as
+//     an L2 term added to the gradient;
+//   - "adam": [Adam] with betas (0.9, 0.999), eps 1e-8, L2 weight decay;
+//   - "adamw": [AdamW] with the same betas and eps and decoupled weight decay
+//     (pass [DefaultAdamWWeightDecay] for PyTorch's default).
+//
+// It returns an error naming the value for an unknown name or an invalid
+// learning rate or weight decay.
+func New(name string, params []*autograd.Var, lr, weightDecay float64) (Optimizer, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "sgd":
+		cfg := SGDConfig{LR: lr, Momentum: 0.9, Nesterov: true, WeightDecay: weightDecay}
+		if err := cfg.validate(); err != nil {
+			return nil, err
+		}
+		return NewSGD(params, cfg), nil
+	case "adam", "adamw":
+		cfg := AdamConfig{LR: lr, WeightDecay: weightDecay}
+		if err := cfg.withDefaults().validate(); err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(strings.TrimSpace(name), "adamw") {
+			return NewAdamW(params, cfg), nil
+		}
+		return NewAdam(params, cfg), nil
+	}
+	return nil, fmt.Errorf("optim: unknown optimizer %q (valid: %s)", name, strings.Join(Names, ", "))
+}
+
+// parallelMin is the tensor size from which an update loop is split over
+// the kernels worker pool; grain is the smallest chunk.
+const (
+	parallelMin = 1 << 16
+	grain       = 1 << 14
+)
+
+// active reports whether p takes part in a step, and returns its value and
+// gradient data. It panics if the sizes differ.
+func active(p *autograd.Var) (val, grad []float32, ok bool) {
+	if p == nil || p.Grad == nil || !p.RequiresGrad() {
+		return nil, nil, false
+	}
+	val, grad = p.Value.Data(), p.Grad.Data()
+	if len(val) != len(grad) {
+		panic(fmt.Sprintf("optim: gradient of shape %v for a parameter of shape %v", p.Grad.Shape(), p.Value.Shape()))
+	}
+	return val, grad, true
+}
+
+// parallel runs fn over [0, n) on the worker pool. Callers run small loops
+// directly instead, so that no closure is allocated for them.
+func parallel(n int, fn func(lo, hi int)) { kernels.For(n, grain, fn) }

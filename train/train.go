@@ -1,0 +1,228 @@
+// Package train is Fovea's training loop: [Fit] runs epochs of mini-batch
+// gradient descent over a data set and evaluates on a test set after each,
+// reporting progress as it goes; [Evaluate] measures loss and accuracy.
+//
+// The loop in [Fit] is meant to be read top to bottom: for each batch, a
+// forward pass in training mode, the loss, the backward pass, optional
+// gradient clipping, the learning rate for this step, and the optimizer
+// step. Errors come only from invalid configuration; a NaN loss stops
+// training with an error naming the epoch and step.
+package train
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/optim"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// Config is a training recipe. The zero value of each field picks the
+// default in its comment.
+type Config struct {
+	Epochs         int     // default 1
+	BatchSize      int     // default 64
+	LR             float64 // base (or peak, for one-cycle) learning rate; default 0.01
+	Optimizer      string  // "sgd", "adam" or "adamw"; default "sgd"
+	Schedule       string  // "constant", "step", "multistep", "cosine" or "onecycle"; default "constant"
+	WeightDecay    float64
+	LabelSmoothing float32
+	ClipNorm       float64 // clip gradients to this global L2 norm; 0 = off
+	Seed           uint64  // shuffling order (and augmentation)
+	EvalBatchSize  int     // default 500
+
+	// Progress receives progress output; nil means none. When Interactive
+	// is set it draws a live progress bar (for a terminal), otherwise it
+	// prints a plain line every ProgressEvery (default 10 s) and one per
+	// epoch.
+	Progress      io.Writer
+	Interactive   bool
+	ProgressEvery time.Duration
+
+	// OnEpoch, if set, is called after each epoch's evaluation.
+	OnEpoch func(EpochStats)
+}
+
+// EpochStats are the measurements of one epoch.
+type EpochStats struct {
+	Epoch        int     `json:"epoch"` // from 1
+	TrainLoss    float64 `json:"train_loss"`
+	TrainAcc     float64 `json:"train_accuracy"` // fraction in [0, 1]
+	TestLoss     float64 `json:"test_loss"`
+	TestAcc      float64 `json:"test_accuracy"`
+	LR           float64 `json:"lr"`                      // at the end of the epoch
+	ImagesPerSec float64 `json:"train_images_per_second"` // training throughput
+	Seconds      float64 `json:"epoch_seconds"`           // training and evaluation
+	Elapsed      float64 `json:"elapsed_seconds"`         // since Fit started
+}
+
+// Result is the outcome of [Fit].
+type Result struct {
+	Epochs  []EpochStats
+	Elapsed time.Duration
+}
+
+// Final returns the last epoch's statistics.
+func (r Result) Final() EpochStats {
+	if len(r.Epochs) == 0 {
+		return EpochStats{}
+	}
+	return r.Epochs[len(r.Epochs)-1]
+}
+
+func (c *Config) defaults() {
+	if c.Epochs == 0 {
+		c.Epochs = 1
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	if c.LR == 0 {
+		c.LR = 0.01
+	}
+	if c.Optimizer == "" {
+		c.Optimizer = "sgd"
+	}
+	if c.Schedule == "" {
+		c.Schedule = "constant"
+	}
+	if c.EvalBatchSize == 0 {
+		c.EvalBatchSize = 500
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 10 * time.Second
+	}
+}
+
+func (c *Config) validate(trainSet *data.Dataset) error {
+	switch {
+	case c.Epochs < 0:
+		return fmt.Errorf("train: epochs %d must be positive", c.Epochs)
+	case c.BatchSize < 1:
+		return fmt.Errorf("train: batch size %d must be positive", c.BatchSize)
+	case !(c.LR > 0) || math.IsInf(c.LR, 0):
+		return fmt.Errorf("train: learning rate %g must be a positive number", c.LR)
+	case c.WeightDecay < 0:
+		return fmt.Errorf("train: weight decay %g must not be negative", c.WeightDecay)
+	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
+		return fmt.Errorf("train: label smoothing %g must be in [0, 1)", c.LabelSmoothing)
+	case trainSet.Len() == 0:
+		return fmt.Errorf("train: training set %s is empty", trainSet.Name)
+	}
+	return nil
+}
+
+// Fit trains model on trainSet for cfg.Epochs epochs, evaluating on testSet
+// (which may be nil) after each.
+func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, error) {
+	cfg.defaults()
+	if err := cfg.validate(trainSet); err != nil {
+		return Result{}, err
+	}
+	params := nn.ParamVars(model)
+	opt, err := optim.New(cfg.Optimizer, params, cfg.LR, cfg.WeightDecay)
+	if err != nil {
+		return Result{}, err
+	}
+	loader := &data.Loader{Source: trainSet, BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, DropLast: true}
+	if trainSet.Len() < cfg.BatchSize {
+		loader.DropLast = false
+	}
+	steps := loader.NumBatches()
+	sched, err := optim.ParseSchedule(cfg.Schedule, cfg.LR, steps*cfg.Epochs, steps)
+	if err != nil {
+		return Result{}, err
+	}
+	loss := nn.CrossEntropyLoss{LabelSmoothing: cfg.LabelSmoothing}
+	prog := newProgress(cfg.Progress, cfg.Interactive, cfg.ProgressEvery)
+
+	var res Result
+	start := time.Now()
+	step := 0
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		epochStart := time.Now()
+		nn.SetTraining(model, true)
+		prog.startEpoch(epoch, cfg.Epochs, steps)
+		var lossSum float64
+		var correct, seen int
+		for b := range loader.Epoch(epoch - 1) {
+			lr := sched.LR(step)
+			opt.SetLR(lr)
+
+			logits := model.Forward(autograd.Const(b.X)) // (B, classes)
+			l := loss.Loss(logits, b.Y)
+			lv := float64(l.Value.Item())
+			if math.IsNaN(lv) || math.IsInf(lv, 0) {
+				return res, fmt.Errorf("train: loss became %g at epoch %d step %d (learning rate %g too high?)", lv, epoch, step, lr)
+			}
+			opt.ZeroGrad()
+			l.Backward()
+			if cfg.ClipNorm > 0 {
+				optim.ClipGradNorm(params, cfg.ClipNorm)
+			}
+			opt.Step()
+
+			n := len(b.Y)
+			lossSum += lv * float64(n)
+			correct += countCorrect(logits, b.Y)
+			seen += n
+			step++
+			prog.step(lossSum/float64(seen), float64(correct)/float64(seen), seen)
+		}
+		trainTime := time.Since(epochStart)
+		st := EpochStats{
+			Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen),
+			LR: sched.LR(max(step-1, 0)), ImagesPerSec: float64(seen) / trainTime.Seconds(),
+		}
+		if testSet != nil {
+			st.TestLoss, st.TestAcc = Evaluate(model, testSet, cfg.EvalBatchSize)
+		}
+		st.Seconds = time.Since(epochStart).Seconds()
+		st.Elapsed = time.Since(start).Seconds()
+		res.Epochs = append(res.Epochs, st)
+		prog.endEpoch(st, testSet != nil)
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(st)
+		}
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// Evaluate returns the mean cross-entropy loss and the accuracy of model on
+// ds, in evaluation mode and without recording gradients. The model is left
+// in evaluation mode.
+func Evaluate(model nn.Layer, ds *data.Dataset, batchSize int) (loss, accuracy float64) {
+	if ds.Len() == 0 {
+		return math.NaN(), math.NaN()
+	}
+	defer autograd.NoGrad()()
+	nn.SetTraining(model, false)
+	ce := nn.CrossEntropyLoss{}
+	loader := &data.Loader{Source: ds, BatchSize: max(batchSize, 1)}
+	var lossSum float64
+	var correct int
+	for b := range loader.Epoch(0) {
+		logits := model.Forward(autograd.Const(b.X))
+		lossSum += float64(ce.Loss(logits, b.Y).Value.Item()) * float64(len(b.Y))
+		correct += countCorrect(logits, b.Y)
+	}
+	return lossSum / float64(ds.Len()), float64(correct) / float64(ds.Len())
+}
+
+// countCorrect counts the rows of logits (N, C) whose largest entry is at
+// the label.
+func countCorrect(logits *autograd.Var, labels []int) int {
+	n := 0
+	for i, p := range tensor.ArgMax(logits.Value, 1) {
+		if p == labels[i] {
+			n++
+		}
+	}
+	return n
+}
