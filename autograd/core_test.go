@@ -20,7 +20,7 @@ func TestGradConv2d(t *testing.T) {
 		{1, 2, 9, 8, 3, 3, tensor.ConvParams{Stride: [2]int{2, 3}, Pad: [4]int{0, 1, 2, 1}}},
 		{2, 2, 9, 9, 2, 3, tensor.ConvParams{Dilation: [2]int{2, 2}, Pad: [4]int{2, 2, 2, 2}}},
 		{2, 4, 5, 5, 4, 3, tensor.ConvParams{Groups: 4, Pad: [4]int{1, 1, 1, 1}}}, // depthwise
-		{1, 4, 6, 5, 6, 1, tensor.ConvParams{Groups: 2}},                         // 1x1 grouped, direct path
+		{1, 4, 6, 5, 6, 1, tensor.ConvParams{Groups: 2}},                          // 1x1 grouped, direct path
 		{3, 1, 5, 7, 2, 2, tensor.ConvParams{Stride: [2]int{2, 2}}},
 	}
 	for i, c := range cases {

@@ -11,7 +11,7 @@ import (
 
 func newEvalCmd() *cobra.Command {
 	var ckpt, dataSpec string
-	var batch, threads int
+	var batch, threads, limit int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:     "eval",
@@ -36,6 +36,12 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: must not be negative", limit)
+			}
+			if limit > 0 && limit < test.Len() {
+				test = test.Head(limit)
+			}
 			if err := prepareFor(test, meta, ckpt); err != nil {
 				return err
 			}
@@ -52,6 +58,7 @@ func newEvalCmd() *cobra.Command {
 	fl.StringVar(&dataSpec, "data", "mnist", "dataset whose test split is used: mnist, mnist:DIR, fashion-mnist:DIR, or a folder of IDX files")
 	fl.IntVar(&batch, "batch-size", 500, "images per forward pass")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
+	fl.IntVar(&limit, "limit", 0, "use only the first N test images (0: all)")
 	fl.BoolVar(&asJSON, "json", false, "print the metrics as one JSON object")
 	return cmd
 }

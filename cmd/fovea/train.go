@@ -18,6 +18,7 @@ import (
 type trainFlags struct {
 	model, data, optimizer, schedule, out string
 	epochs, batch, threads                int
+	trainLimit, testLimit                 int
 	lr, weightDecay                       float64
 	labelSmoothing                        float32
 	seed                                  uint64
@@ -38,7 +39,7 @@ func newTrainCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train (see `fovea models`)")
 	fl.StringVar(&f.data, "data", "mnist", "dataset: mnist (embedded), mnist:DIR, fashion-mnist:DIR, or a folder of IDX files")
-	fl.IntVar(&f.epochs, "epochs", 3, "passes over the training set")
+	fl.IntVar(&f.epochs, "epochs", 2, "passes over the training set")
 	fl.IntVar(&f.batch, "batch-size", 64, "examples per optimizer step")
 	fl.Float64Var(&f.lr, "lr", 0.003, "learning rate (peak rate for onecycle)")
 	fl.StringVar(&f.optimizer, "optimizer", "adamw", "sgd (momentum 0.9, Nesterov), adam or adamw")
@@ -48,6 +49,8 @@ func newTrainCmd() *cobra.Command {
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for initialization and shuffling")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
 	fl.StringVar(&f.out, "out", "fovea-mnist.safetensors", "checkpoint file to write")
+	fl.IntVar(&f.trainLimit, "train-limit", 0, "use only the first N training images (0: all), for quick trials")
+	fl.IntVar(&f.testLimit, "test-limit", 0, "use only the first N test images (0: all)")
 	fl.BoolVar(&f.json, "json", false, "print the final metrics as one JSON object on stdout")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
 	return cmd
@@ -83,6 +86,15 @@ func runTrain(f trainFlags) error {
 	trainSet, testSet, err := loadData(f.data)
 	if err != nil {
 		return err
+	}
+	if f.trainLimit < 0 || f.testLimit < 0 {
+		return fmt.Errorf("--train-limit and --test-limit must not be negative")
+	}
+	if f.trainLimit > 0 && f.trainLimit < trainSet.Len() {
+		trainSet = trainSet.Head(f.trainLimit)
+	}
+	if f.testLimit > 0 && f.testLimit < testSet.Len() {
+		testSet = testSet.Head(f.testLimit)
 	}
 	if got := trainSet.Shape(); got[1] != info.Input[1] || got[2] != info.Input[2] {
 		return fmt.Errorf("--model %s takes %dx%d images but --data %s has %dx%d", f.model, info.Input[1], info.Input[2], f.data, got[1], got[2])
