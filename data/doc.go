@@ -3,6 +3,9 @@
 // a [Loader] that shuffles, batches and prefetches it on a background
 // goroutine, and readers for dataset formats, starting with IDX
 // (MNIST, Fashion-MNIST). MNIST itself is embedded in the package; see [MNIST].
+// Single PNG, JPEG or GIF files become model inputs through [ReadImageFile],
+// which rejects images whose header declares more than [MaxImagePixels]
+// before decoding any pixel.
 //
 // Images are float32, channels first: example i of a dataset with shape
 // (C, H, W) is X[i*C*H*W : (i+1)*C*H*W]. A batch is a (B, C, H, W)
