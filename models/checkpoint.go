@@ -3,6 +3,7 @@ package models
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -66,6 +67,17 @@ func Load(path string) (nn.Layer, Meta, error) {
 	if err != nil {
 		return nil, Meta{}, fmt.Errorf("%s: %w", path, err)
 	}
+	// The registered architectures take inputs of a fixed size: refuse
+	// metadata that promises another (it would panic in Forward).
+	info, _ := Lookup(meta.Model)
+	want := info.Input
+	if meta.Options.InChannels > 0 {
+		want[0] = meta.Options.InChannels
+	}
+	if meta.InputShape != want {
+		return nil, Meta{}, fmt.Errorf("%s: metadata %q says %dx%dx%d but model %q built with these options takes %dx%dx%d",
+			path, checkpoint.KeyInputShape, meta.InputShape[0], meta.InputShape[1], meta.InputShape[2], meta.Model, want[0], want[1], want[2])
+	}
 	if err := checkpoint.LoadInto(model, f); err != nil {
 		return nil, Meta{}, fmt.Errorf("%s: weights do not fit model %q: %w", path, meta.Model, err)
 	}
@@ -114,9 +126,17 @@ func parseMeta(path string, md map[string]string) (Meta, error) {
 		}
 	} else if info, err := Lookup(m.Model); err == nil {
 		m.InputShape = info.Input
+		if m.Options.InChannels > 0 {
+			m.InputShape[0] = m.Options.InChannels
+		}
 	}
 	if len(m.Mean) != len(m.Std) || (len(m.Mean) != 0 && len(m.Mean) != m.InputShape[0]) {
 		return m, fmt.Errorf("%s: metadata %q: mean and std need one value per input channel", path, checkpoint.KeyNormalize)
+	}
+	for i := range m.Std {
+		if !(m.Std[i] > 0) || math.IsInf(float64(m.Std[i]), 0) || math.IsNaN(float64(m.Mean[i])) || math.IsInf(float64(m.Mean[i]), 0) {
+			return m, fmt.Errorf("%s: metadata %q: mean %g and std %g of channel %d: std must be positive and both finite", path, checkpoint.KeyNormalize, m.Mean[i], m.Std[i], i)
+		}
 	}
 	return m, nil
 }

@@ -409,6 +409,12 @@ func TestLoadErrors(t *testing.T) {
 		{"norm", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyInputShape: "1x28x28",
 			checkpoint.KeyNormalize: `{"mean":[0.1,0.2],"std":[1,1]}`}, checkpoint.KeyNormalize},
 		{"version", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyFormatVersion: "99"}, checkpoint.KeyFormatVersion},
+		// Metadata that the weights fit but the model cannot take: these
+		// used to load and then panic in Forward or Normalize.
+		{"std0", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyNormalize: `{"mean":[0.1],"std":[0]}`}, checkpoint.KeyNormalize},
+		{"stdneg", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyNormalize: `{"mean":[0.1],"std":[-1]}`}, checkpoint.KeyNormalize},
+		{"size", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyInputShape: "1x32x32"}, "1x32x32"},
+		{"channels", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyInputShape: "3x28x28"}, "3x28x28"},
 	} {
 		p := filepath.Join(dir, "meta-"+c.name+".safetensors")
 		if err := checkpoint.WriteFile(p, state, c.md); err != nil {
@@ -416,6 +422,18 @@ func TestLoadErrors(t *testing.T) {
 		}
 		_, _, err := models.Load(p)
 		mustContain(t, "metadata "+c.name, err, "meta-"+c.name+".safetensors", c.want)
+	}
+
+	// Without an input shape, the architecture's default with the
+	// checkpoint's channel count.
+	lenet3 := models.NewLeNet5(models.Options{InChannels: 3})
+	noShape := filepath.Join(dir, "noshape.safetensors")
+	if err := checkpoint.WriteFile(noShape, nn.StateDict(lenet3), map[string]string{
+		checkpoint.KeyModel: "lenet5", checkpoint.KeyModelOptions: `{"in_channels":3}`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, meta, err := models.Load(noShape); err != nil || meta.InputShape != [3]int{3, 28, 28} {
+		t.Errorf("checkpoint without input shape: input %v, error %v; want [3 28 28]", meta.InputShape, err)
 	}
 
 	// Not a safetensors file at all, and a missing file.

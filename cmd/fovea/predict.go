@@ -53,6 +53,9 @@ first, and the output says so.`,
 				return err
 			}
 			c, h, w := meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]
+			if c != 1 && c != 3 {
+				return fmt.Errorf("--model %s takes %d-channel input; predict reads images as grayscale (1) or RGB (3) only", ckpt, c)
+			}
 			if topK < 1 {
 				return fmt.Errorf("--top %d: must be at least 1", topK)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -72,8 +73,14 @@ func runTrain(f trainFlags) error {
 	if f.batch < 1 {
 		return fmt.Errorf("--batch-size %d: must be at least 1", f.batch)
 	}
-	if !(f.lr > 0) {
-		return fmt.Errorf("--lr %g: must be positive", f.lr)
+	if !(f.lr > 0) || math.IsInf(f.lr, 0) {
+		return fmt.Errorf("--lr %g: must be a positive number", f.lr)
+	}
+	if !(f.weightDecay >= 0) || math.IsInf(f.weightDecay, 0) {
+		return fmt.Errorf("--weight-decay %g: must be a non-negative number", f.weightDecay)
+	}
+	if !(f.labelSmoothing >= 0 && f.labelSmoothing < 1) {
+		return fmt.Errorf("--label-smoothing %g: must be in [0, 1)", f.labelSmoothing)
 	}
 	if f.out == "" {
 		return fmt.Errorf("--out: a checkpoint path is required")

@@ -84,7 +84,14 @@ func For(n, grain int, fn func(lo, hi int)) {
 	c := &call{fn: fn, done: make(chan struct{})}
 	c.left.Store(int32(chunks))
 	for i := 1; i < chunks; i++ {
-		pool.tasks <- task{c: c, lo: i * size, hi: min((i+1)*size, n)}
+		t := task{c: c, lo: i * size, hi: min((i+1)*size, n)}
+		// A full queue must not block: every worker may itself be waiting
+		// to queue the chunks of a nested call, so run the chunk here.
+		select {
+		case pool.tasks <- t:
+		default:
+			t.run()
+		}
 	}
 	task{c: c, lo: 0, hi: size}.run()
 	for {
