@@ -1,6 +1,9 @@
 package tensor
 
-import "math/rand/v2"
+import (
+	"math"
+	"math/rand/v2"
+)
 
 // NewRNG returns a deterministic random source for the given seed. All
 // random initialization in Fovea takes an explicit *rand.Rand so a seed
@@ -14,7 +17,12 @@ func NewRNG(seed uint64) *rand.Rand {
 func Uniform(rng *rand.Rand, lo, hi float32, shape ...int) *Tensor {
 	t := New(shape...)
 	for i := range t.data {
-		t.data[i] = lo + (hi-lo)*rng.Float32()
+		v := lo + (hi-lo)*rng.Float32()
+		// The sum can round up to hi itself (u = 1-2^-24, lo = 1, hi = 2).
+		if v >= hi && lo < hi {
+			v = math.Nextafter32(hi, lo)
+		}
+		t.data[i] = v
 	}
 	return t
 }

@@ -138,7 +138,7 @@ func ArgMax(t *Tensor, axis int) []int {
 	for _, d := range t.shape[axis+1:] {
 		inner *= d
 	}
-	outer := len(x) / (n * inner)
+	outer := len(x) / max(n*inner, 1) // inner is 0 when another axis is empty
 	out := make([]int, outer*inner)
 	for o := range outer {
 		for i := range inner {

@@ -54,14 +54,19 @@ func naiveGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 }
 
 // denseWithPad returns rows×cols values stored with row stride cols+pad in a
-// slice that is exactly as long as the last row needs; the pad cells hold NaN
-// so that reading them poisons the result.
-func denseWithPad(r *rand.Rand, rows, cols, pad int) ([]float32, int) {
+// slice that is exactly as long as the last row needs and starts align
+// elements into its backing array; the pad cells and the align cells before
+// the start hold NaN, so that reading them poisons the result.
+func denseWithPad(r *rand.Rand, rows, cols, pad, align int) ([]float32, int) {
 	ld := cols + pad
 	if rows == 0 || cols == 0 {
 		return nil, max(ld, 1)
 	}
-	s := make([]float32, (rows-1)*ld+cols)
+	buf := make([]float32, align+(rows-1)*ld+cols)
+	s := buf[align:]
+	for i := range buf[:align] {
+		buf[i] = float32(math.NaN())
+	}
 	for i := range s {
 		if i%ld < cols {
 			s[i] = 2*r.Float32() - 1
@@ -89,10 +94,11 @@ type gemmCase struct {
 	m, n, k        int
 	alpha, beta    float32
 	pad            int // extra row stride of A, B and C
+	align          int // offset of A, B and C into their backing arrays
 }
 
 func (c gemmCase) String() string {
-	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d alpha=%g beta=%g pad=%d", c.transA, c.transB, c.m, c.n, c.k, c.alpha, c.beta, c.pad)
+	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d alpha=%g beta=%g pad=%d align=%d", c.transA, c.transB, c.m, c.n, c.k, c.alpha, c.beta, c.pad, c.align)
 }
 
 // checkGemm runs one case through every Gemm implementation under each of
@@ -110,8 +116,8 @@ func checkGemm(t *testing.T, gc gemmCase, r *rand.Rand, threads ...int) {
 	if gc.transB {
 		rb, cb = n, k
 	}
-	a, lda := denseWithPad(r, ra, ca, gc.pad)
-	b, ldb := denseWithPad(r, rb, cb, gc.pad+1)
+	a, lda := denseWithPad(r, ra, ca, gc.pad, gc.align)
+	b, ldb := denseWithPad(r, rb, cb, gc.pad+1, (gc.align+1)%4)
 	ldc := n + gc.pad
 	clen := 0
 	if m > 0 && n > 0 {
@@ -134,7 +140,7 @@ func checkGemm(t *testing.T, gc gemmCase, r *rand.Rand, threads ...int) {
 	for _, th := range threads {
 		for _, impl := range gemmImpls {
 			name := fmt.Sprintf("%s/threads=%d %v", impl.name, th, gc)
-			cg := newGuarded(clen, 7)
+			cg := newGuarded(clen, 7+(gc.align+2)%4)
 			copy(cg.body, c0)
 			withThreads(th, func() {
 				impl.fn(gc.transA, gc.transB, m, n, k, gc.alpha, a, lda, b, ldb, gc.beta, cg.body, ldc)
@@ -177,7 +183,7 @@ func TestGemmEdgeShapes(t *testing.T) {
 			for _, alpha := range []float32{1, 0.5, 0} {
 				for _, beta := range []float32{0, 1, -0.7} {
 					for _, pad := range []int{0, 3} {
-						checkGemm(t, gemmCase{tr&1 != 0, tr&2 != 0, s[0], s[1], s[2], alpha, beta, pad}, r, 1, 4)
+						checkGemm(t, gemmCase{tr&1 != 0, tr&2 != 0, s[0], s[1], s[2], alpha, beta, pad, 0}, r, 1, 4)
 					}
 				}
 			}
@@ -186,7 +192,9 @@ func TestGemmEdgeShapes(t *testing.T) {
 }
 
 // TestGemmOddSizes sweeps every m and n in 0..17 against k values around the
-// four-row unrolling of the inner loop.
+// four-row unrolling of the inner loop, with the operands starting at every
+// offset 0..3 into their backing arrays (an alignment sweep for future
+// vector kernels).
 func TestGemmOddSizes(t *testing.T) {
 	ks := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17}
 	step := 1
@@ -198,7 +206,7 @@ func TestGemmOddSizes(t *testing.T) {
 		for n := 0; n <= 17; n++ {
 			for _, k := range ks {
 				for tr := range 4 {
-					checkGemm(t, gemmCase{tr&1 != 0, tr&2 != 0, m, n, k, 0.5, -0.7, (m + n) % 3}, r, 4)
+					checkGemm(t, gemmCase{tr&1 != 0, tr&2 != 0, m, n, k, 0.5, -0.7, (m + n) % 3, (m + 2*n + k) % 4}, r, 4)
 					if t.Failed() {
 						return
 					}
@@ -226,7 +234,7 @@ func TestGemmBlocking(t *testing.T) {
 	for _, s := range shapes {
 		for tr := range 4 {
 			for _, p := range ab {
-				checkGemm(t, gemmCase{tr&1 != 0, tr&2 != 0, s[0], s[1], s[2], p[0], p[1], 5}, r, 1, 4)
+				checkGemm(t, gemmCase{tr&1 != 0, tr&2 != 0, s[0], s[1], s[2], p[0], p[1], 5, tr}, r, 1, 4)
 			}
 		}
 	}
@@ -250,8 +258,8 @@ func TestGemmConcurrent(t *testing.T) {
 					if transA {
 						ra, ca = k, m
 					}
-					a, lda := denseWithPad(r, ra, ca, 1)
-					b, ldb := denseWithPad(r, n, k, 2)
+					a, lda := denseWithPad(r, ra, ca, 1, 0)
+					b, ldb := denseWithPad(r, n, k, 2, 1)
 					c := make([]float32, m*n)
 					want, tol := naiveGemm(transA, true, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 					impl.fn(transA, true, m, n, k, 1, a, lda, b, ldb, 0, c, n)

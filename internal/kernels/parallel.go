@@ -41,9 +41,10 @@ func init() {
 	SetThreads(runtime.GOMAXPROCS(0))
 }
 
-// SetThreads sets how many goroutines parallel kernels use (at least 1). It
-// starts the workers the new count needs; workers from an earlier, larger
-// setting stay idle. It is safe to call at any time.
+// SetThreads sets how many chunks [For] splits work into (at least 1) and
+// starts the workers that needs. Workers started for an earlier, larger
+// setting are kept and share the queue; results do not depend on which
+// worker runs a chunk. It is safe to call at any time.
 func SetThreads(n int) {
 	n = max(n, 1)
 	pool.mu.Lock()
@@ -66,8 +67,8 @@ func worker() {
 }
 
 // For runs fn over [0, n) split into contiguous chunks, at most one per
-// thread, and returns when every chunk is done. Chunks are never smaller than
-// grain items, so small loops run inline on the calling goroutine. The caller
+// thread, and returns when every chunk is done. Only the last chunk may be
+// smaller than grain items, so small loops run inline on the calling goroutine. The caller
 // runs the first chunk itself and, while it waits, runs queued chunks of any
 // call, so For may be nested without deadlock.
 func For(n, grain int, fn func(lo, hi int)) {

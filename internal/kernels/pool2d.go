@@ -86,7 +86,8 @@ func (g PoolGeom) window(oh, ow int, countPad bool) (h0, h1, w0, w1 int, div flo
 	h0, w0 = oh*g.StrideH-g.PadH, ow*g.StrideW-g.PadW
 	h1, w1 = min(h0+g.KH, g.H+g.PadH), min(w0+g.KW, g.W+g.PadW)
 	padded := (h1 - h0) * (w1 - w0)
-	h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, g.H), min(w1, g.W)
+	h0, w0 = max(h0, 0), max(w0, 0)
+	h1, w1 = max(min(h1, g.H), h0), max(min(w1, g.W), w0) // empty, never inverted
 	if countPad {
 		return h0, h1, w0, w1, float32(padded)
 	}
