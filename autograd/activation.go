@@ -31,18 +31,11 @@ func pointwise(x *Var, fwd func(x, y []float32), bwd func(x, y, g, dx []float32)
 
 // ReLU returns max(x, 0). Its gradient is 1 where x > 0 and 0 elsewhere,
 // at exactly 0 too (PyTorch's convention).
+// A NaN stays NaN, as in PyTorch. Both directions run the vector kernels
+// [kernels.ReLUTo] and [kernels.ReLUBackward].
 func ReLU(x *Var) *Var {
-	return pointwise(x, func(x, y []float32) {
-		for i, v := range x {
-			y[i] = max(v, 0) // a NaN stays NaN, as in PyTorch
-		}
-	}, func(x, _, g, dx []float32) {
-		for i, v := range x {
-			if v > 0 {
-				dx[i] = g[i]
-			}
-		}
-	})
+	return pointwise(x, func(x, y []float32) { kernels.ReLUTo(y, x) },
+		func(x, _, g, dx []float32) { kernels.ReLUBackward(dx, g, x) })
 }
 
 // LeakyReLU returns x where x > 0 and slope·x elsewhere; the gradient is 1

@@ -71,17 +71,12 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 			if batchStats {
 				var sum float64
 				for i := range n {
-					for _, v := range xd[(i*c+ch)*s : (i*c+ch+1)*s] {
-						sum += float64(v)
-					}
+					sum += kernels.Sum64(xd[(i*c+ch)*s : (i*c+ch+1)*s])
 				}
 				mu = sum / float64(m)
 				var sq float64
 				for i := range n {
-					for _, v := range xd[(i*c+ch)*s : (i*c+ch+1)*s] {
-						d := float64(v) - mu
-						sq += d * d
-					}
+					sq += kernels.SqDevSum64(xd[(i*c+ch)*s:(i*c+ch+1)*s], mu)
 				}
 				variance = sq / float64(m) // biased, for normalizing
 				if training && rmd != nil {
@@ -105,10 +100,7 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 			}
 			for i := range n {
 				off := (i*c + ch) * s
-				ys := od[off : off+s]
-				for j, v := range xd[off : off+s] {
-					ys[j] = a*v + b
-				}
+				kernels.AffineTo(od[off:off+s], a, b, xd[off:off+s])
 			}
 		}
 	})
@@ -143,12 +135,10 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 				var sumG, sumGX float64
 				for i := range n {
 					off := (i*c + ch) * s
-					xs := xd[off : off+s]
-					for j, gv := range gt[off : off+s] {
-						sumG += float64(gv)
-						sumGX += float64(gv) * float64((xs[j]-mu)*inv)
-					}
+					sumG += kernels.Sum64(gt[off : off+s])
+					sumGX += kernels.DotDev64(gt[off:off+s], xd[off:off+s], float64(mu))
 				}
+				sumGX *= float64(inv)
 				if dgd != nil {
 					dgd[ch] = float32(sumGX)
 				}
@@ -166,13 +156,11 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 				if batchStats {
 					meanG, meanGX = float32(sumG/float64(m)), float32(sumGX/float64(m))
 				}
+				// dx = scale·g − scale·inv·meanGX·(x − μ) − scale·meanG
+				b, c0 := -scale*inv*meanGX, -scale*meanG
 				for i := range n {
 					off := (i*c + ch) * s
-					xs, ds := xd[off:off+s], dxd[off:off+s]
-					for j, gv := range gt[off : off+s] {
-						xhat := (xs[j] - mu) * inv
-						ds[j] = scale * (gv - meanG - xhat*meanGX)
-					}
+					kernels.AxpbyDev(dxd[off:off+s], scale, gt[off:off+s], b, xd[off:off+s], mu, c0)
 				}
 			}
 		})

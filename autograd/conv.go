@@ -12,7 +12,7 @@ func Conv2d(x, w, b *Var, p tensor.ConvParams) *Var {
 	out := tensor.Conv2d(x.Value, w.Value, bv, p)
 	return record(out, func(g *tensor.Tensor) {
 		if x.requiresGrad {
-			x.addGrad(tensor.Conv2dBackwardInput(g, w.Value, x.Value.Shape(), p))
+			x.addOwnedGrad(tensor.Conv2dBackwardInput(g, w.Value, x.Value.Shape(), p))
 		}
 		if w.requiresGrad {
 			w.addGrad(tensor.Conv2dBackwardWeight(g, x.Value, w.Value.Shape(), p))

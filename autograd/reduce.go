@@ -5,18 +5,19 @@ import "github.com/fovea-ml/fovea/tensor"
 // Sum returns the sum of x over the given axes (all when none are given);
 // the gradient broadcasts back over the summed axes.
 func Sum(x *Var, axes ...int) *Var {
-	return record(tensor.Sum(x.Value, axes...), func(g *tensor.Tensor) {
+	out := record(tensor.Sum(x.Value, axes...), func(g *tensor.Tensor) {
 		x.addGrad(broadcastBack(g, x.Value.Shape(), axes))
 	}, x)
+	return emit("sum", axes, out, x)
 }
 
 // Mean returns the mean of x over the given axes (all when none are given).
 func Mean(x *Var, axes ...int) *Var {
 	out := tensor.Mean(x.Value, axes...)
-	return record(out, func(g *tensor.Tensor) {
+	return emit("mean", axes, record(out, func(g *tensor.Tensor) {
 		n := float32(x.Value.Size()) / float32(max(out.Size(), 1))
 		x.addGrad(tensor.Scale(broadcastBack(g, x.Value.Shape(), axes), 1/n))
-	}, x)
+	}, x), x)
 }
 
 // broadcastBack expands g, the gradient of a reduction over axes of a tensor

@@ -4,9 +4,10 @@ import "github.com/fovea-ml/fovea/tensor"
 
 // Reshape returns x with a new shape (one dimension may be -1).
 func Reshape(x *Var, shape ...int) *Var {
-	return record(x.Value.Reshape(shape...), func(g *tensor.Tensor) {
+	out := record(x.Value.Reshape(shape...), func(g *tensor.Tensor) {
 		x.addGrad(g.Reshape(x.Value.Shape()...))
 	}, x)
+	return emit("reshape", shape, out, x)
 }
 
 // Flatten reshapes x (N, ...) to (N, rest), keeping the batch axis.
@@ -21,9 +22,10 @@ func Permute(x *Var, perm ...int) *Var {
 		}
 		inv[p] = i
 	}
-	return record(x.Value.Permute(perm...).Contiguous(), func(g *tensor.Tensor) {
+	out := record(x.Value.Permute(perm...).Contiguous(), func(g *tensor.Tensor) {
 		x.addGrad(g.Permute(inv...).Contiguous())
 	}, x)
+	return emit("permute", perm, out, x)
 }
 
 // Concat joins xs along axis; each input receives its slice of the gradient.
@@ -33,7 +35,7 @@ func Concat(axis int, xs ...*Var) *Var {
 		vals[i] = x.Value
 	}
 	out := tensor.Concat(axis, vals...)
-	return record(out, func(g *tensor.Tensor) {
+	return emit("concat", axis, record(out, func(g *tensor.Tensor) {
 		at := 0
 		for _, x := range xs {
 			n := x.Value.Dim(axis)
@@ -42,5 +44,5 @@ func Concat(axis int, xs ...*Var) *Var {
 			}
 			at += n
 		}
-	}, xs...)
+	}, xs...), xs...)
 }

@@ -138,6 +138,26 @@ func (v *Var) addGrad(g *tensor.Tensor) {
 	}
 }
 
+// addOwnedGrad is addGrad for a gradient g that the caller allocated for
+// this call alone (nothing else holds it), so v may keep it and modify it:
+// a second contribution to an intermediate then sums into g instead of
+// cloning the first one (the input of a residual block receives one from
+// the skip path, aliased, and one from the convolution, fresh).
+func (v *Var) addOwnedGrad(g *tensor.Tensor) {
+	if v == nil || !v.requiresGrad {
+		return
+	}
+	switch {
+	case !slices.Equal(g.Shape(), v.Value.Shape()) || v.gradOwned:
+		v.addGrad(g) // panics on a shape mismatch; adds into v's own buffer
+	case v.Grad == nil:
+		v.Grad, v.gradOwned = g, true
+	default:
+		g.AddInPlace(v.Grad)
+		v.Grad, v.gradOwned = g, true
+	}
+}
+
 // Backward computes the gradient of v with respect to every Var it depends
 // on that requires a gradient. v must hold a single element (a loss); use
 // [Var.BackwardWith] to seed another output gradient.

@@ -7,6 +7,32 @@ import (
 	"github.com/fovea-ml/fovea/internal/kernels"
 )
 
+// Convolution algorithms
+//
+// [Conv2d], [Conv2dBackwardInput] and [Conv2dBackwardWeight] take and return
+// NCHW tensors and pick an algorithm per call from the shapes alone, so a
+// given shape always takes the same path (results do not depend on timing):
+//
+//   - Depthwise (every group has one input channel: Groups == C, any channel
+//     multiplier O/C): a direct kernel over (image, channel) planes, rows at a
+//     time, with the 3-wide stride-1 taps fused; the input gradient of a
+//     stride-1 layer is the same kernel run on dy with the flipped filter.
+//     See conv_depthwise.go.
+//   - Winograd F(2,3) (3×3, stride 1, dilation 1, one group, padding ≤ 2, see
+//     conv_winograd.go): forward, and the input gradient as the forward of dy
+//     with the transposed, flipped filter. Chosen by winogradWins.
+//   - Otherwise im2col + GEMM (conv_gemm.go), the weight gradient always so.
+//     When an image's output plane is small (OH·OW < gemmColsTarget),
+//     several images are unfolded side by side into one (C·KH·KW) × (B·OH·OW)
+//     matrix so the GEMM's N dimension is wide, and the result is scattered
+//     back to NCHW; a 1×1, stride-1, unpadded layer of one image reads its
+//     input as the matrix itself with no im2col (other 1×1 layers use a
+//     strided gather). Batches of at least [Threads] groups of images run one
+//     serial GEMM per worker; smaller ones run one parallel GEMM at a time.
+//
+// The first implementation, im2col + one GEMM per image and group, is kept
+// in conv_ref.go as the reference the tests compare every path against.
+
 // ConvParams are the hyper-parameters of a 2-D convolution. The zero value
 // means stride 1, no padding, dilation 1 and one group.
 type ConvParams struct {
@@ -55,17 +81,85 @@ func convGeom(op string, xShape, wShape []int, p ConvParams) (kernels.ConvGeom, 
 	return geo, o
 }
 
+// convArgs is one convolution's sizes: geo is the per-group geometry (geo.C
+// input channels per group), og output channels per group, kg = C/G·KH·KW
+// the GEMM depth, hw = OH·OW and chw = C/G·H·W.
+type convArgs struct {
+	geo                      kernels.ConvGeom
+	p                        ConvParams
+	n, g, o, og, kg, hw, chw int
+}
+
+func newConvArgs(geo kernels.ConvGeom, p ConvParams, n, o int) convArgs {
+	g := p.Groups
+	return convArgs{
+		geo: geo, p: p, n: n, g: g, o: o, og: o / g,
+		kg: geo.C * geo.KH * geo.KW, hw: geo.OutH * geo.OutW, chw: geo.C * geo.H * geo.W,
+	}
+}
+
+// convAlgo names an algorithm; convForce is the test hook that forces one
+// (convAuto, the zero value, lets the shapes decide).
+type convAlgo uint8
+
+const (
+	convAuto convAlgo = iota
+	convRef
+	convGemm
+	convDepthwise
+	convWinograd
+)
+
+var convForce convAlgo
+
+// convOp says which of the three entry points is choosing.
+type convOp uint8
+
+const (
+	opForward convOp = iota
+	opBackInput
+	opBackWeight
+)
+
+// applicable reports whether algorithm al implements op for a.
+func (a convArgs) applicable(al convAlgo, op convOp) bool {
+	switch al {
+	case convRef, convGemm:
+		return true
+	case convDepthwise:
+		return a.geo.C == 1
+	case convWinograd:
+		return op != opBackWeight && winogradFits(a)
+	}
+	return false
+}
+
+// algo returns the algorithm that runs op for a.
+func (a convArgs) algo(op convOp) convAlgo {
+	if convForce != convAuto && a.applicable(convForce, op) {
+		return convForce
+	}
+	switch {
+	case a.geo.C == 1 && a.g > 1:
+		return convDepthwise
+	case op != opBackWeight && winogradFits(a) && winogradWins(a, op):
+		return convWinograd
+	}
+	return convGemm
+}
+
 // direct reports whether the convolution reads its input as the im2col
 // matrix itself (1×1 kernel, stride 1, no padding).
 func direct(g kernels.ConvGeom) bool {
 	return g.KH == 1 && g.KW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 0 && g.PadW == 0 && g.OutH == g.H && g.OutW == g.W
 }
 
-// colsPool recycles im2col buffers.
-var colsPool = sync.Pool{New: func() any { return new([]float32) }}
+// scratchPool recycles im2col, gather and partial-sum buffers.
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 
-func getCols(n int) *[]float32 {
-	b := colsPool.Get().(*[]float32)
+// getScratch returns a buffer of n floats with unspecified contents.
+func getScratch(n int) *[]float32 {
+	b := scratchPool.Get().(*[]float32)
 	if cap(*b) < n {
 		*b = make([]float32, n)
 	}
@@ -73,21 +167,13 @@ func getCols(n int) *[]float32 {
 	return b
 }
 
-// overBatch runs fn for every image index: across threads with serial GEMMs
-// when the batch is large enough, else one image at a time with parallel GEMMs.
-func overBatch(n int, fn func(lo, hi int, gemm gemmFunc)) {
-	if n >= kernels.Threads() && kernels.Threads() > 1 {
-		kernels.For(n, 1, func(lo, hi int) { fn(lo, hi, kernels.GemmSerial) })
-		return
-	}
-	fn(0, n, kernels.Gemm)
-}
+func putScratch(b *[]float32) { scratchPool.Put(b) }
 
 type gemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 
 // Conv2d returns the 2-D cross-correlation of x (N,C,H,W) with w
 // (O, C/groups, KH, KW) plus bias b (O; nil for none): (N, O, OH, OW).
-// It runs as im2col + GEMM per image and group.
+// The algorithm is chosen from the shapes; see the package notes above.
 func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
 	p = p.norm()
 	geo, o := convGeom("Conv2d", x.shape, w.shape, p)
@@ -95,40 +181,23 @@ func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
 		panic(fmt.Sprintf("tensor: Conv2d: bias %v for %d output channels", b.shape, o))
 	}
 	x, w = x.Contiguous(), w.Contiguous()
-	n, g := x.shape[0], p.Groups
-	og, kg, hw, chw := o/g, geo.C*geo.KH*geo.KW, geo.OutH*geo.OutW, geo.C*geo.H*geo.W
-	out := New(n, o, geo.OutH, geo.OutW)
+	a := newConvArgs(geo, p, x.shape[0], o)
+	out := New(a.n, o, geo.OutH, geo.OutW)
 	xd, wd := x.Data(), w.Data()
 	var bd []float32
 	if b != nil {
 		bd = b.Contiguous().Data()
 	}
-	overBatch(n, func(lo, hi int, gemm gemmFunc) {
-		var cols *[]float32
-		if !direct(geo) {
-			cols = getCols(kg * hw)
-			defer colsPool.Put(cols)
-		}
-		for i := lo; i < hi; i++ {
-			for gi := range g {
-				src := xd[(i*g+gi)*chw : (i*g+gi+1)*chw]
-				if cols != nil {
-					kernels.Im2col(geo, src, *cols)
-					src = *cols
-				}
-				dst := out.data[(i*o+gi*og)*hw : (i*o+(gi+1)*og)*hw]
-				gemm(false, false, og, hw, kg, 1, wd[gi*og*kg:(gi+1)*og*kg], kg, src, hw, 0, dst, hw)
-			}
-			if bd != nil {
-				for c := range o {
-					row := out.data[(i*o+c)*hw : (i*o+c+1)*hw]
-					for j := range row {
-						row[j] += bd[c]
-					}
-				}
-			}
-		}
-	})
+	switch a.algo(opForward) {
+	case convRef:
+		conv2dRef(a, xd, wd, bd, out.data)
+	case convDepthwise:
+		depthwiseForward(a, xd, wd, bd, out.data)
+	case convWinograd:
+		winogradForward(a, xd, wd, bd, out.data)
+	default:
+		gemmForward(a, xd, wd, bd, out.data)
+	}
 	return out
 }
 
@@ -140,30 +209,19 @@ func Conv2dBackwardInput(dy, w *Tensor, xShape []int, p ConvParams) *Tensor {
 	geo, o := convGeom("Conv2dBackwardInput", xShape, w.shape, p)
 	checkDy("Conv2dBackwardInput", dy, xShape[0], o, geo)
 	dy, w = dy.Contiguous(), w.Contiguous()
-	n, g := xShape[0], p.Groups
-	og, kg, hw, chw := o/g, geo.C*geo.KH*geo.KW, geo.OutH*geo.OutW, geo.C*geo.H*geo.W
+	a := newConvArgs(geo, p, xShape[0], o)
 	dx := New(xShape...)
 	dyd, wd := dy.Data(), w.Data()
-	overBatch(n, func(lo, hi int, gemm gemmFunc) {
-		var cols *[]float32
-		if !direct(geo) {
-			cols = getCols(kg * hw)
-			defer colsPool.Put(cols)
-		}
-		for i := lo; i < hi; i++ {
-			for gi := range g {
-				d := dyd[(i*o+gi*og)*hw : (i*o+(gi+1)*og)*hw]
-				dst := dx.data[(i*g+gi)*chw : (i*g+gi+1)*chw]
-				wg := wd[gi*og*kg : (gi+1)*og*kg]
-				if cols == nil {
-					gemm(true, false, kg, hw, og, 1, wg, kg, d, hw, 0, dst, hw)
-					continue
-				}
-				gemm(true, false, kg, hw, og, 1, wg, kg, d, hw, 0, *cols, hw)
-				kernels.Col2im(geo, *cols, dst)
-			}
-		}
-	})
+	switch a.algo(opBackInput) {
+	case convRef:
+		conv2dBackwardInputRef(a, dyd, wd, dx.data)
+	case convDepthwise:
+		depthwiseBackwardInput(a, dyd, wd, dx.data)
+	case convWinograd:
+		winogradBackwardInput(a, dyd, wd, dx.data)
+	default:
+		gemmBackwardInput(a, dyd, wd, dx.data)
+	}
 	return dx
 }
 
@@ -174,35 +232,17 @@ func Conv2dBackwardWeight(dy, x *Tensor, wShape []int, p ConvParams) *Tensor {
 	geo, o := convGeom("Conv2dBackwardWeight", x.shape, wShape, p)
 	checkDy("Conv2dBackwardWeight", dy, x.shape[0], o, geo)
 	dy, x = dy.Contiguous(), x.Contiguous()
-	n, g := x.shape[0], p.Groups
-	og, kg, hw, chw := o/g, geo.C*geo.KH*geo.KW, geo.OutH*geo.OutW, geo.C*geo.H*geo.W
+	a := newConvArgs(geo, p, x.shape[0], o)
 	dw := New(wShape...)
 	dyd, xd := dy.Data(), x.Data()
-	var mu sync.Mutex
-	overBatch(n, func(lo, hi int, gemm gemmFunc) {
-		var cols *[]float32
-		if !direct(geo) {
-			cols = getCols(kg * hw)
-			defer colsPool.Put(cols)
-		}
-		part := make([]float32, len(dw.data)) // this chunk's sum over its images
-		for i := lo; i < hi; i++ {
-			for gi := range g {
-				src := xd[(i*g+gi)*chw : (i*g+gi+1)*chw]
-				if cols != nil {
-					kernels.Im2col(geo, src, *cols)
-					src = *cols
-				}
-				d := dyd[(i*o+gi*og)*hw : (i*o+(gi+1)*og)*hw]
-				gemm(false, true, og, kg, hw, 1, d, hw, src, hw, 1, part[gi*og*kg:(gi+1)*og*kg], kg)
-			}
-		}
-		mu.Lock()
-		for j, v := range part {
-			dw.data[j] += v
-		}
-		mu.Unlock()
-	})
+	switch a.algo(opBackWeight) {
+	case convRef:
+		conv2dBackwardWeightRef(a, dyd, xd, dw.data)
+	case convDepthwise:
+		depthwiseBackwardWeight(a, dyd, xd, dw.data)
+	default:
+		gemmBackwardWeight(a, dyd, xd, dw.data)
+	}
 	return dw
 }
 

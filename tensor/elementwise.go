@@ -91,14 +91,32 @@ func Binary(a, b *Tensor, f func(x, y float32) float32) *Tensor {
 	return out
 }
 
+// binaryKernel is [Binary] with f's vector kernel k (same results, bit for
+// bit) on the common case of two contiguous tensors of one shape.
+func binaryKernel(a, b *Tensor, k func(dst, x, y []float32), f func(x, y float32) float32) *Tensor {
+	if !SameShape(a, b) || !a.IsContiguous() || !b.IsContiguous() {
+		return Binary(a, b, f)
+	}
+	out := New(a.shape...)
+	x, y, z := a.Data(), b.Data(), out.data
+	kernels.For(len(z), elementGrain, func(lo, hi int) { k(z[lo:hi], x[lo:hi], y[lo:hi]) })
+	return out
+}
+
 // Add returns a + b with broadcasting.
-func Add(a, b *Tensor) *Tensor { return Binary(a, b, func(x, y float32) float32 { return x + y }) }
+func Add(a, b *Tensor) *Tensor {
+	return binaryKernel(a, b, kernels.AddTo, func(x, y float32) float32 { return x + y })
+}
 
 // Sub returns a - b with broadcasting.
-func Sub(a, b *Tensor) *Tensor { return Binary(a, b, func(x, y float32) float32 { return x - y }) }
+func Sub(a, b *Tensor) *Tensor {
+	return binaryKernel(a, b, kernels.SubTo, func(x, y float32) float32 { return x - y })
+}
 
 // Mul returns a * b elementwise with broadcasting.
-func Mul(a, b *Tensor) *Tensor { return Binary(a, b, func(x, y float32) float32 { return x * y }) }
+func Mul(a, b *Tensor) *Tensor {
+	return binaryKernel(a, b, kernels.MulTo, func(x, y float32) float32 { return x * y })
+}
 
 // Div returns a / b elementwise with broadcasting.
 func Div(a, b *Tensor) *Tensor { return Binary(a, b, func(x, y float32) float32 { return x / y }) }
@@ -129,11 +147,24 @@ func Map(t *Tensor, f func(x float32) float32) *Tensor {
 // Neg returns -t.
 func Neg(t *Tensor) *Tensor { return Map(t, func(x float32) float32 { return -x }) }
 
+// mapKernel is [Map] through a vector kernel k that writes dst from x.
+func mapKernel(t *Tensor, k func(dst, x []float32)) *Tensor {
+	out := New(t.shape...)
+	x, z := t.Contiguous().Data(), out.data
+	kernels.For(len(z), elementGrain, func(lo, hi int) { k(z[lo:hi], x[lo:hi]) })
+	return out
+}
+
 // Scale returns s·t.
-func Scale(t *Tensor, s float32) *Tensor { return Map(t, func(x float32) float32 { return s * x }) }
+func Scale(t *Tensor, s float32) *Tensor {
+	return mapKernel(t, func(dst, x []float32) { kernels.ScalTo(dst, s, x) })
+}
 
 // AddScalar returns t + s.
-func AddScalar(t *Tensor, s float32) *Tensor { return Map(t, func(x float32) float32 { return x + s }) }
+func AddScalar(t *Tensor, s float32) *Tensor {
+	// 1·x + s rounds once, as x + s does, so the fused kernel is exact here.
+	return mapKernel(t, func(dst, x []float32) { kernels.AffineTo(dst, 1, s, x) })
+}
 
 // Exp returns e^t elementwise.
 func Exp(t *Tensor) *Tensor {
@@ -181,16 +212,17 @@ func (t *Tensor) Axpy(alpha float32, u *Tensor) {
 		panic(fmt.Sprintf("tensor: Axpy into a non-contiguous view of shape %v", t.shape))
 	}
 	x, z := u.Contiguous().Data(), t.Data()
-	kernels.For(len(z), elementGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			z[i] += alpha * x[i]
-		}
-	})
+	kernels.For(len(z), elementGrain, func(lo, hi int) { kernels.Axpy(alpha, x[lo:hi], z[lo:hi]) })
 }
 
 // ScaleInPlace multiplies every element of t by s.
 func (t *Tensor) ScaleInPlace(s float32) {
-	t.each(func(off int) { t.data[off] *= s })
+	if !t.IsContiguous() {
+		t.each(func(off int) { t.data[off] *= s })
+		return
+	}
+	z := t.Data()
+	kernels.For(len(z), elementGrain, func(lo, hi int) { kernels.ScalTo(z[lo:hi], s, z[lo:hi]) })
 }
 
 // Equal reports whether a and b have the same shape and elements.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -49,9 +50,9 @@ type workload struct {
 
 var workloads = map[string]workload{
 	"W1":    {metric: "train", unit: "img/s", batch: 64, warmup: 5, setup: lenetTrainStep, note: "LeNet-5 training step, SGD momentum 0.9"},
-	"W2":    {metric: "train", unit: "img/s", batch: 128, warmup: 2, note: "ResNet-20 is not in the model zoo yet"},
-	"W3b1":  {metric: "latency", unit: "ms", batch: 1, warmup: 3, note: "ResNet-18 is not in the model zoo yet"},
-	"W3b16": {metric: "infer", unit: "img/s", batch: 16, warmup: 2, note: "ResNet-18 is not in the model zoo yet"},
+	"W2":    {metric: "train", unit: "img/s", batch: 128, warmup: 2, setup: resnet20TrainStep, note: "ResNet-20 (option-B shortcuts) training step, eager autograd, BN batch statistics, SGD momentum 0.9"},
+	"W3b1":  {metric: "latency", unit: "ms", batch: 1, warmup: 3, setup: resnet18Infer, note: "ResNet-18 eager inference, eval-mode BN (not folded), no-grad"},
+	"W3b16": {metric: "infer", unit: "img/s", batch: 16, warmup: 2, setup: resnet18Infer, note: "ResNet-18 eager inference, eval-mode BN (not folded), no-grad"},
 	"W4":    {metric: "latency", unit: "us", batch: 1, warmup: 50, setup: lenetInfer, note: "LeNet-5 eager inference, no-grad"},
 }
 
@@ -141,12 +142,14 @@ func measure(res *benchResult, iter func(), warmup int, budget float64) {
 	}
 }
 
-// lenetTrainStep is W1: a LeNet-5 training step on a fixed random batch.
-func lenetTrainStep(batch int) func() {
-	model := models.NewLeNet5(models.Options{NumClasses: 10, InChannels: 1, Seed: 1})
-	rng := tensor.NewRNG(2)
-	x := autograd.Const(tensor.Normal(rng, 0, 1, batch, 1, 28, 28))
-	y := make([]int, batch)
+// trainStep returns one training step of model on a fixed random batch of
+// the given input shape with fixed random labels in [0, 10): forward in
+// training mode, mean cross-entropy, backward, SGD with momentum 0.9 and
+// learning rate 0.01 in PyTorch's form, gradients cleared.
+func trainStep(model nn.Layer, rng *rand.Rand, shape ...int) func() {
+	nn.SetTraining(model, true)
+	x := autograd.Const(tensor.Normal(rng, 0, 1, shape...))
+	y := make([]int, shape[0])
 	for i := range y {
 		y[i] = rng.IntN(10)
 	}
@@ -158,6 +161,31 @@ func lenetTrainStep(batch int) func() {
 		opt.Step()
 		opt.ZeroGrad()
 	}
+}
+
+// resnet20TrainStep is W2: a ResNet-20 training step at batch 128.
+func resnet20TrainStep(batch int) func() {
+	model := models.NewResNet20(models.Options{NumClasses: 10, InChannels: 3, Seed: 1})
+	return trainStep(model, tensor.NewRNG(2), batch, 3, 32, 32)
+}
+
+// resnet18Infer is W3b1 and W3b16: torchvision's ResNet-18 (1000 classes)
+// in evaluation mode on a fixed random 3×224×224 batch, no gradient
+// bookkeeping.
+func resnet18Infer(batch int) func() {
+	model := models.NewResNet18(models.Options{NumClasses: 1000, InChannels: 3, Seed: 1})
+	nn.SetTraining(model, false)
+	x := autograd.Const(tensor.Normal(tensor.NewRNG(2), 0, 1, batch, 3, 224, 224))
+	return func() {
+		defer autograd.NoGrad()()
+		_ = model.Forward(x)
+	}
+}
+
+// lenetTrainStep is W1: a LeNet-5 training step on a fixed random batch.
+func lenetTrainStep(batch int) func() {
+	model := models.NewLeNet5(models.Options{NumClasses: 10, InChannels: 1, Seed: 1})
+	return trainStep(model, tensor.NewRNG(2), batch, 1, 28, 28)
 }
 
 // lenetInfer is W4: LeNet-5 inference on one fixed random image.

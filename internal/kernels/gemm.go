@@ -20,27 +20,109 @@ import "sync"
 //			c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
 //		}
 //	}
+//
+// # Implementation
+//
+// The product is computed BLIS style. For each kc-deep slice of k, an
+// mc×kc block of A (scaled by alpha) is packed into mr-row panels and then,
+// for each nc-wide block of columns, a kc×nc block of B is packed into
+// nr-column panels that stay in L2. A register-blocked micro-kernel
+// (assembly for AVX-512 and AVX2+FMA, plain Go otherwise; see
+// [gemmKernel]) multiplies one mr×kc panel of A, which stays in L1, by each
+// kc×nr panel of B in turn and writes an mr×nr tile of C. Tiles that stick
+// out of C are computed into a scratch tile and copied. The parallel
+// version splits C into one block of columns (or rows) per thread, each
+// with its own packing buffers.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemm(true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	GemmEx(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, true)
 }
 
 // GemmSerial is [Gemm] on the calling goroutine only, for callers that
 // already run one GEMM per worker (a convolution over a batch, say).
 func GemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemm(false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	GemmEx(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, false)
 }
 
-// Block sizes: a kc×nc panel of B (256×512 floats = 512 KiB) stays in L2
-// while every row of A streams past it.
-const (
-	gemmKC = 256
-	gemmNC = 512
-)
+// Epilogue is work fused into a GEMM and applied to each finished tile of C
+// while it is still in cache. The zero value (and a nil *Epilogue) does
+// nothing. With it, element (i, j) of C ends as
+//
+//	v := alpha*AB[i][j] + beta*C[i][j] // beta == 0: C is not read
+//	v += RowBias[i]                    // if RowBias != nil (len ≥ m)
+//	v += ColBias[j]                    // if ColBias != nil (len ≥ n)
+//	v += Add[i*LdAdd+j]                // if Add != nil (a residual, m×n with row stride LdAdd ≥ n)
+//	if ReLU {
+//		v = max(v, 0)                  // as ReLUTo: NaN stays NaN, −0 becomes +0
+//	}
+//	C[i][j] = v
+//
+// in exactly that order. A convolution in the (out channels × pixels)
+// layout uses RowBias for its bias; a linear layer computing x·Wᵀ uses
+// ColBias. Add must not overlap C (to add C's old contents use beta = 1).
+type Epilogue struct {
+	RowBias, ColBias []float32
+	Add              []float32
+	LdAdd            int
+	ReLU             bool
+}
 
-// scratch recycles the buffers that hold a transposed copy of B.
-var scratch = sync.Pool{New: func() any { return new([]float32) }}
+func (e *Epilogue) active() bool {
+	return e != nil && (e.RowBias != nil || e.ColBias != nil || e.Add != nil || e.ReLU)
+}
 
-func gemm(parallel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// shift returns the epilogue of the sub-matrix of C starting at (i0, j0).
+func (e *Epilogue) shift(i0, j0 int) *Epilogue {
+	if !e.active() {
+		return nil
+	}
+	s := *e
+	if s.RowBias != nil {
+		s.RowBias = s.RowBias[i0:]
+	}
+	if s.ColBias != nil {
+		s.ColBias = s.ColBias[j0:]
+	}
+	if s.Add != nil {
+		s.Add = s.Add[i0*s.LdAdd+j0:]
+	}
+	return &s
+}
+
+// apply runs the epilogue over the h×w tile of c at (i, j); c is the whole
+// matrix with row stride ldc.
+func (e *Epilogue) apply(c []float32, ldc, i, j, h, w int) {
+	for r := i; r < i+h; r++ {
+		row := c[r*ldc+j : r*ldc+j+w]
+		if e.RowBias != nil {
+			rb := e.RowBias[r]
+			for x := range row {
+				row[x] += rb
+			}
+		}
+		if e.ColBias != nil {
+			cb := e.ColBias[j : j+w]
+			for x := range row {
+				row[x] += cb[x]
+			}
+		}
+		if e.Add != nil {
+			ad := e.Add[r*e.LdAdd+j : r*e.LdAdd+j+w]
+			for x := range row {
+				row[x] += ad[x]
+			}
+		}
+		if e.ReLU {
+			for x, v := range row {
+				row[x] = max(v, 0)
+			}
+		}
+	}
+}
+
+// GemmEx is [Gemm] (parallel) or [GemmSerial] (!parallel) followed by the
+// fused epilogue ep, which may be nil; see [Epilogue] for the exact order
+// of operations. The epilogue runs even when k == 0 or alpha == 0.
+func GemmEx(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue, parallel bool) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -55,78 +137,225 @@ func gemm(parallel, transA, transB bool, m, n, k int, alpha float32, a []float32
 	} else {
 		checkLen("B", b, k, n, ldb)
 	}
-	scaleRows(m, n, beta, c, ldc)
+	if !ep.active() {
+		ep = nil
+	} else {
+		if ep.RowBias != nil && len(ep.RowBias) < m {
+			panic("kernels: gemm: epilogue RowBias is shorter than m")
+		}
+		if ep.ColBias != nil && len(ep.ColBias) < n {
+			panic("kernels: gemm: epilogue ColBias is shorter than n")
+		}
+		if ep.Add != nil {
+			checkLen("Add", ep.Add, m, n, ep.LdAdd)
+		}
+	}
 	if k == 0 || alpha == 0 {
+		scaleRows(m, n, beta, c, ldc)
+		if ep != nil {
+			ep.apply(c, ldc, 0, 0, m, n)
+		}
 		return
 	}
-	// The inner loop walks rows of B, so a transposed B is copied to k×n first.
-	if transB {
-		buf := scratch.Get().(*[]float32)
-		defer scratch.Put(buf)
-		if cap(*buf) < k*n {
-			*buf = make([]float32, k*n)
-		}
-		bt := (*buf)[:k*n]
-		for j := 0; j < n; j++ {
-			row := b[j*ldb : j*ldb+k]
-			for p, v := range row {
-				bt[p*n+j] = v
-			}
-		}
-		b, ldb = bt, n
+	kern := activeGemmKernel(m, n)
+	threads := 1
+	if parallel && 2*m*n*k >= gemmParallelFlops {
+		threads = Threads()
 	}
-	body := func(i0, i1, j0, j1 int) {
-		for p0 := 0; p0 < k; p0 += gemmKC {
-			p1 := min(p0+gemmKC, k)
-			for jb := j0; jb < j1; jb += gemmNC {
-				jb1 := min(jb+gemmNC, j1)
-				for i := i0; i < i1; i++ {
-					gemmRow(transA, i, p0, p1, jb, jb1, alpha, a, lda, b, ldb, c[i*ldc:])
+	if threads == 1 {
+		gemmSerial(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
+		return
+	}
+	// One block of C per thread, each packed and computed independently:
+	// splitting the columns makes every thread pack all of A, splitting the
+	// rows all of B. Pick the split that packs less per thread, weighting
+	// the strided (transposing) packs by their measured cost.
+	pm, pn := ceilDiv(m, kern.mr), ceilDiv(n, kern.nr)
+	costA, costB := 5, 5 // per element: packA always scatters, packB transposes
+	if !transB {
+		costB = 1 // packB copies rows
+	}
+	byCols := m*costA + ceilDiv(pn, threads)*kern.nr*costB
+	byRows := ceilDiv(pm, threads)*kern.mr*costA + n*costB
+	if (byCols <= byRows && pn >= threads) || pm < threads {
+		For(pn, max(1, pn/threads), func(lo, hi int) {
+			j0, j1 := lo*kern.nr, min(hi*kern.nr, n)
+			var bs []float32
+			if transB {
+				bs = b[j0*ldb:]
+			} else {
+				bs = b[j0:]
+			}
+			gemmSerial(kern, transA, transB, m, j1-j0, k, alpha, a, lda, bs, ldb, beta, c[j0:], ldc, ep.shift(0, j0))
+		})
+		return
+	}
+	For(pm, max(1, pm/threads), func(lo, hi int) {
+		i0, i1 := lo*kern.mr, min(hi*kern.mr, m)
+		var as []float32
+		if transA {
+			as = a[i0:]
+		} else {
+			as = a[i0*lda:]
+		}
+		gemmSerial(kern, transA, transB, i1-i0, n, k, alpha, as, lda, b, ldb, beta, c[i0*ldc:], ldc, ep.shift(i0, 0))
+	})
+}
+
+// gemmParallelFlops is the size (2·m·n·k) below which Gemm stays on one
+// thread: waking a worker costs more than it saves.
+const gemmParallelFlops = 1 << 20
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// gemmScratch holds one thread's packing buffers.
+type gemmScratch struct {
+	a, b, tile []float32
+}
+
+var gemmScratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// gemmSerial is the blocked product on the calling goroutine; the
+// arguments are already checked, k > 0 and alpha != 0.
+func gemmSerial(kern *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
+	mr, nr := kern.mr, kern.nr
+	kc := min(k, kern.kc)
+	// Balance the k slices so the last one is not a sliver.
+	kc = ceilDiv(k, ceilDiv(k, kc))
+	// Likewise for the rows of A, in whole panels.
+	mc := ceilDiv(ceilDiv(m, ceilDiv(m, kern.mc)), mr) * mr
+	nc := min(ceilDiv(n, nr)*nr, kern.nc)
+
+	s := gemmScratchPool.Get().(*gemmScratch)
+	defer gemmScratchPool.Put(s)
+	s.a = grow(s.a, mc*kc)
+	s.b = grow(s.b, kc*nc)
+	s.tile = grow(s.tile, mr*nr)
+	ap, bp, tile := s.a, s.b, s.tile
+
+	for i0 := 0; i0 < m; i0 += mc {
+		i1 := min(i0+mc, m)
+		for p0 := 0; p0 < k; p0 += kc {
+			p1 := min(p0+kc, k)
+			kb := p1 - p0
+			bt := float32(1)
+			if p0 == 0 {
+				bt = beta
+			}
+			var tileEp *Epilogue
+			if p1 == k {
+				tileEp = ep
+			}
+			packA(mr, transA, alpha, a, lda, i0, i1, p0, p1, ap)
+			for j0 := 0; j0 < n; j0 += nc {
+				j1 := min(j0+nc, n)
+				packB(nr, transB, b, ldb, p0, p1, j0, j1, bp)
+				// Macro-kernel: each A panel (L1) against every B panel (L2).
+				for i := i0; i < i1; i += mr {
+					h := min(mr, i1-i)
+					pa := ap[(i-i0)*kb : (i-i0+mr)*kb]
+					for j := j0; j < j1; j += nr {
+						w := min(nr, j1-j)
+						pb := bp[(j-j0)*kb : (j-j0+nr)*kb]
+						if h == mr && w == nr {
+							kern.fn(kb, pa, pb, c[i*ldc+j:], ldc, bt)
+						} else {
+							kern.fn(kb, pa, pb, tile, nr, 0)
+							mergeTile(tile, nr, c[i*ldc+j:], ldc, h, w, bt)
+						}
+						if tileEp != nil {
+							tileEp.apply(c, ldc, i, j, h, w)
+						}
+					}
 				}
 			}
 		}
 	}
-	switch {
-	case !parallel || Threads() == 1 || m*n*k < 1<<15:
-		body(0, m, 0, n)
-	case m >= 2*Threads() || m >= n:
-		For(m, 1, func(lo, hi int) { body(lo, hi, 0, n) })
-	default:
-		For(n, 64, func(lo, hi int) { body(0, m, lo, hi) })
+}
+
+// mergeTile stores the h×w corner of tile into c as tile + beta·c (beta == 0
+// does not read c).
+func mergeTile(tile []float32, ldt int, c []float32, ldc, h, w int, beta float32) {
+	for r := 0; r < h; r++ {
+		src := tile[r*ldt : r*ldt+w]
+		dst := c[r*ldc : r*ldc+w]
+		switch beta {
+		case 0:
+			copy(dst, src)
+		case 1:
+			for x, v := range src {
+				dst[x] += v
+			}
+		default:
+			for x, v := range src {
+				dst[x] = v + beta*dst[x]
+			}
+		}
 	}
 }
 
-// gemmRow adds alpha·A[i, p0:p1]·B[p0:p1, j0:j1] to crow[j0:j1], four rows of B
-// at a time so each element of C is loaded and stored once per four FMAs.
-func gemmRow(transA bool, i, p0, p1, j0, j1 int, alpha float32, a []float32, lda int, b []float32, ldb int, crow []float32) {
-	at := func(p int) float32 {
-		if transA {
-			return alpha * a[p*lda+i]
-		}
-		return alpha * a[i*lda+p]
-	}
-	cr := crow[j0:j1]
-	p := p0
-	for ; p+4 <= p1; p += 4 {
-		a0, a1, a2, a3 := at(p), at(p+1), at(p+2), at(p+3)
-		b0 := b[p*ldb+j0 : p*ldb+j1]
-		b1 := b[(p+1)*ldb+j0 : (p+1)*ldb+j1]
-		b2 := b[(p+2)*ldb+j0 : (p+2)*ldb+j1]
-		b3 := b[(p+3)*ldb+j0 : (p+3)*ldb+j1]
-		b0, b1, b2, b3 = b0[:len(cr)], b1[:len(cr)], b2[:len(cr)], b3[:len(cr)]
-		for j := range cr {
-			cr[j] += a0*b0[j] + a1*b1[j] + a2*b2[j] + a3*b3[j]
-		}
-	}
-	for ; p < p1; p++ {
-		av := at(p)
-		if av == 0 {
+// packA copies alpha·op(A)[i0:i1, p0:p1] into dst as mr-row panels: panel q
+// holds element (i0+q·mr+r, p0+p) at q·mr·kb + p·mr + r, with rows past i1
+// zero.
+func packA(mr int, trans bool, alpha float32, a []float32, lda, i0, i1, p0, p1 int, dst []float32) {
+	kb := p1 - p0
+	for i := i0; i < i1; i += mr {
+		h := min(mr, i1-i)
+		panel := dst[(i-i0)*kb : (i-i0+mr)*kb]
+		if trans {
+			// A is stored k×m: each k step is a contiguous run of rows.
+			for p := 0; p < kb; p++ {
+				src := a[(p0+p)*lda+i : (p0+p)*lda+i+h]
+				d := panel[p*mr : p*mr+mr]
+				for r, v := range src {
+					d[r] = alpha * v
+				}
+				clear(d[h:])
+			}
 			continue
 		}
-		br := b[p*ldb+j0 : p*ldb+j1]
-		br = br[:len(cr)]
-		for j := range cr {
-			cr[j] += av * br[j]
+		for r := 0; r < h; r++ {
+			scatter(panel, r, mr, a[(i+r)*lda+p0:(i+r)*lda+p1], alpha)
+		}
+		if h < mr {
+			for p := 0; p < kb; p++ {
+				clear(panel[p*mr+h : p*mr+mr])
+			}
+		}
+	}
+}
+
+// packB copies op(B)[p0:p1, j0:j1] into dst as nr-column panels: panel q
+// holds element (p0+p, j0+q·nr+x) at q·nr·kb + p·nr + x, with columns past
+// j1 zero.
+func packB(nr int, trans bool, b []float32, ldb, p0, p1, j0, j1 int, dst []float32) {
+	kb := p1 - p0
+	for j := j0; j < j1; j += nr {
+		w := min(nr, j1-j)
+		panel := dst[(j-j0)*kb : (j-j0+nr)*kb]
+		if !trans {
+			for p := 0; p < kb; p++ {
+				d := panel[p*nr : p*nr+nr]
+				copy(d, b[(p0+p)*ldb+j:(p0+p)*ldb+j+w])
+				clear(d[w:])
+			}
+			continue
+		}
+		// B is stored n×k: each column of op(B) is a contiguous row.
+		for x := 0; x < w; x++ {
+			scatter(panel, x, nr, b[(j+x)*ldb+p0:(j+x)*ldb+p1], 1)
+		}
+		if w < nr {
+			for p := 0; p < kb; p++ {
+				clear(panel[p*nr+w : p*nr+nr])
+			}
 		}
 	}
 }

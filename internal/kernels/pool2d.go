@@ -17,6 +17,11 @@ type PoolGeom struct {
 // (OutH×OutW) and the flat index into x of the winning element to arg.
 // Padding never wins; a window entirely in padding yields -Inf and index -1.
 func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
+	if g.KH == 2 && g.KW == 2 && g.StrideH == 2 && g.StrideW == 2 && g.PadH == 0 && g.PadW == 0 &&
+		2*g.OutH <= g.H && 2*g.OutW <= g.W {
+		maxPool2x2(g, x, out, arg)
+		return
+	}
 	for oh := 0; oh < g.OutH; oh++ {
 		h0 := oh*g.StrideH - g.PadH
 		for ow := 0; ow < g.OutW; ow++ {
@@ -32,6 +37,31 @@ func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
 				}
 			}
 			out[oh*g.OutW+ow], arg[oh*g.OutW+ow] = best, bi
+		}
+	}
+}
+
+// maxPool2x2 is MaxPool2d for the common 2×2 window with stride 2 and no
+// padding, every window inside the plane: the same four comparisons in the
+// same order, without the general loop's bounds.
+func maxPool2x2(g PoolGeom, x, out []float32, arg []int32) {
+	for oh := 0; oh < g.OutH; oh++ {
+		i0 := 2 * oh * g.W
+		r0, r1 := x[i0:i0+2*g.OutW], x[i0+g.W:i0+g.W+2*g.OutW]
+		o, a := out[oh*g.OutW:(oh+1)*g.OutW], arg[oh*g.OutW:(oh+1)*g.OutW]
+		for ow := range o {
+			w := 2 * ow
+			best, bi := r0[w], i0+w
+			if v := r0[w+1]; v > best || v != v {
+				best, bi = v, i0+w+1
+			}
+			if v := r1[w]; v > best || v != v {
+				best, bi = v, i0+g.W+w
+			}
+			if v := r1[w+1]; v > best || v != v {
+				best, bi = v, i0+g.W+w+1
+			}
+			o[ow], a[ow] = best, int32(bi)
 		}
 	}
 }

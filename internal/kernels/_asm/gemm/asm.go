@@ -1,0 +1,230 @@
+// Command gemm generates the SGEMM micro-kernels of package kernels:
+// register-blocked loops over packed panels of A and B (BLIS style).
+//
+// Each kernel computes one MR×NR tile of C from a packed MR-strided panel of
+// A and a packed NR-strided panel of B:
+//
+//	for p := 0; p < k; p++ {
+//		for i := 0; i < MR; i++ {
+//			for j := 0; j < NR; j++ {
+//				acc[i][j] += a[p*MR+i] * b[p*NR+j]
+//			}
+//		}
+//	}
+//	c[i*ldc+j] = acc[i][j] + beta*c[i*ldc+j] // beta == 0: c is not read
+//
+// Run by `go generate ./internal/kernels` from the repository root.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// unroll is how many k steps one pass of the main loop covers.
+const unroll = 4
+
+// prefetchB is how many bytes ahead of the current k step the B panel is
+// prefetched into L1 (it streams from L2 in the driver's loop order).
+const prefetchB = 1024
+
+type kernel struct {
+	mr, nv int  // rows of the tile, vectors per row
+	wide   bool // AVX-512 (16 lanes, 32 registers) or AVX2 (8 lanes, 16 registers)
+}
+
+func (k kernel) lanes() int {
+	if k.wide {
+		return 16
+	}
+	return 8
+}
+
+func (k kernel) nr() int { return k.nv * k.lanes() }
+
+func (k kernel) name() string {
+	isa := "AVX2"
+	if k.wide {
+		isa = "AVX512"
+	}
+	return fmt.Sprintf("sgemmKernel%s_%dx%d", isa, k.mr, k.nr())
+}
+
+func (k kernel) vec(i int) VecPhysical {
+	if k.wide {
+		return [...]VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+			Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+	}
+	return [...]VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
+}
+
+func main() {
+	ConstraintExpr("!noasm,!gccgo,!safe")
+	for _, k := range []kernel{
+		{mr: 14, nv: 2, wide: true},
+		{mr: 12, nv: 2, wide: true},
+		{mr: 6, nv: 4, wide: true},
+		{mr: 8, nv: 3, wide: true},
+		{mr: 6, nv: 2, wide: false},
+	} {
+		gen(k)
+	}
+	Generate()
+}
+
+func gen(k kernel) {
+	mr, nv, nr, vb := k.mr, k.nv, k.nr(), k.lanes()*4
+	regs := mr*nv + nv + 1
+	if max := map[bool]int{true: 32, false: 16}[k.wide]; regs > max {
+		panic(fmt.Sprintf("%s needs %d vector registers", k.name(), regs))
+	}
+	TEXT(k.name(), NOSPLIT, "func(k int, a, b, c *float32, ldc int, beta float32)")
+	Pragma("noescape")
+	Doc(
+		fmt.Sprintf("%s sets the %d×%d tile c (row stride ldc) to", k.name(), mr, nr),
+		"",
+		fmt.Sprintf("\tfor i := 0; i < %d; i++ {", mr),
+		fmt.Sprintf("\t\tfor j := 0; j < %d; j++ {", nr),
+		"\t\t\tvar s float32",
+		"\t\t\tfor p := 0; p < k; p++ {",
+		fmt.Sprintf("\t\t\t\ts += a[p*%d+i] * b[p*%d+j]", mr, nr),
+		"\t\t\t}",
+		"\t\t\tif beta != 0 {",
+		"\t\t\t\ts += beta * c[i*ldc+j]",
+		"\t\t\t}",
+		"\t\t\tc[i*ldc+j] = s",
+		"\t\t}",
+		"\t}",
+		"",
+		fmt.Sprintf("where a is a packed %d-strided panel and b a packed %d-strided panel, both k", mr, nr),
+		"steps long; beta == 0 does not read c (k ≥ 0).",
+	)
+
+	acc := func(i, v int) VecPhysical { return k.vec(i*nv + v) }
+	bv := func(v int) VecPhysical { return k.vec(mr*nv + v) }
+	t := k.vec(mr*nv + nv)
+	mov := VMOVUPS
+
+	n, ap, bp, cp, ldc := RCX, RSI, RDI, RDX, R8
+	Load(Param("k"), n)
+	Load(Param("a"), ap)
+	Load(Param("b"), bp)
+	Load(Param("c"), cp)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+
+	for i := 0; i < mr*nv; i++ {
+		r := k.vec(i)
+		VXORPS(r, r, r)
+	}
+	// Warm the C tile's lines while the loop runs.
+	row := R9
+	MOVQ(cp, row)
+	for i := 0; i < mr; i++ {
+		for off := 0; off < nr*4; off += 64 {
+			PREFETCHT0(Mem{Base: row, Disp: off})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, row)
+		}
+	}
+
+	step := func(u int, prefetch bool) {
+		for v := 0; v < nv; v++ {
+			mov(Mem{Base: bp, Disp: (u*nr + v*k.lanes()) * 4}, bv(v))
+		}
+		if prefetch {
+			for off := 0; off < nr*4; off += 64 {
+				PREFETCHT0(Mem{Base: bp, Disp: u*nr*4 + prefetchB + off})
+			}
+		}
+		for i := 0; i < mr; i++ {
+			VBROADCASTSS(Mem{Base: ap, Disp: (u*mr + i) * 4}, t)
+			for v := 0; v < nv; v++ {
+				VFMADD231PS(bv(v), t, acc(i, v))
+			}
+		}
+	}
+
+	Comment("Main loop: unroll k steps per pass.")
+	SUBQ(U8(unroll), n)
+	JL(LabelRef(k.name() + "_tail"))
+	Label(k.name() + "_loop")
+	for u := 0; u < unroll; u++ {
+		step(u, true)
+	}
+	ADDQ(U32(unroll*mr*4), ap)
+	ADDQ(U32(unroll*nr*4), bp)
+	SUBQ(U8(unroll), n)
+	JGE(LabelRef(k.name() + "_loop"))
+
+	Label(k.name() + "_tail")
+	ADDQ(U8(unroll), n)
+	JE(LabelRef(k.name() + "_store"))
+	Label(k.name() + "_tailloop")
+	step(0, false)
+	ADDQ(U32(mr*4), ap)
+	ADDQ(U32(nr*4), bp)
+	DECQ(n)
+	JNE(LabelRef(k.name() + "_tailloop"))
+
+	Comment("Store: beta == 0 overwrites, beta == 1 adds, otherwise c = acc + beta*c.")
+	Label(k.name() + "_store")
+	bits := EAX
+	MOVL(betaAddr(), bits)
+	TESTL(U32(0x7fffffff), bits)
+	JE(LabelRef(k.name() + "_overwrite"))
+	CMPL(bits, U32(0x3f800000))
+	JE(LabelRef(k.name() + "_add"))
+
+	beta := bv(0)
+	VBROADCASTSS(betaAddr(), beta)
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nv; v++ {
+			VFMADD231PS(Mem{Base: cp, Disp: v * vb}, beta, acc(i, v))
+			mov(acc(i, v), Mem{Base: cp, Disp: v * vb})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, cp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(k.name() + "_add")
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nv; v++ {
+			VADDPS(Mem{Base: cp, Disp: v * vb}, acc(i, v), acc(i, v))
+			mov(acc(i, v), Mem{Base: cp, Disp: v * vb})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, cp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(k.name() + "_overwrite")
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nv; v++ {
+			mov(acc(i, v), Mem{Base: cp, Disp: v * vb})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, cp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// betaAddr is the stack slot of the beta argument.
+func betaAddr() Mem {
+	b, err := Param("beta").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}

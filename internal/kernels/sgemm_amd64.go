@@ -1,0 +1,48 @@
+//go:build !noasm && !gccgo && !safe
+
+package kernels
+
+import (
+	"strings"
+
+	"golang.org/x/sys/cpu"
+)
+
+// asmGemmKernels returns the assembly micro-kernels this CPU supports,
+// fastest first. Their names start with the path ("avx512", "avx2").
+func asmGemmKernels() []*gemmKernel {
+	var ks []*gemmKernel
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
+		ks = append(ks,
+			&gemmKernel{name: "avx512_6x64", mr: 6, nr: 64, kc: 256, mc: 4096, nc: 512, fn: func(k int, a, b, c []float32, ldc int, beta float32) {
+				_, _, _ = a[6*k-1], b[64*k-1], c[5*ldc+63]
+				sgemmKernelAVX512_6x64(k, &a[0], &b[0], &c[0], ldc, beta)
+			}},
+			&gemmKernel{name: "avx512_12x32", mr: 12, nr: 32, kc: 256, mc: 4096, nc: 512, fn: func(k int, a, b, c []float32, ldc int, beta float32) {
+				_, _, _ = a[12*k-1], b[32*k-1], c[11*ldc+31]
+				sgemmKernelAVX512_12x32(k, &a[0], &b[0], &c[0], ldc, beta)
+			}},
+			&gemmKernel{name: "avx512_8x48", mr: 8, nr: 48, kc: 256, mc: 4096, nc: 480, fn: func(k int, a, b, c []float32, ldc int, beta float32) {
+				_, _, _ = a[8*k-1], b[48*k-1], c[7*ldc+47]
+				sgemmKernelAVX512_8x48(k, &a[0], &b[0], &c[0], ldc, beta)
+			}},
+			&gemmKernel{name: "avx512_14x32", mr: 14, nr: 32, kc: 256, mc: 4096, nc: 512, fn: func(k int, a, b, c []float32, ldc int, beta float32) {
+				_, _, _ = a[14*k-1], b[32*k-1], c[13*ldc+31]
+				sgemmKernelAVX512_14x32(k, &a[0], &b[0], &c[0], ldc, beta)
+			}},
+		)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, &gemmKernel{name: "avx2_6x16", mr: 6, nr: 16, kc: 256, mc: 4096, nc: 512, fn: func(k int, a, b, c []float32, ldc int, beta float32) {
+			_, _, _ = a[6*k-1], b[16*k-1], c[5*ldc+15]
+			sgemmKernelAVX2_6x16(k, &a[0], &b[0], &c[0], ldc, beta)
+		}})
+	}
+	return ks
+}
+
+// path is the instruction set a kernel needs: its name up to the "_".
+func (k *gemmKernel) path() string {
+	p, _, _ := strings.Cut(k.name, "_")
+	return p
+}

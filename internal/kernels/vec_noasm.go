@@ -1,0 +1,35 @@
+//go:build !amd64 || noasm || gccgo || safe
+
+package kernels
+
+// Without assembly every kernel of vec.go is its reference loop.
+
+// vecPath names an implementation of the kernels in vec.go.
+type vecPath int
+
+const vecGeneric vecPath = 0
+
+func (p vecPath) String() string { return "generic" }
+
+// vecPaths lists the paths this build and CPU can run.
+func vecPaths() []vecPath { return []vecPath{vecGeneric} }
+
+// setVecPath forces path p (always generic here) for tests.
+func setVecPath(vecPath) (restore func()) { return func() {} }
+
+func addTo(dst, x, y []float32)                    { addToGeneric(dst, x, y) }
+func subTo(dst, x, y []float32)                    { subToGeneric(dst, x, y) }
+func mulTo(dst, x, y []float32)                    { mulToGeneric(dst, x, y) }
+func axpy(alpha float32, x, y []float32)           { axpyGeneric(alpha, x, y) }
+func scalTo(dst []float32, a float32, x []float32) { scalToGeneric(dst, a, x) }
+func affineTo(dst []float32, a, b float32, x []float32) {
+	affineToGeneric(dst, a, b, x)
+}
+func axpbyDev(dst []float32, a float32, x []float32, b float32, y []float32, mu, c float32) {
+	axpbyDevGeneric(dst, a, x, b, y, mu, c)
+}
+func reluTo(dst, x []float32)                     { reluToGeneric(dst, x) }
+func reluBackward(dx, g, x []float32)             { reluBackwardGeneric(dx, g, x) }
+func sum64(x []float32) float64                   { return sum64Generic(x) }
+func sqDevSum64(x []float32, mu float64) float64  { return sqDevSum64Generic(x, mu) }
+func dotDev64(g, x []float32, mu float64) float64 { return dotDev64Generic(g, x, mu) }

@@ -1,0 +1,273 @@
+package models
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+func init() {
+	for _, n := range []int{3, 5, 9, 18} {
+		depth := 6*n + 2
+		name := "resnet" + strconv.Itoa(depth)
+		count := ""
+		if depth == 20 {
+			count = "; 272,474 parameters, the W2 benchmark model"
+		}
+		Register(Info{
+			Name: name,
+			Description: fmt.Sprintf("ResNet-%d for CIFAR (He et al. 2016): 3 stages x %d basic blocks, 16/32/64 channels, "+
+				"1x1 conv+BN shortcuts where the shape changes (option B), PyTorch default init%s", depth, n, count),
+			Input: [3]int{3, 32, 32},
+			Build: func(opt Options) (nn.Layer, error) { return NewCIFARResNet(n, opt), nil },
+		})
+	}
+	Register(Info{
+		Name:        "resnet18",
+		Description: "ResNet-18 in torchvision's layout, parameter names and init (basic blocks 2-2-2-2, 64-512 channels); 11,689,512 parameters with 1000 classes",
+		Input:       [3]int{3, 224, 224},
+		Build:       func(opt Options) (nn.Layer, error) { return NewResNet18(opt), nil },
+	})
+	Register(Info{
+		Name:        "resnet34",
+		Description: "ResNet-34 in torchvision's layout, parameter names and init (basic blocks 3-4-6-3, 64-512 channels); 21,797,672 parameters with 1000 classes",
+		Input:       [3]int{3, 224, 224},
+		Build:       func(opt Options) (nn.Layer, error) { return NewResNet34(opt), nil },
+	})
+}
+
+// BasicBlock is the two-convolution residual block of ResNet-18/34 and the
+// CIFAR ResNets:
+//
+//	x (N, In, H, W)
+//	conv1 3×3 stride s pad 1, bn1, ReLU → (N, Out, H/s, W/s)
+//	conv2 3×3 pad 1, bn2               → (N, Out, H/s, W/s)
+//	y = ReLU(h + shortcut(x))           → (N, Out, H/s, W/s)
+//
+// The shortcut is the identity, or, when s ≠ 1 or In ≠ Out, a Sequential
+// of a 1×1 convolution with stride s (no bias) and a batch norm, named
+// "shortcut" (bench/peers/models.py) or "downsample" (torchvision).
+type BasicBlock struct {
+	Conv1 *nn.Conv2d
+	BN1   *nn.BatchNorm
+	Conv2 *nn.Conv2d
+	BN2   *nn.BatchNorm
+	// Shortcut is nil for the identity, else Layers[0] is the 1×1
+	// convolution and Layers[1] its batch norm.
+	Shortcut *nn.Sequential
+	// ShortcutName is the state-dict name of Shortcut: "shortcut" or
+	// "downsample".
+	ShortcutName string
+}
+
+// convFunc makes the convolutions of a model: in → out channels, square
+// kernel k, stride, padding, no bias.
+type convFunc func(in, out, k, stride, pad int) *nn.Conv2d
+
+// pytorchConv initializes like PyTorch's nn.Conv2d (Kaiming-uniform, a = √5).
+func pytorchConv(r *rand.Rand) convFunc {
+	return func(in, out, k, stride, pad int) *nn.Conv2d {
+		return nn.NewConv2d(r, nn.Conv2dConfig{In: in, Out: out, Kernel: k, Stride: stride, Padding: pad, NoBias: true})
+	}
+}
+
+// torchvisionConv initializes like torchvision's ResNet:
+// kaiming_normal_(mode="fan_out", nonlinearity="relu").
+func torchvisionConv(r *rand.Rand) convFunc {
+	return func(in, out, k, stride, pad int) *nn.Conv2d {
+		return &nn.Conv2d{
+			Weight: autograd.Param(nn.KaimingNormal(r, out, in, k, k)),
+			Params: tensor.ConvParams{Stride: [2]int{stride, stride}, Pad: [4]int{pad, pad, pad, pad}, Dilation: [2]int{1, 1}, Groups: 1},
+		}
+	}
+}
+
+// newBasicBlock builds a block from in to out channels whose first
+// convolution has the given stride.
+func newBasicBlock(conv convFunc, in, out, stride int, shortcutName string) *BasicBlock {
+	b := &BasicBlock{
+		Conv1:        conv(in, out, 3, stride, 1),
+		BN1:          nn.NewBatchNorm2d(out),
+		Conv2:        conv(out, out, 3, 1, 1),
+		BN2:          nn.NewBatchNorm2d(out),
+		ShortcutName: shortcutName,
+	}
+	if stride != 1 || in != out {
+		b.Shortcut = nn.NewSequential(conv(in, out, 1, stride, 0), nn.NewBatchNorm2d(out))
+	}
+	return b
+}
+
+// Forward computes ReLU(bn2(conv2(ReLU(bn1(conv1(x))))) + shortcut(x)).
+func (b *BasicBlock) Forward(x *autograd.Var) *autograd.Var {
+	h := autograd.ReLU(b.BN1.Forward(b.Conv1.Forward(x)))
+	h = b.BN2.Forward(b.Conv2.Forward(h))
+	s := x
+	if b.Shortcut != nil {
+		s = b.Shortcut.Forward(x)
+	}
+	return autograd.ReLU(autograd.Add(h, s))
+}
+
+// Children names the layers as PyTorch does.
+func (b *BasicBlock) Children() []nn.Named[nn.Layer] {
+	c := []nn.Named[nn.Layer]{{Name: "conv1", Value: b.Conv1}, {Name: "bn1", Value: b.BN1},
+		{Name: "conv2", Value: b.Conv2}, {Name: "bn2", Value: b.BN2}}
+	if b.Shortcut != nil {
+		c = append(c, nn.Named[nn.Layer]{Name: b.ShortcutName, Value: b.Shortcut})
+	}
+	return c
+}
+
+// CIFARResNet is the CIFAR ResNet of He et al. 2016 (section 4.2) with
+// depth 6n+2, as bench/peers/models.py defines ResNet20 (n = 3), with
+// 1×1-convolution shortcuts where the shape changes ("option B") and
+// PyTorch's default initialization. Parameter names are those of
+// models.py's state_dict: conv, bn, layers.<i>.conv1, …,
+// layers.<i>.shortcut.0/1, fc.
+//
+//	x (N, C, 32, 32)
+//	conv 3×3 16, bn, ReLU     → (N, 16, 32, 32)
+//	layers 0…n-1    16 ch     → (N, 16, 32, 32)
+//	layers n…2n-1   32 ch, s2 → (N, 32, 16, 16)
+//	layers 2n…3n-1  64 ch, s2 → (N, 64, 8, 8)
+//	mean over H, W            → (N, 64)
+//	fc                        → (N, classes)
+//
+// Any input size works (the pooling is global); 32×32 is CIFAR's.
+type CIFARResNet struct {
+	Conv   *nn.Conv2d
+	BN     *nn.BatchNorm
+	Layers *nn.Sequential // of *BasicBlock
+	FC     *nn.Linear
+}
+
+// NewCIFARResNet returns the CIFAR ResNet with n blocks per stage
+// (depth 6n+2: n = 3, 5, 9, 18 give ResNet-20, 32, 56, 110).
+func NewCIFARResNet(n int, opt Options) *CIFARResNet {
+	if n < 1 {
+		panic(fmt.Sprintf("models: CIFAR ResNet with %d blocks per stage: must be positive", n))
+	}
+	opt = opt.withDefaults(3)
+	r := rng(opt)
+	conv := pytorchConv(r)
+	m := &CIFARResNet{Conv: conv(opt.InChannels, 16, 3, 1, 1), BN: nn.NewBatchNorm2d(16), Layers: nn.NewSequential()}
+	in := 16
+	for stage, c := range []int{16, 32, 64} {
+		for i := range n {
+			stride := 1
+			if stage > 0 && i == 0 {
+				stride = 2
+			}
+			m.Layers.Append(newBasicBlock(conv, in, c, stride, "shortcut"))
+			in = c
+		}
+	}
+	m.FC = nn.NewLinear(r, 64, opt.NumClasses, true)
+	return m
+}
+
+// NewResNet20 returns ResNet20 of bench/peers/models.py (272,474
+// parameters with 10 classes), the W2 benchmark model.
+func NewResNet20(opt Options) *CIFARResNet { return NewCIFARResNet(3, opt) }
+
+// Forward computes the logits.
+func (m *CIFARResNet) Forward(x *autograd.Var) *autograd.Var {
+	if s := x.Shape(); len(s) != 4 {
+		panic(fmt.Sprintf("models: CIFAR ResNet takes (N, C, H, W) input, got %v", s))
+	}
+	x = autograd.ReLU(m.BN.Forward(m.Conv.Forward(x)))
+	x = m.Layers.Forward(x)
+	x = autograd.GlobalAvgPool2d(x) // (N, 64, 1, 1); FC flattens it
+	return m.FC.Forward(x)
+}
+
+// Children names the layers as models.py does.
+func (m *CIFARResNet) Children() []nn.Named[nn.Layer] {
+	return []nn.Named[nn.Layer]{{Name: "conv", Value: m.Conv}, {Name: "bn", Value: m.BN},
+		{Name: "layers", Value: m.Layers}, {Name: "fc", Value: m.FC}}
+}
+
+// ResNet is torchvision's ResNet with basic blocks (ResNet-18 and -34),
+// with its parameter names (conv1, bn1, layer1.0.conv1, …,
+// layer2.0.downsample.0/1, fc) and initialization (convolutions
+// Kaiming-normal with fan_out, batch norm weight 1 and bias 0, fc
+// PyTorch's default), so torchvision checkpoints load by name.
+//
+//	x (N, C, 224, 224)
+//	conv1 7×7 64 s2 p3, bn1, ReLU → (N, 64, 112, 112)
+//	max-pool 3×3 s2 p1            → (N, 64, 56, 56)
+//	layer1  64 ch                  → (N, 64, 56, 56)
+//	layer2 128 ch, first s2        → (N, 128, 28, 28)
+//	layer3 256 ch, first s2        → (N, 256, 14, 14)
+//	layer4 512 ch, first s2        → (N, 512, 7, 7)
+//	global average pool            → (N, 512)
+//	fc                             → (N, classes)
+//
+// As torchvision's adaptive pooling, the global pool accepts other input
+// sizes too.
+type ResNet struct {
+	Conv1   *nn.Conv2d
+	BN1     *nn.BatchNorm
+	MaxPool *nn.MaxPool2d
+	Stages  [4]*nn.Sequential // layer1…layer4, of *BasicBlock
+	FC      *nn.Linear
+}
+
+// newResNet builds a torchvision basic-block ResNet with the given number
+// of blocks in each of the four stages.
+func newResNet(blocks [4]int, opt Options) *ResNet {
+	opt = opt.withDefaults(3)
+	r := rng(opt)
+	conv := torchvisionConv(r)
+	m := &ResNet{Conv1: conv(opt.InChannels, 64, 7, 2, 3), BN1: nn.NewBatchNorm2d(64), MaxPool: nn.NewMaxPool2d(3, 2, 1)}
+	in := 64
+	for s, c := range []int{64, 128, 256, 512} {
+		m.Stages[s] = nn.NewSequential()
+		for i := range blocks[s] {
+			stride := 1
+			if s > 0 && i == 0 {
+				stride = 2
+			}
+			m.Stages[s].Append(newBasicBlock(conv, in, c, stride, "downsample"))
+			in = c
+		}
+	}
+	m.FC = nn.NewLinear(r, 512, opt.NumClasses, true)
+	return m
+}
+
+// NewResNet18 returns torchvision's resnet18() (11,689,512 parameters with
+// 1000 classes; the default here is 10 classes unless opt says otherwise).
+func NewResNet18(opt Options) *ResNet { return newResNet([4]int{2, 2, 2, 2}, opt) }
+
+// NewResNet34 returns torchvision's resnet34() (21,797,672 parameters with
+// 1000 classes).
+func NewResNet34(opt Options) *ResNet { return newResNet([4]int{3, 4, 6, 3}, opt) }
+
+// Forward computes the logits.
+func (m *ResNet) Forward(x *autograd.Var) *autograd.Var {
+	if s := x.Shape(); len(s) != 4 {
+		panic(fmt.Sprintf("models: ResNet takes (N, C, H, W) input, got %v", s))
+	}
+	x = autograd.ReLU(m.BN1.Forward(m.Conv1.Forward(x)))
+	x = m.MaxPool.Forward(x)
+	for _, s := range m.Stages {
+		x = s.Forward(x)
+	}
+	x = autograd.GlobalAvgPool2d(x) // (N, 512, 1, 1); FC flattens it
+	return m.FC.Forward(x)
+}
+
+// Children names the layers as torchvision does.
+func (m *ResNet) Children() []nn.Named[nn.Layer] {
+	c := []nn.Named[nn.Layer]{{Name: "conv1", Value: m.Conv1}, {Name: "bn1", Value: m.BN1}}
+	for i, s := range m.Stages {
+		c = append(c, nn.Named[nn.Layer]{Name: "layer" + strconv.Itoa(i+1), Value: s})
+	}
+	return append(c, nn.Named[nn.Layer]{Name: "fc", Value: m.FC})
+}
