@@ -33,14 +33,16 @@ func pointwise(x *Var, fwd func(x, y []float32), bwd func(x, y, g, dx []float32)
 // at exactly 0 too (PyTorch's convention).
 // A NaN stays NaN, as in PyTorch. Both directions run the vector kernels
 // [kernels.ReLUTo] and [kernels.ReLUBackward].
-func ReLU(x *Var) *Var {
+func ReLU(x *Var) (res *Var) {
+	defer func() { emit("relu", nil, res, x) }()
 	return pointwise(x, func(x, y []float32) { kernels.ReLUTo(y, x) },
 		func(x, _, g, dx []float32) { kernels.ReLUBackward(dx, g, x) })
 }
 
 // LeakyReLU returns x where x > 0 and slope·x elsewhere; the gradient is 1
 // or slope accordingly (slope at 0, as in PyTorch).
-func LeakyReLU(x *Var, slope float32) *Var {
+func LeakyReLU(x *Var, slope float32) (res *Var) {
+	defer func() { emit("leaky_relu", slope, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			if v > 0 {
@@ -62,7 +64,8 @@ func LeakyReLU(x *Var, slope float32) *Var {
 
 // ELU returns x where x > 0 and alpha·(eˣ − 1) elsewhere; the gradient is
 // 1 or alpha·eˣ = y + alpha accordingly.
-func ELU(x *Var, alpha float32) *Var {
+func ELU(x *Var, alpha float32) (res *Var) {
+	defer func() { emit("elu", alpha, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			if v > 0 {
@@ -85,7 +88,8 @@ func ELU(x *Var, alpha float32) *Var {
 // GELU returns x·Φ(x) with Φ the standard normal CDF, computed exactly
 // through erf (PyTorch's default, approximate="none"). Its gradient is
 // Φ(x) + x·φ(x) with φ the normal density.
-func GELU(x *Var) *Var {
+func GELU(x *Var) (res *Var) {
+	defer func() { emit("gelu", nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			u := float64(v)
@@ -113,7 +117,8 @@ func sigmoid(v float64) float64 {
 
 // SiLU returns x·σ(x) (also called swish); its gradient is
 // σ(x)·(1 + x·(1 − σ(x))).
-func SiLU(x *Var) *Var {
+func SiLU(x *Var) (res *Var) {
+	defer func() { emit("silu", nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			y[i] = float32(float64(v) * sigmoid(float64(v)))
@@ -128,7 +133,8 @@ func SiLU(x *Var) *Var {
 }
 
 // Sigmoid returns σ(x) = 1/(1+e⁻ˣ); its gradient is y·(1 − y).
-func Sigmoid(x *Var) *Var {
+func Sigmoid(x *Var) (res *Var) {
+	defer func() { emit("sigmoid", nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			y[i] = float32(sigmoid(float64(v)))
@@ -141,7 +147,8 @@ func Sigmoid(x *Var) *Var {
 }
 
 // Tanh returns tanh x; its gradient is 1 − y².
-func Tanh(x *Var) *Var {
+func Tanh(x *Var) (res *Var) {
+	defer func() { emit("tanh", nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			y[i] = float32(math.Tanh(float64(v)))

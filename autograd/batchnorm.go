@@ -26,7 +26,10 @@ import (
 // Forward and backward are fused per-channel loops; no intermediate graph is
 // built. The gradients with respect to x, gamma and beta are exact in both
 // modes (in evaluation mode μ and σ² are constants).
-func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) *Var {
+func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) (res *Var) {
+	defer func() {
+		emit("batchnorm", BatchNormAttrs{RunMean: runMean, RunVar: runVar, Training: training, Momentum: momentum, Eps: eps}, res, x, gamma, beta)
+	}()
 	shape := x.Value.Shape()
 	if len(shape) < 2 {
 		panic(fmt.Sprintf("autograd: BatchNorm of shape %v: want (N,C), (N,C,L) or (N,C,H,W)", shape))

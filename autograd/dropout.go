@@ -12,7 +12,12 @@ import (
 // is unchanged and evaluation needs no rescaling. The gradient is masked and
 // scaled the same way. p == 0 returns x itself; p == 1 returns zeros. The
 // mask is drawn from rng in row-major order.
-func Dropout(x *Var, p float32, rng *rand.Rand) *Var {
+func Dropout(x *Var, p float32, rng *rand.Rand) (res *Var) {
+	defer func() {
+		if res != x {
+			emit("dropout", p, res, x)
+		}
+	}()
 	if !(p >= 0 && p <= 1) {
 		panic(fmt.Sprintf("autograd: Dropout probability %v outside [0, 1]", p))
 	}

@@ -3,7 +3,8 @@ package autograd
 import "github.com/fovea-ml/fovea/tensor"
 
 // Add returns a + b with broadcasting.
-func Add(a, b *Var) *Var {
+func Add(a, b *Var) (res *Var) {
+	defer func() { emit("add", nil, res, a, b) }()
 	return record(tensor.Add(a.Value, b.Value), func(g *tensor.Tensor) {
 		a.addGrad(tensor.SumTo(g, a.Value.Shape()))
 		b.addGrad(tensor.SumTo(g, b.Value.Shape()))
@@ -11,7 +12,8 @@ func Add(a, b *Var) *Var {
 }
 
 // Sub returns a - b with broadcasting.
-func Sub(a, b *Var) *Var {
+func Sub(a, b *Var) (res *Var) {
+	defer func() { emit("sub", nil, res, a, b) }()
 	return record(tensor.Sub(a.Value, b.Value), func(g *tensor.Tensor) {
 		a.addGrad(tensor.SumTo(g, a.Value.Shape()))
 		if b.requiresGrad {
@@ -21,7 +23,8 @@ func Sub(a, b *Var) *Var {
 }
 
 // Mul returns a * b elementwise with broadcasting.
-func Mul(a, b *Var) *Var {
+func Mul(a, b *Var) (res *Var) {
+	defer func() { emit("mul", nil, res, a, b) }()
 	return record(tensor.Mul(a.Value, b.Value), func(g *tensor.Tensor) {
 		if a.requiresGrad {
 			a.addGrad(tensor.SumTo(tensor.Mul(g, b.Value), a.Value.Shape()))
@@ -33,7 +36,8 @@ func Mul(a, b *Var) *Var {
 }
 
 // Div returns a / b elementwise with broadcasting.
-func Div(a, b *Var) *Var {
+func Div(a, b *Var) (res *Var) {
+	defer func() { emit("div", nil, res, a, b) }()
 	out := tensor.Div(a.Value, b.Value)
 	return record(out, func(g *tensor.Tensor) {
 		if a.requiresGrad { // d(a/b)/da = 1/b
@@ -46,33 +50,39 @@ func Div(a, b *Var) *Var {
 }
 
 // Neg returns -x.
-func Neg(x *Var) *Var {
+func Neg(x *Var) (res *Var) {
+	defer func() { emit("neg", nil, res, x) }()
 	return record(tensor.Neg(x.Value), func(g *tensor.Tensor) { x.addGrad(tensor.Neg(g)) }, x)
 }
 
 // Scale returns s·x.
-func Scale(x *Var, s float32) *Var {
+func Scale(x *Var, s float32) (res *Var) {
+	defer func() { emit("scale", s, res, x) }()
 	return record(tensor.Scale(x.Value, s), func(g *tensor.Tensor) { x.addGrad(tensor.Scale(g, s)) }, x)
 }
 
 // AddScalar returns x + s.
-func AddScalar(x *Var, s float32) *Var {
+func AddScalar(x *Var, s float32) (res *Var) {
+	defer func() { emit("add_scalar", s, res, x) }()
 	return record(tensor.AddScalar(x.Value, s), func(g *tensor.Tensor) { x.addGrad(g) }, x)
 }
 
 // Exp returns e^x; its derivative is the output itself.
-func Exp(x *Var) *Var {
+func Exp(x *Var) (res *Var) {
+	defer func() { emit("exp", nil, res, x) }()
 	out := tensor.Exp(x.Value)
 	return record(out, func(g *tensor.Tensor) { x.addGrad(tensor.Mul(g, out)) }, x)
 }
 
 // Log returns ln x; its derivative is 1/x.
-func Log(x *Var) *Var {
+func Log(x *Var) (res *Var) {
+	defer func() { emit("log", nil, res, x) }()
 	return record(tensor.Log(x.Value), func(g *tensor.Tensor) { x.addGrad(tensor.Div(g, x.Value)) }, x)
 }
 
 // Sqrt returns √x; its derivative is 1/(2√x).
-func Sqrt(x *Var) *Var {
+func Sqrt(x *Var) (res *Var) {
+	defer func() { emit("sqrt", nil, res, x) }()
 	out := tensor.Sqrt(x.Value)
 	return record(out, func(g *tensor.Tensor) {
 		x.addGrad(tensor.Binary(g, out, func(g, y float32) float32 { return g / (2 * y) }))
@@ -80,14 +90,16 @@ func Sqrt(x *Var) *Var {
 }
 
 // Pow returns x^p; its derivative is p·x^(p-1).
-func Pow(x *Var, p float32) *Var {
+func Pow(x *Var, p float32) (res *Var) {
+	defer func() { emit("pow", p, res, x) }()
 	return record(tensor.Pow(x.Value, p), func(g *tensor.Tensor) {
 		x.addGrad(tensor.Mul(g, tensor.Scale(tensor.Pow(x.Value, p-1), p)))
 	}, x)
 }
 
 // Clamp limits x to [lo, hi]; the gradient passes only where x is inside.
-func Clamp(x *Var, lo, hi float32) *Var {
+func Clamp(x *Var, lo, hi float32) (res *Var) {
+	defer func() { emit("clamp", [2]float32{lo, hi}, res, x) }()
 	return record(tensor.Clamp(x.Value, lo, hi), func(g *tensor.Tensor) {
 		x.addGrad(tensor.Binary(g, x.Value, func(g, v float32) float32 {
 			if v < lo || v > hi {

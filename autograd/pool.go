@@ -10,7 +10,8 @@ import (
 // MaxPool2d returns the window maxima of x (N,C,H,W) → (N,C,OH,OW). The
 // gradient of each output goes to the input element that won its window
 // (the first one on ties, as in PyTorch).
-func MaxPool2d(x *Var, p tensor.PoolParams) *Var {
+func MaxPool2d(x *Var, p tensor.PoolParams) (res *Var) {
+	defer func() { emit("maxpool2d", p, res, x) }()
 	out, arg := tensor.MaxPool2d(x.Value, p) // arg: winner's flat index in its H×W plane
 	return record(out, func(g *tensor.Tensor) {
 		x.addGrad(tensor.MaxPool2dBackward(g, arg, x.Value.Shape()))
@@ -20,7 +21,8 @@ func MaxPool2d(x *Var, p tensor.PoolParams) *Var {
 // AvgPool2d returns the window means of x (N,C,H,W) → (N,C,OH,OW). The
 // gradient of each output is spread evenly over its window, divided by the
 // same count the forward divided by (p.CountPad).
-func AvgPool2d(x *Var, p tensor.PoolParams) *Var {
+func AvgPool2d(x *Var, p tensor.PoolParams) (res *Var) {
+	defer func() { emit("avgpool2d", p, res, x) }()
 	return record(tensor.AvgPool2d(x.Value, p), func(g *tensor.Tensor) {
 		x.addGrad(tensor.AvgPool2dBackward(g, x.Value.Shape(), p))
 	}, x)
@@ -29,7 +31,8 @@ func AvgPool2d(x *Var, p tensor.PoolParams) *Var {
 // GlobalAvgPool2d returns the mean of each H×W plane of x (N,C,H,W) →
 // (N,C,1,1), PyTorch's AdaptiveAvgPool2d(1) and ONNX GlobalAveragePool.
 // Each input element receives g[n,c]/(H·W).
-func GlobalAvgPool2d(x *Var) *Var {
+func GlobalAvgPool2d(x *Var) (res *Var) {
+	defer func() { emit("global_avgpool2d", nil, res, x) }()
 	if x.Value.Dims() != 4 {
 		panic(fmt.Sprintf("autograd: GlobalAvgPool2d of shape %v: want 4-D NCHW", x.Shape()))
 	}

@@ -47,7 +47,8 @@ func overRows(outer, n, inner int, fn func(base int)) {
 // Softmax returns exp(x) normalized to sum to 1 along axis (negative counts
 // from the end), computed stably by subtracting each row's maximum first.
 // With y the output, the gradient of a row is y ⊙ (g − Σⱼ gⱼyⱼ).
-func Softmax(x *Var, axis int) *Var {
+func Softmax(x *Var, axis int) (res *Var) {
+	defer func() { emit("softmax", axis, res, x) }()
 	outer, n, inner := axisSplit("Softmax", x.Value.Shape(), axis)
 	xs := x.Value.Contiguous().Data()
 	out := tensor.New(x.Value.Shape()...)
@@ -90,7 +91,8 @@ func Softmax(x *Var, axis int) *Var {
 // LogSoftmax returns x − log Σ exp(x) along axis (negative counts from the
 // end), computed stably by subtracting each row's maximum first. With y the
 // output, the gradient of a row is g − exp(y)·Σⱼ gⱼ.
-func LogSoftmax(x *Var, axis int) *Var {
+func LogSoftmax(x *Var, axis int) (res *Var) {
+	defer func() { emit("log_softmax", axis, res, x) }()
 	outer, n, inner := axisSplit("LogSoftmax", x.Value.Shape(), axis)
 	xs := x.Value.Contiguous().Data()
 	out := tensor.New(x.Value.Shape()...)

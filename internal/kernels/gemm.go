@@ -70,43 +70,26 @@ func (e *Epilogue) active() bool {
 	return e != nil && (e.RowBias != nil || e.ColBias != nil || e.Add != nil || e.ReLU)
 }
 
-// shift returns the epilogue of the sub-matrix of C starting at (i0, j0).
-func (e *Epilogue) shift(i0, j0 int) *Epilogue {
-	if !e.active() {
-		return nil
-	}
-	s := *e
-	if s.RowBias != nil {
-		s.RowBias = s.RowBias[i0:]
-	}
-	if s.ColBias != nil {
-		s.ColBias = s.ColBias[j0:]
-	}
-	if s.Add != nil {
-		s.Add = s.Add[i0*s.LdAdd+j0:]
-	}
-	return &s
-}
-
 // apply runs the epilogue over the h×w tile of c at (i, j); c is the whole
-// matrix with row stride ldc.
-func (e *Epilogue) apply(c []float32, ldc, i, j, h, w int) {
+// matrix with row stride ldc, and (ei, ej) is where c starts within the
+// matrix the epilogue describes (a thread's block of a parallel product).
+func (e *Epilogue) apply(c []float32, ldc, i, j, h, w, ei, ej int) {
 	for r := i; r < i+h; r++ {
 		row := c[r*ldc+j : r*ldc+j+w]
 		if e.RowBias != nil {
-			rb := e.RowBias[r]
+			rb := e.RowBias[r+ei]
 			for x := range row {
 				row[x] += rb
 			}
 		}
 		if e.ColBias != nil {
-			cb := e.ColBias[j : j+w]
+			cb := e.ColBias[j+ej : j+ej+w]
 			for x := range row {
 				row[x] += cb[x]
 			}
 		}
 		if e.Add != nil {
-			ad := e.Add[r*e.LdAdd+j : r*e.LdAdd+j+w]
+			ad := e.Add[(r+ei)*e.LdAdd+j+ej : (r+ei)*e.LdAdd+j+ej+w]
 			for x := range row {
 				row[x] += ad[x]
 			}
@@ -153,7 +136,7 @@ func GemmEx(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 	if k == 0 || alpha == 0 {
 		scaleRows(m, n, beta, c, ldc)
 		if ep != nil {
-			ep.apply(c, ldc, 0, 0, m, n)
+			ep.apply(c, ldc, 0, 0, m, n, 0, 0)
 		}
 		return
 	}
@@ -163,7 +146,7 @@ func GemmEx(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 		threads = Threads()
 	}
 	if threads == 1 {
-		gemmSerial(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
+		gemmSerial(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 0, 0)
 		return
 	}
 	// One block of C per thread, each packed and computed independently:
@@ -177,30 +160,61 @@ func GemmEx(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 	}
 	byCols := m*costA + ceilDiv(pn, threads)*kern.nr*costB
 	byRows := ceilDiv(pm, threads)*kern.mr*costA + n*costB
+	job := gemmJobs.Get().(*gemmJob)
+	*job = gemmJob{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+		a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, ep: ep,
+		byCols: job.byCols, byRows: job.byRows}
 	if (byCols <= byRows && pn >= threads) || pm < threads {
-		For(pn, max(1, pn/threads), func(lo, hi int) {
-			j0, j1 := lo*kern.nr, min(hi*kern.nr, n)
-			var bs []float32
-			if transB {
-				bs = b[j0*ldb:]
-			} else {
-				bs = b[j0:]
-			}
-			gemmSerial(kern, transA, transB, m, j1-j0, k, alpha, a, lda, bs, ldb, beta, c[j0:], ldc, ep.shift(0, j0))
-		})
-		return
+		For(pn, max(1, pn/threads), job.byCols)
+	} else {
+		For(pm, max(1, pm/threads), job.byRows)
 	}
-	For(pm, max(1, pm/threads), func(lo, hi int) {
-		i0, i1 := lo*kern.mr, min(hi*kern.mr, m)
-		var as []float32
-		if transA {
-			as = a[i0:]
-		} else {
-			as = a[i0*lda:]
-		}
-		gemmSerial(kern, transA, transB, i1-i0, n, k, alpha, as, lda, b, ldb, beta, c[i0*ldc:], ldc, ep.shift(i0, 0))
-	})
+	job.a, job.b, job.c, job.ep = nil, nil, nil, nil
+	gemmJobs.Put(job)
 }
+
+// gemmJob carries one parallel product to the worker pool. Jobs are pooled
+// and their loop bodies are made once per job, so a parallel GEMM
+// allocates nothing.
+type gemmJob struct {
+	kern           *gemmKernel
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	ep             *Epilogue
+	byCols, byRows func(lo, hi int)
+}
+
+var gemmJobs = sync.Pool{New: func() any {
+	j := new(gemmJob)
+	// byCols computes the block of C in column panels [lo, hi).
+	j.byCols = func(lo, hi int) {
+		nr := j.kern.nr
+		j0, j1 := lo*nr, min(hi*nr, j.n)
+		var bs []float32
+		if j.transB {
+			bs = j.b[j0*j.ldb:]
+		} else {
+			bs = j.b[j0:]
+		}
+		gemmSerial(j.kern, j.transA, j.transB, j.m, j1-j0, j.k, j.alpha, j.a, j.lda, bs, j.ldb, j.beta, j.c[j0:], j.ldc, j.ep, 0, j0)
+	}
+	// byRows computes the block of C in row panels [lo, hi).
+	j.byRows = func(lo, hi int) {
+		mr := j.kern.mr
+		i0, i1 := lo*mr, min(hi*mr, j.m)
+		var as []float32
+		if j.transA {
+			as = j.a[i0:]
+		} else {
+			as = j.a[i0*j.lda:]
+		}
+		gemmSerial(j.kern, j.transA, j.transB, i1-i0, j.n, j.k, j.alpha, as, j.lda, j.b, j.ldb, j.beta, j.c[i0*j.ldc:], j.ldc, j.ep, i0, 0)
+	}
+	return j
+}}
 
 // gemmParallelFlops is the size (2·m·n·k) below which Gemm stays on one
 // thread: waking a worker costs more than it saves.
@@ -224,7 +238,8 @@ func grow(s []float32, n int) []float32 {
 
 // gemmSerial is the blocked product on the calling goroutine; the
 // arguments are already checked, k > 0 and alpha != 0.
-func gemmSerial(kern *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
+// (ei, ej) is where c starts within the matrix the epilogue ep describes.
+func gemmSerial(kern *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue, ei, ej int) {
 	mr, nr := kern.mr, kern.nr
 	kc := min(k, kern.kc)
 	// Balance the k slices so the last one is not a sliver.
@@ -271,7 +286,7 @@ func gemmSerial(kern *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 							mergeTile(tile, nr, c[i*ldc+j:], ldc, h, w, bt)
 						}
 						if tileEp != nil {
-							tileEp.apply(c, ldc, i, j, h, w)
+							tileEp.apply(c, ldc, i, j, h, w, ei, ej)
 						}
 					}
 				}

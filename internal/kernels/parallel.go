@@ -22,9 +22,12 @@ type task struct {
 func (t task) run() {
 	t.c.fn(t.lo, t.hi)
 	if t.c.left.Add(-1) == 0 {
-		close(t.c.done)
+		t.c.done <- struct{}{} // buffered: the last chunk never blocks
 	}
 }
+
+// calls recycles call records so a parallel loop allocates nothing.
+var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
 // pool is the process-wide set of worker goroutines used by every kernel.
 var pool struct {
@@ -68,7 +71,9 @@ func worker() {
 
 // For runs fn over [0, n) split into contiguous chunks, at most one per
 // thread, and returns when every chunk is done. Only the last chunk may be
-// smaller than grain items, so small loops run inline on the calling goroutine. The caller
+// smaller than grain items, so small loops run inline on the calling
+// goroutine. For itself allocates nothing; a closure passed as fn is
+// allocated by the caller unless it was made once and kept. The caller
 // runs the first chunk itself and, while it waits, runs queued chunks of any
 // call, so For may be nested without deadlock.
 func For(n, grain int, fn func(lo, hi int)) {
@@ -82,7 +87,8 @@ func For(n, grain int, fn func(lo, hi int)) {
 	}
 	size := (n + chunks - 1) / chunks
 	chunks = (n + size - 1) / size
-	c := &call{fn: fn, done: make(chan struct{})}
+	c := calls.Get().(*call)
+	c.fn = fn
 	c.left.Store(int32(chunks))
 	for i := 1; i < chunks; i++ {
 		t := task{c: c, lo: i * size, hi: min((i+1)*size, n)}
@@ -98,6 +104,8 @@ func For(n, grain int, fn func(lo, hi int)) {
 	for {
 		select {
 		case <-c.done:
+			c.fn = nil
+			calls.Put(c)
 			return
 		case t := <-pool.tasks:
 			t.run()

@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// op is an executable operation after rewriting. Fields beyond kind are
+// used by the kinds that need them.
+type op struct {
+	kind   string // conv, linear, maxpool, avgpool, gap, add, act, affine, concat, view, softmax, logsoftmax
+	inputs []int  // activation value IDs read
+	out    int    // value ID written
+
+	w, b   []float32 // conv/linear weights (folded copy) and bias (never nil)
+	wShape []int
+	conv   tensor.ConvParams
+	pool   tensor.PoolParams
+	add    int     // conv: value added before the activation, or -1
+	act    string  // activation applied last: "", "relu", "leaky_relu", …
+	alpha  float32 // activation parameter (slope, alpha, scale)
+	shift  float32 // add_scalar
+	scale  []float32
+	bias   []float32 // affine per channel
+	axis   int
+	dead   bool
+}
+
+// fusable activations: ops whose output may take an activation epilogue.
+var epilogueKinds = map[string]bool{"conv": true, "linear": true, "add": true}
+
+// pointwise maps traced activation names to engine activations.
+var pointwise = map[string]bool{
+	"relu": true, "leaky_relu": true, "elu": true, "gelu": true, "silu": true,
+	"sigmoid": true, "tanh": true, "scale": true, "add_scalar": true,
+}
+
+func compileGraph(g *graph.Graph) (*Plan, error) {
+	uses := g.Uses()
+	ops := make([]*op, 0, len(g.Nodes))
+	producer := map[int]*op{} // value ID → op writing it
+	opIndex := map[*op]int{}
+	// rename maps a traced value to the value that now holds it after a
+	// fusion (the BN output is the conv output, and so on).
+	rename := map[int]int{}
+	resolve := func(id int) int {
+		for {
+			r, ok := rename[id]
+			if !ok {
+				return id
+			}
+			id = r
+		}
+	}
+	data := func(id int) []float32 {
+		if id < 0 {
+			return nil
+		}
+		return slices.Clone(g.Values[id].Data.Contiguous().Data())
+	}
+	singleUse := func(id int) bool { return len(uses[id]) == 1 }
+	emit := func(o *op) {
+		opIndex[o] = len(ops)
+		ops = append(ops, o)
+		producer[o.out] = o
+	}
+	// fuse points the traced output out at the output of o, which now
+	// computes it.
+	fuse := func(o *op, out int) {
+		delete(producer, o.out)
+		rename[out] = o.out
+		producer[o.out] = o
+	}
+
+	for _, n := range g.Nodes {
+		in := func(i int) int { return resolve(n.Inputs[i]) }
+		switch n.Op {
+		case "conv2d":
+			w := g.Values[n.Inputs[1]]
+			o := &op{kind: "conv", inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]),
+				wShape: slices.Clone(w.Shape), conv: n.Attrs.(tensor.ConvParams), add: -1}
+			o.b = data(n.Inputs[2])
+			if o.b == nil {
+				o.b = make([]float32, w.Shape[0])
+			}
+			emit(o)
+		case "linear":
+			w := g.Values[n.Inputs[1]]
+			o := &op{kind: "linear", inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]), wShape: slices.Clone(w.Shape), add: -1}
+			o.b = data(n.Inputs[2])
+			if o.b == nil {
+				o.b = make([]float32, w.Shape[0])
+			}
+			emit(o)
+		case "batchnorm":
+			a := n.Attrs.(autograd.BatchNormAttrs)
+			if a.Training || a.RunMean == nil {
+				return nil, fmt.Errorf("engine: batch norm in training mode or without running statistics cannot be compiled")
+			}
+			c := a.RunMean.Size()
+			gamma, beta := data(n.Inputs[1]), data(n.Inputs[2])
+			scale, shift := make([]float32, c), make([]float32, c)
+			mean, vr := a.RunMean.Contiguous().Data(), a.RunVar.Contiguous().Data()
+			for i := range c {
+				gm, bt := float32(1), float32(0)
+				if gamma != nil {
+					gm = gamma[i]
+				}
+				if beta != nil {
+					bt = beta[i]
+				}
+				scale[i] = gm / float32(math.Sqrt(float64(vr[i])+float64(a.Eps)))
+				shift[i] = bt - mean[i]*scale[i]
+			}
+			x := in(0)
+			if p := producer[x]; p != nil && p.kind == "conv" && p.add < 0 && p.act == "" && singleUse(n.Inputs[0]) {
+				per := len(p.w) / len(p.b)
+				for oc := range p.b {
+					for j := range per {
+						p.w[oc*per+j] *= scale[oc]
+					}
+					p.b[oc] = p.b[oc]*scale[oc] + shift[oc]
+				}
+				fuse(p, n.Output)
+				continue
+			}
+			emit(&op{kind: "affine", inputs: []int{x}, out: n.Output, scale: scale, bias: shift})
+		case "add":
+			a, b := in(0), in(1)
+			if !slices.Equal(g.Values[n.Inputs[0]].Shape, g.Values[n.Inputs[1]].Shape) {
+				return nil, fmt.Errorf("engine: broadcasting add of %v and %v is not supported", g.Values[n.Inputs[0]].Shape, g.Values[n.Inputs[1]].Shape)
+			}
+			// Fuse into the conv producing the operand computed last, if the
+			// other operand already exists when that conv runs.
+			pa, pb := producer[a], producer[b]
+			if pa != nil && pb != nil && opIndex[pb] > opIndex[pa] {
+				a, b, pa, pb = b, a, pb, pa
+				n.Inputs[0], n.Inputs[1] = n.Inputs[1], n.Inputs[0]
+			}
+			if pa != nil && pa.kind == "conv" && pa.add < 0 && pa.act == "" && singleUse(n.Inputs[0]) && (pb == nil || opIndex[pb] < opIndex[pa]) {
+				pa.add = b
+				pa.inputs = append(pa.inputs, b)
+				fuse(pa, n.Output)
+				continue
+			}
+			emit(&op{kind: "add", inputs: []int{a, b}, out: n.Output})
+		case "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "scale", "add_scalar":
+			x := in(0)
+			alpha, _ := n.Attrs.(float32)
+			if p := producer[x]; p != nil && epilogueKinds[p.kind] && p.act == "" && singleUse(n.Inputs[0]) {
+				p.act, p.alpha = n.Op, alpha
+				fuse(p, n.Output)
+				continue
+			}
+			o := &op{kind: "act", inputs: []int{x}, out: n.Output, act: n.Op, alpha: alpha}
+			if n.Op == "add_scalar" {
+				o.act, o.alpha, o.shift = "scale", 1, alpha
+			}
+			emit(o)
+		case "maxpool2d", "avgpool2d":
+			emit(&op{kind: n.Op[:7], inputs: []int{in(0)}, out: n.Output, pool: n.Attrs.(tensor.PoolParams)})
+		case "global_avgpool2d":
+			emit(&op{kind: "gap", inputs: []int{in(0)}, out: n.Output})
+		case "mean":
+			axes, _ := n.Attrs.([]int)
+			if len(g.Values[n.Inputs[0]].Shape) != 4 || !sameAxes(axes, 2, 3) {
+				return nil, fmt.Errorf("engine: mean over axes %v is not supported (only the spatial mean of NCHW)", axes)
+			}
+			emit(&op{kind: "gap", inputs: []int{in(0)}, out: n.Output})
+		case "reshape", "flatten":
+			emit(&op{kind: "view", inputs: []int{in(0)}, out: n.Output})
+		case "concat":
+			axis, _ := n.Attrs.(int)
+			if axis < 0 {
+				axis += len(g.Values[n.Output].Shape)
+			}
+			ins := make([]int, len(n.Inputs))
+			for i := range n.Inputs {
+				ins[i] = in(i)
+			}
+			emit(&op{kind: "concat", inputs: ins, out: n.Output, axis: axis})
+		case "softmax", "log_softmax":
+			axis, _ := n.Attrs.(int)
+			shape := g.Values[n.Inputs[0]].Shape
+			if axis < 0 {
+				axis += len(shape)
+			}
+			if axis != len(shape)-1 {
+				return nil, fmt.Errorf("engine: %s over axis %d of %v is not supported (only the last axis)", n.Op, axis, shape)
+			}
+			kind := "softmax"
+			if n.Op == "log_softmax" {
+				kind = "logsoftmax"
+			}
+			emit(&op{kind: kind, inputs: []int{in(0)}, out: n.Output})
+		default:
+			return nil, fmt.Errorf("engine: operation %q is not supported by the inference engine", n.Op)
+		}
+	}
+	return plan(g, ops, resolve(g.Output))
+}
+
+func sameAxes(axes []int, want ...int) bool {
+	a := slices.Clone(axes)
+	for i, v := range a {
+		if v < 0 {
+			a[i] = v + 4
+		}
+	}
+	slices.Sort(a)
+	return slices.Equal(a, want)
+}

@@ -1,0 +1,314 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/internal/kernels"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// plan assigns buffers to values and turns ops into steps.
+func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
+	p := &Plan{
+		inShape: slices.Clone(g.Values[g.Input].Shape), outShape: slices.Clone(g.Values[output].Shape),
+		input: g.Input, output: output, bufOf: make([]int, len(g.Values)),
+	}
+	for i := range p.bufOf {
+		p.bufOf[i] = -1
+	}
+	size := func(id int) int {
+		n := 1
+		for _, d := range g.Values[id].Shape {
+			n *= d
+		}
+		return n
+	}
+	// Views share their input's storage: find each value's root.
+	root := map[int]int{}
+	rootOf := func(id int) int {
+		if r, ok := root[id]; ok {
+			return r
+		}
+		return id
+	}
+	for _, o := range ops {
+		if o.kind == "view" {
+			root[o.out] = rootOf(o.inputs[0])
+		}
+	}
+	// Last op index reading each root; the output lives to the end.
+	last := map[int]int{}
+	for i, o := range ops {
+		for _, in := range o.inputs {
+			last[rootOf(in)] = i
+		}
+	}
+	last[rootOf(output)] = math.MaxInt
+	last[g.Input] = max(last[g.Input], 0)
+
+	// Greedy best-fit reuse of freed buffers, in execution order.
+	var free []int
+	take := func(id int) {
+		need := size(id)
+		best := -1
+		for j, b := range free {
+			if len(p.bufs[b]) >= need && (best < 0 || len(p.bufs[b]) < len(p.bufs[free[best]])) {
+				best = j
+			}
+		}
+		if best >= 0 {
+			p.bufOf[id] = free[best]
+			free = slices.Delete(free, best, best+1)
+			return
+		}
+		p.bufOf[id] = len(p.bufs)
+		p.bufs = append(p.bufs, make([]float32, need))
+	}
+	take(g.Input)
+	for i, o := range ops {
+		if o.kind == "view" {
+			p.bufOf[o.out] = p.bufOf[rootOf(o.out)]
+		} else {
+			take(o.out)
+		}
+		for _, in := range slices.Compact(slices.Sorted(slices.Values(o.inputs))) {
+			r := rootOf(in)
+			if last[r] == i && p.bufOf[r] >= 0 {
+				free = append(free, p.bufOf[r])
+				last[r] = -1 // freed once
+			}
+		}
+	}
+	p.in = tensor.FromSlice(p.buf(g.Input)[:size(g.Input)], p.inShape...)
+	p.out = tensor.FromSlice(p.buf(output)[:size(output)], p.outShape...)
+	for _, o := range ops {
+		st, err := p.step(g, o, size)
+		if err != nil {
+			return nil, err
+		}
+		p.steps = append(p.steps, st)
+		p.Summary = append(p.Summary, st.name)
+	}
+	return p, nil
+}
+
+// step builds the executable form of o.
+func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
+	// Buffers are fixed once planned, so every step binds its slices (and
+	// any closure it hands to the worker pool) now, and Run allocates
+	// nothing.
+	ins := make([][]float32, len(o.inputs))
+	for i, id := range o.inputs {
+		ins[i] = p.buf(id)[:size(id)]
+	}
+	in := func(i int) []float32 { return ins[i] }
+	y := p.buf(o.out)[:size(o.out)]
+	out := func() []float32 { return y }
+	inShape := g.Values[o.inputs[0]].Shape
+	outShape := g.Values[o.out].Shape
+	act := activation(o.act, o.alpha, o.shift)
+	name := o.kind
+	if o.act != "" {
+		name += "+" + o.act
+	}
+	switch o.kind {
+	case "conv":
+		c := newConv(inShape, outShape, o)
+		if o.add >= 0 {
+			name = "conv+add"
+			if o.act != "" {
+				name += "+" + o.act
+			}
+		}
+		var add []float32
+		if o.add >= 0 {
+			add = p.buf(o.add)[:size(o.add)]
+		}
+		c.bind(in(0), out(), add, act, o.act == "relu")
+		return step{name: name, run: func(*Plan) { c.run() }}, nil
+	case "linear":
+		n, k, m := inShape[0], o.wShape[1], o.wShape[0]
+		if size(o.inputs[0]) != n*k {
+			return step{}, fmt.Errorf("engine: linear layer expects %d inputs per example, got shape %v", k, inShape)
+		}
+		return step{name: name, run: func(p *Plan) {
+			y := out()
+			kernels.Gemm(false, true, n, m, k, 1, in(0), k, o.w, k, 0, y, m)
+			for r := range n {
+				row := y[r*m : (r+1)*m]
+				for j := range row {
+					row[j] += o.b[j]
+				}
+				act(row)
+			}
+		}}, nil
+	case "add":
+		return step{name: name, run: func(p *Plan) {
+			a, b, y := in(0), in(1), out()
+			for i := range y {
+				y[i] = a[i] + b[i]
+			}
+			act(y)
+		}}, nil
+	case "act":
+		return step{name: o.act, run: func(p *Plan) {
+			y := out()
+			copy(y, in(0))
+			act(y)
+		}}, nil
+	case "affine":
+		hw := size(o.inputs[0]) / (inShape[0] * inShape[1])
+		return step{name: name, run: func(p *Plan) {
+			x, y := in(0), out()
+			for i := 0; i < len(y); i += hw {
+				c := (i / hw) % len(o.scale)
+				s, t := o.scale[c], o.bias[c]
+				for j := i; j < i+hw; j++ {
+					y[j] = x[j]*s + t
+				}
+			}
+		}}, nil
+	case "maxpool", "avgpool":
+		pg := poolGeom(inShape, outShape, o.pool)
+		planes := inShape[0] * inShape[1]
+		ip, opl := inShape[2]*inShape[3], outShape[2]*outShape[3]
+		arg := make([]int32, planes*opl)
+		isMax := o.kind == "maxpool"
+		x, y := in(0), out()
+		body := func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				if isMax {
+					kernels.MaxPool2d(pg, x[i*ip:(i+1)*ip], y[i*opl:(i+1)*opl], arg[i*opl:(i+1)*opl])
+				} else {
+					kernels.AvgPool2d(pg, x[i*ip:(i+1)*ip], y[i*opl:(i+1)*opl], o.pool.CountPad)
+				}
+			}
+		}
+		return step{name: name, run: func(*Plan) { kernels.For(planes, 8, body) }}, nil
+	case "gap":
+		hw := inShape[2] * inShape[3]
+		return step{name: name, run: func(p *Plan) {
+			x, y := in(0), out()
+			for i := range y {
+				var s float32
+				for _, v := range x[i*hw : (i+1)*hw] {
+					s += v
+				}
+				y[i] = s / float32(hw)
+			}
+		}}, nil
+	case "view":
+		return step{name: name, run: func(*Plan) {}}, nil
+	case "concat":
+		outer := 1
+		for _, d := range outShape[:o.axis] {
+			outer *= d
+		}
+		return step{name: name, run: func(p *Plan) {
+			y := out()
+			row := len(y) / outer
+			at := 0
+			for i := range o.inputs {
+				x := in(i)
+				n := len(x) / outer
+				for r := range outer {
+					copy(y[r*row+at:r*row+at+n], x[r*n:(r+1)*n])
+				}
+				at += n
+			}
+		}}, nil
+	case "softmax", "logsoftmax":
+		n := outShape[len(outShape)-1]
+		log := o.kind == "logsoftmax"
+		return step{name: name, run: func(p *Plan) {
+			x, y := in(0), out()
+			for r := 0; r < len(y); r += n {
+				softmaxRow(x[r:r+n], y[r:r+n], log)
+			}
+		}}, nil
+	}
+	return step{}, fmt.Errorf("engine: internal: no step for %q", o.kind)
+}
+
+func poolGeom(in, out []int, p tensor.PoolParams) kernels.PoolGeom {
+	s := p.Stride
+	for i := range 2 {
+		if s[i] == 0 {
+			s[i] = p.Kernel[i]
+		}
+	}
+	return kernels.PoolGeom{H: in[2], W: in[3], KH: p.Kernel[0], KW: p.Kernel[1], StrideH: s[0], StrideW: s[1],
+		PadH: p.Pad[0], PadW: p.Pad[1], OutH: out[2], OutW: out[3]}
+}
+
+func softmaxRow(x, y []float32, log bool) {
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		m = max(m, v)
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v - m))
+	}
+	lse := m + float32(math.Log(s))
+	for i, v := range x {
+		if log {
+			y[i] = v - lse
+		} else {
+			y[i] = float32(math.Exp(float64(v - lse)))
+		}
+	}
+}
+
+// activation returns the in-place function applying a traced activation.
+func activation(name string, alpha, shift float32) func([]float32) {
+	apply := func(fn func(float32) float32) func([]float32) {
+		return func(y []float32) {
+			for i, v := range y {
+				y[i] = fn(v)
+			}
+		}
+	}
+	switch name {
+	case "":
+		return func([]float32) {}
+	case "relu":
+		return func(y []float32) {
+			for i, v := range y {
+				if !(v > 0) && v == v {
+					y[i] = 0
+				}
+			}
+		}
+	case "leaky_relu":
+		return apply(func(v float32) float32 {
+			if v < 0 {
+				return alpha * v
+			}
+			return v
+		})
+	case "elu":
+		return apply(func(v float32) float32 {
+			if v < 0 {
+				return alpha * float32(math.Expm1(float64(v)))
+			}
+			return v
+		})
+	case "gelu":
+		return apply(func(v float32) float32 {
+			return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
+		})
+	case "silu":
+		return apply(func(v float32) float32 { return v / (1 + float32(math.Exp(-float64(v)))) })
+	case "sigmoid":
+		return apply(func(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) })
+	case "tanh":
+		return apply(func(v float32) float32 { return float32(math.Tanh(float64(v))) })
+	case "scale":
+		return apply(func(v float32) float32 { return alpha*v + shift })
+	}
+	panic("engine: unknown activation " + name)
+}
