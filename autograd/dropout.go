@@ -31,7 +31,7 @@ func Dropout(x *Var, p float32, rng *rand.Rand) (res *Var) {
 		}, x)
 	}
 	keep := 1 / (1 - p)
-	mask := make([]float32, x.Value.Size()) // 0 or 1/(1−p), shape of x
+	mask := tensor.New(x.Value.Size()).Data() // 0 or 1/(1−p), shape of x
 	for i := range mask {
 		if rng.Float32() >= p {
 			mask[i] = keep

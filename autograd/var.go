@@ -116,8 +116,9 @@ func record(value *tensor.Tensor, backward func(g *tensor.Tensor), inputs ...*Va
 }
 
 // addGrad accumulates g into v's gradient if v requires one. Leaves copy g
-// into a buffer of their own; intermediates may alias g until a second
-// contribution arrives.
+// into a buffer of their own (ordinary memory, never a tensor arena's, as
+// their gradients outlive the step); intermediates may alias g until a
+// second contribution arrives.
 func (v *Var) addGrad(g *tensor.Tensor) {
 	if v == nil || !v.requiresGrad {
 		return
@@ -130,10 +131,11 @@ func (v *Var) addGrad(g *tensor.Tensor) {
 		v.Grad, v.gradOwned = g, false
 	case v.Grad == nil:
 		v.Grad, v.gradOwned = g.Clone(), true
+	case !v.gradOwned:
+		// A new sum rather than a clone: it comes from the tensor arena
+		// when one is in use, like every other intermediate tensor.
+		v.Grad, v.gradOwned = tensor.Add(v.Grad, g), true
 	default:
-		if !v.gradOwned {
-			v.Grad, v.gradOwned = v.Grad.Clone(), true
-		}
 		v.Grad.AddInPlace(g)
 	}
 }
@@ -148,8 +150,11 @@ func (v *Var) addOwnedGrad(g *tensor.Tensor) {
 		return
 	}
 	switch {
-	case !slices.Equal(g.Shape(), v.Value.Shape()) || v.gradOwned:
-		v.addGrad(g) // panics on a shape mismatch; adds into v's own buffer
+	case !slices.Equal(g.Shape(), v.Value.Shape()) || v.gradOwned || v.inputs == nil:
+		// Shape mismatch (addGrad panics), v's own buffer to add into, or a
+		// leaf, whose gradient must be ordinary memory that outlives any
+		// tensor arena: addGrad copies it.
+		v.addGrad(g)
 	case v.Grad == nil:
 		v.Grad, v.gradOwned = g, true
 	default:

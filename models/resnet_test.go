@@ -11,6 +11,7 @@ import (
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/optim"
 	"github.com/fovea-ml/fovea/tensor"
+	"github.com/fovea-ml/fovea/train"
 )
 
 // parseStateDict parses the "name d0,d1,..." lines below; "-" is a PyTorch
@@ -270,13 +271,8 @@ func resnet20Step(batch int) func() {
 		y[i] = rng.IntN(10)
 	}
 	opt := optim.NewSGD(nn.ParamVars(m), optim.SGDConfig{LR: 0.01, Momentum: 0.9})
-	loss := nn.CrossEntropyLoss{}
-	return func() {
-		l := loss.Loss(m.Forward(x), y)
-		l.Backward()
-		opt.Step()
-		opt.ZeroGrad()
-	}
+	stepper := train.NewStepper(m, nn.CrossEntropyLoss{}, opt)
+	return func() { stepper.Step(x.Value, y) }
 }
 
 // BenchmarkResNet20TrainStep is the W2 step at batch 128 (use

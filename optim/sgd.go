@@ -91,7 +91,7 @@ func (o *SGD) Step() {
 		c.first = false
 		if o.cfg.Momentum != 0 {
 			if o.momentum[i] == nil {
-				o.momentum[i] = tensor.New(p.Value.Shape()...)
+				o.momentum[i] = tensor.NewPersistent(p.Value.Shape()...)
 				c.first = true
 			}
 			buf = o.momentum[i].Data()

@@ -17,7 +17,7 @@ type Tensor struct {
 // New returns a zero-filled tensor of the given shape.
 func New(shape ...int) *Tensor {
 	n := checkShape(shape)
-	return &Tensor{shape: slices.Clone(shape), strides: rowMajor(shape), data: make([]float32, n)}
+	return &Tensor{shape: slices.Clone(shape), strides: rowMajor(shape), data: alloc(n)}
 }
 
 // Zeros is [New]: a zero-filled tensor.
@@ -122,12 +122,18 @@ func (t *Tensor) Contiguous() *Tensor {
 	return out
 }
 
-// Clone returns a contiguous copy of t that shares no memory with it.
+// Clone returns a contiguous copy of t that shares no memory with it. The
+// copy is ordinary garbage-collected memory, never from an [Arena], so a
+// clone may outlive the iteration that made it.
 func (t *Tensor) Clone() *Tensor {
+	data := make([]float32, t.Size())
 	if t.IsContiguous() {
-		return FromSlice(slices.Clone(t.Data()), t.shape...)
+		copy(data, t.Data())
+	} else {
+		i := 0
+		t.each(func(off int) { data[i] = t.data[off]; i++ })
 	}
-	return t.Contiguous()
+	return FromSlice(data, t.shape...)
 }
 
 // CopyFrom copies src's elements into t; the shapes must be equal.

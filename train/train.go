@@ -138,7 +138,8 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	loss := nn.CrossEntropyLoss{LabelSmoothing: cfg.LabelSmoothing}
+	stepper := NewStepper(model, nn.CrossEntropyLoss{LabelSmoothing: cfg.LabelSmoothing}, opt)
+	stepper.ClipNorm = cfg.ClipNorm
 	prog := newProgress(cfg.Progress, cfg.Interactive, cfg.ProgressEvery)
 
 	var res Result
@@ -154,22 +155,14 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 			lr := sched.LR(step)
 			opt.SetLR(lr)
 
-			logits := model.Forward(autograd.Const(b.X)) // (B, classes)
-			l := loss.Loss(logits, b.Y)
-			lv := float64(l.Value.Item())
+			lv, ok := stepper.Step(b.X, b.Y)
 			if math.IsNaN(lv) || math.IsInf(lv, 0) {
 				return res, fmt.Errorf("train: loss became %g at epoch %d step %d (learning rate %g too high?)", lv, epoch, step, lr)
 			}
-			opt.ZeroGrad()
-			l.Backward()
-			if cfg.ClipNorm > 0 {
-				optim.ClipGradNorm(params, cfg.ClipNorm)
-			}
-			opt.Step()
 
 			n := len(b.Y)
 			lossSum += lv * float64(n)
-			correct += countCorrect(logits, b.Y)
+			correct += ok
 			seen += n
 			step++
 			prog.step(lossSum/float64(seen), float64(correct)/float64(seen), seen)
@@ -205,9 +198,12 @@ func Evaluate(model nn.Layer, ds *data.Dataset, batchSize int) (loss, accuracy f
 	nn.SetTraining(model, false)
 	ce := nn.CrossEntropyLoss{}
 	loader := &data.Loader{Source: ds, BatchSize: max(batchSize, 1)}
+	arena := tensor.NewArena()
+	defer arena.Use()()
 	var lossSum float64
 	var correct int
 	for b := range loader.Epoch(0) {
+		arena.Reset()
 		logits := model.Forward(autograd.Const(b.X))
 		lossSum += float64(ce.Loss(logits, b.Y).Value.Item()) * float64(len(b.Y))
 		correct += countCorrect(logits, b.Y)

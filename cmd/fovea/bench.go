@@ -16,6 +16,7 @@ import (
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/optim"
 	"github.com/fovea-ml/fovea/tensor"
+	"github.com/fovea-ml/fovea/train"
 )
 
 // benchResult is the RESULT line of the peer-benchmark contract
@@ -158,13 +159,8 @@ func trainStep(model nn.Layer, rng *rand.Rand, shape ...int) func() {
 		y[i] = rng.IntN(10)
 	}
 	opt := optim.NewSGD(nn.ParamVars(model), optim.SGDConfig{LR: 0.01, Momentum: 0.9})
-	loss := nn.CrossEntropyLoss{}
-	return func() {
-		l := loss.Loss(model.Forward(x), y)
-		l.Backward()
-		opt.Step()
-		opt.ZeroGrad()
-	}
+	stepper := train.NewStepper(model, nn.CrossEntropyLoss{}, opt)
+	return func() { stepper.Step(x.Value, y) }
 }
 
 // resnet20TrainStep is W2: a ResNet-20 training step at batch 128.

@@ -1,0 +1,55 @@
+package train
+
+import (
+	"math"
+
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/optim"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// Stepper performs training steps: forward, loss, backward, optional
+// gradient clipping and the optimizer update. The tensors of each step
+// (activations, intermediate gradients) come from a [tensor.Arena] that is
+// recycled at the start of the next step, so after the first step training
+// allocates almost nothing and the garbage collector stays idle.
+type Stepper struct {
+	Model    nn.Layer
+	Loss     nn.CrossEntropyLoss
+	Opt      optim.Optimizer
+	ClipNorm float64 // clip gradients to this global L2 norm; 0 = off
+
+	params []*autograd.Var
+	arena  *tensor.Arena
+}
+
+// NewStepper returns a Stepper for model trained by opt.
+func NewStepper(model nn.Layer, loss nn.CrossEntropyLoss, opt optim.Optimizer) *Stepper {
+	return &Stepper{Model: model, Loss: loss, Opt: opt, params: nn.ParamVars(model), arena: tensor.NewArena()}
+}
+
+// Step trains on one batch x (N, C, H, W) with labels y and returns the
+// batch's mean loss and how many of its examples the model classified
+// correctly before the update. A non-finite loss skips the update.
+func (s *Stepper) Step(x *tensor.Tensor, y []int) (loss float64, correct int) {
+	s.arena.Reset()
+	stop := s.arena.Use()
+	logits := s.Model.Forward(autograd.Const(x)) // (N, classes)
+	l := s.Loss.Loss(logits, y)
+	loss = float64(l.Value.Item())
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		stop()
+		return loss, 0
+	}
+	s.Opt.ZeroGrad()
+	l.Backward()
+	correct = countCorrect(logits, y)
+	stop()
+	// Optimizer state is created outside the arena: it outlives the step.
+	if s.ClipNorm > 0 {
+		optim.ClipGradNorm(s.params, s.ClipNorm)
+	}
+	s.Opt.Step()
+	return loss, correct
+}
