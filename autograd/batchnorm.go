@@ -58,7 +58,7 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 
 	xd := x.Value.Contiguous().Data() // (N, C, S)
 	gd, bd := optData(gamma), optData(beta)
-	out := tensor.New(shape...)
+	out := tensor.Empty(shape...)
 	od := out.Data()
 	mean := make([]float32, c)   // μ per channel
 	invStd := make([]float32, c) // 1/√(σ²+eps) per channel

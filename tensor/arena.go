@@ -69,13 +69,19 @@ func (a *Arena) Floats() int {
 
 // get returns a zeroed buffer of length n.
 func (a *Arena) get(n int) []float32 {
+	b := a.getDirty(n)
+	clear(b)
+	return b
+}
+
+// getDirty returns a buffer of length n holding arbitrary values.
+func (a *Arena) getDirty(n int) []float32 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var b []float32
 	if list := a.free[n]; len(list) > 0 {
 		b = list[len(list)-1]
 		a.free[n] = list[:len(list)-1]
-		clear(b)
 	} else {
 		b = make([]float32, n)
 		a.size += n
@@ -98,4 +104,18 @@ func alloc(n int) []float32 {
 func NewPersistent(shape ...int) *Tensor {
 	n := checkShape(shape)
 	return &Tensor{shape: append([]int(nil), shape...), strides: rowMajor(shape), data: make([]float32, n)}
+}
+
+// Empty is [New] without the guarantee of zeros: for an output that the
+// caller overwrites completely. Inside an arena it skips clearing recycled
+// memory; outside one it is New.
+func Empty(shape ...int) *Tensor {
+	n := checkShape(shape)
+	var data []float32
+	if a := current.Load(); a != nil && n > 0 {
+		data = a.getDirty(n)
+	} else {
+		data = make([]float32, n)
+	}
+	return &Tensor{shape: append([]int(nil), shape...), strides: rowMajor(shape), data: data}
 }

@@ -25,7 +25,7 @@ func Concat(axis int, ts ...*Tensor) *Tensor {
 		}
 		shape[axis] += t.shape[axis]
 	}
-	out := New(shape...)
+	out := Empty(shape...)
 	outer := 1
 	for _, d := range shape[:axis] {
 		outer *= d

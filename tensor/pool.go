@@ -63,7 +63,7 @@ func MaxPool2d(x *Tensor, p PoolParams) (*Tensor, []int32) {
 	g := p.geom("MaxPool2d", x.shape)
 	x = x.Contiguous()
 	planes, in, on := x.shape[0]*x.shape[1], g.H*g.W, g.OutH*g.OutW
-	out := New(x.shape[0], x.shape[1], g.OutH, g.OutW)
+	out := Empty(x.shape[0], x.shape[1], g.OutH, g.OutW)
 	arg := make([]int32, planes*on)
 	xd := x.Data()
 	kernels.For(planes, max(1, elementGrain/max(in, 1)), func(lo, hi int) {
@@ -98,7 +98,7 @@ func AvgPool2d(x *Tensor, p PoolParams) *Tensor {
 	g := p.geom("AvgPool2d", x.shape)
 	x = x.Contiguous()
 	planes, in, on := x.shape[0]*x.shape[1], g.H*g.W, g.OutH*g.OutW
-	out := New(x.shape[0], x.shape[1], g.OutH, g.OutW)
+	out := Empty(x.shape[0], x.shape[1], g.OutH, g.OutW)
 	xd := x.Data()
 	kernels.For(planes, max(1, elementGrain/max(in, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {

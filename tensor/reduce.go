@@ -56,6 +56,35 @@ func reduce(t *Tensor, mask []bool, init float32, f func(acc, x float32) float32
 		}
 		return out
 	}
+	// Fast path: leading and trailing axes reduced around one kept block of
+	// axes, like a per-channel sum of NCHW (axes 0, 2, 3) or a column sum
+	// of a matrix (axis 0).
+	lead := 0
+	for lead < len(mask) && mask[lead] {
+		lead++
+	}
+	if lead > 0 && !slices.Contains(mask[lead:split], true) {
+		outer, mid, inner := 1, 1, 1
+		for _, d := range t.shape[:lead] {
+			outer *= d
+		}
+		for _, d := range t.shape[lead:split] {
+			mid *= d
+		}
+		for _, d := range t.shape[split:] {
+			inner *= d
+		}
+		for o := range outer {
+			for m := range mid {
+				acc := out.data[m]
+				for _, v := range x[(o*mid+m)*inner : (o*mid+m+1)*inner] {
+					acc = f(acc, v)
+				}
+				out.data[m] = acc
+			}
+		}
+		return out
+	}
 	ostr := out.broadcastStrides(t.shape)
 	idx := make([]int, len(t.shape))
 	off := 0
