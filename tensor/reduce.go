@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"github.com/fovea-ml/fovea/internal/kernels"
 	"math"
 	"slices"
 )
@@ -28,6 +29,21 @@ func (t *Tensor) reduceAxes(axes []int) []bool {
 // reduce folds the elements of t over the masked axes with f, starting from
 // init; the result keeps reduced axes as size 1.
 func reduce(t *Tensor, mask []bool, init float32, f func(acc, x float32) float32) *Tensor {
+	return reduceRows(t, mask, init, f, func(acc float32, xs []float32) float32 {
+		for _, v := range xs {
+			acc = f(acc, v)
+		}
+		return acc
+	})
+}
+
+// sumRow adds a contiguous run to acc with the vector kernel (the run is
+// summed in float64).
+func sumRow(acc float32, xs []float32) float32 { return acc + float32(kernels.Sum64(xs)) }
+
+// reduceRows is reduce with row folding a contiguous run of elements at
+// once, used on the fast paths.
+func reduceRows(t *Tensor, mask []bool, init float32, f func(acc, x float32) float32, row func(acc float32, xs []float32) float32) *Tensor {
 	c := t.Contiguous()
 	outShape := slices.Clone(t.shape)
 	for i, m := range mask {
@@ -48,11 +64,7 @@ func reduce(t *Tensor, mask []bool, init float32, f func(acc, x float32) float32
 			inner *= d
 		}
 		for o := range out.data {
-			acc := init
-			for _, v := range x[o*inner : (o+1)*inner] {
-				acc = f(acc, v)
-			}
-			out.data[o] = acc
+			out.data[o] = row(init, x[o*inner:(o+1)*inner])
 		}
 		return out
 	}
@@ -76,11 +88,7 @@ func reduce(t *Tensor, mask []bool, init float32, f func(acc, x float32) float32
 		}
 		for o := range outer {
 			for m := range mid {
-				acc := out.data[m]
-				for _, v := range x[(o*mid+m)*inner : (o*mid+m+1)*inner] {
-					acc = f(acc, v)
-				}
-				out.data[m] = acc
+				out.data[m] = row(out.data[m], x[(o*mid+m)*inner:(o*mid+m+1)*inner])
 			}
 		}
 		return out
@@ -126,7 +134,7 @@ func SumKeep(t *Tensor, axes ...int) *Tensor { return sum(t, true, axes) }
 
 func sum(t *Tensor, keep bool, axes []int) *Tensor {
 	mask := t.reduceAxes(axes)
-	return squeeze(reduce(t, mask, 0, func(a, x float32) float32 { return a + x }), mask, keep)
+	return squeeze(reduceRows(t, mask, 0, func(a, x float32) float32 { return a + x }, sumRow), mask, keep)
 }
 
 // Mean returns the mean over the given axes (all when none are given).
@@ -143,7 +151,7 @@ func mean(t *Tensor, keep bool, axes []int) *Tensor {
 			n *= t.shape[i]
 		}
 	}
-	s := reduce(t, mask, 0, func(a, x float32) float32 { return a + x })
+	s := reduceRows(t, mask, 0, func(a, x float32) float32 { return a + x }, sumRow)
 	s.ScaleInPlace(1 / float32(n))
 	return squeeze(s, mask, keep)
 }
