@@ -2,9 +2,10 @@ package tensor
 
 import (
 	"fmt"
-	"github.com/fovea-ml/fovea/internal/kernels"
 	"math"
 	"slices"
+
+	"github.com/fovea-ml/fovea/internal/kernels"
 )
 
 // reduceAxes normalizes axes (all axes when none are given) into a mask.
