@@ -134,13 +134,28 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 		if size(o.inputs[0]) != n*k {
 			return step{}, fmt.Errorf("engine: linear layer expects %d inputs per example, got shape %v", k, inShape)
 		}
-		return step{name: name, run: func(p *Plan) {
-			y := out()
-			kernels.Gemm(false, true, n, m, k, 1, in(0), k, o.w, k, 0, y, m)
+		// The weight (m, k) is stored transposed, (k, m), so every example
+		// is a sum of weight rows: y = b + Σᵢ x[i]·Wᵀ[i, :], vector AXPYs
+		// with no packing for small batches, a plain GEMM for large ones.
+		wt := make([]float32, k*m)
+		for j := range m {
+			for i := range k {
+				wt[i*m+j] = o.w[j*k+i]
+			}
+		}
+		x, y := in(0), out()
+		ep := &kernels.Epilogue{ColBias: o.b}
+		return step{name: name, run: func(*Plan) {
+			if n > 4 {
+				kernels.GemmEx(false, false, n, m, k, 1, x, k, wt, m, 0, y, m, ep, true)
+				act(y)
+				return
+			}
 			for r := range n {
-				row := y[r*m : (r+1)*m]
-				for j := range row {
-					row[j] += o.b[j]
+				row, xr := y[r*m:(r+1)*m], x[r*k:(r+1)*k]
+				copy(row, o.b)
+				for i, v := range xr {
+					kernels.Axpy(v, wt[i*m:(i+1)*m], row)
 				}
 				act(row)
 			}
