@@ -4,16 +4,19 @@ import (
 	"github.com/fovea-ml/fovea/internal/kernels"
 )
 
-// conv is a planned convolution: im2col (skipped for 1×1 stride-1 kernels)
-// and one GEMM per image and group, then the fused epilogue (bias, residual
-// add, activation) on each output row while it is in cache.
+// conv is a planned convolution: one implicit GEMM per image and group
+// (kernels.GemmConv: the unfolded input is packed straight from the image
+// into the micro-kernel's panels; a 1×1 stride-1 kernel reads the image as
+// B directly) on weights packed once at compile time, with the fused
+// epilogue (bias, residual add, activation) on each finished tile.
 //
 //	x (N, C, H, W), weight (O, C/G, KH, KW) → y (N, O, OH, OW)
 type conv struct {
 	geo          kernels.ConvGeom // per group
 	n, o, groups int
 	w, b         []float32
-	scratch      chan []float32 // one im2col buffer per concurrent image
+	pw           []*kernels.PackedA // packed weights, one per group
+	scratch      chan []float32     // one padded-input buffer per concurrent image
 
 	perImage func(lo, hi int) // bound by bind
 	serial   func()
@@ -34,11 +37,22 @@ func newConv(in, out []int, o *op) *conv {
 	}
 	workers := min(c.n, kernels.Threads())
 	c.scratch = make(chan []float32, workers)
-	if !c.direct() {
-		k := c.geo.C * c.geo.KH * c.geo.KW
-		for range workers {
-			c.scratch <- make([]float32, k*c.geo.OutH*c.geo.OutW)
-		}
+	pad := kernels.ConvPadSize(c.geo)
+	if c.direct() {
+		pad = 0
+	}
+	for range workers {
+		c.scratch <- make([]float32, pad)
+	}
+	// The micro-kernel is chosen for the columns one thread computes: a
+	// whole image when images are spread over the threads, else its share.
+	og, kg, hw := c.o/groups, c.geo.C*c.geo.KH*c.geo.KW, c.geo.OutH*c.geo.OutW
+	nh := hw
+	if t := kernels.Threads(); c.n < t {
+		nh = (hw + t - 1) / t
+	}
+	for gi := range groups {
+		c.pw = append(c.pw, kernels.PackA(og, nh, kg, c.w[gi*og*kg:(gi+1)*og*kg], kg))
 	}
 	return c
 }
@@ -53,7 +67,7 @@ func (c *conv) direct() bool {
 // once, so that run allocates nothing.
 func (c *conv) bind(x, y, add []float32, act func([]float32), relu bool) {
 	g := c.geo
-	og, kg, hw, chw := c.o/c.groups, g.C*g.KH*g.KW, g.OutH*g.OutW, g.C*g.H*g.W
+	og, hw, chw := c.o/c.groups, g.OutH*g.OutW, g.C*g.H*g.W
 	// One epilogue per image and group: bias, residual add and ReLU are
 	// applied by the GEMM on each finished tile.
 	eps := make([]kernels.Epilogue, c.n*c.groups)
@@ -67,44 +81,33 @@ func (c *conv) bind(x, y, add []float32, act func([]float32), relu bool) {
 			}
 		}
 	}
-	image := func(i int, cols []float32, parallel bool) {
+	image := func(i int, pad []float32, parallel bool) {
 		for gi := range c.groups {
 			src := x[(i*c.groups+gi)*chw : (i*c.groups+gi+1)*chw]
-			if cols != nil {
-				kernels.Im2col(g, src, cols)
-				src = cols
-			}
 			off := (i*c.o + gi*og) * hw
-			kernels.GemmEx(false, false, og, hw, kg, 1, c.w[gi*og*kg:(gi+1)*og*kg], kg, src, hw, 0,
-				y[off:off+og*hw], hw, &eps[i*c.groups+gi], parallel)
+			if c.direct() {
+				kernels.GemmPacked(c.pw[gi], hw, src, hw, y[off:off+og*hw], hw, &eps[i*c.groups+gi], parallel)
+				continue
+			}
+			kernels.GemmConv(c.pw[gi], g, src, pad, y[off:off+og*hw], hw, &eps[i*c.groups+gi], parallel)
 		}
 		if !relu {
 			act(y[i*c.o*hw : (i+1)*c.o*hw])
 		}
 	}
 	c.perImage = func(lo, hi int) {
-		var cols []float32
-		if !c.direct() {
-			cols = <-c.scratch
-		}
+		pad := <-c.scratch
 		for i := lo; i < hi; i++ {
-			image(i, cols, false)
+			image(i, pad, false)
 		}
-		if cols != nil {
-			c.scratch <- cols
-		}
+		c.scratch <- pad
 	}
 	c.serial = func() {
-		var cols []float32
-		if !c.direct() {
-			cols = <-c.scratch
-		}
+		pad := <-c.scratch
 		for i := range c.n {
-			image(i, cols, true)
+			image(i, pad, true)
 		}
-		if cols != nil {
-			c.scratch <- cols
-		}
+		c.scratch <- pad
 	}
 }
 

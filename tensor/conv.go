@@ -21,6 +21,11 @@ import (
 //   - Winograd F(2,3) (3×3, stride 1, dilation 1, one group, padding ≤ 2, see
 //     conv_winograd.go): forward, and the input gradient as the forward of dy
 //     with the transposed, flipped filter. Chosen by winogradWins.
+//   - Implicit GEMM (forward only, conv_gemm.go): when each GEMM covers one
+//     image (see imageBatch), the weights are packed once per call and the
+//     columns of the unfolded input are packed straight from the image into
+//     the GEMM's panels (kernels.GemmConv), so the unfolded matrix is never
+//     written. Chosen by implicitWins.
 //   - Otherwise im2col + GEMM (conv_gemm.go), the weight gradient always so.
 //     When an image's output plane is small (OH·OW < gemmColsTarget),
 //     several images are unfolded side by side into one (C·KH·KW) × (B·OH·OW)
@@ -108,6 +113,7 @@ const (
 	convGemm
 	convDepthwise
 	convWinograd
+	convImplicit
 )
 
 var convForce convAlgo
@@ -130,6 +136,8 @@ func (a convArgs) applicable(al convAlgo, op convOp) bool {
 		return a.geo.C == 1
 	case convWinograd:
 		return op != opBackWeight && winogradFits(a)
+	case convImplicit:
+		return op == opForward
 	}
 	return false
 }
@@ -142,6 +150,8 @@ func (a convArgs) algo(op convOp) convAlgo {
 	switch {
 	case a.geo.C == 1 && a.g > 1:
 		return convDepthwise
+	case op == opForward && implicitWins(a):
+		return convImplicit
 	case op != opBackWeight && winogradFits(a) && winogradWins(a, op):
 		return convWinograd
 	}
@@ -195,6 +205,8 @@ func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
 		depthwiseForward(a, xd, wd, bd, out.data)
 	case convWinograd:
 		winogradForward(a, xd, wd, bd, out.data)
+	case convImplicit:
+		implicitForward(a, xd, wd, bd, out.data)
 	default:
 		gemmForward(a, xd, wd, bd, out.data)
 	}

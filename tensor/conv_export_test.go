@@ -3,9 +3,9 @@ package tensor
 // Test hooks for the convolution algorithms (see conv.go).
 
 // ConvAlgoNames are the algorithms a test can force, by name.
-var ConvAlgoNames = []string{"ref", "gemm", "depthwise", "winograd"}
+var ConvAlgoNames = []string{"ref", "gemm", "depthwise", "winograd", "implicit"}
 
-var convAlgoByName = map[string]convAlgo{"ref": convRef, "gemm": convGemm, "depthwise": convDepthwise, "winograd": convWinograd}
+var convAlgoByName = map[string]convAlgo{"ref": convRef, "gemm": convGemm, "depthwise": convDepthwise, "winograd": convWinograd, "implicit": convImplicit}
 
 var convOpByName = map[string]convOp{"fwd": opForward, "dx": opBackInput, "dw": opBackWeight}
 

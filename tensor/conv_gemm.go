@@ -213,3 +213,64 @@ func gemmBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 		}
 	})
 }
+
+// packedPool recycles the packed weights of implicitForward.
+var packedPool = sync.Pool{New: func() any { return new(kernels.PackedA) }}
+
+// implicitWins reports whether the forward pass runs as an implicit GEMM.
+// Measured with BenchmarkConvAlgos on the 2-core AVX-512 machine: it beats
+// im2col + GEMM whenever each GEMM covers one image (its output plane is
+// wide enough, or there is one image) and there are at least
+// implicitMinCols output columns in all (fewer, and packing the weights
+// each call dominates: ResNet-18's 7×7 layers at batch 1), and it beats
+// Winograd F(2,3) forward on every shape where that was chosen (by
+// 1.1–2×), so it is tried first.
+func implicitWins(a convArgs) bool {
+	nb, _ := a.imageBatch()
+	return a.n*a.hw >= implicitMinCols && (nb == 1 || (winogradFits(a) && winogradWins(a, opForward)))
+}
+
+const implicitMinCols = 128
+
+// implicitForward: out = W·im2col(x) (+ bias) with the weights packed once
+// per call and the unfolded input packed straight from each image
+// (kernels.GemmConv); images spread over the threads when there are enough,
+// else each product is split over them.
+func implicitForward(a convArgs, xd, wd, bd, out []float32) {
+	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
+	t := kernels.Threads()
+	perImage := a.n >= t && t > 1
+	nh := hw
+	if !perImage {
+		nh = (hw + t - 1) / t
+	}
+	pws := make([]*kernels.PackedA, g)
+	for gi := range g {
+		pws[gi] = packedPool.Get().(*kernels.PackedA)
+		pws[gi].Pack(og, nh, kg, wd[gi*og*kg:(gi+1)*og*kg], kg)
+	}
+	defer func() {
+		for _, pw := range pws {
+			packedPool.Put(pw)
+		}
+	}()
+	run := func(lo, hi int, par bool) {
+		pad := getScratch(kernels.ConvPadSize(geo))
+		defer putScratch(pad)
+		var ep kernels.Epilogue
+		for i := lo; i < hi; i++ {
+			for gi := range g {
+				if bd != nil {
+					ep.RowBias = bd[gi*og : (gi+1)*og]
+				}
+				dst := out[(i*o+gi*og)*hw : (i*o+(gi+1)*og)*hw]
+				kernels.GemmConv(pws[gi], geo, xd[(i*g+gi)*chw:(i*g+gi+1)*chw], *pad, dst, hw, &ep, par)
+			}
+		}
+	}
+	if perImage {
+		kernels.For(a.n, 1, func(lo, hi int) { run(lo, hi, false) })
+		return
+	}
+	run(0, a.n, true)
+}

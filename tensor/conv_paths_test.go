@@ -41,7 +41,7 @@ var convPathCases = []convCase{
 // inputs or weights (times ½): algoTol 8 covers it with margin (measured
 // errors are within 2 of the plain bound).
 func TestConvPaths(t *testing.T) {
-	algoTol := map[string]float64{"ref": 1, "gemm": 1, "depthwise": 1, "winograd": 8}
+	algoTol := map[string]float64{"ref": 1, "gemm": 1, "depthwise": 1, "winograd": 8, "implicit": 1}
 	r := newRand(41)
 	cases := append(append([]convCase(nil), convCases...), convPathCases...)
 	for range 40 {
@@ -137,6 +137,8 @@ func TestConvAlgoChoice(t *testing.T) {
 			want := "gemm"
 			if g > 1 && cc.c == g {
 				want = "depthwise"
+			} else if implicitChoice[tc.name+"/"+op] {
+				want = "implicit"
 			} else if w, ok := winogradChoice[tc.name+"/"+op]; ok {
 				want = w
 			}
@@ -151,7 +153,16 @@ func TestConvAlgoChoice(t *testing.T) {
 // (forward and input gradient).
 var winogradChoice = map[string]string{}
 
+// implicitChoice lists the benchmark shapes whose forward pass runs as an
+// implicit GEMM (one image per GEMM, or where Winograd used to win).
+var implicitChoice = map[string]bool{}
+
 func init() {
+	for _, s := range []string{"r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128", "r20_64ch_3x3_8x8_b128",
+		"r18_stem_3to64_7x7s2_224_b1", "r18_64ch_3x3_56x56_b1", "r18_128ch_3x3_28x28_b1", "r18_256ch_3x3_14x14_b1",
+		"r18_stem_3to64_7x7s2_224_b16", "r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16"} {
+		implicitChoice[s+"/fwd"] = true
+	}
 	for _, s := range []string{"r20_64ch_3x3_8x8_b128", "r18_64ch_3x3_56x56_b1", "r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16"} {
 		winogradChoice[s+"/fwd"] = "winograd"
 		winogradChoice[s+"/dx"] = "winograd"

@@ -84,3 +84,67 @@ func BenchmarkGemmKernels(b *testing.B) {
 		}
 	}
 }
+
+// convBenchGeoms are the ResNet-18 layers (batch 1) behind the conv-shaped
+// GEMMs of gemmBenchShapes, with their output channels.
+func convBenchGeoms() []struct {
+	name string
+	m    int
+	g    ConvGeom
+} {
+	g3 := func(c, hw int) ConvGeom {
+		return ConvGeom{C: c, H: hw, W: hw, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: hw, OutW: hw}
+	}
+	return []struct {
+		name string
+		m    int
+		g    ConvGeom
+	}{
+		{"conv7x7s2_3to64_224", 64, ConvGeom{C: 3, H: 224, W: 224, KH: 7, KW: 7, StrideH: 2, StrideW: 2, PadH: 3, PadW: 3, DilH: 1, DilW: 1, OutH: 112, OutW: 112}},
+		{"conv3x3_64ch_56x56", 64, g3(64, 56)},
+		{"conv3x3_128ch_28x28", 128, g3(128, 28)},
+		{"conv3x3_256ch_14x14", 256, g3(256, 14)},
+		{"conv3x3_512ch_7x7", 512, g3(512, 7)},
+		{"conv1x1s2_64to128_56x56", 128, ConvGeom{C: 64, H: 56, W: 56, KH: 1, KW: 1, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, OutH: 28, OutW: 28}},
+	}
+}
+
+// BenchmarkConvGemm compares, per layer of one image, im2col followed by
+// GemmEx ("im2col") with the implicit GEMM on pre-packed weights
+// ("implicit"), serial and parallel; GFLOP/s counts 2·m·n·k.
+func BenchmarkConvGemm(b *testing.B) {
+	for _, cs := range convBenchGeoms() {
+		g, m := cs.g, cs.m
+		k, n := g.C*g.KH*g.KW, g.OutH*g.OutW
+		r := newRand(1)
+		x, w := randSlice(r, g.C*g.H*g.W), randSlice(r, m*k)
+		c := make([]float32, m*n)
+		cols := make([]float32, k*n)
+		pad := make([]float32, ConvPadSize(g))
+		flops := 2 * float64(m) * float64(n) * float64(k)
+		for _, par := range []bool{false, true} {
+			mode := "serial"
+			if par {
+				mode = "parallel"
+			}
+			b.Run(cs.name+"/im2col/"+mode, func(b *testing.B) {
+				for b.Loop() {
+					Im2colLd(g, x, cols, n)
+					GemmEx(false, false, m, n, k, 1, w, k, cols, n, 0, c, n, nil, par)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			b.Run(cs.name+"/implicit/"+mode, func(b *testing.B) {
+				nh := n
+				if par {
+					nh = ceilDiv(n, Threads())
+				}
+				pa := PackA(m, nh, k, w, k)
+				for b.Loop() {
+					GemmConv(pa, g, x, pad, c, n, nil, par)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

@@ -74,30 +74,21 @@ func (e *Epilogue) active() bool {
 // matrix with row stride ldc, and (ei, ej) is where c starts within the
 // matrix the epilogue describes (a thread's block of a parallel product).
 func (e *Epilogue) apply(c []float32, ldc, i, j, h, w, ei, ej int) {
+	// The vector kernels (AffineTo with a = 1 is an exact add) do each
+	// step over a row of the tile while it is in L1.
 	for r := i; r < i+h; r++ {
 		row := c[r*ldc+j : r*ldc+j+w]
 		if e.RowBias != nil {
-			rb := e.RowBias[r+ei]
-			for x := range row {
-				row[x] += rb
-			}
+			affineTo(row, 1, e.RowBias[r+ei], row)
 		}
 		if e.ColBias != nil {
-			cb := e.ColBias[j+ej : j+ej+w]
-			for x := range row {
-				row[x] += cb[x]
-			}
+			addTo(row, row, e.ColBias[j+ej:j+ej+w])
 		}
 		if e.Add != nil {
-			ad := e.Add[(r+ei)*e.LdAdd+j+ej : (r+ei)*e.LdAdd+j+ej+w]
-			for x := range row {
-				row[x] += ad[x]
-			}
+			addTo(row, row, e.Add[(r+ei)*e.LdAdd+j+ej:(r+ei)*e.LdAdd+j+ej+w])
 		}
 		if e.ReLU {
-			for x, v := range row {
-				row[x] = max(v, 0)
-			}
+			reluTo(row, row)
 		}
 	}
 }
