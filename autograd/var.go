@@ -22,6 +22,7 @@ package autograd
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/fovea-ml/fovea/tensor"
@@ -39,6 +40,7 @@ type Var struct {
 	gradOwned    bool                   // Grad may be modified in place
 	inputs       []*Var                 // nil for leaves
 	backward     func(g *tensor.Tensor) // adds input gradients given Grad
+	pass         *backwardPass          // the backward pass running through v, or nil
 }
 
 // Param returns a leaf Var that requires a gradient: a trainable parameter.
@@ -99,6 +101,12 @@ func GradEnabled() bool { return noGrad.Load() == 0 }
 
 // record wraps an op's result. If recording is on and any input requires a
 // gradient, the result remembers its inputs and backward closure.
+//
+// The closure may read only the values of inputs and value itself (or
+// memory the op allocated privately), must not keep g or anything computed
+// from it after it returns, and must pass on fresh tensors or views of g,
+// never forward values: backward passes release memory relying on that
+// (see backwardPass).
 func record(value *tensor.Tensor, backward func(g *tensor.Tensor), inputs ...*Var) *Var {
 	out := &Var{Value: value}
 	if !GradEnabled() {
@@ -129,14 +137,20 @@ func (v *Var) addGrad(g *tensor.Tensor) {
 	switch {
 	case v.Grad == nil && v.inputs != nil:
 		v.Grad, v.gradOwned = g, false
+		v.pass.hold(g)
 	case v.Grad == nil:
 		v.Grad, v.gradOwned = g.Clone(), true
 	case !v.gradOwned:
 		// A new sum rather than a clone: it comes from the tensor arena
 		// when one is in use, like every other intermediate tensor.
-		v.Grad, v.gradOwned = tensor.Add(v.Grad, g), true
+		old := v.Grad
+		v.Grad, v.gradOwned = tensor.Add(old, g), true
+		v.pass.hold(v.Grad)
+		v.pass.unhold(old)
+		v.pass.drop(g)
 	default:
 		v.Grad.AddInPlace(g)
+		v.pass.drop(g)
 	}
 }
 
@@ -157,9 +171,13 @@ func (v *Var) addOwnedGrad(g *tensor.Tensor) {
 		v.addGrad(g)
 	case v.Grad == nil:
 		v.Grad, v.gradOwned = g, true
+		v.pass.hold(g)
 	default:
 		g.AddInPlace(v.Grad)
+		old := v.Grad
 		v.Grad, v.gradOwned = g, true
+		v.pass.hold(g)
+		v.pass.unhold(old)
 	}
 }
 
@@ -175,22 +193,216 @@ func (v *Var) Backward() {
 
 // BackwardWith runs the backward pass seeded with grad, the gradient of some
 // scalar with respect to v (same shape as v).
+//
+// Each intermediate gradient is given back to the tensor arena in use (see
+// [tensor.Arena.Release]) as soon as its node has passed it on and no other
+// node still holds it, so that later gradients of the pass reuse its memory.
+// Nothing observable changes: intermediate gradients are dropped after the
+// pass anyway, leaves receive copies, and grad itself is never released.
 func (v *Var) BackwardWith(grad *tensor.Tensor) {
+	v.BackwardWithOptions(grad, BackwardOptions{})
+}
+
+// BackwardOptions configures [Var.BackwardWithOptions].
+type BackwardOptions struct {
+	// ReleaseValues also gives the forward values of the intermediate
+	// results in v's history back to the tensor arena in use, each as soon
+	// as every backward step that may read it has run, as PyTorch frees
+	// saved activations during backward. After the pass those values, and
+	// every tensor sharing their memory (views of them, [Var.Detach] of
+	// them, tensors that the caller derived from them without copying),
+	// hold arbitrary numbers: read what is needed from them (accuracy,
+	// metrics) before Backward. Kept are v's value and the memory of every
+	// Var that is a direct input of a recorded op without being part of the
+	// recorded graph itself: leaves (parameters, input data, Detach-ed
+	// values) and results computed without gradient tracking. Without an
+	// arena in use this option changes nothing.
+	ReleaseValues bool
+}
+
+// BackwardWithOptions is [Var.BackwardWith] with options; a nil grad seeds
+// a scalar v with 1, as [Var.Backward] does.
+func (v *Var) BackwardWithOptions(grad *tensor.Tensor, opt BackwardOptions) {
+	if grad == nil {
+		if v.Value.Size() != 1 {
+			panic(fmt.Sprintf("autograd: Backward of a non-scalar of shape %v; use BackwardWith", v.Value.Shape()))
+		}
+		grad = tensor.Ones(v.Value.Shape()...)
+	}
 	if !v.requiresGrad {
 		panic("autograd: Backward of a value that needs no gradient (no parameter in its history, or its graph was already consumed by an earlier Backward)")
 	}
 	order := topoOrder(v)
+	p := newBackwardPass(order, v, grad, opt.ReleaseValues)
 	v.addGrad(grad)
 	for i := len(order) - 1; i >= 0; i-- {
 		n := order[i]
 		if n.Grad != nil {
 			n.backward(n.Grad)
 		}
-		// An intermediate gradient has been passed on; free it and the
-		// node's links so the forward activations can be collected.
-		n.Grad, n.inputs, n.backward = nil, nil, nil
+		// An intermediate gradient has been passed on; give it back and
+		// free the node's links so the forward activations can be
+		// collected.
+		p.unhold(n.Grad)
+		p.doneReading(n)
+		p.releaseDropped()
+		n.Grad, n.inputs, n.backward, n.pass = nil, nil, nil, nil
 		n.requiresGrad = false
 	}
+	// Not deferred: after a panic some nodes may still point to p.
+	p.free()
+}
+
+// backwardPass is the bookkeeping of one backward pass that decides when a
+// tensor's memory may be given back to the arena early.
+//
+// Safety argument. A buffer is released only when nothing can use it again:
+//
+//   - holds counts, per buffer, the references that may still use it: each
+//     node of the pass whose Grad uses it (gradients are aliased: Add hands
+//     the same g to both inputs, Reshape a view of it), and, with
+//     ReleaseValues, each node of the pass whose backward closure has not
+//     run yet and may read a value using it (a closure reads only its own
+//     output and its inputs' values).
+//   - keep lists buffers that are never released: the seed gradient, v's
+//     value, the values of inputs outside the pass (leaves such as
+//     parameters and data, Detach-ed values, results computed without
+//     gradient tracking) and, without ReleaseValues, every value.
+//   - Backward closures keep no reference to the gradient they receive or
+//     to tensors they compute from it once they return, and the gradients
+//     they pass on are fresh tensors or views of the gradient they received,
+//     never forward values (each op in this package is written that way).
+//     A gradient that addGrad does not keep (summed into another, or
+//     replaced by a sum) is only considered after the running closure has
+//     returned, since the closure may still read it.
+//   - Leaves never hold arena memory: addGrad copies into their own buffer.
+//
+// So when a buffer's count is zero after a closure has returned and it is
+// not kept, no Var and no closure can reach it, and [tensor.Release] may
+// recycle it. Buffers are identified by [tensor.BufferID], which views
+// share. Release itself ignores memory that is not the arena's.
+type backwardPass struct {
+	holds   map[tensor.BufferID]int
+	keep    map[tensor.BufferID]bool
+	dropped []*tensor.Tensor  // given up during the running closure
+	values  bool              // release forward values too
+	seen    []tensor.BufferID // scratch for reading
+}
+
+var passPool = sync.Pool{New: func() any {
+	return &backwardPass{holds: map[tensor.BufferID]int{}, keep: map[tensor.BufferID]bool{}}
+}}
+
+// newBackwardPass prepares the bookkeeping for the nodes in order (v last)
+// and attaches it to them.
+func newBackwardPass(order []*Var, v *Var, grad *tensor.Tensor, values bool) *backwardPass {
+	p := passPool.Get().(*backwardPass)
+	p.values = values
+	p.keep[grad.Buffer()] = true
+	p.keep[v.Value.Buffer()] = true
+	for _, n := range order {
+		n.pass = p
+	}
+	for _, n := range order {
+		for _, in := range n.inputs {
+			if in != nil && in.pass != p {
+				p.keep[in.Value.Buffer()] = true
+			}
+		}
+		if !values {
+			p.keep[n.Value.Buffer()] = true
+			continue
+		}
+		p.reading(n, func(id tensor.BufferID, _ *tensor.Tensor) { p.holds[id]++ })
+	}
+	return p
+}
+
+// reading calls fn once for each distinct buffer among the values n's
+// backward closure may read (its own and its inputs'), with a tensor using
+// it.
+func (p *backwardPass) reading(n *Var, fn func(id tensor.BufferID, t *tensor.Tensor)) {
+	p.seen = p.seen[:0]
+	visit := func(t *tensor.Tensor) {
+		id := t.Buffer()
+		if !slices.Contains(p.seen, id) {
+			p.seen = append(p.seen, id)
+			fn(id, t)
+		}
+	}
+	visit(n.Value)
+	for _, in := range n.inputs {
+		if in != nil {
+			visit(in.Value)
+		}
+	}
+}
+
+// doneReading records that n's backward closure has run (or was skipped):
+// it no longer needs the values it may read.
+func (p *backwardPass) doneReading(n *Var) {
+	if !p.values {
+		return
+	}
+	p.reading(n, func(id tensor.BufferID, t *tensor.Tensor) {
+		p.holds[id]--
+		p.dropped = append(p.dropped, t)
+	})
+}
+
+// hold counts a reference to t's buffer from a node's Grad. Like unhold and
+// drop it is a no-op outside a pass (p nil: leaves, Vars that need no
+// gradient).
+func (p *backwardPass) hold(t *tensor.Tensor) {
+	if p != nil {
+		p.holds[t.Buffer()]++
+	}
+}
+
+// unhold undoes hold when a node's Grad is replaced or passed on; the buffer
+// is considered for release once the running closure returns.
+func (p *backwardPass) unhold(t *tensor.Tensor) {
+	if p != nil && t != nil {
+		p.holds[t.Buffer()]--
+		p.dropped = append(p.dropped, t)
+	}
+}
+
+// drop notes a gradient that addGrad did not keep (summed into another);
+// it is considered for release once the running closure returns.
+func (p *backwardPass) drop(t *tensor.Tensor) {
+	if p != nil {
+		p.dropped = append(p.dropped, t)
+	}
+}
+
+// releaseGrads turns releases off, for tests measuring what they save.
+var releaseGrads = true
+
+// releaseDropped gives back every dropped tensor's buffer that nothing
+// holds any more.
+func (p *backwardPass) releaseDropped() {
+	if !releaseGrads {
+		clear(p.dropped)
+		p.dropped = p.dropped[:0]
+		return
+	}
+	for i, t := range p.dropped {
+		if id := t.Buffer(); p.holds[id] == 0 && !p.keep[id] {
+			tensor.Release(t)
+		}
+		p.dropped[i] = nil
+	}
+	p.dropped = p.dropped[:0]
+}
+
+// free returns p to the pool.
+func (p *backwardPass) free() {
+	clear(p.holds)
+	clear(p.keep)
+	clear(p.dropped)
+	p.dropped = p.dropped[:0]
+	passPool.Put(p)
 }
 
 // topoOrder returns the non-leaf nodes reachable from v that require a

@@ -13,12 +13,21 @@ import (
 // gradient clipping and the optimizer update. The tensors of each step
 // (activations, intermediate gradients) come from a [tensor.Arena] that is
 // recycled at the start of the next step, so after the first step training
-// allocates almost nothing and the garbage collector stays idle.
+// allocates almost nothing and the garbage collector stays idle. During
+// backward, each intermediate gradient and each saved activation goes back
+// to the arena as soon as it has been used for the last time
+// ([autograd.BackwardOptions.ReleaseValues]), so later tensors of the same
+// step reuse its memory and the arena stays far smaller than the step's
+// tensors.
 type Stepper struct {
 	Model    nn.Layer
 	Loss     nn.CrossEntropyLoss
 	Opt      optim.Optimizer
 	ClipNorm float64 // clip gradients to this global L2 norm; 0 = off
+	// KeepValues keeps every activation of a step until the next step
+	// instead of releasing each during backward once it is no longer
+	// needed: more memory, identical results (for tests and debugging).
+	KeepValues bool
 
 	params []*autograd.Var
 	arena  *tensor.Arena
@@ -42,9 +51,10 @@ func (s *Stepper) Step(x *tensor.Tensor, y []int) (loss float64, correct int) {
 		stop()
 		return loss, 0
 	}
-	s.Opt.ZeroGrad()
-	l.Backward()
+	// The logits are released during backward: count before.
 	correct = countCorrect(logits, y)
+	s.Opt.ZeroGrad()
+	l.BackwardWithOptions(nil, autograd.BackwardOptions{ReleaseValues: !s.KeepValues})
 	stop()
 	// Optimizer state is created outside the arena: it outlives the step.
 	if s.ClipNorm > 0 {

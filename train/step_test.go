@@ -39,26 +39,80 @@ func TestStepperMatchesPlainSteps(t *testing.T) {
 				}
 				ys = append(ys, y)
 			}
-			a, optA := build()
-			s := NewStepper(a, nn.CrossEntropyLoss{LabelSmoothing: 0.1}, optA)
+			// Steppers keeping activations until the next step and releasing
+			// them during backward; released buffers are poisoned with NaN, so
+			// a read after release would show in the weights.
+			var steppers []*Stepper
+			for _, keep := range []bool{true, false} {
+				m, opt := build()
+				s := NewStepper(m, nn.CrossEntropyLoss{LabelSmoothing: 0.1}, opt)
+				s.KeepValues = keep
+				s.arena.Poison = true
+				steppers = append(steppers, s)
+			}
 			b, optB := build()
 			loss := nn.CrossEntropyLoss{LabelSmoothing: 0.1}
 			for i := range xs {
-				la, _ := s.Step(xs[i], ys[i])
-				l := loss.Loss(b.Forward(autograd.Const(xs[i])), ys[i])
+				logits := b.Forward(autograd.Const(xs[i]))
+				l := loss.Loss(logits, ys[i])
+				wantCorrect := countCorrect(logits, ys[i])
 				optB.ZeroGrad()
 				l.Backward()
 				optB.Step()
-				if lb := float64(l.Value.Item()); la != lb {
-					t.Fatalf("step %d: loss %v with the arena, %v without", i, la, lb)
+				lb := float64(l.Value.Item())
+				for _, s := range steppers {
+					la, correct := s.Step(xs[i], ys[i])
+					if la != lb || correct != wantCorrect {
+						t.Fatalf("step %d (keep activations %v): loss %v, %d correct with the arena; %v, %d without", i, s.KeepValues, la, correct, lb, wantCorrect)
+					}
 				}
 			}
-			pa, pb := nn.StateDict(a), nn.StateDict(b)
-			for i := range pa {
-				if !tensor.Equal(pa[i].Value, pb[i].Value) {
-					t.Fatalf("%s differs after 3 steps with and without the arena", pa[i].Name)
+			pb := nn.StateDict(b)
+			for _, s := range steppers {
+				pa := nn.StateDict(s.Model)
+				for i := range pa {
+					if !tensor.Equal(pa[i].Value, pb[i].Value) {
+						t.Fatalf("%s differs after 3 steps with the arena (keep activations %v) and without", pa[i].Name, s.KeepValues)
+					}
 				}
 			}
 		})
+	}
+}
+
+// TestStepperArenaSize checks that releasing gradients and activations
+// during backward keeps a ResNet-20 step's arena close to the size of its
+// forward pass alone (without releases the backward pass adds about as
+// much again: every intermediate gradient).
+func TestStepperArenaSize(t *testing.T) {
+	const batch = 16 // smaller batches are dominated by fixed-size buffers
+	rng := tensor.NewRNG(2)
+	x := tensor.Normal(rng, 0, 1, batch, 3, 32, 32)
+	y := make([]int, batch)
+	newStepper := func() *Stepper {
+		m := models.NewResNet20(models.Options{Seed: 1})
+		return NewStepper(m, nn.CrossEntropyLoss{}, optim.NewSGD(nn.ParamVars(m), optim.SGDConfig{LR: 0.01, Momentum: 0.9}))
+	}
+
+	// The forward pass and loss alone.
+	s := newStepper()
+	stop := s.arena.Use()
+	s.Loss.Loss(s.Model.Forward(autograd.Const(x)), y)
+	stop()
+	forward := s.arena.Floats()
+
+	sizes := map[bool]int{}
+	for _, keep := range []bool{true, false} {
+		s := newStepper()
+		s.KeepValues = keep
+		for range 2 {
+			s.Step(x, y)
+		}
+		sizes[keep] = s.arena.Floats()
+	}
+	t.Logf("batch %d: forward %.1f MB; step %.1f MB keeping activations, %.1f MB releasing them",
+		batch, float64(forward)*4/1e6, float64(sizes[true])*4/1e6, float64(sizes[false])*4/1e6)
+	if float64(sizes[false]) > 1.15*float64(forward) || sizes[false] >= sizes[true] || float64(sizes[true]) > 1.3*float64(forward) {
+		t.Fatalf("arena of a step: %d floats releasing activations, %d keeping them, for a forward pass of %d", sizes[false], sizes[true], forward)
 	}
 }
