@@ -45,7 +45,7 @@ func skipHeavy(t *testing.T) {
 	}
 }
 
-// TestFitMNISTSubset trains the default CNN with the CLI's default recipe
+// TestFitMNISTSubset trains the default CNN with a fixed small-data recipe
 // on 2,000 MNIST images (normalized with MNISTMean and MNISTStd). Measured
 // on the first 1,000 test images with seed 1 on 2 cores: 94.3% (test loss
 // 0.164; 92.2% after epoch 1, 93.3% after epoch 2). The 3 epochs take
