@@ -20,7 +20,18 @@ type conv struct {
 
 	perImage func(lo, hi int) // bound by bind
 	serial   func()
+	// batched: the whole batch is one product, images side by side (see
+	// kernels.GemmConvImages), with imgs its scratch.
+	batched bool
+	imgs    []float32
+	ep      kernels.Epilogue
+	x, y    []float32
 }
+
+// batchedMaxHW is the largest output plane (OutH·OutW) for which a batch is
+// convolved as one product: small planes waste much of the micro-kernel's
+// tiles and re-read the (large) weights once per image.
+const batchedMaxHW = 14 * 14
 
 func newConv(in, out []int, o *op) *conv {
 	p := o.conv
@@ -34,6 +45,13 @@ func newConv(in, out []int, o *op) *conv {
 			StrideH: p.Stride[0], StrideW: p.Stride[1], PadH: p.Pad[0], PadW: p.Pad[1],
 			DilH: p.Dilation[0], DilW: p.Dilation[1], OutH: out[2], OutW: out[3]},
 		n: in[0], o: out[1], groups: groups, w: o.w, b: o.b,
+	}
+	hw0 := c.geo.OutH * c.geo.OutW
+	c.batched = c.n > 1 && groups == 1 && hw0 <= batchedMaxHW
+	if c.batched {
+		c.imgs = make([]float32, kernels.ConvImagesScratch(c.geo, c.o, c.n))
+		c.pw = append(c.pw, kernels.PackA(c.o, ceilDiv(c.n*hw0, kernels.Threads()), c.geo.C*c.geo.KH*c.geo.KW, c.w, c.geo.C*c.geo.KH*c.geo.KW))
+		return c
 	}
 	workers := min(c.n, kernels.Threads())
 	c.scratch = make(chan []float32, workers)
@@ -68,6 +86,17 @@ func (c *conv) direct() bool {
 func (c *conv) bind(x, y, add []float32, act func([]float32), relu bool) {
 	g := c.geo
 	og, hw, chw := c.o/c.groups, g.OutH*g.OutW, g.C*g.H*g.W
+	if c.batched {
+		c.x, c.y = x, y
+		c.ep = kernels.Epilogue{RowBias: c.b, Add: add, ReLU: relu}
+		c.serial = func() {
+			kernels.GemmConvImages(c.pw[0], c.geo, c.n, c.x, c.imgs, c.y, &c.ep, true)
+			if !relu {
+				act(c.y)
+			}
+		}
+		return
+	}
 	// One epilogue per image and group: bias, residual add and ReLU are
 	// applied by the GEMM on each finished tile.
 	eps := make([]kernels.Epilogue, c.n*c.groups)
@@ -115,9 +144,11 @@ func (c *conv) bind(x, y, add []float32, act func([]float32), relu bool) {
 // the threads when there are enough of them, else one image at a time with
 // a parallel GEMM.
 func (c *conv) run() {
-	if c.n >= kernels.Threads() && kernels.Threads() > 1 {
+	if !c.batched && c.n >= kernels.Threads() && kernels.Threads() > 1 {
 		kernels.For(c.n, 1, c.perImage)
 		return
 	}
 	c.serial()
 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -190,17 +190,20 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 		pg := poolGeom(inShape, outShape, o.pool)
 		planes := inShape[0] * inShape[1]
 		ip, opl := inShape[2]*inShape[3], outShape[2]*outShape[3]
-		arg := make([]int32, planes*opl)
 		isMax := o.kind == "maxpool"
 		x, y := in(0), out()
 		body := func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				if isMax {
-					kernels.MaxPool2d(pg, x[i*ip:(i+1)*ip], y[i*opl:(i+1)*opl], arg[i*opl:(i+1)*opl])
+					kernels.MaxPool2dInfer(pg, x[i*ip:(i+1)*ip], y[i*opl:(i+1)*opl])
 				} else {
 					kernels.AvgPool2d(pg, x[i*ip:(i+1)*ip], y[i*opl:(i+1)*opl], o.pool.CountPad)
 				}
 			}
+		}
+		// Waking a worker costs more than a small pooling (LeNet's) takes.
+		if planes*opl*pg.KH*pg.KW < 1<<16 {
+			return step{name: name, run: func(*Plan) { body(0, planes) }}, nil
 		}
 		return step{name: name, run: func(*Plan) { kernels.For(planes, 8, body) }}, nil
 	case "gap":

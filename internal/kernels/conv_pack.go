@@ -56,20 +56,32 @@ func PadImage(g ConvGeom, x, xp []float32) {
 // x[c·ps + (oh·StrideH + kh·DilH)·rs + ow·StrideW + kw·DilW]. segs is
 // scratch, returned for reuse.
 func packConvB(g *ConvGeom, x []float32, rs, ps, nr, p0, p1, j0, j1 int, dst []float32, segs []int) []int {
+	return packConvBImages(g, x, rs, ps, 0, nr, p0, p1, j0, j1, dst, segs)
+}
+
+// packConvBImages is packConvB over several images side by side: column j
+// is output pixel j mod (OutH·OutW) of image j / (OutH·OutW), whose copy in
+// x starts is floats after the previous image's (is is unused when every
+// column is in image 0).
+func packConvBImages(g *ConvGeom, x []float32, rs, ps, is, nr, p0, p1, j0, j1 int, dst []float32, segs []int) []int {
 	kb := p1 - p0
 	// The columns split into runs within one output row and one panel:
 	// (destination offset, source offset, length) triples, the same for
 	// every row of the block.
 	segs = segs[:0]
-	oh, ow := j0/g.OutW, j0%g.OutW
+	hw := g.OutH * g.OutW
+	img, oh, ow := j0/hw, j0%hw/g.OutW, j0%g.OutW
 	for j := j0; j < j1; {
 		q, x := (j-j0)/nr, (j-j0)%nr
 		n := min(nr-x, g.OutW-ow, j1-j)
-		segs = append(segs, q*nr*kb+x, oh*g.StrideH*rs+ow*g.StrideW, n)
+		segs = append(segs, q*nr*kb+x, img*is+oh*g.StrideH*rs+ow*g.StrideW, n)
 		j += n
 		if ow += n; ow == g.OutW {
 			ow = 0
-			oh++
+			if oh++; oh == g.OutH {
+				oh = 0
+				img++
+			}
 		}
 	}
 	khw := g.KH * g.KW

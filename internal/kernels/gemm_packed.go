@@ -60,6 +60,7 @@ type bSource struct {
 	conv   bool
 	g      ConvGeom
 	rs, ps int
+	is     int // image stride when the columns span several images
 }
 
 // pack writes op(B)[p0:p1, j0:j1] into dst as packB does.
@@ -68,7 +69,7 @@ func (s *bSource) pack(nr, p0, p1, j0, j1 int, dst []float32, sc *gemmScratch) {
 		packB(nr, false, s.b, s.ldb, p0, p1, j0, j1, dst)
 		return
 	}
-	sc.seg = packConvB(&s.g, s.b, s.rs, s.ps, nr, p0, p1, j0, j1, dst, sc.seg)
+	sc.seg = packConvBImages(&s.g, s.b, s.rs, s.ps, s.is, nr, p0, p1, j0, j1, dst, sc.seg)
 }
 
 // GemmPacked computes C = A·B followed by the epilogue ep (nil for none),
