@@ -21,12 +21,21 @@ import (
 //   - Winograd F(2,3) (3×3, stride 1, dilation 1, one group, padding ≤ 2, see
 //     conv_winograd.go): forward, and the input gradient as the forward of dy
 //     with the transposed, flipped filter. Chosen by winogradWins.
-//   - Implicit GEMM (forward only, conv_gemm.go): when each GEMM covers one
-//     image (see imageBatch), the weights are packed once per call and the
-//     columns of the unfolded input are packed straight from the image into
-//     the GEMM's panels (kernels.GemmConv), so the unfolded matrix is never
-//     written. Chosen by implicitWins.
-//   - Otherwise im2col + GEMM (conv_gemm.go), the weight gradient always so.
+//   - Implicit GEMM (conv_gemm.go). Forward: when each GEMM covers one
+//     image (see imageBatch) or there is at least one image per thread, the
+//     weights are packed once per call and the columns of the unfolded
+//     input are packed straight from the image into the GEMM's panels
+//     (kernels.GemmConv), so the unfolded matrix is never written. Chosen
+//     by implicitWins. Input gradient of a stride-1 layer (dgradFits): the
+//     forward of dy with the filters rotated 180° and their in/out channels
+//     swapped, padding dilation·(K−1) − pad, through the same machinery, so
+//     no col2im; chosen by implicitDgradWins. Weight gradient:
+//     kernels.GemmConvWeight packs the B panels of im2col(x)ᵀ with block
+//     copies from a pixel-major padded copy of each image and accumulates
+//     dy·im2col(x)ᵀ over the images of a worker; chosen by
+//     implicitWgradWins.
+//   - Otherwise im2col + GEMM (conv_gemm.go): strided input gradients
+//     (GEMM + col2im), and layers too small or too narrow for the above.
 //     When an image's output plane is small (OH·OW < gemmColsTarget),
 //     several images are unfolded side by side into one (C·KH·KW) × (B·OH·OW)
 //     matrix so the GEMM's N dimension is wide, and the result is scattered
@@ -137,7 +146,7 @@ func (a convArgs) applicable(al convAlgo, op convOp) bool {
 	case convWinograd:
 		return op != opBackWeight && winogradFits(a)
 	case convImplicit:
-		return op == opForward
+		return op != opBackInput || dgradFits(a)
 	}
 	return false
 }
@@ -151,6 +160,10 @@ func (a convArgs) algo(op convOp) convAlgo {
 	case a.geo.C == 1 && a.g > 1:
 		return convDepthwise
 	case op == opForward && implicitWins(a):
+		return convImplicit
+	case op == opBackInput && dgradFits(a) && implicitDgradWins(a):
+		return convImplicit
+	case op == opBackWeight && implicitWgradWins(a):
 		return convImplicit
 	case op != opBackWeight && winogradFits(a) && winogradWins(a, op):
 		return convWinograd
@@ -231,6 +244,8 @@ func Conv2dBackwardInput(dy, w *Tensor, xShape []int, p ConvParams) *Tensor {
 		depthwiseBackwardInput(a, dyd, wd, dx.data)
 	case convWinograd:
 		winogradBackwardInput(a, dyd, wd, dx.data)
+	case convImplicit:
+		implicitBackwardInput(a, dyd, wd, dx.data)
 	default:
 		gemmBackwardInput(a, dyd, wd, dx.data)
 	}
@@ -252,6 +267,8 @@ func Conv2dBackwardWeight(dy, x *Tensor, wShape []int, p ConvParams) *Tensor {
 		conv2dBackwardWeightRef(a, dyd, xd, dw.data)
 	case convDepthwise:
 		depthwiseBackwardWeight(a, dyd, xd, dw.data)
+	case convImplicit:
+		implicitBackwardWeight(a, dyd, xd, dw.data)
 	default:
 		gemmBackwardWeight(a, dyd, xd, dw.data)
 	}

@@ -224,30 +224,44 @@ var packedPool = sync.Pool{New: func() any { return new(kernels.PackedA) }}
 // implicitMinCols output columns in all (fewer, and packing the weights
 // each call dominates: ResNet-18's 7×7 layers at batch 1), and it beats
 // Winograd F(2,3) forward on every shape where that was chosen (by
-// 1.1–2×), so it is tried first.
+// 1.1–2×), so it is tried first. With at least one image per thread (one
+// serial GEMM per image and worker, the training batches) it also beats
+// the batched im2col path on small planes (ResNet-20 at 16×16 and 8×8,
+// its 1×1 and 3×3 stride-2 layers, LeNet-5's 14×14: 1.1–1.5×).
 func implicitWins(a convArgs) bool {
 	nb, _ := a.imageBatch()
-	return a.n*a.hw >= implicitMinCols && (nb == 1 || (winogradFits(a) && winogradWins(a, opForward)))
+	return a.n*a.hw >= implicitMinCols && (nb == 1 || a.n >= kernels.Threads() || (winogradFits(a) && winogradWins(a, opForward)))
 }
 
 const implicitMinCols = 128
 
-// implicitForward: out = W·im2col(x) (+ bias) with the weights packed once
-// per call and the unfolded input packed straight from each image
-// (kernels.GemmConv); images spread over the threads when there are enough,
-// else each product is split over them.
+// implicitForward: out = W·im2col(x) (+ bias) as an implicit GEMM (see
+// implicitRun).
 func implicitForward(a convArgs, xd, wd, bd, out []float32) {
-	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
+	implicitRun(a.geo, a.n, a.g, a.og, a.kg, func(gi int) []float32 { return wd[gi*a.og*a.kg : (gi+1)*a.og*a.kg] }, xd, a.chw, bd, out)
+}
+
+// implicitRun convolves n images of g groups (group gi of image i is the
+// geo.C×geo.H×geo.W stack at xd[(i·g+gi)·chw:]) with the og × kg weights
+// wg(gi) of each group, plus bias bd (nil for none), into out (N, g·og,
+// OutH, OutW): the weights are packed once per call and the unfolded input
+// is packed straight from each image (kernels.GemmConv); images spread over
+// the threads when there are enough, else each product is split over them.
+func implicitRun(geo kernels.ConvGeom, n, g, og, kg int, wg func(gi int) []float32, xd []float32, chw int, bd, out []float32) {
+	hw := geo.OutH * geo.OutW
+	o := g * og
 	t := kernels.Threads()
-	perImage := a.n >= t && t > 1
+	perImage := n >= t && t > 1
 	nh := hw
 	if !perImage {
 		nh = (hw + t - 1) / t
 	}
-	pws := make([]*kernels.PackedA, g)
+	var pwBuf [4]*kernels.PackedA
+	pws := pwBuf[:0]
 	for gi := range g {
-		pws[gi] = packedPool.Get().(*kernels.PackedA)
-		pws[gi].Pack(og, nh, kg, wd[gi*og*kg:(gi+1)*og*kg], kg)
+		pw := packedPool.Get().(*kernels.PackedA)
+		pw.Pack(og, nh, kg, wg(gi), kg)
+		pws = append(pws, pw)
 	}
 	defer func() {
 		for _, pw := range pws {
@@ -269,8 +283,112 @@ func implicitForward(a convArgs, xd, wd, bd, out []float32) {
 		}
 	}
 	if perImage {
-		kernels.For(a.n, 1, func(lo, hi int) { run(lo, hi, false) })
+		kernels.For(n, 1, func(lo, hi int) { run(lo, hi, false) })
 		return
 	}
-	run(0, a.n, true)
+	run(0, n, true)
+}
+
+// dgradFits reports whether the input gradient can run as the forward
+// convolution of dy with the flipped filters: stride 1 and no more
+// top/left padding than the kernel reaches (the padding of that forward,
+// dilation·(K−1) − pad, must not be negative).
+func dgradFits(a convArgs) bool {
+	g := a.geo
+	return g.StrideH == 1 && g.StrideW == 1 && g.PadH <= g.DilH*(g.KH-1) && g.PadW <= g.DilW*(g.KW-1)
+}
+
+// dgradGeom is the geometry of that forward: dy's og channels of
+// OutH×OutW in, the input plane out.
+func dgradGeom(a convArgs) kernels.ConvGeom {
+	g := a.geo
+	return kernels.ConvGeom{
+		C: a.og, H: g.OutH, W: g.OutW, KH: g.KH, KW: g.KW, StrideH: 1, StrideW: 1,
+		PadH: g.DilH*(g.KH-1) - g.PadH, PadW: g.DilW*(g.KW-1) - g.PadW,
+		DilH: g.DilH, DilW: g.DilW, OutH: g.H, OutW: g.W,
+	}
+}
+
+// implicitBackwardInput: for stride-1 layers (dgradFits), dx is the
+// convolution of dy with the weights rotated 180° and their in/out
+// channels swapped, padded by dilation·(K−1) − pad: run through the
+// implicit-GEMM forward, so no col2im.
+func implicitBackwardInput(a convArgs, dyd, wd, dx []float32) {
+	geo := a.geo
+	cg, og, khw := geo.C, a.og, geo.KH*geo.KW
+	k := og * khw
+	wf := getScratch(a.g * cg * k)
+	defer putScratch(wf)
+	f := *wf
+	// f[gi][c][o][kh][kw] = w[gi·og+o][c][KH−1−kh][KW−1−kw].
+	for gi := range a.g {
+		for o := range og {
+			src := wd[(gi*og+o)*a.kg : (gi*og+o+1)*a.kg]
+			for c := range cg {
+				d := f[(gi*cg+c)*k+o*khw : (gi*cg+c)*k+(o+1)*khw]
+				s := src[c*khw : (c+1)*khw]
+				for t := range khw {
+					d[t] = s[khw-1-t]
+				}
+			}
+		}
+	}
+	implicitRun(dgradGeom(a), a.n, a.g, cg, k, func(gi int) []float32 { return f[gi*cg*k : (gi+1)*cg*k] }, dyd, og*a.hw, nil, dx)
+}
+
+// implicitBackwardWeight: dW = Σ dy·im2col(x)ᵀ with the unfolded input
+// packed straight from each image (kernels.GemmConvWeight); the images
+// split over the workers, which sum into pooled partial buffers.
+func implicitBackwardWeight(a convArgs, dyd, xd, dw []float32) {
+	g, og, kg, hw, chw := a.g, a.og, a.kg, a.hw, a.chw
+	t := kernels.Threads()
+	var mu sync.Mutex
+	kernels.For(a.n, max(1, (a.n+t-1)/t), func(lo, hi int) {
+		acc := dw
+		if lo > 0 || hi < a.n {
+			part := getScratch(len(dw))
+			defer putScratch(part)
+			acc = *part
+			clear(acc)
+		}
+		for gi := range g {
+			kernels.GemmConvWeight(a.geo, og, hi-lo, dyd[(lo*a.o+gi*og)*hw:], a.o*hw, xd[(lo*g+gi)*chw:], g*chw, acc[gi*og*kg:], kg)
+		}
+		if &acc[0] != &dw[0] {
+			mu.Lock()
+			for j, v := range acc {
+				dw[j] += v
+			}
+			mu.Unlock()
+		}
+	})
+}
+
+// implicitDgradWins reports whether a stride-1 input gradient runs as the
+// implicit forward of dy (see implicitBackwardInput).
+// Its GEMM has the layer's input channels as rows and the input plane as
+// columns. Measured with BenchmarkConvAlgos (2-core AVX-512): below
+// dgradMinChannels input channels the micro-kernel's rows are mostly
+// padding and GEMM + col2im is faster (LeNet-5's 1 and 6 channels,
+// ResNet-20's stem's 3); on planes under dgradMinPlane pixels the narrow
+// per-image GEMMs lose to GEMM + col2im (ResNet-18's 7×7 layers); with
+// fewer images than threads the split products lose or tie. Elsewhere it
+// wins by 1.1–1.9× (ResNet-20 at batch 128, ResNet-18 at batch 16).
+func implicitDgradWins(a convArgs) bool {
+	return a.geo.C >= dgradMinChannels && a.geo.H*a.geo.W >= dgradMinPlane && a.n >= kernels.Threads()
+}
+
+const dgradMinPlane = 64
+
+const dgradMinChannels = 16
+
+// implicitWgradWins reports whether the weight gradient runs as
+// kernels.GemmConvWeight.
+// It beats im2col + GEMM on the benchmark shapes with at least one image
+// per thread (1.1–2.4×; with fewer images it would run on fewer threads),
+// except where the stride skips input the kernel never reads (a 1×1
+// stride-2 layer), which the padded transposed copy still moves.
+func implicitWgradWins(a convArgs) bool {
+	g := a.geo
+	return a.n >= kernels.Threads() && g.KH*g.KW >= g.StrideH*g.StrideW
 }

@@ -26,6 +26,11 @@ var convPathCases = []convCase{
 	{n: 2, c: 3, h: 8, w: 9, o: 3, kh: 5, kw: 5, p: tensor.ConvParams{Groups: 3, Pad: [4]int{2, 2, 2, 2}, Dilation: [2]int{1, 2}}}, // depthwise 5x5 dilated
 	{n: 2, c: 3, h: 8, w: 9, o: 3, kh: 3, kw: 3, p: tensor.ConvParams{Groups: 3, Pad: [4]int{0, 3, 1, 0}}},                         // depthwise, pad beyond kernel reach
 	{n: 4, c: 1, h: 12, w: 12, o: 6, kh: 5, kw: 5, p: tensor.ConvParams{Pad: [4]int{2, 2, 2, 2}}, bias: true},                      // one input channel
+	{n: 3, c: 5, h: 23, w: 19, o: 9, kh: 3, kw: 3, p: pad1},                                                                        // plane > one packed slice (wgrad split)
+	{n: 4, c: 60, h: 7, w: 9, o: 10, kh: 3, kw: 3, p: tensor.ConvParams{Pad: [4]int{1, 2, 0, 1}}},                                  // taps > one column block
+	{n: 7, c: 4, h: 6, w: 5, o: 11, kh: 2, kw: 3, p: tensor.ConvParams{Pad: [4]int{1, 2, 2, 0}, Dilation: [2]int{2, 1}}},           // dilated dgrad, odd rows
+	{n: 5, c: 6, h: 9, w: 8, o: 4, kh: 3, kw: 3, p: tensor.ConvParams{Groups: 2, Pad: [4]int{1, 1, 1, 1}}},                         // grouped stride-1 dgrad
+	{n: 3, c: 4, h: 5, w: 6, o: 3, kh: 3, kw: 3, p: tensor.ConvParams{Pad: [4]int{3, 0, 0, 3}}},                                    // padding beyond the kernel (no dgrad)
 }
 
 // TestConvPaths runs every algorithm that applies to a shape, forced in turn,
@@ -153,18 +158,32 @@ func TestConvAlgoChoice(t *testing.T) {
 // (forward and input gradient).
 var winogradChoice = map[string]string{}
 
-// implicitChoice lists the benchmark shapes whose forward pass runs as an
-// implicit GEMM (one image per GEMM, or where Winograd used to win).
+// implicitChoice lists the benchmark shapes whose forward pass, input
+// gradient (flipped-filter forward of dy) or weight gradient
+// (kernels.GemmConvWeight) runs as an implicit GEMM.
 var implicitChoice = map[string]bool{}
 
 func init() {
 	for _, s := range []string{"r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128", "r20_64ch_3x3_8x8_b128",
 		"r18_stem_3to64_7x7s2_224_b1", "r18_64ch_3x3_56x56_b1", "r18_128ch_3x3_28x28_b1", "r18_256ch_3x3_14x14_b1",
-		"r18_stem_3to64_7x7s2_224_b16", "r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16"} {
+		"r18_stem_3to64_7x7s2_224_b16", "r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16",
+		// At least one image per thread: one serial implicit GEMM per image.
+		"lenet_conv1_1to6_5x5p2_28x28_b64", "lenet_conv2_6to16_5x5_14x14_b64", "r20_32ch_3x3_16x16_b128",
+		"r20_16to32_3x3s2_32x32_b128", "r20_32to64_3x3s2_16x16_b128", "r20_short_16to32_1x1s2_32x32_b128",
+		"r18_512ch_3x3_7x7_b16", "r18_down_64to128_1x1s2_56x56_b16"} {
 		implicitChoice[s+"/fwd"] = true
 	}
-	for _, s := range []string{"r20_64ch_3x3_8x8_b128", "r18_64ch_3x3_56x56_b1", "r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16"} {
-		winogradChoice[s+"/fwd"] = "winograd"
+	for _, s := range []string{"r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r20_64ch_3x3_8x8_b128",
+		"r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16"} {
+		implicitChoice[s+"/dx"] = true
+	}
+	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "lenet_conv2_6to16_5x5_14x14_b64",
+		"r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r20_64ch_3x3_8x8_b128",
+		"r20_16to32_3x3s2_32x32_b128", "r20_32to64_3x3s2_16x16_b128", "r18_stem_3to64_7x7s2_224_b16",
+		"r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16", "r18_512ch_3x3_7x7_b16"} {
+		implicitChoice[s+"/dw"] = true
+	}
+	for _, s := range []string{"r18_64ch_3x3_56x56_b1"} {
 		winogradChoice[s+"/dx"] = "winograd"
 	}
 }
