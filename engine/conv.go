@@ -26,6 +26,19 @@ type conv struct {
 	imgs    []float32
 	ep      kernels.Epilogue
 	x, y    []float32
+
+	// small: a tiny layer convolved directly (kernels.SmallConv), one
+	// image per call, with one scratch per concurrent image.
+	small        *kernels.SmallConv
+	smallScratch chan *kernels.SmallConvScratch
+	add          []float32
+	relu         bool
+	act          func([]float32)
+
+	// wino: a 3×3 stride-1 layer by Winograd F(4×4, 3×3) over the whole
+	// batch (kernels.Winograd43); its scratch is the plan's, shared by all
+	// such layers (steps run one at a time).
+	wino *kernels.Winograd43
 }
 
 // batchedMaxHW is the largest output plane (OutH·OutW) for which a batch is
@@ -45,6 +58,19 @@ func newConv(in, out []int, o *op) *conv {
 			StrideH: p.Stride[0], StrideW: p.Stride[1], PadH: p.Pad[0], PadW: p.Pad[1],
 			DilH: p.Dilation[0], DilW: p.Dilation[1], OutH: out[2], OutW: out[3]},
 		n: in[0], o: out[1], groups: groups, w: o.w, b: o.b,
+	}
+	if groups == 1 && useWinograd(c.geo, c.o, c.n) {
+		c.wino = kernels.NewWinograd43(c.geo, c.o, c.n, c.w, c.b)
+		return c
+	}
+	if groups == 1 && useSmallConv(c.geo, c.o) {
+		c.small = kernels.NewSmallConv(c.geo, c.o, c.w, c.b)
+		workers := min(c.n, kernels.Threads())
+		c.smallScratch = make(chan *kernels.SmallConvScratch, workers)
+		for range workers {
+			c.smallScratch <- c.small.NewScratch()
+		}
+		return c
 	}
 	hw0 := c.geo.OutH * c.geo.OutW
 	c.batched = c.n > 1 && groups == 1 && hw0 <= batchedMaxHW
@@ -75,6 +101,49 @@ func newConv(in, out []int, o *op) *conv {
 	return c
 }
 
+// Limits of the direct path for tiny layers (kernels.SmallConv): few
+// output channels, a shallow reduction and a small (wide) output plane, so
+// that its padded-column waste costs less than the implicit GEMM's packing
+// of short row segments. LeNet-5's convolutions qualify; no ResNet layer
+// does.
+const (
+	smallMaxOut   = 32
+	smallMaxDepth = 512
+	smallMaxWide  = 1024
+)
+
+func useSmallConv(g kernels.ConvGeom, o int) bool {
+	return o <= smallMaxOut && g.C*g.KH*g.KW < smallMaxDepth && g.OutH*(g.W+2*g.PadW) <= smallMaxWide &&
+		kernels.SmallConvOK(g)
+}
+
+// smallParallelMin is the work (multiply-adds per batch) from which the
+// images of a small convolution are spread over the threads.
+const smallParallelMin = 1 << 20
+
+// useWinograd picks the layers convolved by Winograd F(4×4, 3×3), from
+// per-layer timings of ResNet-18 in the engine on the 2-core AVX-512
+// machine (2 threads, ms per layer, Winograd vs implicit GEMM, on a noisy
+// machine):
+//
+//	           batch 1 (tiles)          batch 16
+//	56²×64     1.45 vs 1.57  (196)      18.7 vs 21.9
+//	28²×128    1.27 vs 1.74  (49)       12.4 vs 20.7
+//	14²×256    1.87 vs 1.90  (16)       11.0 vs 20.3
+//	7²×512     4.9  vs 2.3   (4)        9.6  vs 22.0
+//
+// It wins when the batch has enough tiles to amortize streaming its 4×
+// larger transformed weights; at 16 tiles it only ties.
+func useWinograd(g kernels.ConvGeom, o, n int) bool {
+	if winogradOff || !kernels.Winograd43OK(g) {
+		return false
+	}
+	return g.C >= 64 && o >= 64 && n*ceilDiv(g.OutH, 4)*ceilDiv(g.OutW, 4) >= 32
+}
+
+// winogradOff disables the Winograd path (a test and measurement hook).
+var winogradOff bool
+
 func (c *conv) direct() bool {
 	g := c.geo
 	return g.KH == 1 && g.KW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 0 && g.PadW == 0
@@ -86,6 +155,30 @@ func (c *conv) direct() bool {
 func (c *conv) bind(x, y, add []float32, act func([]float32), relu bool) {
 	g := c.geo
 	og, hw, chw := c.o/c.groups, g.OutH*g.OutW, g.C*g.H*g.W
+	if c.wino != nil {
+		c.x, c.y, c.add, c.relu, c.act = x, y, add, relu, act
+		return
+	}
+	if c.small != nil {
+		c.x, c.y, c.add, c.relu, c.act = x, y, add, relu, act
+		c.perImage = func(lo, hi int) {
+			sc := <-c.smallScratch
+			for i := lo; i < hi; i++ {
+				yi := c.y[i*c.o*hw : (i+1)*c.o*hw]
+				var ai []float32
+				if c.add != nil {
+					ai = c.add[i*c.o*hw : (i+1)*c.o*hw]
+				}
+				c.small.Run(c.x[i*chw:(i+1)*chw], yi, ai, c.relu, sc)
+				if !c.relu {
+					c.act(yi)
+				}
+			}
+			c.smallScratch <- sc
+		}
+		c.serial = func() { c.perImage(0, c.n) }
+		return
+	}
 	if c.batched {
 		c.x, c.y = x, y
 		c.ep = kernels.Epilogue{RowBias: c.b, Add: add, ReLU: relu}
@@ -143,7 +236,22 @@ func (c *conv) bind(x, y, add []float32, act func([]float32), relu bool) {
 // run computes the convolution over the bound buffers: images spread over
 // the threads when there are enough of them, else one image at a time with
 // a parallel GEMM.
-func (c *conv) run() {
+func (c *conv) run(p *Plan) {
+	if c.wino != nil {
+		c.wino.Run(true)
+		if !c.relu {
+			c.act(c.y)
+		}
+		return
+	}
+	if c.small != nil {
+		if c.n > 1 && kernels.Threads() > 1 && c.n*c.small.Flops() >= smallParallelMin {
+			kernels.For(c.n, 1, c.perImage)
+			return
+		}
+		c.serial()
+		return
+	}
 	if !c.batched && c.n >= kernels.Threads() && kernels.Threads() > 1 {
 		kernels.For(c.n, 1, c.perImage)
 		return

@@ -38,6 +38,8 @@ type Plan struct {
 	steps             []step
 	bufs              [][]float32 // buffer i backs the values assigned to it
 	bufOf             []int       // value ID → buffer index, -1 for constants
+	wino              []float32   // scratch shared by the Winograd convolutions
+	bindLater         []func()    // binds needing every step built (planning only)
 	input, output     int
 	in, out           *tensor.Tensor // views of the input and output buffers
 	// Summary lists the executed steps, one line each, for logs and tests.

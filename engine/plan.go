@@ -92,6 +92,10 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 		p.steps = append(p.steps, st)
 		p.Summary = append(p.Summary, st.name)
 	}
+	for _, bind := range p.bindLater {
+		bind()
+	}
+	p.bindLater = nil
 	return p, nil
 }
 
@@ -128,37 +132,44 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			add = p.buf(o.add)[:size(o.add)]
 		}
 		c.bind(in(0), out(), add, act, o.act == "relu")
-		return step{name: name, run: func(*Plan) { c.run() }}, nil
+		if c.wino != nil {
+			name = "winograd-" + name
+			if need := c.wino.ScratchSize(); len(p.wino) < need {
+				p.wino = make([]float32, need)
+			}
+			// The shared scratch is final once every step is built.
+			p.bindLater = append(p.bindLater, func() { c.wino.Bind(c.x, c.y, c.add, c.relu, p.wino) })
+		}
+		return step{name: name, run: c.run}, nil
 	case "linear":
 		n, k, m := inShape[0], o.wShape[1], o.wShape[0]
 		if size(o.inputs[0]) != n*k {
 			return step{}, fmt.Errorf("engine: linear layer expects %d inputs per example, got shape %v", k, inShape)
 		}
-		// The weight (m, k) is stored transposed, (k, m), so every example
-		// is a sum of weight rows: y = b + Σᵢ x[i]·Wᵀ[i, :], vector AXPYs
-		// with no packing for small batches, a plain GEMM for large ones.
+		x, y := in(0), out()
+		// Small batches: one vector AXPY per (non-zero) input on the
+		// pre-transposed, padded weight (kernels.Linear); large ones: a
+		// plain GEMM on the transposed weight.
+		if n <= 4 {
+			l := kernels.NewLinear(m, k, o.w, o.b)
+			relu := o.act == "relu"
+			return step{name: name, run: func(*Plan) {
+				l.Run(n, x, y, relu)
+				if !relu {
+					act(y)
+				}
+			}}, nil
+		}
 		wt := make([]float32, k*m)
 		for j := range m {
 			for i := range k {
 				wt[i*m+j] = o.w[j*k+i]
 			}
 		}
-		x, y := in(0), out()
 		ep := &kernels.Epilogue{ColBias: o.b}
 		return step{name: name, run: func(*Plan) {
-			if n > 4 {
-				kernels.GemmEx(false, false, n, m, k, 1, x, k, wt, m, 0, y, m, ep, true)
-				act(y)
-				return
-			}
-			for r := range n {
-				row, xr := y[r*m:(r+1)*m], x[r*k:(r+1)*k]
-				copy(row, o.b)
-				for i, v := range xr {
-					kernels.Axpy(v, wt[i*m:(i+1)*m], row)
-				}
-				act(row)
-			}
+			kernels.GemmEx(false, false, n, m, k, 1, x, k, wt, m, 0, y, m, ep, true)
+			act(y)
 		}}, nil
 	case "add":
 		return step{name: name, run: func(p *Plan) {
