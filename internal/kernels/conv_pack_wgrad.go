@@ -244,6 +244,13 @@ func packWgradB(nr, j0, j1 int, xt []float32, base, runs, runStart []int, dst []
 			}
 			continue
 		}
+		// Several runs per row, all short (4 to 8 floats: one channel and
+		// a small kernel, each run a kernel row): a pixel at a time, each
+		// run as two overlapping 16-byte moves, the zero columns last.
+		if shortRuns(rs) {
+			packShortRuns(nr, last, panel, xt, base, rs)
+			continue
+		}
 		// Several runs per row: the zero columns first (with moves that
 		// may overlap the columns before them), then one run at a time
 		// down the pixels.
@@ -292,6 +299,44 @@ func packWgradB(nr, j0, j1 int, xt []float32, base, runs, runStart []int, dst []
 					}
 				}
 			}
+		}
+	}
+}
+
+// shortRuns reports whether every run of rs (triples: column, offset,
+// length) is 4 to 8 floats long.
+func shortRuns(rs []int) bool {
+	for t := 2; t < len(rs); t += 3 {
+		if rs[t] < 4 || rs[t] > 8 {
+			return false
+		}
+	}
+	return true
+}
+
+// packShortRuns packs the panel rows of packWgradB for runs rs of 4 to 8
+// floats each, a row (pixel) at a time: columns last to nr are zero.
+func packShortRuns(nr, last int, panel, xt []float32, base, rs []int) {
+	type run struct{ x, off, l int }
+	var buf [16]run
+	runs := buf[:0]
+	for t := 0; t+2 < len(rs); t += 3 {
+		runs = append(runs, run{rs[t], rs[t+1], rs[t+2]})
+	}
+	span := 0 // floats of xt a row reads past its base
+	for _, r := range runs {
+		span = max(span, r.off+r.l)
+	}
+	for p, b := range base {
+		row := panel[p*nr : p*nr+nr]
+		src := xt[b : b+span]
+		for _, r := range runs {
+			d, s := row[r.x:r.x+r.l], src[r.off:r.off+r.l]
+			*(*[4]float32)(d) = *(*[4]float32)(s)
+			*(*[4]float32)(d[len(d)-4:]) = *(*[4]float32)(s[len(s)-4:])
+		}
+		for x := last; x < nr; x++ {
+			row[x] = 0
 		}
 	}
 }

@@ -28,6 +28,10 @@ func TestGemmConvWeight(t *testing.T) {
 		ConvGeom{C: 16, H: 32, W: 32, KH: 1, KW: 1, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, OutH: 16, OutW: 16},                   // 1x1 strided
 		ConvGeom{C: 3, H: 17, W: 15, KH: 3, KW: 3, StrideH: 2, StrideW: 1, PadH: 0, PadW: 2, DilH: 2, DilW: 2, OutH: 7, OutW: 15},   // dilated, mixed strides
 		ConvGeom{C: 5, H: 9, W: 9, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 3, PadW: 0, DilH: 1, DilW: 1, OutH: 10, OutW: 7},     // padding beyond the kernel
+		ConvGeom{C: 1, H: 13, W: 11, KH: 4, KW: 7, StrideH: 2, StrideW: 1, PadH: 1, PadW: 3, DilH: 1, DilW: 1, OutH: 6, OutW: 11},   // one channel, runs of 7
+		ConvGeom{C: 1, H: 12, W: 12, KH: 5, KW: 4, StrideH: 1, StrideW: 2, DilH: 1, DilW: 1, OutH: 8, OutW: 5},                      // one channel, runs of 4
+		ConvGeom{C: 1, H: 12, W: 12, KH: 3, KW: 8, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, OutH: 10, OutW: 5},                     // one channel, runs of 8
+		ConvGeom{C: 6, H: 14, W: 14, KH: 5, KW: 5, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, OutH: 10, OutW: 10},                    // LeNet-5's second layer
 	)
 	for gi, g := range geos {
 		m := []int{1, 6, 13, 16, 33}[gi%5]
@@ -98,4 +102,17 @@ func TestGemmConvWeightPanics(t *testing.T) {
 	mustPanicPrefix(t, "kernels: GemmConvWeight", func() {
 		GemmConvWeight(g, 3, 2, make([]float32, 3*16), 3*16, make([]float32, 2*32), 32, make([]float32, 3*18), 18)
 	})
+}
+
+// BenchmarkGemmConvWeightLeNet1 is LeNet-5's first layer's weight gradient
+// at batch 64.
+func BenchmarkGemmConvWeightLeNet1(b *testing.B) {
+	g := ConvGeom{C: 1, H: 28, W: 28, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadH: 2, PadW: 2, DilH: 1, DilW: 1, OutH: 28, OutW: 28}
+	r := newRand(1)
+	n, m := 64, 6
+	x, dy := randSlice(r, n*28*28), randSlice(r, n*m*28*28)
+	dw := make([]float32, m*25)
+	for b.Loop() {
+		GemmConvWeight(g, m, n, dy, m*28*28, x, 28*28, dw, 25)
+	}
 }

@@ -43,27 +43,50 @@ func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
 
 // maxPool2x2 is MaxPool2d for the common 2×2 window with stride 2 and no
 // padding, every window inside the plane: the same four comparisons in the
-// same order, without the general loop's bounds.
+// same order, without the general loop's bounds. The comparisons select
+// with masks instead of branches (the data decides them at random, so
+// branches mispredict), on the floats' bits.
 func maxPool2x2(g PoolGeom, x, out []float32, arg []int32) {
+	W := int32(g.W)
 	for oh := 0; oh < g.OutH; oh++ {
 		i0 := 2 * oh * g.W
 		r0, r1 := x[i0:i0+2*g.OutW], x[i0+g.W:i0+g.W+2*g.OutW]
 		o, a := out[oh*g.OutW:(oh+1)*g.OutW], arg[oh*g.OutW:(oh+1)*g.OutW]
+		r0, r1 = r0[:2*len(o)], r1[:2*len(o)]
 		for ow := range o {
 			w := 2 * ow
-			best, bi := r0[w], i0+w
-			if v := r0[w+1]; v > best || v != v {
-				best, bi = v, i0+w+1
-			}
-			if v := r1[w]; v > best || v != v {
-				best, bi = v, i0+g.W+w
-			}
-			if v := r1[w+1]; v > best || v != v {
-				best, bi = v, i0+g.W+w+1
-			}
-			o[ow], a[ow] = best, int32(bi)
+			best, bi := r0[w], int32(i0+w)
+			v := r0[w+1]
+			m := takeMask(v, best)
+			best, bi = selF32(m, v, best), bi+int32(m&1)
+			v = r1[w]
+			m = takeMask(v, best)
+			best, bi = selF32(m, v, best), bi^(int32(m)&(bi^(int32(i0+w)+W)))
+			v = r1[w+1]
+			m = takeMask(v, best)
+			best, bi = selF32(m, v, best), bi^(int32(m)&(bi^(int32(i0+w+1)+W)))
+			o[ow], a[ow] = best, bi
 		}
 	}
+}
+
+// takeMask is all ones when v replaces best in a max-pool scan (v > best,
+// or v is NaN), else zero.
+func takeMask(v, best float32) uint32 {
+	var gt, nan uint32
+	if v > best {
+		gt = 1
+	}
+	if v != v {
+		nan = 1
+	}
+	return -(gt | nan)
+}
+
+// selF32 is v where mask m is all ones, else w.
+func selF32(m uint32, v, w float32) float32 {
+	vb, wb := math.Float32bits(v), math.Float32bits(w)
+	return math.Float32frombits(wb ^ (m & (vb ^ wb)))
 }
 
 // MaxPool2dBackward adds each output gradient dout[o] to dx[arg[o]].
