@@ -133,12 +133,15 @@ const smallParallelMin = 1 << 20
 //	7²×512     4.9  vs 2.3   (4)        9.6  vs 22.0
 //
 // It wins when the batch has enough tiles to amortize streaming its 4×
-// larger transformed weights; at 16 tiles it only ties.
+// larger transformed weights; at 16 tiles it tied until the transforms of
+// few tiles were batched over several channels per vector operation, after
+// which 14²×256 at batch 1 gained about 1 ms of ResNet-18's 1-thread run;
+// at 4 tiles it still loses.
 func useWinograd(g kernels.ConvGeom, o, n int) bool {
 	if winogradOff || !kernels.Winograd43OK(g) {
 		return false
 	}
-	return g.C >= 64 && o >= 64 && n*ceilDiv(g.OutH, 4)*ceilDiv(g.OutW, 4) >= 32
+	return g.C >= 64 && o >= 64 && n*ceilDiv(g.OutH, 4)*ceilDiv(g.OutW, 4) >= 16
 }
 
 // winogradOff disables the Winograd path (a test and measurement hook).

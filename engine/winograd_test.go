@@ -56,7 +56,7 @@ func TestWinogradChoice(t *testing.T) {
 	}{
 		{64, 56, 1, true}, {64, 56, 16, true},
 		{128, 28, 1, true}, {128, 28, 16, true},
-		{256, 14, 1, false}, {256, 14, 16, true},
+		{256, 14, 1, true}, {256, 14, 16, true},
 		{512, 7, 1, false}, {512, 7, 16, true},
 		{32, 56, 16, false}, // too few channels
 	} {

@@ -22,7 +22,7 @@ type Winograd43 struct {
 	mO     int // scratch layout: V at 0 (36·C·t), M at mO (36·o·t)
 
 	inFn, gemmFn, outFn func(lo, hi int) // bound by Bind
-	inN, outN           int
+	inN, outN, k        int              // units of the transforms, of k channels
 	x, v, y             []float32
 	bufs                chan []float32 // per-worker temporaries of the output transform
 }
@@ -93,37 +93,48 @@ func (wg *Winograd43) Bind(x, y, add []float32, relu bool, scratch []float32) {
 		panic("kernels: Winograd43.Bind: buffer too short")
 	}
 	v, m := scratch[:wg.mO], scratch[wg.mO:wg.ScratchSize()]
-	wg.x, wg.v = x, v
-	wg.inN = g.C
+	wg.x, wg.v, wg.y = x, v, y
+	// A unit of the transforms is k whole channels: few tiles are
+	// transformed k channels at a time, so each vector operation has
+	// about winoChunk elements.
+	k := max(1, winoChunk/wg.t)
+	wg.k = k
+	wg.inN, wg.outN = ceilDiv(g.C, k), ceilDiv(wg.o, k)
 	wg.inFn = func(lo, hi int) {
 		buf := <-wg.bufs
-		for c := lo; c < hi; c++ {
-			wg.inputChannel(c, buf)
+		for u := lo; u < hi; u++ {
+			wg.inputUnit(u*k, min(k, g.C-u*k), buf)
 		}
 		wg.bufs <- buf
 	}
-	// V and M are laid out [channel][ξ][tile]: the 36 frequencies of one
-	// channel's tiles lie within 36·t floats, so the transforms stay in
-	// cache, and V_ξ, M_ξ are matrices of row stride 36·t.
-	ld := 36 * wg.t
+	// V and M are laid out [ξ][channel][tile]: V_ξ, M_ξ are matrices of
+	// row stride t, and the tiles of consecutive channels are contiguous.
+	ld := wg.t
+	// The bias is added to M at ξ = (1, 1): column 1 of A is all ones, so
+	// Aᵀ·M·A adds it to every output of the tile.
+	biasEp := &Epilogue{RowBias: wg.bias}
 	wg.gemmFn = func(lo, hi int) {
 		for xi := lo; xi < hi; xi++ {
-			GemmPacked(wg.pa[xi], wg.t, v[xi*wg.t:], ld, m[xi*wg.t:], ld, nil, false)
+			var ep *Epilogue
+			if xi == 7 {
+				ep = biasEp
+			}
+			GemmPacked(wg.pa[xi], wg.t, v[xi*g.C*wg.t:], ld, m[xi*wg.o*wg.t:], ld, ep, false)
 		}
 	}
-	ohw := g.OutH * g.OutW
 	workers := max(Threads(), 1)
 	wg.bufs = make(chan []float32, workers)
 	for range workers {
-		wg.bufs <- make([]float32, 78*min(wg.t, winoChunk))
+		wg.bufs <- make([]float32, 78*k*min(wg.t, winoChunk))
 	}
+	ohw := g.OutH * g.OutW
 	wg.outFn = func(lo, hi int) {
 		buf := <-wg.bufs
-		for oc := lo; oc < hi; oc++ {
-			wg.outputChannel(oc, m, buf)
+		for u := lo; u < hi; u++ {
+			wg.outputUnit(u*k, min(k, wg.o-u*k), m, buf)
 		}
 		wg.bufs <- buf
-		for oc := lo; oc < hi; oc++ {
+		for oc := lo * k; oc < min(hi*k, wg.o); oc++ {
 			for img := range wg.n {
 				i := img*wg.o + oc
 				plane := y[i*ohw : (i+1)*ohw]
@@ -136,8 +147,6 @@ func (wg *Winograd43) Bind(x, y, add []float32, relu bool, scratch []float32) {
 			}
 		}
 	}
-	wg.y = y
-	wg.outN = wg.o
 }
 
 // winoChunk is the number of tiles whose transforms run together as
@@ -159,18 +168,22 @@ func outputTVec(y0, y1, y2, y3, m0, m1, m2, m3, m4, m5, s12, d12, s34, d34 []flo
 	addTo(y3, y3, m5)
 }
 
-// outputChannel transforms output channel oc of every image back into y
-// (bias added; the residual and ReLU are applied by the caller), the
-// tiles in chunks, each step a vector operation over a chunk.
-func (wg *Winograd43) outputChannel(oc int, m, buf []float32) {
+// outputUnit transforms output channels oc0…oc0+nc-1 of every image back
+// into y (the bias was added to M; the residual and ReLU are applied by
+// the caller), the tiles in chunks (one chunk when nc > 1), each step a
+// vector operation over the chunk of every channel.
+func (wg *Winograd43) outputUnit(oc0, nc int, m, buf []float32) {
 	g := wg.g
-	bias := wg.bias[oc]
-	base := oc * 36 * wg.t
+	ohw := g.OutH * g.OutW
 	per := wg.th * wg.tw
 	for t0 := 0; t0 < wg.t; t0 += winoChunk {
 		tc := min(winoChunk, wg.t-t0)
-		row := func(i int) []float32 { return buf[i*tc : (i+1)*tc] }
-		mr := func(xi int) []float32 { return m[base+xi*wg.t+t0 : base+xi*wg.t+t0+tc] }
+		l := nc * tc
+		row := func(i int) []float32 { return buf[i*l : (i+1)*l] }
+		mr := func(xi int) []float32 {
+			o := (xi*wg.o+oc0)*wg.t + t0
+			return m[o : o+l]
+		}
 		s12, d12, s34, d34 := row(40), row(41), row(42), row(43)
 		// Along the columns of each of the 6 rows: q[a][j] is row 4a+j.
 		for a := range 6 {
@@ -182,17 +195,31 @@ func (wg *Winograd43) outputChannel(oc int, m, buf []float32) {
 			outputTVec(row(24+j), row(28+j), row(32+j), row(36+j),
 				row(j), row(4+j), row(8+j), row(12+j), row(16+j), row(20+j), s12, d12, s34, d34)
 		}
-		for tt := range tc {
-			t := t0 + tt
-			img, r := t/per, t%per
-			ti, tj := r/wg.tw, r%wg.tw
-			plane := wg.y[(img*wg.o+oc)*g.OutH*g.OutW:]
-			hh, ww := min(4, g.OutH-4*ti), min(4, g.OutW-4*tj)
-			for i := range hh {
-				o := (4*ti+i)*g.OutW + 4*tj
-				for j := range ww {
-					plane[o+j] = buf[(24+4*i+j)*tc+tt] + bias
+		// Scatter a run of tiles of one tile row at a time.
+		for kc := 0; kc < l; kc += tc {
+			oc := oc0 + kc/tc
+			for tt := 0; tt < tc; {
+				t := t0 + tt
+				img, r := t/per, t%per
+				ti, tj := r/wg.tw, r%wg.tw
+				run := min(wg.tw-tj, tc-tt)
+				off := (img*wg.o + oc) * ohw
+				plane := wg.y[off : off+ohw]
+				for i := range min(4, g.OutH-4*ti) {
+					o := (4*ti + i) * g.OutW
+					yr := plane[o : o+g.OutW]
+					for j := range 4 {
+						// Columns 4·(tj+k)+j, k < n, lie within the plane.
+						n := min(run, (g.OutW-j-4*tj+3)/4)
+						src := buf[(24+4*i+j)*l+kc+tt : (24+4*i+j)*l+kc+tt+n]
+						col := 4*tj + j
+						for _, v := range src {
+							yr[col] = v
+							col += 4
+						}
+					}
 				}
+				tt += run
 			}
 		}
 	}
@@ -236,55 +263,59 @@ func inputTVec(r0, r1, r2, r3, r4, r5, d0, d1, d2, d3, d4, d5 []float32, tmp [6]
 	addTo(r5, r5, d5)
 }
 
-// inputChannel transforms the tiles of input channel c of every image into
-// V, in chunks of tiles: the 6×6 patches are gathered as 36 rows, then
-// transformed by vector operations over the rows.
-func (wg *Winograd43) inputChannel(c int, buf []float32) {
+// inputUnit transforms the tiles of input channels c0…c0+nc-1 of every
+// image into V, in chunks of tiles (one chunk when nc > 1): the 6×6
+// patches are gathered as 36 rows, then transformed by vector operations
+// over the rows.
+func (wg *Winograd43) inputUnit(c0, nc int, buf []float32) {
 	g := wg.g
 	per := wg.th * wg.tw
-	base := c * 36 * wg.t
 	for t0 := 0; t0 < wg.t; t0 += winoChunk {
 		tc := min(winoChunk, wg.t-t0)
-		row := func(i int) []float32 { return buf[i*tc : (i+1)*tc] }
-		d := buf[:36*tc]
-		// Gather a run of tiles of one tile row at a time: for each of
-		// the 36 patch positions, a strided read of an input row into a
-		// contiguous run of d's row.
-		for tt := 0; tt < tc; {
-			t := t0 + tt
-			img, r := t/per, t%per
-			ti, tj := r/wg.tw, r%wg.tw
-			run := min(wg.tw-tj, tc-tt)
-			x := wg.x[(img*g.C+c)*g.H*g.W : (img*g.C+c+1)*g.H*g.W]
-			r0, c0 := 4*ti-g.PadH, 4*tj-g.PadW
-			for a := range 6 {
-				rr := r0 + a
-				for b := range 6 {
-					dst := d[(6*a+b)*tc+tt : (6*a+b)*tc+tt+run]
-					if rr < 0 || rr >= g.H {
-						clear(dst)
-						continue
-					}
-					xr := x[rr*g.W : (rr+1)*g.W]
-					cc := c0 + b
-					if cc >= 0 && cc+4*(run-1) < g.W {
-						src := xr[cc : cc+4*(run-1)+1]
-						for k := range dst {
-							dst[k] = src[4*k]
+		l := nc * tc
+		row := func(i int) []float32 { return buf[i*l : (i+1)*l] }
+		d := buf[:36*l]
+		for kc := 0; kc < l; kc += tc {
+			c := c0 + kc/tc
+			// Gather a run of tiles of one tile row at a time: for each of
+			// the 36 patch positions, a strided read of an input row into a
+			// contiguous run of d's row.
+			for tt := 0; tt < tc; {
+				t := t0 + tt
+				img, r := t/per, t%per
+				ti, tj := r/wg.tw, r%wg.tw
+				run := min(wg.tw-tj, tc-tt)
+				x := wg.x[(img*g.C+c)*g.H*g.W : (img*g.C+c+1)*g.H*g.W]
+				r0, c0 := 4*ti-g.PadH, 4*tj-g.PadW
+				for a := range 6 {
+					rr := r0 + a
+					for b := range 6 {
+						dst := d[(6*a+b)*l+kc+tt : (6*a+b)*l+kc+tt+run]
+						if rr < 0 || rr >= g.H {
+							clear(dst)
+							continue
 						}
-						continue
-					}
-					for k := range dst {
-						col := cc + 4*k
-						if col >= 0 && col < g.W {
-							dst[k] = xr[col]
-						} else {
-							dst[k] = 0
+						xr := x[rr*g.W : (rr+1)*g.W]
+						cc := c0 + b
+						if cc >= 0 && cc+4*(run-1) < g.W {
+							src := xr[cc : cc+4*(run-1)+1]
+							for k := range dst {
+								dst[k] = src[4*k]
+							}
+							continue
+						}
+						for k := range dst {
+							col := cc + 4*k
+							if col >= 0 && col < g.W {
+								dst[k] = xr[col]
+							} else {
+								dst[k] = 0
+							}
 						}
 					}
 				}
+				tt += run
 			}
-			tt += run
 		}
 		tmp := [6][]float32{row(72), row(73), row(74), row(75), row(76), row(77)}
 		// Along the columns: rows 36+6a'+b hold (Bᵀ·d)[a'][b].
@@ -293,7 +324,10 @@ func (wg *Winograd43) inputChannel(c int, buf []float32) {
 				row(b), row(6+b), row(12+b), row(18+b), row(24+b), row(30+b), tmp)
 		}
 		// Along the rows, into V.
-		vr := func(xi int) []float32 { return wg.v[base+xi*wg.t+t0 : base+xi*wg.t+t0+tc] }
+		vr := func(xi int) []float32 {
+			o := (xi*g.C+c0)*wg.t + t0
+			return wg.v[o : o+l]
+		}
 		for a := range 6 {
 			inputTVec(vr(6*a), vr(6*a+1), vr(6*a+2), vr(6*a+3), vr(6*a+4), vr(6*a+5),
 				row(36+6*a), row(36+6*a+1), row(36+6*a+2), row(36+6*a+3), row(36+6*a+4), row(36+6*a+5), tmp)
