@@ -70,6 +70,24 @@ func (e *Epilogue) active() bool {
 	return e != nil && (e.RowBias != nil || e.ColBias != nil || e.Add != nil || e.ReLU)
 }
 
+// checked returns e, or nil when it does nothing, after checking that its
+// operands cover an m×n product; it panics otherwise.
+func (e *Epilogue) checked(m, n int) *Epilogue {
+	if !e.active() {
+		return nil
+	}
+	if e.RowBias != nil && len(e.RowBias) < m {
+		panic("kernels: gemm: epilogue RowBias is shorter than m")
+	}
+	if e.ColBias != nil && len(e.ColBias) < n {
+		panic("kernels: gemm: epilogue ColBias is shorter than n")
+	}
+	if e.Add != nil {
+		checkLen("Add", e.Add, m, n, e.LdAdd)
+	}
+	return e
+}
+
 // apply runs the epilogue over the h×w tile of c at (i, j); c is the whole
 // matrix with row stride ldc, and (ei, ej) is where c starts within the
 // matrix the epilogue describes (a thread's block of a parallel product).
@@ -111,19 +129,7 @@ func GemmEx(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 	} else {
 		checkLen("B", b, k, n, ldb)
 	}
-	if !ep.active() {
-		ep = nil
-	} else {
-		if ep.RowBias != nil && len(ep.RowBias) < m {
-			panic("kernels: gemm: epilogue RowBias is shorter than m")
-		}
-		if ep.ColBias != nil && len(ep.ColBias) < n {
-			panic("kernels: gemm: epilogue ColBias is shorter than n")
-		}
-		if ep.Add != nil {
-			checkLen("Add", ep.Add, m, n, ep.LdAdd)
-		}
-	}
+	ep = ep.checked(m, n)
 	if k == 0 || alpha == 0 {
 		scaleRows(m, n, beta, c, ldc)
 		if ep != nil {

@@ -126,19 +126,7 @@ func GemmConv(pa *PackedA, g ConvGeom, x, pad []float32, c []float32, ldc int, e
 func gemmPacked(pa *PackedA, src *bSource, n int, c []float32, ldc int, ep *Epilogue, parallel bool, costB int) {
 	m, k := pa.m, pa.k
 	checkLen("C", c, m, n, ldc)
-	if !ep.active() {
-		ep = nil
-	} else {
-		if ep.RowBias != nil && len(ep.RowBias) < m {
-			panic("kernels: gemm: epilogue RowBias is shorter than m")
-		}
-		if ep.ColBias != nil && len(ep.ColBias) < n {
-			panic("kernels: gemm: epilogue ColBias is shorter than n")
-		}
-		if ep.Add != nil {
-			checkLen("Add", ep.Add, m, n, ep.LdAdd)
-		}
-	}
+	ep = ep.checked(m, n)
 	if k == 0 {
 		scaleRows(m, n, 0, c, ldc)
 		if ep != nil {
