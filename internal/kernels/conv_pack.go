@@ -49,20 +49,17 @@ func PadImage(g ConvGeom, x, xp []float32) {
 	}
 }
 
-// packConvB writes rows [p0, p1) and columns [j0, j1) of the unfolded input
+// packConvBImages writes rows [p0, p1) and columns [j0, j1) of the unfolded input
 // of g into dst in packB's nr-column panel layout (columns past j1 of the
 // last panel zero). x is the image with row stride rs and channel stride ps,
 // laid out so that tap (c, kh, kw) at output (oh, ow) reads
 // x[c·ps + (oh·StrideH + kh·DilH)·rs + ow·StrideW + kw·DilW]. segs is
 // scratch, returned for reuse.
-func packConvB(g *ConvGeom, x []float32, rs, ps, nr, p0, p1, j0, j1 int, dst []float32, segs []int) []int {
-	return packConvBImages(g, x, rs, ps, 0, nr, p0, p1, j0, j1, dst, segs)
-}
-
-// packConvBImages is packConvB over several images side by side: column j
-// is output pixel j mod (OutH·OutW) of image j / (OutH·OutW), whose copy in
-// x starts is floats after the previous image's (is is unused when every
-// column is in image 0).
+//
+// Several images may sit side by side: column j is output pixel
+// j mod (OutH·OutW) of image j / (OutH·OutW), whose copy in x starts is
+// floats after the previous image's (is is unused when every column is in
+// image 0).
 func packConvBImages(g *ConvGeom, x []float32, rs, ps, is, nr, p0, p1, j0, j1 int, dst []float32, segs []int) []int {
 	kb := p1 - p0
 	// The columns split into runs within one output row and one panel:

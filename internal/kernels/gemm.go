@@ -222,7 +222,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // gemmScratch holds one thread's packing buffers.
 type gemmScratch struct {
 	a, b, tile []float32
-	seg        []int // packConvB's column runs
+	seg        []int // packConvBImages's column runs
 }
 
 var gemmScratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}

@@ -334,19 +334,3 @@ func (wg *Winograd43) inputUnit(c0, nc int, buf []float32) {
 		}
 	}
 }
-
-func inputT(d0, d1, d2, d3, d4, d5 float32) (r0, r1, r2, r3, r4, r5 float32) {
-	r0 = 4*d0 - 5*d2 + d4
-	r1 = -4*(d1+d2) + d3 + d4
-	r2 = 4*(d1-d2) - d3 + d4
-	r3 = 2*(d3-d1) - d2 + d4
-	r4 = 2*(d1-d3) - d2 + d4
-	r5 = 4*d1 - 5*d3 + d5
-	return
-}
-
-func outputT(m0, m1, m2, m3, m4, m5 float32) (y0, y1, y2, y3 float32) {
-	s12, d12 := m1+m2, m1-m2
-	s34, d34 := m3+m4, m3-m4
-	return m0 + s12 + s34, d12 + 2*d34, s12 + 4*s34, d12 + 8*d34 + m5
-}
