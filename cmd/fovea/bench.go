@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -65,6 +67,7 @@ func newBenchCmd() *cobra.Command {
 	var name string
 	var budget float64
 	var threads int
+	var cpuprofile string
 	cmd := &cobra.Command{
 		Use:   "bench --workload W1|W2|W3b1|W3b16|W4",
 		Short: "Run one reference workload of the peer benchmark and print its RESULT line",
@@ -88,7 +91,19 @@ PyTorch, ONNX Runtime and the Go peers on the same machine in the same run.`,
 			if w.setup == nil {
 				res.Status = "n/a"
 			} else {
-				measure(&res, w.setup(w.batch), w.warmup, budget)
+				iter := w.setup(w.batch)
+				if cpuprofile != "" {
+					f, err := os.Create(cpuprofile)
+					if err != nil {
+						return fmt.Errorf("--cpuprofile: %w", err)
+					}
+					defer f.Close()
+					if err := pprof.StartCPUProfile(f); err != nil {
+						return fmt.Errorf("--cpuprofile %s: %w", cpuprofile, err)
+					}
+					defer pprof.StopCPUProfile()
+				}
+				measure(&res, iter, w.warmup, budget)
 			}
 			b, err := json.Marshal(res)
 			if err != nil {
@@ -102,6 +117,7 @@ PyTorch, ONNX Runtime and the Go peers on the same machine in the same run.`,
 	fl.StringVar(&name, "workload", "", "W1, W2, W3b1, W3b16 or W4 (required)")
 	fl.Float64Var(&budget, "budget", 6, "seconds of timed windows")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
+	fl.StringVar(&cpuprofile, "cpuprofile", "", "write a pprof CPU profile of the timed run to this file")
 	return cmd
 }
 
