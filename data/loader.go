@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 
 	"github.com/fovea-ml/fovea/tensor"
@@ -48,9 +49,14 @@ type Loader struct {
 	Prefetch int
 	// Transform, if not nil, is applied to each example (C*H*W values,
 	// NCHW) after it is copied into its batch, for augmentation. It runs on
-	// the loader's goroutine with an rng determined by Seed and the epoch.
-	// Two epochs iterated at the same time call it concurrently.
+	// the loader's worker goroutines, concurrently for different examples,
+	// with an rng seeded from Seed, the epoch and the example's position in
+	// the epoch, so the result does not depend on Workers or timing.
 	Transform func(x []float32, rng *rand.Rand)
+	// Workers is the number of goroutines that fetch and transform the
+	// examples of a batch; 0 means runtime.GOMAXPROCS(0). Without a
+	// Transform one goroutine does the copying.
+	Workers int
 }
 
 // NumBatches returns the number of batches in one epoch.
@@ -106,6 +112,13 @@ func (l *Loader) Epoch(epoch int) iter.Seq[Batch] {
 	nb := l.NumBatches()
 	bs := l.BatchSize
 	src, transform, seed := l.Source, l.Transform, l.Seed
+	workers := l.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if transform == nil {
+		workers = 1
+	}
 	depth := l.Prefetch
 	if depth <= 0 {
 		depth = 2
@@ -128,9 +141,14 @@ func (l *Loader) Epoch(epoch int) iter.Seq[Batch] {
 		var workerPanic any
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			trng := rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(epoch)))
 			defer close(out)
-			defer func() { workerPanic = recover() }()
+			defer func() {
+				if p := recover(); p != nil {
+					workerPanic = p
+				}
+			}()
+			fill := newBatchFiller(src, transform, seed, epoch, chw, workers)
+			defer fill.stop()
 			for b := range nb {
 				var buf *batchBuf
 				select {
@@ -140,13 +158,8 @@ func (l *Loader) Epoch(epoch int) iter.Seq[Batch] {
 				}
 				idx := order[b*bs : min((b+1)*bs, len(order))]
 				buf.n = len(idx)
-				for k, i := range idx {
-					x := buf.x[k*chw : (k+1)*chw]
-					buf.y[k] = src.Example(i, x)
-					buf.index[k] = i
-					if transform != nil {
-						transform(x, trng)
-					}
+				if p := fill.run(buf, idx, b*bs); p != nil {
+					panic(p)
 				}
 				select {
 				case out <- buf:
@@ -179,5 +192,81 @@ func (l *Loader) Epoch(epoch int) iter.Seq[Batch] {
 		if workerPanic != nil {
 			panic(workerPanic)
 		}
+	}
+}
+
+// batchFiller copies the examples of a batch into its buffer and applies
+// the transform, split over a fixed set of worker goroutines.
+type batchFiller struct {
+	src       Source
+	transform func([]float32, *rand.Rand)
+	seed      uint64
+	epoch     int
+	chw       int
+	jobs      []chan fillJob
+	results   chan any // one per job: nil or a recovered panic
+}
+
+// fillJob is one worker's share of a batch: positions k = first, first +
+// stride, … of idx.
+type fillJob struct {
+	buf         *batchBuf
+	idx         []int
+	first, pos0 int
+	stride      int
+}
+
+func newBatchFiller(src Source, transform func([]float32, *rand.Rand), seed uint64, epoch, chw, workers int) *batchFiller {
+	f := &batchFiller{src: src, transform: transform, seed: seed, epoch: epoch, chw: chw, results: make(chan any, workers)}
+	for w := 1; w < workers; w++ { // worker 0 is the calling goroutine
+		jobs := make(chan fillJob)
+		f.jobs = append(f.jobs, jobs)
+		go func() {
+			pcg := rand.NewPCG(0, 0)
+			rng := rand.New(pcg)
+			for j := range jobs {
+				f.results <- f.do(j, pcg, rng)
+			}
+		}()
+	}
+	return f
+}
+
+// run fills buf with the examples idx, which start at position pos0 of the
+// epoch's order, and returns the first panic of any worker.
+func (f *batchFiller) run(buf *batchBuf, idx []int, pos0 int) any {
+	stride := len(f.jobs) + 1
+	for w, jobs := range f.jobs {
+		jobs <- fillJob{buf: buf, idx: idx, first: w + 1, pos0: pos0, stride: stride}
+	}
+	pcg := rand.NewPCG(0, 0)
+	first := f.do(fillJob{buf: buf, idx: idx, first: 0, pos0: pos0, stride: stride}, pcg, rand.New(pcg))
+	for range f.jobs {
+		if p := <-f.results; p != nil && first == nil {
+			first = p
+		}
+	}
+	return first
+}
+
+// do fills one job's examples; it returns a recovered panic or nil.
+func (f *batchFiller) do(j fillJob, pcg *rand.PCG, rng *rand.Rand) (panicked any) {
+	defer func() { panicked = recover() }()
+	for k := j.first; k < len(j.idx); k += j.stride {
+		x := j.buf.x[k*f.chw : (k+1)*f.chw]
+		j.buf.y[k] = f.src.Example(j.idx[k], x)
+		j.buf.index[k] = j.idx[k]
+		if f.transform != nil {
+			pcg.Seed(f.seed^0x9e3779b97f4a7c15, uint64(f.epoch)<<32|uint64(j.pos0+k))
+			f.transform(x, rng)
+		}
+	}
+	return nil
+}
+
+// stop ends the worker goroutines.
+func (f *batchFiller) stop() {
+	for _, jobs := range f.jobs {
+		close(jobs)
 	}
 }

@@ -109,22 +109,28 @@ func TestLoaderShuffleDeterministic(t *testing.T) {
 
 func TestLoaderTransform(t *testing.T) {
 	d := indexDataset(50)
-	var draws [2][]float64
-	for run := range 2 {
-		l := &Loader{Source: d, BatchSize: 8, Seed: 3, Transform: func(x []float32, rng *rand.Rand) {
+	// The rng an example sees depends on Seed, epoch and position only: the
+	// same draws come out with 1 and 4 workers, in the same places.
+	var draws [2][]float32
+	for run, workers := range []int{1, 4} {
+		l := &Loader{Source: d, BatchSize: 8, Seed: 3, Workers: workers, Transform: func(x []float32, rng *rand.Rand) {
 			x[0] = -1
-			draws[run] = append(draws[run], rng.Float64())
+			x[2] = float32(rng.Float64())
 		}}
 		for b := range l.Epoch(2) {
 			for k := range len(b.Y) {
 				if b.X.Data()[4*k] != -1 || b.X.Data()[4*k+1] != float32(b.Index[k]) {
 					t.Fatal("Transform not applied to each example")
 				}
+				draws[run] = append(draws[run], b.X.Data()[4*k+2])
 			}
 		}
 	}
 	if len(draws[0]) != 50 || !slices.Equal(draws[0], draws[1]) {
-		t.Errorf("transform rng not deterministic: %d draws", len(draws[0]))
+		t.Errorf("transform rng depends on the worker count: %v vs %v", draws[0][:4], draws[1][:4])
+	}
+	if slices.Equal(draws[0][:25], draws[0][25:]) {
+		t.Error("examples got the same random draws")
 	}
 }
 
