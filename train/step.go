@@ -35,7 +35,7 @@ type Stepper struct {
 
 // NewStepper returns a Stepper for model trained by opt.
 func NewStepper(model nn.Layer, loss nn.CrossEntropyLoss, opt optim.Optimizer) *Stepper {
-	return &Stepper{Model: model, Loss: loss, Opt: opt, params: nn.ParamVars(model), arena: tensor.NewArena()}
+	return &Stepper{Model: model, Loss: loss, Opt: opt, params: Trainable(model), arena: tensor.NewArena()}
 }
 
 // Step trains on one batch x (N, C, H, W) with labels y and returns the

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/fovea-ml/fovea/autograd"
@@ -35,6 +37,11 @@ type Config struct {
 	ClipNorm       float64 // clip gradients to this global L2 norm; 0 = off
 	Seed           uint64  // shuffling order (and augmentation)
 	EvalBatchSize  int     // default 500
+
+	// Transform, if set, augments each training example (C*H*W values in
+	// CHW order) on the loader's workers; see package augment. It must
+	// leave values in the range the model expects (normalize last).
+	Transform func(x []float32, rng *rand.Rand)
 
 	// Progress receives progress output; nil means none. When Interactive
 	// is set it draws a live progress bar (for a terminal), otherwise it
@@ -124,12 +131,16 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	if err := cfg.validate(trainSet); err != nil {
 		return Result{}, err
 	}
-	params := nn.ParamVars(model)
+	params := Trainable(model)
+	if len(params) == 0 {
+		return Result{}, fmt.Errorf("train: every parameter of the model is frozen")
+	}
 	opt, err := optim.New(cfg.Optimizer, params, cfg.LR, cfg.WeightDecay)
 	if err != nil {
 		return Result{}, err
 	}
-	loader := &data.Loader{Source: trainSet, BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, DropLast: true}
+	loader := &data.Loader{Source: trainSet, BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, DropLast: true,
+		Transform: cfg.Transform}
 	if trainSet.Len() < cfg.BatchSize {
 		loader.DropLast = false
 	}
@@ -221,4 +232,53 @@ func countCorrect(logits *autograd.Var, labels []int) int {
 		}
 	}
 	return n
+}
+
+// Trainable returns the parameters of model that require gradients: all of
+// them unless some were frozen with [Freeze].
+func Trainable(model nn.Layer) []*autograd.Var {
+	var out []*autograd.Var
+	for _, p := range nn.ParamVars(model) {
+		if p.RequiresGrad() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Freeze stops gradients to every parameter of model whose state-dict name
+// starts with one of prefixes followed by "." or the end of the name
+// ("layer1" freezes layer1.0.conv1.weight but not layer10.…), for
+// fine-tuning. It returns the names frozen, and an error naming a prefix
+// that matches no parameter.
+func Freeze(model nn.Layer, prefixes ...string) ([]string, error) {
+	var frozen []string
+	params := nn.Params(model)
+	for _, pre := range prefixes {
+		hit := false
+		for _, p := range params {
+			if p.Name == pre || strings.HasPrefix(p.Name, pre+".") {
+				p.Value.SetRequiresGrad(false)
+				frozen = append(frozen, p.Name)
+				hit = true
+			}
+		}
+		if !hit {
+			return nil, fmt.Errorf("train: freeze %q matches no parameter (names look like %s)", pre, exampleNames(params))
+		}
+	}
+	return frozen, nil
+}
+
+// exampleNames lists a few parameter names for error messages.
+func exampleNames(params []nn.Named[*autograd.Var]) string {
+	var names []string
+	for i, p := range params {
+		if i == 3 {
+			names = append(names, "…")
+			break
+		}
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ", ")
 }

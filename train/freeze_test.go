@@ -1,0 +1,58 @@
+package train
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+func TestFreezeTrainsOnlyTheRest(t *testing.T) {
+	r := tensor.NewRNG(1)
+	model := nn.NewSequential(
+		nn.NewConv2d(r, nn.Conv2dConfig{In: 1, Out: 2, Kernel: 3, Padding: 1}),
+		nn.ReLU{},
+		nn.Flatten{},
+		nn.NewLinear(r, 2*4*4, 2, true),
+	)
+	frozen, err := Freeze(model, "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(frozen, []string{"0.weight", "0.bias"}) {
+		t.Fatalf("froze %v", frozen)
+	}
+	if n := len(Trainable(model)); n != 2 {
+		t.Fatalf("%d trainable parameters, want the linear layer's 2", n)
+	}
+	convBefore := model.Layers[0].(*nn.Conv2d).Weight.Value.Clone()
+	fcBefore := model.Layers[3].(*nn.Linear).Weight.Value.Clone()
+	ds := &data.Dataset{Name: "tiny", X: make([]float32, 8*16), Y: make([]int, 8), C: 1, H: 4, W: 4, NumClasses: 2}
+	for i := range ds.X {
+		ds.X[i] = float32(i%7) / 7
+	}
+	for i := range ds.Y {
+		ds.Y[i] = i % 2
+	}
+	if _, err := Fit(model, ds, nil, Config{Epochs: 2, BatchSize: 4, LR: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(model.Layers[0].(*nn.Conv2d).Weight.Value.Data(), convBefore.Data()) {
+		t.Error("a frozen layer changed")
+	}
+	if slices.Equal(model.Layers[3].(*nn.Linear).Weight.Value.Data(), fcBefore.Data()) {
+		t.Error("the trainable layer did not change")
+	}
+	if _, err := Freeze(model, "layer9"); err == nil || !strings.Contains(err.Error(), `"layer9" matches no parameter`) {
+		t.Errorf("unknown prefix: %v", err)
+	}
+	if _, err := Freeze(model, "0", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Fit(model, ds, nil, Config{Epochs: 1, BatchSize: 4}); err == nil || !strings.Contains(err.Error(), "frozen") {
+		t.Errorf("all frozen: %v", err)
+	}
+}
