@@ -39,6 +39,33 @@ func ReLU(x *Var) (res *Var) {
 		func(x, _, g, dx []float32) { kernels.ReLUBackward(dx, g, x) })
 }
 
+// ReLU6 returns min(max(x, 0), 6), MobileNetV2's activation. Its gradient
+// is 1 where 0 < x < 6 and 0 elsewhere, at exactly 0 and 6 too (PyTorch's
+// hardtanh_backward). A NaN stays NaN and gets gradient 0.
+func ReLU6(x *Var) (res *Var) {
+	defer func() { emit("relu6", nil, res, x) }()
+	return pointwise(x, func(x, y []float32) {
+		for i, v := range x {
+			switch {
+			case v < 0:
+				y[i] = 0
+			case v > 6:
+				y[i] = 6
+			default:
+				y[i] = v // NaN too
+			}
+		}
+	}, func(x, _, g, dx []float32) {
+		for i, v := range x {
+			if v > 0 && v < 6 {
+				dx[i] = g[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	})
+}
+
 // LeakyReLU returns x where x > 0 and slope·x elsewhere; the gradient is 1
 // or slope accordingly (slope at 0, as in PyTorch).
 func LeakyReLU(x *Var, slope float32) (res *Var) {

@@ -24,7 +24,8 @@ var activations = map[string]struct {
 	f   func(x *Var) *Var
 	ref func(v float64) float64
 }{
-	"relu": {ReLU, func(v float64) float64 { return math.Max(v, 0) }},
+	"relu":  {ReLU, func(v float64) float64 { return math.Max(v, 0) }},
+	"relu6": {func(x *Var) *Var { return ReLU6(Scale(x, 3)) }, func(v float64) float64 { return math.Min(math.Max(3*v, 0), 6) }},
 	"leaky-relu": {func(x *Var) *Var { return LeakyReLU(x, 0.2) }, func(v float64) float64 {
 		if v > 0 {
 			return v
@@ -99,6 +100,7 @@ func TestActivationGradAtZero(t *testing.T) {
 		want float32
 	}{
 		"relu":       {ReLU, 0},
+		"relu6":      {ReLU6, 0},
 		"leaky-relu": {func(x *Var) *Var { return LeakyReLU(x, 0.2) }, 0.2},
 		"elu":        {func(x *Var) *Var { return ELU(x, 1.5) }, 1.5},
 		"gelu":       {GELU, 0.5},
@@ -125,6 +127,29 @@ func TestActivationExtremes(t *testing.T) {
 			if math.IsNaN(float64(y)) || math.IsNaN(float64(v.Grad.Data()[i])) {
 				t.Errorf("%s(%g) = %g, gradient %g", name, x.Data()[i], y, v.Grad.Data()[i])
 			}
+		}
+	}
+}
+
+// ReLU6's gradient is 0 at and beyond 6, as PyTorch's hardtanh_backward,
+// and passes through just inside.
+func TestReLU6Gradient(t *testing.T) {
+	x := Param(tensor.FromSlice([]float32{-1, 0, 0.5, 5.9, 6, 6.1, float32(math.NaN())}, 7))
+	y := ReLU6(x)
+	Sum(y).Backward()
+	wantY := []float32{0, 0, 0.5, 5.9, 6, 6}
+	wantG := []float32{0, 0, 1, 1, 0, 0, 0}
+	for i, w := range wantY {
+		if y.Value.Data()[i] != w {
+			t.Errorf("ReLU6(%g) = %g, want %g", x.Value.Data()[i], y.Value.Data()[i], w)
+		}
+	}
+	if v := y.Value.Data()[6]; v == v {
+		t.Errorf("ReLU6(NaN) = %g, want NaN", v)
+	}
+	for i, w := range wantG {
+		if g := x.Grad.Data()[i]; g != w {
+			t.Errorf("ReLU6'(%g) = %g, want %g", x.Value.Data()[i], g, w)
 		}
 	}
 }

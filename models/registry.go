@@ -8,6 +8,7 @@ package models
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -24,6 +25,12 @@ type Options struct {
 	NumClasses int    `json:"num_classes,omitempty"` // default 10
 	InChannels int    `json:"in_channels,omitempty"` // default: the architecture's (1 for MNIST models)
 	Seed       uint64 `json:"seed,omitempty"`        // seeds the random initialization
+	// Width is a width multiplier for the channel counts; 0 means 1.0.
+	// VGG scales every convolution and the hidden classifier layers,
+	// MobileNetV2 is torchvision's width_mult (channels rounded to
+	// multiples of 8 by _make_divisible), the CIFAR ResNets and
+	// inception-cifar scale every stage; the other architectures ignore it.
+	Width float64 `json:"width,omitempty"`
 }
 
 // Builder makes a freshly initialized model.
@@ -74,6 +81,9 @@ func New(name string, opt Options) (nn.Layer, error) {
 	if opt.NumClasses < 1 || opt.InChannels < 1 {
 		return nil, fmt.Errorf("models: %s: num_classes %d and in_channels %d must be positive", name, opt.NumClasses, opt.InChannels)
 	}
+	if opt.Width < 0 || math.IsNaN(opt.Width) || math.IsInf(opt.Width, 0) {
+		return nil, fmt.Errorf("models: %s: width %v must be positive (0 for the default 1.0)", name, opt.Width)
+	}
 	return info.Build(opt)
 }
 
@@ -105,6 +115,20 @@ func All() []Info {
 
 // rng returns the initialization random source for opt.
 func rng(opt Options) *rand.Rand { return tensor.NewRNG(opt.Seed) }
+
+// width returns opt.Width, or 1 for the zero value.
+func (o Options) width() float64 {
+	if o.Width == 0 {
+		return 1
+	}
+	return o.Width
+}
+
+// scaled returns c channels scaled by the width multiplier, rounded to the
+// nearest integer and at least 1.
+func (o Options) scaled(c int) int {
+	return max(1, int(math.Round(float64(c)*o.width())))
+}
 
 // withDefaults fills zero fields: 10 classes and inChannels input channels.
 func (o Options) withDefaults(inChannels int) Options {

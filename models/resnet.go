@@ -38,6 +38,13 @@ func init() {
 		Input:       [3]int{3, 224, 224},
 		Build:       func(opt Options) (nn.Layer, error) { return NewResNet34(opt), nil },
 	})
+	Register(Info{
+		Name: "resnet50",
+		Description: "ResNet-50 in torchvision's layout, parameter names and init (bottleneck blocks 3-4-6-3 with expansion 4, " +
+			"stride on the 3×3 convolution as torchvision's v1.5); 25,557,032 parameters with 1000 classes",
+		Input: [3]int{3, 224, 224},
+		Build: func(opt Options) (nn.Layer, error) { return NewResNet50(opt), nil },
+	})
 }
 
 // BasicBlock is the two-convolution residual block of ResNet-18/34 and the
@@ -84,6 +91,35 @@ func torchvisionConv(r *rand.Rand) convFunc {
 			Params: tensor.ConvParams{Stride: [2]int{stride, stride}, Pad: [4]int{pad, pad, pad, pad}, Dilation: [2]int{1, 1}, Groups: 1},
 		}
 	}
+}
+
+// tvConvConfig describes one convolution of a torchvision model: square
+// kernel K, stride, padding, groups (0 means 1) and whether it has a bias.
+type tvConvConfig struct {
+	In, Out, K, Stride, Pad, Groups int
+	Bias                            bool
+}
+
+// tvConv returns a convolution initialized as torchvision's VGG and
+// MobileNetV2 do: weight kaiming_normal_(mode="fan_out",
+// nonlinearity="relu"), bias 0.
+func tvConv(r *rand.Rand, c tvConvConfig) *nn.Conv2d {
+	g := max(c.Groups, 1)
+	l := &nn.Conv2d{
+		Weight: autograd.Param(nn.KaimingNormal(r, c.Out, c.In/g, c.K, c.K)),
+		Params: tensor.ConvParams{Stride: [2]int{max(c.Stride, 1), max(c.Stride, 1)}, Pad: [4]int{c.Pad, c.Pad, c.Pad, c.Pad}, Dilation: [2]int{1, 1}, Groups: g},
+	}
+	if c.Bias {
+		l.Bias = autograd.Param(tensor.Zeros(c.Out))
+	}
+	return l
+}
+
+// normalLinear returns a fully connected layer with weight N(0, std²) and
+// bias 0, torchvision's initialization of VGG's and MobileNetV2's
+// classifiers.
+func normalLinear(r *rand.Rand, in, out int, std float32) *nn.Linear {
+	return &nn.Linear{Weight: autograd.Param(tensor.Normal(r, 0, std, out, in)), Bias: autograd.Param(tensor.Zeros(out))}
 }
 
 // newBasicBlock builds a block from in to out channels whose first
@@ -139,6 +175,7 @@ func (b *BasicBlock) Children() []nn.Named[nn.Layer] {
 //	fc                        → (N, classes)
 //
 // Any input size works (the pooling is global); 32×32 is CIFAR's.
+// Options.Width scales the 16/32/64 channels (rounded, at least 1).
 type CIFARResNet struct {
 	Conv   *nn.Conv2d
 	BN     *nn.BatchNorm
@@ -155,9 +192,10 @@ func NewCIFARResNet(n int, opt Options) *CIFARResNet {
 	opt = opt.withDefaults(3)
 	r := rng(opt)
 	conv := pytorchConv(r)
-	m := &CIFARResNet{Conv: conv(opt.InChannels, 16, 3, 1, 1), BN: nn.NewBatchNorm2d(16), Layers: nn.NewSequential()}
-	in := 16
-	for stage, c := range []int{16, 32, 64} {
+	c0 := opt.scaled(16)
+	m := &CIFARResNet{Conv: conv(opt.InChannels, c0, 3, 1, 1), BN: nn.NewBatchNorm2d(c0), Layers: nn.NewSequential()}
+	in := c0
+	for stage, c := range []int{c0, opt.scaled(32), opt.scaled(64)} {
 		for i := range n {
 			stride := 1
 			if stage > 0 && i == 0 {
@@ -167,7 +205,7 @@ func NewCIFARResNet(n int, opt Options) *CIFARResNet {
 			in = c
 		}
 	}
-	m.FC = nn.NewLinear(r, 64, opt.NumClasses, true)
+	m.FC = nn.NewLinear(r, in, opt.NumClasses, true)
 	return m
 }
 
@@ -192,35 +230,36 @@ func (m *CIFARResNet) Children() []nn.Named[nn.Layer] {
 		{Name: "layers", Value: m.Layers}, {Name: "fc", Value: m.FC}}
 }
 
-// ResNet is torchvision's ResNet with basic blocks (ResNet-18 and -34),
-// with its parameter names (conv1, bn1, layer1.0.conv1, …,
-// layer2.0.downsample.0/1, fc) and initialization (convolutions
-// Kaiming-normal with fan_out, batch norm weight 1 and bias 0, fc
-// PyTorch's default), so torchvision checkpoints load by name.
+// ResNet is torchvision's ResNet with basic blocks (ResNet-18 and -34) or
+// bottleneck blocks (ResNet-50), with its parameter names (conv1, bn1,
+// layer1.0.conv1, …, layer2.0.downsample.0/1, fc) and initialization
+// (convolutions Kaiming-normal with fan_out, batch norm weight 1 and bias
+// 0, fc PyTorch's default), so torchvision checkpoints load by name. With
+// e = 1 for basic blocks and 4 for bottlenecks:
 //
 //	x (N, C, 224, 224)
 //	conv1 7×7 64 s2 p3, bn1, ReLU → (N, 64, 112, 112)
 //	max-pool 3×3 s2 p1            → (N, 64, 56, 56)
-//	layer1  64 ch                  → (N, 64, 56, 56)
-//	layer2 128 ch, first s2        → (N, 128, 28, 28)
-//	layer3 256 ch, first s2        → (N, 256, 14, 14)
-//	layer4 512 ch, first s2        → (N, 512, 7, 7)
-//	global average pool            → (N, 512)
+//	layer1  64·e ch                → (N, 64e, 56, 56)
+//	layer2 128·e ch, first s2      → (N, 128e, 28, 28)
+//	layer3 256·e ch, first s2      → (N, 256e, 14, 14)
+//	layer4 512·e ch, first s2      → (N, 512e, 7, 7)
+//	global average pool            → (N, 512e)
 //	fc                             → (N, classes)
 //
 // As torchvision's adaptive pooling, the global pool accepts other input
-// sizes too.
+// sizes too (down to 32×32, where layer4 is 1×1).
 type ResNet struct {
 	Conv1   *nn.Conv2d
 	BN1     *nn.BatchNorm
 	MaxPool *nn.MaxPool2d
-	Stages  [4]*nn.Sequential // layer1…layer4, of *BasicBlock
+	Stages  [4]*nn.Sequential // layer1…layer4, of *BasicBlock or *Bottleneck
 	FC      *nn.Linear
 }
 
-// newResNet builds a torchvision basic-block ResNet with the given number
-// of blocks in each of the four stages.
-func newResNet(blocks [4]int, opt Options) *ResNet {
+// newResNet builds a torchvision ResNet with the given number of blocks
+// in each of the four stages: basic blocks, or bottlenecks if bottleneck.
+func newResNet(blocks [4]int, bottleneck bool, opt Options) *ResNet {
 	opt = opt.withDefaults(3)
 	r := rng(opt)
 	conv := torchvisionConv(r)
@@ -233,21 +272,30 @@ func newResNet(blocks [4]int, opt Options) *ResNet {
 			if s > 0 && i == 0 {
 				stride = 2
 			}
-			m.Stages[s].Append(newBasicBlock(conv, in, c, stride, "downsample"))
-			in = c
+			if bottleneck {
+				m.Stages[s].Append(newBottleneck(conv, in, c, stride))
+				in = c * bottleneckExpansion
+			} else {
+				m.Stages[s].Append(newBasicBlock(conv, in, c, stride, "downsample"))
+				in = c
+			}
 		}
 	}
-	m.FC = nn.NewLinear(r, 512, opt.NumClasses, true)
+	m.FC = nn.NewLinear(r, in, opt.NumClasses, true)
 	return m
 }
 
 // NewResNet18 returns torchvision's resnet18() (11,689,512 parameters with
 // 1000 classes; the default here is 10 classes unless opt says otherwise).
-func NewResNet18(opt Options) *ResNet { return newResNet([4]int{2, 2, 2, 2}, opt) }
+func NewResNet18(opt Options) *ResNet { return newResNet([4]int{2, 2, 2, 2}, false, opt) }
 
 // NewResNet34 returns torchvision's resnet34() (21,797,672 parameters with
 // 1000 classes).
-func NewResNet34(opt Options) *ResNet { return newResNet([4]int{3, 4, 6, 3}, opt) }
+func NewResNet34(opt Options) *ResNet { return newResNet([4]int{3, 4, 6, 3}, false, opt) }
+
+// NewResNet50 returns torchvision's resnet50() (25,557,032 parameters with
+// 1000 classes): bottleneck blocks 3-4-6-3.
+func NewResNet50(opt Options) *ResNet { return newResNet([4]int{3, 4, 6, 3}, true, opt) }
 
 // Forward computes the logits.
 func (m *ResNet) Forward(x *autograd.Var) *autograd.Var {
@@ -259,7 +307,7 @@ func (m *ResNet) Forward(x *autograd.Var) *autograd.Var {
 	for _, s := range m.Stages {
 		x = s.Forward(x)
 	}
-	x = autograd.GlobalAvgPool2d(x) // (N, 512, 1, 1); FC flattens it
+	x = autograd.GlobalAvgPool2d(x) // (N, 512e, 1, 1); FC flattens it
 	return m.FC.Forward(x)
 }
 
@@ -270,4 +318,66 @@ func (m *ResNet) Children() []nn.Named[nn.Layer] {
 		c = append(c, nn.Named[nn.Layer]{Name: "layer" + strconv.Itoa(i+1), Value: s})
 	}
 	return append(c, nn.Named[nn.Layer]{Name: "fc", Value: m.FC})
+}
+
+// bottleneckExpansion is the ratio of a bottleneck's output channels to
+// its inner width (torchvision's Bottleneck.expansion).
+const bottleneckExpansion = 4
+
+// Bottleneck is torchvision's ResNet-50/101/152 block, with the stride on
+// the 3×3 convolution (ResNet v1.5):
+//
+//	x (N, In, H, W)
+//	conv1 1×1, bn1, ReLU           → (N, P, H, W)
+//	conv2 3×3 stride s pad 1, bn2, ReLU → (N, P, H/s, W/s)
+//	conv3 1×1, bn3                 → (N, 4P, H/s, W/s)
+//	y = ReLU(h + downsample(x))    → (N, 4P, H/s, W/s)
+//
+// The shortcut is the identity, or, when s ≠ 1 or In ≠ 4P, a 1×1
+// convolution with stride s (no bias) and a batch norm, named
+// "downsample.0" and "downsample.1" as in torchvision.
+type Bottleneck struct {
+	Conv1, Conv2, Conv3 *nn.Conv2d
+	BN1, BN2, BN3       *nn.BatchNorm
+	// Downsample is nil for the identity, else Layers[0] is the 1×1
+	// convolution and Layers[1] its batch norm.
+	Downsample *nn.Sequential
+}
+
+// newBottleneck builds a bottleneck from in channels with inner width p
+// (output 4p) whose 3×3 convolution has the given stride.
+func newBottleneck(conv convFunc, in, p, stride int) *Bottleneck {
+	out := p * bottleneckExpansion
+	b := &Bottleneck{
+		Conv1: conv(in, p, 1, 1, 0), BN1: nn.NewBatchNorm2d(p),
+		Conv2: conv(p, p, 3, stride, 1), BN2: nn.NewBatchNorm2d(p),
+		Conv3: conv(p, out, 1, 1, 0), BN3: nn.NewBatchNorm2d(out),
+	}
+	if stride != 1 || in != out {
+		b.Downsample = nn.NewSequential(conv(in, out, 1, stride, 0), nn.NewBatchNorm2d(out))
+	}
+	return b
+}
+
+// Forward computes ReLU(bn3(conv3(…conv1(x))) + downsample(x)).
+func (b *Bottleneck) Forward(x *autograd.Var) *autograd.Var {
+	h := autograd.ReLU(b.BN1.Forward(b.Conv1.Forward(x)))
+	h = autograd.ReLU(b.BN2.Forward(b.Conv2.Forward(h)))
+	h = b.BN3.Forward(b.Conv3.Forward(h))
+	s := x
+	if b.Downsample != nil {
+		s = b.Downsample.Forward(x)
+	}
+	return autograd.ReLU(autograd.Add(h, s))
+}
+
+// Children names the layers as torchvision does.
+func (b *Bottleneck) Children() []nn.Named[nn.Layer] {
+	c := []nn.Named[nn.Layer]{{Name: "conv1", Value: b.Conv1}, {Name: "bn1", Value: b.BN1},
+		{Name: "conv2", Value: b.Conv2}, {Name: "bn2", Value: b.BN2},
+		{Name: "conv3", Value: b.Conv3}, {Name: "bn3", Value: b.BN3}}
+	if b.Downsample != nil {
+		c = append(c, nn.Named[nn.Layer]{Name: "downsample", Value: b.Downsample})
+	}
+	return c
 }

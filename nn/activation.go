@@ -80,3 +80,9 @@ type LogSoftmax struct {
 
 // Forward applies log-softmax along l.Axis.
 func (l LogSoftmax) Forward(x *autograd.Var) *autograd.Var { return autograd.LogSoftmax(x, l.Axis) }
+
+// ReLU6 is the layer min(max(x, 0), 6), MobileNetV2's activation.
+type ReLU6 struct{}
+
+// Forward applies ReLU6.
+func (ReLU6) Forward(x *autograd.Var) *autograd.Var { return autograd.ReLU6(x) }
