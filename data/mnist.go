@@ -67,39 +67,123 @@ func FashionMNISTClassNames() []string {
 	return []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 }
 
-// Load returns the training and test sets named by spec:
+// Load returns the training and test sets named by spec, with default
+// [LoadOptions]; see [LoadWith] for the specs it understands.
+func Load(spec string) (train, test *Dataset, err error) {
+	return LoadWith(spec, LoadOptions{})
+}
+
+// LoadOptions say how [LoadWith] and [LoadTest] decode image folders;
+// they do not change the other formats.
+type LoadOptions struct {
+	FolderOptions
+}
+
+// LoadWith returns the training and test sets named by spec:
 //
 //	mnist               the embedded MNIST
 //	mnist:DIR           MNIST IDX files in DIR (see LoadIDXDir)
 //	fashion-mnist:DIR   Fashion-MNIST IDX files in DIR, with class names
 //	idx:DIR             any IDX image/label files in DIR
-func Load(spec string) (train, test *Dataset, err error) {
-	kind, dir, hasDir := strings.Cut(spec, ":")
+//	cifar10:DIR         CIFAR-10 binary batches (see LoadCIFAR10)
+//	cifar100:DIR        CIFAR-100 binary files (see LoadCIFAR100)
+//	npz:FILE            a MedMNIST-style .npz; its val arrays, if any, are
+//	                    left out (LoadNPZ returns them)
+//	folder:PATH         an image folder or .tar/.tar.gz/.tgz archive of one
+//	                    (see LoadImageFolder), decoded as opt says
+//	PATH                an existing path: a folder of IDX files, of CIFAR
+//	                    batches, or of images; a .npz file; an archive
+//
+// An image folder without a train/test split returns a nil test set: the
+// caller splits the training set (see [StratifiedSplit]) or loads a test
+// set with [LoadTest].
+func LoadWith(spec string, opt LoadOptions) (train, test *Dataset, err error) {
+	kind, arg, hasArg := strings.Cut(spec, ":")
 	switch {
-	case kind == "mnist" && !hasDir:
+	case kind == "mnist" && !hasArg:
 		return MNIST()
-	case (kind == "mnist" || kind == "fashion-mnist" || kind == "idx") && hasDir && dir != "":
-		train, test, err = LoadIDXDir(dir)
-		if err != nil {
-			return nil, nil, err
+	case (kind == "mnist" || kind == "fashion-mnist" || kind == "idx") && hasArg && arg != "":
+		return loadIDXSpec(kind, arg)
+	case kind == "cifar10" && hasArg && arg != "":
+		return LoadCIFAR10(arg)
+	case kind == "cifar100" && hasArg && arg != "":
+		return LoadCIFAR100(arg)
+	case kind == "npz" && hasArg && arg != "":
+		train, _, test, err = LoadNPZ(arg)
+		return train, test, err
+	case kind == "folder" && hasArg && arg != "":
+		return LoadImageFolder(arg, opt.FolderOptions)
+	}
+	if st, err := os.Stat(spec); err == nil {
+		switch {
+		case st.IsDir() && (exists(spec, trainImagesFile) || exists(spec, trainImagesFile+".gz")):
+			return LoadIDXDir(spec)
+		case st.IsDir() && (exists(spec, "data_batch_1.bin") || exists(spec, "cifar-10-batches-bin")):
+			return LoadCIFAR10(spec)
+		case st.IsDir() && (exists(spec, "train.bin") && exists(spec, "test.bin") || exists(spec, "cifar-100-binary")):
+			return LoadCIFAR100(spec)
+		case !st.IsDir() && strings.EqualFold(filepath.Ext(spec), ".npz"):
+			train, _, test, err = LoadNPZ(spec)
+			return train, test, err
+		case st.IsDir() || isArchiveName(spec):
+			return LoadImageFolder(spec, opt.FolderOptions)
 		}
-		if kind == "idx" {
-			return train, test, nil
+		return nil, nil, fmt.Errorf("data: %s: not a dataset folder, .npz file nor .tar/.tar.gz/.tgz archive", spec)
+	}
+	return nil, nil, fmt.Errorf("data: unknown dataset %q: not a spec (mnist, mnist:DIR, fashion-mnist:DIR, idx:DIR, cifar10:DIR, cifar100:DIR, npz:FILE, folder:PATH) nor an existing file or folder", spec)
+}
+
+// LoadTest returns one evaluation set named by spec, as [LoadWith] reads
+// it: the test set of a two-split spec, or, for an image folder or
+// archive without a train/test split, its only split. A CIFAR batch file
+// (PATH ending in .bin) is read with [ReadCIFARBatch]. To evaluate a
+// model trained on other data, pass the training images' size and
+// channels in opt and relabel the result with [AlignClasses].
+func LoadTest(spec string, opt LoadOptions) (*Dataset, error) {
+	if st, err := os.Stat(spec); err == nil && !st.IsDir() && strings.EqualFold(filepath.Ext(spec), ".bin") {
+		labelBytes := 1
+		if st.Size()%(1+cifarPixels) != 0 && st.Size()%(2+cifarPixels) == 0 {
+			labelBytes = 2
 		}
-		if train.NumClasses > 10 {
-			return nil, nil, fmt.Errorf("data: %s: labels go up to %d, %s has 10 classes", dir, train.NumClasses-1, kind)
-		}
-		names := digitNames(10)
-		if kind == "fashion-mnist" {
-			names = FashionMNISTClassNames()
-		}
-		for _, d := range []*Dataset{train, test} {
-			d.Name = kind + "/" + path.Base(d.Name)
-			d.NumClasses, d.ClassNames = 10, names
-		}
+		return ReadCIFARBatch(spec, labelBytes)
+	}
+	train, test, err := LoadWith(spec, opt)
+	if err != nil {
+		return nil, err
+	}
+	if test == nil {
+		return train, nil
+	}
+	return test, nil
+}
+
+// exists reports whether dir/name exists.
+func exists(dir, name string) bool {
+	_, err := os.Stat(filepath.Join(dir, name))
+	return err == nil
+}
+
+// loadIDXSpec loads mnist:DIR, fashion-mnist:DIR or idx:DIR.
+func loadIDXSpec(kind, dir string) (train, test *Dataset, err error) {
+	train, test, err = LoadIDXDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind == "idx" {
 		return train, test, nil
 	}
-	return nil, nil, fmt.Errorf("data: unknown dataset %q (want mnist, mnist:DIR, fashion-mnist:DIR or idx:DIR)", spec)
+	if train.NumClasses > 10 {
+		return nil, nil, fmt.Errorf("data: %s: labels go up to %d, %s has 10 classes", dir, train.NumClasses-1, kind)
+	}
+	names := digitNames(10)
+	if kind == "fashion-mnist" {
+		names = FashionMNISTClassNames()
+	}
+	for _, d := range []*Dataset{train, test} {
+		d.Name = kind + "/" + path.Base(d.Name)
+		d.NumClasses, d.ClassNames = 10, names
+	}
+	return train, test, nil
 }
 
 // loadIDXPair reads the four standard files from fsys under dir; label is

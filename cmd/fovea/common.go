@@ -3,9 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/fovea-ml/fovea/data"
@@ -13,20 +13,34 @@ import (
 	"github.com/fovea-ml/fovea/tensor"
 )
 
-// loadData resolves a --data value: a dataset spec understood by data.Load,
-// or a plain folder of IDX files.
-func loadData(spec string) (train, test *data.Dataset, err error) {
-	if !strings.Contains(spec, ":") && spec != "mnist" {
-		st, err := os.Stat(spec)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--data %s: not a known dataset (mnist, fashion-mnist:DIR) nor a folder: %v", spec, err)
-		}
-		if !st.IsDir() {
-			return nil, nil, fmt.Errorf("--data %s: not a folder of IDX files", spec)
-		}
-		spec = "idx:" + spec
+// loadData resolves a --data value with data.LoadWith: a dataset spec
+// (mnist, cifar10:DIR, npz:FILE, …), a folder or an archive.
+func loadData(spec string, opt data.LoadOptions) (train, test *data.Dataset, err error) {
+	train, test, err = data.LoadWith(spec, opt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--data %s: %w", spec, err)
 	}
-	return data.Load(spec)
+	return train, test, nil
+}
+
+// parseSize reads an HxW (or a single N for NxN) --size value; "" is 0x0.
+func parseSize(flag, s string) ([2]int, error) {
+	if s == "" {
+		return [2]int{}, nil
+	}
+	parts := strings.Split(strings.ToLower(s), "x")
+	if len(parts) == 1 {
+		parts = append(parts, parts[0])
+	}
+	var out [2]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if len(parts) != 2 || err != nil || n < 1 || n > 8192 {
+			return out, fmt.Errorf("--%s %q: want HxW in pixels, e.g. 32x32 or 224", flag, s)
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 // setThreads applies --threads (0 keeps GOMAXPROCS).

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/train"
 )
@@ -28,16 +29,22 @@ func newEvalCmd() *cobra.Command {
 			if batch < 1 {
 				return fmt.Errorf("--batch-size %d: must be at least 1", batch)
 			}
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: must not be negative", limit)
+			}
 			model, meta, err := models.Load(ckpt)
 			if err != nil {
 				return err
 			}
-			_, test, err := loadData(dataSpec)
+			in := meta.InputShape
+			test, err := data.LoadTest(dataSpec, data.LoadOptions{FolderOptions: data.FolderOptions{Size: [2]int{in[1], in[2]}, Channels: in[0]}})
 			if err != nil {
-				return err
+				return fmt.Errorf("--data %s: %w", dataSpec, err)
 			}
-			if limit < 0 {
-				return fmt.Errorf("--limit %d: must not be negative", limit)
+			if len(meta.Classes) > 0 {
+				if err := data.AlignClasses(&data.Dataset{Name: ckpt, ClassNames: meta.Classes, NumClasses: len(meta.Classes)}, test); err != nil {
+					return err
+				}
 			}
 			if limit > 0 && limit < test.Len() {
 				test = test.Head(limit)
@@ -55,7 +62,7 @@ func newEvalCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&ckpt, "model", "", "checkpoint to evaluate (required)")
-	fl.StringVar(&dataSpec, "data", "mnist", "dataset whose test split is used: mnist, mnist:DIR, fashion-mnist:DIR, or a folder of IDX files")
+	fl.StringVar(&dataSpec, "data", "mnist", "dataset whose test split is used: mnist, cifar10:DIR, npz:FILE, …, an image folder or archive (see fovea train --help)")
 	fl.IntVar(&batch, "batch-size", 500, "images per forward pass")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
 	fl.IntVar(&limit, "limit", 0, "use only the first N test images (0: all)")

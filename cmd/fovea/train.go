@@ -3,12 +3,18 @@ package main
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/fovea-ml/fovea/augment"
+	"github.com/fovea-ml/fovea/checkpoint"
+	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/train"
@@ -18,9 +24,11 @@ import (
 // that takes the default model past 99% on MNIST.
 type trainFlags struct {
 	model, data, optimizer, schedule, out string
-	epochs, batch, threads                int
+	testData, size, augment, init         string
+	freeze                                []string
+	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
-	lr, weightDecay                       float64
+	lr, weightDecay, valSplit             float64
 	labelSmoothing                        float32
 	seed                                  uint64
 	json, quiet                           bool
@@ -33,13 +41,24 @@ func newTrainCmd() *cobra.Command {
 		Short: "Train a model (default: the MNIST CNN on the embedded MNIST)",
 		Example: `  fovea train
   fovea train --model lenet5 --epochs 5 --optimizer sgd --lr 0.05 --schedule cosine
-  fovea train --data fashion-mnist:../shared/datasets/fashion-mnist --out fashion.safetensors`,
+  fovea train --data fashion-mnist:../shared/datasets/fashion-mnist --out fashion.safetensors
+  fovea train --model resnet20 --data cifar10-train-jpeg.tar.gz --test-data cifar10-test-jpeg.tar.gz \
+      --augment cifar --optimizer sgd --lr 0.1 --weight-decay 5e-4 --epochs 30
+  fovea train --model resnet20 --data photos/ --size 64 --augment photo --val-split 0.2
+  fovea train --model resnet20 --data npz:breastmnist.npz --init pretrained.safetensors --freeze conv,bn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train (see `fovea models`)")
-	fl.StringVar(&f.data, "data", "mnist", "dataset: mnist (embedded), mnist:DIR, fashion-mnist:DIR, or a folder of IDX files")
+	fl.StringVar(&f.data, "data", "mnist", "dataset: mnist (embedded), mnist:DIR, fashion-mnist:DIR, idx:DIR, cifar10:DIR,\ncifar100:DIR, npz:FILE, or a folder or .tar/.tar.gz archive of images in one\nsub-folder per class (optionally train/ and test/ or val/ splits)")
+	fl.StringVar(&f.testData, "test-data", "", "test set from another spec or path (default: the test split of --data)")
+	fl.Float64Var(&f.valSplit, "val-split", 0.2, "fraction held out (stratified) for testing when the data has no test split")
+	fl.StringVar(&f.size, "size", "", "resize images of a folder to HxW (default: the model's input size)")
+	fl.IntVar(&f.channels, "channels", 0, "image channels for folders: 1 or 3 (0: from the images)")
+	fl.StringVar(&f.augment, "augment", "none", "augmentation preset ("+strings.Join(augment.PresetNames(), ", ")+")\nor a list such as crop:4,hflip,jitter:0.2 (see package augment)")
+	fl.StringVar(&f.init, "init", "", "checkpoint to initialize from: tensors matching by name and shape are loaded,\nthe rest (a head for other classes) stays freshly initialized")
+	fl.StringSliceVar(&f.freeze, "freeze", nil, "parameter-name prefixes to keep fixed (e.g. conv,bn,layers.0), with --init")
 	fl.IntVar(&f.epochs, "epochs", 3, "passes over the training set")
 	fl.IntVar(&f.batch, "batch-size", 128, "examples per optimizer step")
 	fl.Float64Var(&f.lr, "lr", 0.01, "learning rate (peak rate for onecycle)")
@@ -89,27 +108,71 @@ func runTrain(f trainFlags) error {
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
-	start := time.Now()
-	trainSet, testSet, err := loadData(f.data)
+	pipeline, err := augment.Parse(f.augment)
+	if err != nil {
+		return fmt.Errorf("--augment: %w", err)
+	}
+	size, err := parseSize("size", f.size)
 	if err != nil {
 		return err
+	}
+	if size == ([2]int{}) {
+		size = [2]int{info.Input[1], info.Input[2]}
+	}
+	if f.channels != 0 && f.channels != 1 && f.channels != 3 {
+		return fmt.Errorf("--channels %d: must be 1 or 3 (or 0 to follow the images)", f.channels)
+	}
+	if !(f.valSplit >= 0 && f.valSplit < 1) {
+		return fmt.Errorf("--val-split %g: must be in [0, 1)", f.valSplit)
+	}
+	if len(f.freeze) > 0 && f.init == "" {
+		return fmt.Errorf("--freeze needs --init: freezing freshly initialized layers trains nothing useful")
+	}
+	start := time.Now()
+	lopt := data.LoadOptions{FolderOptions: data.FolderOptions{Size: size, Channels: f.channels}}
+	trainSet, testSet, err := loadData(f.data, lopt)
+	if err != nil {
+		return err
+	}
+	if f.testData != "" {
+		s := trainSet.Shape()
+		testSet, err = data.LoadTest(f.testData, data.LoadOptions{FolderOptions: data.FolderOptions{Size: [2]int{s[1], s[2]}, Channels: s[0]}})
+		if err != nil {
+			return fmt.Errorf("--test-data %s: %w", f.testData, err)
+		}
+		if err := data.AlignClasses(trainSet, testSet); err != nil {
+			return fmt.Errorf("--test-data %s: %w", f.testData, err)
+		}
+	}
+	if testSet == nil {
+		if f.valSplit == 0 {
+			return fmt.Errorf("--data %s has no test split: give --test-data or a --val-split fraction", f.data)
+		}
+		trainSet, testSet = data.StratifiedSplit(trainSet, f.valSplit, f.seed)
 	}
 	if f.trainLimit < 0 || f.testLimit < 0 {
 		return fmt.Errorf("--train-limit and --test-limit must not be negative")
 	}
-	if f.trainLimit > 0 && f.trainLimit < trainSet.Len() {
-		trainSet = trainSet.Head(f.trainLimit)
-	}
-	if f.testLimit > 0 && f.testLimit < testSet.Len() {
-		testSet = testSet.Head(f.testLimit)
-	}
+	trainSet = sample(trainSet, f.trainLimit, f.seed)
+	testSet = sample(testSet, f.testLimit, f.seed+1)
 	if got := trainSet.Shape(); got[1] != info.Input[1] || got[2] != info.Input[2] {
 		return fmt.Errorf("--model %s takes %dx%d images but --data %s has %dx%d", f.model, info.Input[1], info.Input[2], f.data, got[1], got[2])
 	}
 	// Normalize with the training set's own statistics; they travel with
-	// the checkpoint so eval and predict prepare input the same way.
+	// the checkpoint so eval and predict prepare input the same way. With
+	// augmentation the training images stay in [0, 1] for the transforms
+	// and are normalized as the pipeline's last step.
 	mean, std := trainSet.MeanStd()
-	trainSet.Normalize(mean, std)
+	for i := range std {
+		std[i] = max(std[i], 1e-3) // a constant channel
+	}
+	var transform func([]float32, *rand.Rand)
+	if len(pipeline) > 0 {
+		s := trainSet.Shape()
+		transform = append(pipeline, augment.Normalize{Mean: mean, Std: std}).Func(s[0], s[1], s[2])
+	} else {
+		trainSet.Normalize(mean, std)
+	}
 	testSet.Normalize(mean, std)
 
 	opt := models.Options{NumClasses: trainSet.NumClasses, InChannels: trainSet.C, Seed: f.seed}
@@ -117,18 +180,25 @@ func runTrain(f trainFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.init != "" {
+		if err := initFrom(model, f.init, f.freeze, f.quiet); err != nil {
+			return err
+		}
+	}
 	var progress = os.Stderr
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
-		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed,
+		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed, Transform: transform,
 		Progress: progress, Interactive: term.IsTerminal(int(progress.Fd())),
 	}
 	if f.quiet {
 		cfg.Progress = nil
 	}
 	if !f.quiet {
-		fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s: %d train / %d test images, %d epochs, batch %d, %s lr %g %s\n",
-			f.model, nn.NumParams(model), trainSet.Name, trainSet.Len(), testSet.Len(), f.epochs, f.batch, f.optimizer, f.lr, f.schedule)
+		s := trainSet.Shape()
+		fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s: %d train / %d test images of %dx%dx%d in %d classes, %d epochs, batch %d, %s lr %g %s, augment %s\n",
+			f.model, nn.NumParams(model), trainSet.Name, trainSet.Len(), testSet.Len(), s[0], s[1], s[2], trainSet.NumClasses,
+			f.epochs, f.batch, f.optimizer, f.lr, f.schedule, pipeline)
 	}
 	res, err := train.Fit(model, trainSet, testSet, cfg)
 	if err != nil {
@@ -160,4 +230,46 @@ func meanThroughput(r train.Result) float64 {
 		s += e.ImagesPerSec
 	}
 	return s / float64(max(len(r.Epochs), 1))
+}
+
+// initFrom loads the tensors of the checkpoint at path that fit model by
+// name and shape, then freezes the parameters under the given prefixes.
+func initFrom(model nn.Layer, path string, freeze []string, quiet bool) error {
+	f, err := checkpoint.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--init: %w", err)
+	}
+	m, err := checkpoint.LoadMatching(model, f)
+	if err != nil {
+		return fmt.Errorf("--init: %w", err)
+	}
+	frozen, err := train.Freeze(model, freeze...)
+	if err != nil {
+		return fmt.Errorf("--freeze: %w", err)
+	}
+	if !quiet {
+		fmt.Fprintf(os.Stderr, "initialized %d tensors from %s", len(m.Loaded), path)
+		if fresh := append(m.Shape, m.Missing...); len(fresh) > 0 {
+			fmt.Fprintf(os.Stderr, "; newly initialized: %s", strings.Join(fresh, ", "))
+		}
+		if len(frozen) > 0 {
+			fmt.Fprintf(os.Stderr, "; frozen: %d parameters", len(frozen))
+		}
+		fmt.Fprintln(os.Stderr)
+	}
+	return nil
+}
+
+// sample returns n examples of ds drawn at random with seed, in ds's order
+// (folders are sorted by class: a prefix would hold one class), or ds
+// itself when n is 0 or not smaller than its size.
+func sample(ds *data.Dataset, n int, seed uint64) *data.Dataset {
+	if n <= 0 || n >= ds.Len() {
+		return ds
+	}
+	idx := rand.New(rand.NewPCG(seed, 0x11a1)).Perm(ds.Len())[:n]
+	slices.Sort(idx)
+	sub := ds.Subset(idx)
+	sub.Name = fmt.Sprintf("%s (%d of %d)", ds.Name, n, ds.Len())
+	return sub
 }
