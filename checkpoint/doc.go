@@ -27,6 +27,7 @@
 //	fovea.classes         JSON list of class names, index = class id
 //	fovea.input_shape     one input's shape CxHxW, e.g. "1x28x28"
 //	fovea.normalize       JSON {"mean": [...], "std": [...]}, per channel
+//	fovea.spec            YAML architecture spec, for models built from one
 //
 // Files without these keys, such as PyTorch's, load all the same.
 //
@@ -56,6 +57,9 @@ const (
 	KeyInputShape = "fovea.input_shape"
 	// KeyNormalize holds the input normalization as JSON {"mean": [...], "std": [...]}.
 	KeyNormalize = "fovea.normalize"
+	// KeySpec holds the YAML text of the architecture spec the model was
+	// built from (models.ParseSpec), for models outside the registry.
+	KeySpec = "fovea.spec"
 )
 
 // FormatVersion is the value of [KeyFormatVersion] this package writes and

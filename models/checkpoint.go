@@ -14,11 +14,14 @@ import (
 // Meta is what a Fovea checkpoint records about its model, so that the file
 // alone rebuilds it and prepares its input.
 type Meta struct {
-	Model      string    // registry name
+	Model      string    // registry name, or SpecPrefix and the spec's name
 	Options    Options   // build options
 	Classes    []string  // class names, index = label
 	InputShape [3]int    // (C, H, W) the model expects
 	Mean, Std  []float32 // per-channel normalization applied to [0, 1] pixels
+	// Spec is the YAML text of the architecture spec ([ParseSpec]) the
+	// model was built from, or "" for a registered model.
+	Spec string
 }
 
 // normalize is the JSON form of Meta.Mean and Meta.Std.
@@ -43,17 +46,23 @@ func Save(path string, model nn.Layer, meta Meta) error {
 	if err != nil {
 		return err
 	}
-	return checkpoint.Save(path, model, map[string]string{
+	md := map[string]string{
 		checkpoint.KeyModel:        meta.Model,
 		checkpoint.KeyModelOptions: string(opts),
 		checkpoint.KeyClasses:      string(classes),
 		checkpoint.KeyInputShape:   fmt.Sprintf("%dx%dx%d", meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]),
 		checkpoint.KeyNormalize:    string(norm),
-	})
+	}
+	if meta.Spec != "" {
+		md[checkpoint.KeySpec] = meta.Spec
+	}
+	return checkpoint.Save(path, model, md)
 }
 
 // Load reads a checkpoint written by [Save], rebuilds its model from the
-// metadata and loads the weights. The model is returned in evaluation mode.
+// metadata (from the spec in [checkpoint.KeySpec] when there is one, else
+// from the registry) and loads the weights. The model is returned in
+// evaluation mode.
 func Load(path string) (nn.Layer, Meta, error) {
 	f, err := checkpoint.ReadFile(path)
 	if err != nil {
@@ -63,17 +72,29 @@ func Load(path string) (nn.Layer, Meta, error) {
 	if err != nil {
 		return nil, Meta{}, err
 	}
-	model, err := New(meta.Model, meta.Options)
-	if err != nil {
-		return nil, Meta{}, fmt.Errorf("%s: %w", path, err)
+	var model nn.Layer
+	var want [3]int
+	if meta.Spec != "" {
+		spec, err := ParseSpec(path+" "+checkpoint.KeySpec, []byte(meta.Spec))
+		if err != nil {
+			return nil, Meta{}, err
+		}
+		if model, err = spec.Build(meta.Options); err != nil {
+			return nil, Meta{}, err
+		}
+		want = model.(*SpecModel).Input
+	} else {
+		if model, err = New(meta.Model, meta.Options); err != nil {
+			return nil, Meta{}, fmt.Errorf("%s: %w", path, err)
+		}
+		info, _ := Lookup(meta.Model)
+		want = info.Input
+		if meta.Options.InChannels > 0 {
+			want[0] = meta.Options.InChannels
+		}
 	}
-	// The registered architectures take inputs of a fixed size: refuse
-	// metadata that promises another (it would panic in Forward).
-	info, _ := Lookup(meta.Model)
-	want := info.Input
-	if meta.Options.InChannels > 0 {
-		want[0] = meta.Options.InChannels
-	}
+	// The models take inputs of a fixed size: refuse metadata that
+	// promises another (it would panic in Forward).
 	if meta.InputShape != want {
 		return nil, Meta{}, fmt.Errorf("%s: metadata %q says %dx%dx%d but model %q built with these options takes %dx%dx%d",
 			path, checkpoint.KeyInputShape, meta.InputShape[0], meta.InputShape[1], meta.InputShape[2], meta.Model, want[0], want[1], want[2])
@@ -91,6 +112,7 @@ func parseMeta(path string, md map[string]string) (Meta, error) {
 	if m.Model == "" {
 		return m, fmt.Errorf("%s: not a Fovea model checkpoint: metadata has no %q", path, checkpoint.KeyModel)
 	}
+	m.Spec = md[checkpoint.KeySpec]
 	field := func(key string, dst any) error {
 		v, ok := md[key]
 		if !ok {
@@ -123,6 +145,13 @@ func parseMeta(path string, md map[string]string) (Meta, error) {
 				return m, fmt.Errorf("%s: metadata %q: %q is not CxHxW", path, checkpoint.KeyInputShape, s)
 			}
 			m.InputShape[i] = v
+		}
+	} else if m.Spec != "" {
+		if spec, err := ParseSpec(path+" "+checkpoint.KeySpec, []byte(m.Spec)); err == nil {
+			m.InputShape = spec.Input()
+			if m.Options.InChannels > 0 {
+				m.InputShape[0] = m.Options.InChannels
+			}
 		}
 	} else if info, err := Lookup(m.Model); err == nil {
 		m.InputShape = info.Input

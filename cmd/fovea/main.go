@@ -32,6 +32,6 @@ pure Go. With no data given, it trains on the MNIST digits embedded in the binar
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newTrainCmd(), newEvalCmd(), newPredictCmd(), newBenchCmd(), newModelsCmd())
+	root.AddCommand(newTrainCmd(), newEvalCmd(), newPredictCmd(), newBenchCmd(), newModelsCmd(), newSummaryCmd(), newDataCmd())
 	return root
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fovea-ml/fovea/models"
+	"github.com/fovea-ml/fovea/nn"
+)
+
+// summaryJSON runs fovea summary ... --json and decodes the result.
+func summaryJSON(t *testing.T, dir string, args ...string) (s struct {
+	Input       []int `json:"input"`
+	TotalParams int64 `json:"total_params"`
+	TotalMACs   int64 `json:"total_macs"`
+	Layers      []struct {
+		Name   string `json:"name"`
+		Params int64  `json:"params"`
+	} `json:"layers"`
+}) {
+	t.Helper()
+	r := mustSucceed(t, dir, append([]string{"summary", "--json"}, args...)...)
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("summary --json output %q: %v", r.stdout, err)
+	}
+	return s
+}
+
+func TestSummaryZoo(t *testing.T) {
+	s := summaryJSON(t, t.TempDir(), "resnet18", "--classes", "1000")
+	if s.TotalParams != 11689512 {
+		t.Errorf("resnet18: %d parameters, want 11,689,512", s.TotalParams)
+	}
+	if s.TotalMACs < 1.80e9 || s.TotalMACs > 1.84e9 {
+		t.Errorf("resnet18: %d MACs, want about 1.82e9", s.TotalMACs)
+	}
+	s = summaryJSON(t, t.TempDir(), "resnet20", "--input", "3x64x64")
+	if s.TotalParams != 272474 || len(s.Input) != 4 || s.Input[2] != 64 {
+		t.Errorf("resnet20 at 64x64: %d parameters, input %v", s.TotalParams, s.Input)
+	}
+	r := mustSucceed(t, t.TempDir(), "summary", "resnet20")
+	for _, w := range []string{"layers.0.conv1", "fc", "Total params: 272,474", "Total MACs: 41.01 M"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("text summary lacks %q:\n%s", w, r.stdout)
+		}
+	}
+}
+
+func TestSummarySpecAndCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join("..", "..", "examples", "specs", "cifar-resnet.yaml")
+	abs, err := filepath.Abs(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := summaryJSON(t, dir, abs, "--classes", "100")
+	m, meta, err := models.Build(abs, models.Options{NumClasses: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, l := range s.Layers {
+		sum += l.Params
+	}
+	if want := int64(nn.NumParams(m)); s.TotalParams != want || sum != want {
+		t.Errorf("spec: total %d, rows %d, model %d parameters", s.TotalParams, sum, want)
+	}
+	if s.Layers[0].Name != "layers.0" {
+		t.Errorf("spec: first row %q", s.Layers[0].Name)
+	}
+
+	ckpt := filepath.Join(dir, "net.safetensors")
+	if err := models.Save(ckpt, m, meta); err != nil {
+		t.Fatal(err)
+	}
+	c := summaryJSON(t, dir, "net.safetensors")
+	if c.TotalParams != s.TotalParams || c.TotalMACs != s.TotalMACs {
+		t.Errorf("checkpoint: %d params %d MACs, spec %d and %d", c.TotalParams, c.TotalMACs, s.TotalParams, s.TotalMACs)
+	}
+}
+
+func TestSummaryErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	if err := os.WriteFile(bad, []byte("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernal: 3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"no-such-model"}, `unknown model "no-such-model"`},
+		{[]string{"resnet20", "--input", "3x32"}, `--input "3x32": want CxHxW`},
+		{[]string{"resnet20", "--input", "3xax32"}, `--input "3xax32"`},
+		{[]string{"resnet20", "--classes", "0"}, `--classes 0: must be positive`},
+		{[]string{"./missing.safetensors"}, `./missing.safetensors: no such file`},
+		{[]string{bad}, `bad.yml:3: conv: unknown key "kernal" (did you mean "kernel"?)`},
+		{[]string{"mnist-cnn", "--input", "1x8x8"}, `summary: running the model on input 1x8x8`},
+		{[]string{}, `accepts 1 arg`},
+	}
+	for _, c := range cases {
+		r := fovea(t, dir, append([]string{"summary"}, c.args...)...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code == 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "fovea: ") || !strings.Contains(lines[0], c.want) {
+			t.Errorf("fovea summary %s: exit %d, stderr %q; want one line with %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
+		}
+	}
+}
