@@ -36,7 +36,7 @@ var epilogueKinds = map[string]bool{"conv": true, "linear": true, "add": true}
 
 // pointwise maps traced activation names to engine activations.
 var pointwise = map[string]bool{
-	"relu": true, "leaky_relu": true, "elu": true, "gelu": true, "silu": true,
+	"relu": true, "relu6": true, "leaky_relu": true, "elu": true, "gelu": true, "silu": true,
 	"sigmoid": true, "tanh": true, "scale": true, "add_scalar": true,
 }
 
@@ -149,7 +149,7 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 				continue
 			}
 			emit(&op{kind: "add", inputs: []int{a, b}, out: n.Output})
-		case "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "scale", "add_scalar":
+		case "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "scale", "add_scalar":
 			x := in(0)
 			alpha, _ := n.Attrs.(float32)
 			if p := producer[x]; p != nil && epilogueKinds[p.kind] && p.act == "" && singleUse(n.Inputs[0]) {

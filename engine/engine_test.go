@@ -50,6 +50,15 @@ func compare(t *testing.T, got, want *tensor.Tensor) {
 	}
 }
 
+// zoo builds a registered model with 10 classes and the given width.
+func zoo(t *testing.T, name string, width float64) nn.Layer {
+	m, err := models.New(name, models.Options{Seed: 5, Width: width})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func TestPlanMatchesEager(t *testing.T) {
 	r := tensor.NewRNG(7)
 	block := func() nn.Layer {
@@ -87,6 +96,14 @@ func TestPlanMatchesEager(t *testing.T) {
 		"custom-b1":     {custom, []int{1, 3, 12, 12}},
 		"custom-b4":     {custom, []int{4, 3, 12, 12}},
 		"custom-b1-odd": {custom, []int{1, 3, 11, 13}},
+		// The zoo's other building blocks: ReLU6 and depthwise inverted
+		// residuals, inception concatenations, ceil-mode pooling,
+		// bottlenecks.
+		"mobilenetv2-cifar-b2": {zoo(t, "mobilenetv2-cifar", 0.5), []int{2, 3, 32, 32}},
+		"inception-cifar-b1":   {zoo(t, "inception-cifar", 0.5), []int{1, 3, 32, 32}},
+		"vgg11_bn-cifar-b2":    {zoo(t, "vgg11_bn-cifar", 0.25), []int{2, 3, 32, 32}},
+		"googlenet-b1-64":      {zoo(t, "googlenet", 0), []int{1, 3, 64, 64}},
+		"resnet50-b1-64":       {zoo(t, "resnet50", 0), []int{1, 3, 64, 64}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -312,6 +312,13 @@ func activation(name string, alpha, shift float32) func([]float32) {
 				}
 			}
 		}
+	case "relu6":
+		return apply(func(v float32) float32 {
+			if v != v {
+				return v
+			}
+			return min(max(v, 0), 6)
+		})
 	case "leaky_relu":
 		return apply(func(v float32) float32 {
 			if v < 0 {
