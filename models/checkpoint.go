@@ -92,8 +92,12 @@ func Load(path string) (nn.Layer, Meta, error) {
 		if meta.Options.InChannels > 0 {
 			want[0] = meta.Options.InChannels
 		}
+		if info.AnySize && meta.InputShape[1] > 0 && meta.InputShape[2] > 0 {
+			// Trained at the size of its data.
+			want[1], want[2] = meta.InputShape[1], meta.InputShape[2]
+		}
 	}
-	// The models take inputs of a fixed size: refuse metadata that
+	// Most models take inputs of a fixed size: refuse metadata that
 	// promises another (it would panic in Forward).
 	if meta.InputShape != want {
 		return nil, Meta{}, fmt.Errorf("%s: metadata %q says %dx%dx%d but model %q built with these options takes %dx%dx%d",

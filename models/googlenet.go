@@ -15,8 +15,9 @@ func init() {
 		Description: "GoogLeNet (Szegedy et al. 2014) in torchvision's layout, parameter names and init, with aux_logits=False and " +
 			"transform_input=False: BasicConv2d = conv without bias + batch norm (eps 0.001) + ReLU, nine inception modules whose " +
 			"third branch is 3×3 where the paper has 5×5 (as torchvision); 6,624,904 parameters with 1000 classes",
-		Input: [3]int{3, 224, 224},
-		Build: func(opt Options) (nn.Layer, error) { return NewGoogLeNet(opt), nil },
+		Input:   [3]int{3, 224, 224},
+		AnySize: true,
+		Build:   func(opt Options) (nn.Layer, error) { return NewGoogLeNet(opt), nil },
 	})
 }
 

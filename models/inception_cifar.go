@@ -13,8 +13,9 @@ func init() {
 		Description: "the small Inception for CIFAR of Zhang et al. 2017 (\"Understanding deep learning requires rethinking " +
 			"generalization\"): a 3×3 conv stem, 8 two-branch (1×1 | 3×3) inception modules and 2 downsample modules " +
 			"(3×3 s2 conv | 3×3 s2 max-pool), global average pool, fc; 1,651,114 parameters and about 0.3 GMAC per image with 10 classes",
-		Input: [3]int{3, 32, 32},
-		Build: func(opt Options) (nn.Layer, error) { return NewInceptionCIFAR(opt), nil },
+		Input:   [3]int{3, 32, 32},
+		AnySize: true,
+		Build:   func(opt Options) (nn.Layer, error) { return NewInceptionCIFAR(opt), nil },
 	})
 }
 

@@ -13,15 +13,17 @@ func init() {
 		Name: "mobilenetv2",
 		Description: "MobileNetV2 (Sandler et al. 2018) in torchvision's layout, parameter names and init: inverted residuals with " +
 			"depthwise 3×3 convolutions and ReLU6, width_mult = Options.Width; 3,504,872 parameters with 1000 classes",
-		Input: [3]int{3, 224, 224},
-		Build: func(opt Options) (nn.Layer, error) { return NewMobileNetV2(opt, false), nil },
+		Input:   [3]int{3, 224, 224},
+		AnySize: true,
+		Build:   func(opt Options) (nn.Layer, error) { return NewMobileNetV2(opt, false), nil },
 	})
 	Register(Info{
 		Name: "mobilenetv2-cifar",
 		Description: "MobileNetV2 for 32×32 input: torchvision's network and names with stride 1 in the stem and in the first " +
 			"24-channel block (as kuangliu/pytorch-cifar), so the last stage runs at 4×4; 2,236,682 parameters with 10 classes",
-		Input: [3]int{3, 32, 32},
-		Build: func(opt Options) (nn.Layer, error) { return NewMobileNetV2(opt, true), nil },
+		Input:   [3]int{3, 32, 32},
+		AnySize: true,
+		Build:   func(opt Options) (nn.Layer, error) { return NewMobileNetV2(opt, true), nil },
 	})
 }
 

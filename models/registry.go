@@ -42,6 +42,10 @@ type Info struct {
 	Description string
 	// Input is the expected input shape (C, H, W) with default options.
 	Input [3]int
+	// AnySize says Forward also takes other heights and widths than
+	// Input's (the network ends in global pooling), so it can train on
+	// images of the size a dataset has: 64×64 photos for a CIFAR ResNet.
+	AnySize bool
 	Build Builder
 }
 

@@ -22,28 +22,32 @@ func init() {
 			Name: name,
 			Description: fmt.Sprintf("ResNet-%d for CIFAR (He et al. 2016): 3 stages x %d basic blocks, 16/32/64 channels, "+
 				"1x1 conv+BN shortcuts where the shape changes (option B), PyTorch default init%s", depth, n, count),
-			Input: [3]int{3, 32, 32},
-			Build: func(opt Options) (nn.Layer, error) { return NewCIFARResNet(n, opt), nil },
+			Input:   [3]int{3, 32, 32},
+			AnySize: true,
+			Build:   func(opt Options) (nn.Layer, error) { return NewCIFARResNet(n, opt), nil },
 		})
 	}
 	Register(Info{
 		Name:        "resnet18",
 		Description: "ResNet-18 in torchvision's layout, parameter names and init (basic blocks 2-2-2-2, 64-512 channels); 11,689,512 parameters with 1000 classes",
 		Input:       [3]int{3, 224, 224},
+		AnySize:     true,
 		Build:       func(opt Options) (nn.Layer, error) { return NewResNet18(opt), nil },
 	})
 	Register(Info{
 		Name:        "resnet34",
 		Description: "ResNet-34 in torchvision's layout, parameter names and init (basic blocks 3-4-6-3, 64-512 channels); 21,797,672 parameters with 1000 classes",
 		Input:       [3]int{3, 224, 224},
+		AnySize:     true,
 		Build:       func(opt Options) (nn.Layer, error) { return NewResNet34(opt), nil },
 	})
 	Register(Info{
 		Name: "resnet50",
 		Description: "ResNet-50 in torchvision's layout, parameter names and init (bottleneck blocks 3-4-6-3 with expansion 4, " +
 			"stride on the 3×3 convolution as torchvision's v1.5); 25,557,032 parameters with 1000 classes",
-		Input: [3]int{3, 224, 224},
-		Build: func(opt Options) (nn.Layer, error) { return NewResNet50(opt), nil },
+		Input:   [3]int{3, 224, 224},
+		AnySize: true,
+		Build:   func(opt Options) (nn.Layer, error) { return NewResNet50(opt), nil },
 	})
 }
 

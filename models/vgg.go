@@ -44,15 +44,17 @@ func init() {
 				Description: fmt.Sprintf("VGG-%d%s (Simonyan and Zisserman 2014) in torchvision's layout, parameter names and init: "+
 					"3×3 convolutions and 5 max-pools, adaptive average pool to 7×7, classifier 25088-4096-4096-classes with dropout 0.5; "+
 					"%s parameters with 1000 classes", depth, norm, vggParams[name]),
-				Input: [3]int{3, 224, 224},
-				Build: func(opt Options) (nn.Layer, error) { return NewVGG(cfg, bn, false, opt), nil },
+				Input:   [3]int{3, 224, 224},
+				AnySize: true,
+				Build:   func(opt Options) (nn.Layer, error) { return NewVGG(cfg, bn, false, opt), nil },
 			})
 			Register(Info{
 				Name: name + "-cifar",
 				Description: fmt.Sprintf("VGG-%d%s for 32×32 input: torchvision's features (names features.N) and init, "+
 					"then a global average pool and a single Linear 512→classes named classifier", depth, norm),
-				Input: [3]int{3, 32, 32},
-				Build: func(opt Options) (nn.Layer, error) { return NewVGG(cfg, bn, true, opt), nil },
+				Input:   [3]int{3, 32, 32},
+				AnySize: true,
+				Build:   func(opt Options) (nn.Layer, error) { return NewVGG(cfg, bn, true, opt), nil },
 			})
 		}
 	}

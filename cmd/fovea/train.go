@@ -50,7 +50,7 @@ func newTrainCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train (see `fovea models`)")
+	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train: a zoo name (see `fovea models`) or a .yaml spec file (docs/spec.md)")
 	fl.StringVar(&f.data, "data", "mnist", "dataset: mnist (embedded), mnist:DIR, fashion-mnist:DIR, idx:DIR, cifar10:DIR,\ncifar100:DIR, npz:FILE, or a folder or .tar/.tar.gz archive of images in one\nsub-folder per class (optionally train/ and test/ or val/ splits)")
 	fl.StringVar(&f.testData, "test-data", "", "test set from another spec or path (default: the test split of --data)")
 	fl.Float64Var(&f.valSplit, "val-split", 0.2, "fraction held out (stratified) for testing when the data has no test split")
@@ -104,7 +104,7 @@ func runTrain(f trainFlags) error {
 	if f.out == "" {
 		return fmt.Errorf("--out: a checkpoint path is required")
 	}
-	info, err := models.Lookup(f.model)
+	input, anySize, err := modelInput(f.model)
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
@@ -117,7 +117,9 @@ func runTrain(f trainFlags) error {
 		return err
 	}
 	if size == ([2]int{}) {
-		size = [2]int{info.Input[1], info.Input[2]}
+		size = [2]int{input[1], input[2]}
+	} else if !anySize && size != [2]int{input[1], input[2]} {
+		return fmt.Errorf("--size %s: model %s takes %dx%d images only", f.size, f.model, input[1], input[2])
 	}
 	if f.channels != 0 && f.channels != 1 && f.channels != 3 {
 		return fmt.Errorf("--channels %d: must be 1 or 3 (or 0 to follow the images)", f.channels)
@@ -155,8 +157,8 @@ func runTrain(f trainFlags) error {
 	}
 	trainSet = sample(trainSet, f.trainLimit, f.seed)
 	testSet = sample(testSet, f.testLimit, f.seed+1)
-	if got := trainSet.Shape(); got[1] != info.Input[1] || got[2] != info.Input[2] {
-		return fmt.Errorf("--model %s takes %dx%d images but --data %s has %dx%d", f.model, info.Input[1], info.Input[2], f.data, got[1], got[2])
+	if got := trainSet.Shape(); !anySize && (got[1] != input[1] || got[2] != input[2]) {
+		return fmt.Errorf("--model %s takes %dx%d images but --data %s has %dx%d", f.model, input[1], input[2], f.data, got[1], got[2])
 	}
 	// Normalize with the training set's own statistics; they travel with
 	// the checkpoint so eval and predict prepare input the same way. With
@@ -176,9 +178,9 @@ func runTrain(f trainFlags) error {
 	testSet.Normalize(mean, std)
 
 	opt := models.Options{NumClasses: trainSet.NumClasses, InChannels: trainSet.C, Seed: f.seed}
-	model, err := models.New(f.model, opt)
+	model, meta, err := models.Build(f.model, opt)
 	if err != nil {
-		return err
+		return fmt.Errorf("--model: %w", err)
 	}
 	if f.init != "" {
 		if err := initFrom(model, f.init, f.freeze, f.quiet); err != nil {
@@ -204,8 +206,8 @@ func runTrain(f trainFlags) error {
 	if err != nil {
 		return err
 	}
-	s := trainSet.Shape()
-	meta := models.Meta{Model: f.model, Options: opt, Classes: trainSet.ClassNames, InputShape: s, Mean: mean, Std: std}
+	meta.InputShape = trainSet.Shape()
+	meta.Classes, meta.Mean, meta.Std = trainSet.ClassNames, mean, std
 	if err := models.Save(f.out, model, meta); err != nil {
 		return err
 	}
@@ -272,4 +274,21 @@ func sample(ds *data.Dataset, n int, seed uint64) *data.Dataset {
 	sub := ds.Subset(idx)
 	sub.Name = fmt.Sprintf("%s (%d of %d)", ds.Name, n, ds.Len())
 	return sub
+}
+
+// modelInput returns the input shape of a registry model or a spec file
+// and whether the model also takes other image sizes.
+func modelInput(nameOrSpec string) (input [3]int, anySize bool, err error) {
+	if models.IsSpecPath(nameOrSpec) {
+		spec, err := models.ReadSpec(nameOrSpec)
+		if err != nil {
+			return input, false, err
+		}
+		return spec.Input(), false, nil
+	}
+	info, err := models.Lookup(nameOrSpec)
+	if err != nil {
+		return input, false, err
+	}
+	return info.Input, info.AnySize, nil
 }
