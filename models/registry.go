@@ -46,7 +46,7 @@ type Info struct {
 	// Input's (the network ends in global pooling), so it can train on
 	// images of the size a dataset has: 64×64 photos for a CIFAR ResNet.
 	AnySize bool
-	Build Builder
+	Build   Builder
 }
 
 var registry = struct {
