@@ -56,3 +56,39 @@ func TestFreezeTrainsOnlyTheRest(t *testing.T) {
 		t.Errorf("all frozen: %v", err)
 	}
 }
+
+func TestPredictAgreesWithEvaluate(t *testing.T) {
+	r := tensor.NewRNG(3)
+	model := nn.NewSequential(nn.Flatten{}, nn.NewLinear(r, 16, 3, true))
+	ds := &data.Dataset{Name: "tiny", X: make([]float32, 10*16), Y: make([]int, 10), C: 1, H: 4, W: 4, NumClasses: 3}
+	for i := range ds.X {
+		ds.X[i] = float32((i*7)%11) / 11
+	}
+	for i := range ds.Y {
+		ds.Y[i] = i % 3
+	}
+	probs := Predict(model, ds, 4)
+	if len(probs) != 10 {
+		t.Fatalf("%d rows, want 10", len(probs))
+	}
+	correct := 0
+	for i, row := range probs {
+		var s float32
+		best := 0
+		for k, p := range row {
+			s += p
+			if p > row[best] {
+				best = k
+			}
+		}
+		if s < 0.999 || s > 1.001 {
+			t.Fatalf("row %d sums to %g", i, s)
+		}
+		if best == ds.Y[i] {
+			correct++
+		}
+	}
+	if _, acc := Evaluate(model, ds, 3); acc != float64(correct)/10 {
+		t.Errorf("Evaluate accuracy %g, Predict's argmax %g", acc, float64(correct)/10)
+	}
+}

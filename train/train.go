@@ -14,6 +14,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -281,4 +282,26 @@ func exampleNames(params []nn.Named[*autograd.Var]) string {
 		names = append(names, p.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// Predict returns the softmax class probabilities of model for every
+// example of ds, one row per example, in evaluation mode without
+// gradients. The model is left in evaluation mode.
+func Predict(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
+	defer autograd.NoGrad()()
+	nn.SetTraining(model, false)
+	loader := &data.Loader{Source: ds, BatchSize: max(batchSize, 1)}
+	arena := tensor.NewArena()
+	defer arena.Use()()
+	out := make([][]float32, 0, ds.Len())
+	for b := range loader.Epoch(0) {
+		arena.Reset()
+		p := autograd.Softmax(model.Forward(autograd.Const(b.X)), 1).Value.Contiguous() // (N, classes)
+		k := p.Shape()[1]
+		d := p.Data()
+		for i := range len(b.Y) {
+			out = append(out, slices.Clone(d[i*k:(i+1)*k]))
+		}
+	}
+	return out
 }

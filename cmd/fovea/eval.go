@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/train"
 )
@@ -53,10 +55,22 @@ func newEvalCmd() *cobra.Command {
 				return err
 			}
 			loss, acc := train.Evaluate(model, test, batch)
+			auc, _ := metrics.MacroAUC(train.Predict(model, test, batch), test.Y)
 			if asJSON {
-				return printJSON(map[string]any{"test_accuracy": acc, "test_loss": loss, "images": test.Len(), "model": meta.Model})
+				out := map[string]any{"test_accuracy": acc, "test_loss": loss, "images": test.Len(), "model": meta.Model}
+				if !math.IsNaN(auc) {
+					out["test_roc_auc"] = auc
+				}
+				return printJSON(out)
 			}
-			fmt.Printf("%s on %s: accuracy %.2f%% (%d images), loss %.4f\n", ckpt, test.Name, 100*acc, test.Len(), loss)
+			aucText := ""
+			if !math.IsNaN(auc) {
+				aucText = fmt.Sprintf(", ROC-AUC %.4f", auc)
+				if test.NumClasses > 2 {
+					aucText = fmt.Sprintf(", ROC-AUC %.4f (one-vs-rest, macro)", auc)
+				}
+			}
+			fmt.Printf("%s on %s: accuracy %.2f%% (%d images), loss %.4f%s\n", ckpt, test.Name, 100*acc, test.Len(), loss, aucText)
 			return nil
 		},
 	}
