@@ -501,7 +501,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	r = mustSucceed(t, dir, "models")
-	for _, want := range []string{"lenet5", "61706 params", models.DefaultMNIST, "54778 params"} {
+	for _, want := range []string{"lenet5", "61706", models.DefaultMNIST, "54778", "vgg16_bn", "mobilenetv2", "resnet20", "3x32x32 (any size)"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("fovea models does not show %q:\n%s", want, r.stdout)
 		}
