@@ -92,3 +92,25 @@ func TestPredictAgreesWithEvaluate(t *testing.T) {
 		t.Errorf("Evaluate accuracy %g, Predict's argmax %g", acc, float64(correct)/10)
 	}
 }
+
+func TestFrozenBatchNormKeepsItsStatistics(t *testing.T) {
+	r := tensor.NewRNG(2)
+	bn := nn.NewBatchNorm2d(2)
+	model := nn.NewSequential(
+		nn.NewConv2d(r, nn.Conv2dConfig{In: 1, Out: 2, Kernel: 3, Padding: 1}), bn,
+		nn.Flatten{}, nn.NewLinear(r, 2*4*4, 2, true))
+	if _, err := Freeze(model, "1"); err != nil {
+		t.Fatal(err)
+	}
+	ds := &data.Dataset{Name: "tiny", X: make([]float32, 8*16), Y: make([]int, 8), C: 1, H: 4, W: 4, NumClasses: 2}
+	for i := range ds.X {
+		ds.X[i] = float32(i%5) + 3
+	}
+	mean := bn.RunningMean.Clone()
+	if _, err := Fit(model, ds, nil, Config{Epochs: 1, BatchSize: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(bn.RunningMean.Data(), mean.Data()) {
+		t.Error("a frozen batch norm updated its running mean")
+	}
+}

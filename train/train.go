@@ -159,7 +159,7 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	step := 0
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		epochStart := time.Now()
-		nn.SetTraining(model, true)
+		setTraining(model)
 		prog.startEpoch(epoch, cfg.Epochs, steps)
 		var lossSum float64
 		var correct, seen int
@@ -250,7 +250,8 @@ func Trainable(model nn.Layer) []*autograd.Var {
 // Freeze stops gradients to every parameter of model whose state-dict name
 // starts with one of prefixes followed by "." or the end of the name
 // ("layer1" freezes layer1.0.conv1.weight but not layer10.…), for
-// fine-tuning. It returns the names frozen, and an error naming a prefix
+// fine-tuning. [Fit] also keeps a layer whose parameters are all frozen in
+// evaluation mode, so a frozen batch norm uses its running statistics. It returns the names frozen, and an error naming a prefix
 // that matches no parameter.
 func Freeze(model nn.Layer, prefixes ...string) ([]string, error) {
 	var frozen []string
@@ -304,4 +305,29 @@ func Predict(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
 		}
 	}
 	return out
+}
+
+// setTraining puts model in training mode, except layers whose parameters
+// are all frozen: a frozen batch norm keeps normalizing with its running
+// statistics instead of re-estimating them from the new data (Keras's
+// semantics of trainable = False; without it a fine-tuned network's
+// evaluation would use statistics its frozen weights never saw).
+func setTraining(model nn.Layer) {
+	nn.SetTraining(model, true)
+	nn.Walk(model, func(_ string, l nn.Layer) {
+		t, ok := l.(nn.Trainable)
+		p, hasParams := l.(nn.ParamOwner)
+		if !ok || !hasParams {
+			return
+		}
+		own := p.OwnParams()
+		for _, n := range own {
+			if n.Value.RequiresGrad() {
+				return
+			}
+		}
+		if len(own) > 0 {
+			t.SetTraining(false)
+		}
+	})
 }
