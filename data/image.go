@@ -21,21 +21,23 @@ import (
 // images are rejected before any pixel is decoded.
 const MaxImagePixels = 64 << 20
 
-// ReadImageFile decodes the PNG, JPEG, GIF, BMP, WebP, PPM or PGM file at path into a model input
-// of c channels (1: luminance, 3: RGB) and h×w pixels, values in [0, 1],
-// CHW order. The image is resized with bilinear interpolation to exactly
-// h×w (aspect ratio is not kept: digits and small crops are usually square).
-func ReadImageFile(path string, c, h, w int) ([]float32, error) {
+// ReadImageFile decodes the PNG, JPEG, GIF, BMP, WebP, PPM or PGM file at
+// path into a model input of c channels (1: luminance, 3: RGB) and h×w
+// pixels, values in [0, 1], CHW order, resized as mode says: [ResizeCrop]
+// (keep the aspect ratio, cut the centre — what image folders are loaded
+// with) or [ResizeStretch]. Headers declaring more than [MaxImagePixels]
+// are rejected before decoding.
+func ReadImageFile(path string, c, h, w int, mode string) ([]float32, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	defer f.Close()
-	return DecodeImage(f, path, c, h, w)
+	return DecodeImage(f, path, c, h, w, mode)
 }
 
 // DecodeImage is [ReadImageFile] on a stream; name is used in errors.
-func DecodeImage(r io.Reader, name string, c, h, w int) ([]float32, error) {
+func DecodeImage(r io.Reader, name string, c, h, w int, mode string) ([]float32, error) {
 	if c != 1 && c != 3 {
 		panic(fmt.Sprintf("data: DecodeImage to %d channels: want 1 or 3", c))
 	}
@@ -43,31 +45,9 @@ func DecodeImage(r io.Reader, name string, c, h, w int) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: %s: %w", name, err)
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("data: %s: not a PNG, JPEG, GIF, BMP, WebP, PPM or PGM image: %v", name, err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
-		return nil, fmt.Errorf("data: %s: %s image of %dx%d pixels is outside the accepted size (at most %d pixels)", name, format, cfg.Width, cfg.Height, MaxImagePixels)
-	}
-	img, _, err := image.Decode(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("data: %s: corrupt %s image: %v", name, format, err)
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.BiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
 	out := make([]float32, c*h*w)
-	for y := range h {
-		for x := range w {
-			p := dst.RGBAAt(x, y)
-			if c == 1 {
-				out[y*w+x] = float32(color.GrayModel.Convert(p).(color.Gray).Y) / 255
-				continue
-			}
-			out[y*w+x] = float32(p.R) / 255
-			out[h*w+y*w+x] = float32(p.G) / 255
-			out[2*h*w+y*w+x] = float32(p.B) / 255
-		}
+	if _, err := decodeInto(raw, name, c, h, w, mode, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

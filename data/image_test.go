@@ -26,7 +26,7 @@ func TestDecodeImageGrayExact(t *testing.T) {
 	for i := range img.Pix {
 		img.Pix[i] = uint8(i * 20)
 	}
-	x, err := DecodeImage(bytes.NewReader(encodePNG(t, img)), "g.png", 1, 3, 4)
+	x, err := DecodeImage(bytes.NewReader(encodePNG(t, img)), "g.png", 1, 3, 4, ResizeStretch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestDecodeImageRGBChannelsAndResize(t *testing.T) {
 			img.Set(x, y, color.RGBA{R: 255, G: 0, B: 128, A: 255})
 		}
 	}
-	x, err := DecodeImage(bytes.NewReader(encodePNG(t, img)), "c.png", 3, 2, 3)
+	x, err := DecodeImage(bytes.NewReader(encodePNG(t, img)), "c.png", 3, 2, 3, ResizeStretch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestDecodeImageRGBChannelsAndResize(t *testing.T) {
 		}
 	}
 	// Grayscale conversion of the same colour uses the luminance weights.
-	g, err := DecodeImage(bytes.NewReader(encodePNG(t, img)), "c.png", 1, 4, 4)
+	g, err := DecodeImage(bytes.NewReader(encodePNG(t, img)), "c.png", 1, 4, 4, ResizeStretch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestDecodeImageJPEG(t *testing.T) {
 	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 95}); err != nil {
 		t.Fatal(err)
 	}
-	x, err := DecodeImage(&b, "d.jpg", 1, 28, 28)
+	x, err := DecodeImage(&b, "d.jpg", 1, 28, 28, ResizeStretch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,16 +89,16 @@ func TestDecodeImageJPEG(t *testing.T) {
 }
 
 func TestDecodeImageErrors(t *testing.T) {
-	if _, err := DecodeImage(strings.NewReader("hello, not an image"), "x.png", 1, 28, 28); err == nil ||
+	if _, err := DecodeImage(strings.NewReader("hello, not an image"), "x.png", 1, 28, 28, ResizeStretch); err == nil ||
 		!strings.Contains(err.Error(), "x.png") || !strings.Contains(err.Error(), "not a PNG") {
 		t.Fatalf("text file: err = %v", err)
 	}
 	full := encodePNG(t, image.NewGray(image.Rect(0, 0, 30, 30)))
-	if _, err := DecodeImage(bytes.NewReader(full[:len(full)/2]), "cut.png", 1, 28, 28); err == nil ||
+	if _, err := DecodeImage(bytes.NewReader(full[:len(full)/2]), "cut.png", 1, 28, 28, ResizeStretch); err == nil ||
 		!strings.Contains(err.Error(), "cut.png") {
 		t.Fatalf("truncated PNG: err = %v", err)
 	}
-	if _, err := DecodeImage(bytes.NewReader(hugePNGHeader(50000, 50000)), "huge.png", 1, 28, 28); err == nil ||
+	if _, err := DecodeImage(bytes.NewReader(hugePNGHeader(50000, 50000)), "huge.png", 1, 28, 28, ResizeStretch); err == nil ||
 		!strings.Contains(err.Error(), "50000x50000") {
 		t.Fatalf("50000x50000 header: err = %v", err)
 	}
@@ -128,7 +128,7 @@ func FuzzDecodeImage(f *testing.F) {
 	f.Add(j.Bytes())
 	f.Add([]byte("GIF89a"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		x, err := DecodeImage(bytes.NewReader(b), "fuzz", 3, 8, 8)
+		x, err := DecodeImage(bytes.NewReader(b), "fuzz", 3, 8, 8, ResizeStretch)
 		if err == nil && len(x) != 3*8*8 {
 			t.Fatalf("decoded %d values, want 192", len(x))
 		}

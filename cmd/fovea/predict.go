@@ -28,7 +28,7 @@ type label struct {
 }
 
 func newPredictCmd() *cobra.Command {
-	var ckpt, invert string
+	var ckpt, invert, resize string
 	var topK int
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -48,6 +48,9 @@ first, and the output says so.`,
 			if err := oneOf("invert", invert, "auto", "yes", "no"); err != nil {
 				return err
 			}
+			if err := oneOf("resize", resize, data.ResizeCrop, data.ResizeStretch); err != nil {
+				return err
+			}
 			model, meta, err := models.Load(ckpt)
 			if err != nil {
 				return err
@@ -62,7 +65,7 @@ first, and the output says so.`,
 			defer autograd.NoGrad()()
 			var preds []prediction
 			for _, path := range images {
-				x, err := data.ReadImageFile(path, c, h, w)
+				x, err := data.ReadImageFile(path, c, h, w, resize)
 				if err != nil {
 					return err
 				}
@@ -102,6 +105,7 @@ first, and the output says so.`,
 	fl.StringVar(&ckpt, "model", "", "checkpoint to use (required)")
 	fl.IntVar(&topK, "top", 3, "how many classes to show per image")
 	fl.StringVar(&invert, "invert", "auto", "invert grayscale images: auto, yes or no")
+	fl.StringVar(&resize, "resize", data.ResizeCrop, "fit images to the model input: crop (keep the aspect ratio, cut the centre, as image folders are trained) or stretch")
 	fl.BoolVar(&asJSON, "json", false, "print the predictions as JSON")
 	return cmd
 }
