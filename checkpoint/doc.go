@@ -28,8 +28,24 @@
 //	fovea.input_shape     one input's shape CxHxW, e.g. "1x28x28"
 //	fovea.normalize       JSON {"mean": [...], "std": [...]}, per channel
 //	fovea.spec            YAML architecture spec, for models built from one
+//	fovea.checksum        "crc32c:" and the CRC-32C (Castagnoli) of the data
+//	                      section in 8 hex digits; [WriteFile] and [Save] set it
+//	fovea.train_state     JSON position of a training run (package train)
+//	fovea.train_recipe    JSON command-line recipe of `fovea train`
 //
-// Files without these keys, such as PyTorch's, load all the same.
+// Files without these keys, such as PyTorch's, load all the same; a file
+// with fovea.checksum is verified on every read ([Parse]), so a damaged or
+// truncated checkpoint fails with
+//
+//	checkpoint: x.safetensors: checksum mismatch: file is corrupt or truncated (…)
+//
+// # Training state
+//
+// A checkpoint written during training (package train) also holds the
+// optimizer's buffers, as tensors named [OptimizerPrefix] + parameter name
+// + "." + buffer ("optim.fc.weight.momentum", "optim.fc.weight.exp_avg").
+// [LoadInto] and [LoadMatching] ignore them, so such a file serves as a
+// model checkpoint too.
 //
 // # Error handling
 //
@@ -60,7 +76,19 @@ const (
 	// KeySpec holds the YAML text of the architecture spec the model was
 	// built from (models.ParseSpec), for models outside the registry.
 	KeySpec = "fovea.spec"
+	// KeyChecksum holds "crc32c:" and the hex CRC-32C of the data section.
+	KeyChecksum = "fovea.checksum"
+	// KeyTrainState holds the JSON position of a training run: epoch, step,
+	// recipe, optimizer step counts (see package train).
+	KeyTrainState = "fovea.train_state"
+	// KeyTrainRecipe holds the JSON command-line recipe of `fovea train`
+	// (model, data, augmentation, ...), so --resume can rebuild the run.
+	KeyTrainRecipe = "fovea.train_recipe"
 )
+
+// OptimizerPrefix starts the names of the optimizer-state tensors of a
+// training checkpoint; model loaders skip them.
+const OptimizerPrefix = "optim."
 
 // FormatVersion is the value of [KeyFormatVersion] this package writes and
 // the only one it reads.

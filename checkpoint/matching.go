@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
@@ -18,7 +19,8 @@ type Match struct {
 	// Missing are the model's tensors the file lacks; they keep their
 	// initialization.
 	Missing []string
-	// Unused are the file's tensors the model has no place for.
+	// Unused are the file's tensors the model has no place for, except
+	// optimizer state ([OptimizerPrefix]).
 	Unused []string
 }
 
@@ -53,7 +55,7 @@ func LoadMatching(model nn.Layer, f *File) (Match, error) {
 		}
 	}
 	for _, t := range f.Tensors {
-		if !used[t.Name] {
+		if !used[t.Name] && !strings.HasPrefix(t.Name, OptimizerPrefix) {
 			m.Unused = append(m.Unused, t.Name)
 		}
 	}

@@ -31,7 +31,8 @@ const maxListed = 5
 // The file must hold exactly the tensors the model has, with the same
 // shapes; otherwise LoadInto changes nothing and returns an error listing
 // the missing, unexpected and mis-shaped tensors, which usually means the
-// file is a checkpoint of another model. A file whose [KeyFormatVersion] is
+// file is a checkpoint of another model. Optimizer state (tensors named
+// [OptimizerPrefix]…, in a training checkpoint) is ignored. A file whose [KeyFormatVersion] is
 // present and not [FormatVersion] is refused too.
 func LoadInto(model nn.Layer, f *File) error {
 	if v, ok := f.Metadata[KeyFormatVersion]; ok && v != FormatVersion {
@@ -55,7 +56,7 @@ func LoadInto(model nn.Layer, f *File) error {
 		}
 	}
 	for _, t := range f.Tensors {
-		if !inModel[t.Name] {
+		if !inModel[t.Name] && !strings.HasPrefix(t.Name, OptimizerPrefix) {
 			unexpected = append(unexpected, fmt.Sprintf("%q", t.Name))
 		}
 	}

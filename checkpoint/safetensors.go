@@ -119,6 +119,10 @@ func ReadFile(path string) (*File, error) {
 // Parse parses a safetensors file held in data; name identifies it in
 // errors. The tensors are copied out of data, converted to float32.
 //
+// A file whose metadata has [KeyChecksum] must match it: a damaged or
+// truncated data section is reported as a checksum mismatch. Files without
+// the key (PyTorch's) are read unchecked.
+//
 // Parse is strict: the header length must fit the file, the header must be
 // one JSON object (trailing spaces allowed) without repeated names, every
 // tensor needs a known dtype, a shape without negative dimensions and
@@ -156,6 +160,11 @@ func Parse(data []byte, name string) (*File, error) {
 		begin, end int
 	}
 	var recs []rec
+	type raw struct {
+		name string
+		e    entry
+	}
+	var entries []raw
 	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -177,17 +186,25 @@ func Parse(data []byte, name string) (*File, error) {
 		if err := dec.Decode(&e); err != nil {
 			return nil, fail("header: tensor %q: %v", key, err)
 		}
-		r, err := checkEntry(key, e, len(body))
-		if err != nil {
-			return nil, fail("tensor %q: %v", key, err)
-		}
-		recs = append(recs, rec{key, *e.Dtype, r.shape, r.begin, r.end})
+		entries = append(entries, raw{key, e})
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
 		return nil, fail("header: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fail("header: data after the JSON object")
+	}
+	// A checksummed file that was cut short or damaged fails here, with
+	// one clear message, before the offsets are checked against the data.
+	if err := verifyChecksum(f.Metadata, body); err != nil {
+		return nil, fail("%v", err)
+	}
+	for _, en := range entries {
+		r, err := checkEntry(en.name, en.e, len(body))
+		if err != nil {
+			return nil, fail("tensor %q: %v", en.name, err)
+		}
+		recs = append(recs, rec{en.name, *en.e.Dtype, r.shape, r.begin, r.end})
 	}
 
 	slices.SortStableFunc(recs, func(a, b rec) int {
@@ -366,12 +383,14 @@ func Encode(w io.Writer, tensors []nn.Named[*tensor.Tensor], meta map[string]str
 	return nil
 }
 
-// WriteFile writes tensors and meta to path as [Encode] does, atomically:
+// WriteFile writes tensors and meta to path as [Encode] does, adding the
+// data's checksum under [KeyChecksum] (which [Parse] verifies), atomically:
 // the bytes go to a temporary file in the same directory, which is synced,
 // closed and renamed over path, and the directory is synced. If anything
 // fails, an existing file at path is left as it was and the temporary file
 // is removed.
 func WriteFile(path string, tensors []nn.Named[*tensor.Tensor], meta map[string]string) error {
+	meta = withChecksum(tensors, meta)
 	return writeAtomic(path, func(w io.Writer) error { return Encode(w, tensors, meta) })
 }
 

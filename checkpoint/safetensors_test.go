@@ -63,7 +63,7 @@ func TestRoundTrip(t *testing.T) {
 	if f.Name != path {
 		t.Errorf("Name = %q, want %q", f.Name, path)
 	}
-	if len(f.Metadata) != 2 || f.Metadata[KeyModel] != "lenet" || f.Metadata[KeyClasses] != `["a","b"]` {
+	if len(f.Metadata) != 3 || f.Metadata[KeyModel] != "lenet" || f.Metadata[KeyClasses] != `["a","b"]` || f.Metadata[KeyChecksum] == "" {
 		t.Errorf("metadata = %v, want %v", f.Metadata, meta)
 	}
 	if len(f.Tensors) != len(in) {

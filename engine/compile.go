@@ -77,7 +77,15 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 		producer[o.out] = o
 	}
 
-	for _, n := range g.Nodes {
+	for i, n := range g.Nodes {
+		// Captured constants (not parameters or buffers) have no buffer
+		// in a plan: refuse them here so callers fall back to eager
+		// execution instead of failing at run time.
+		for _, id := range n.Inputs {
+			if id >= 0 && g.Values[id].Data != nil && g.Values[id].Param == "" {
+				return nil, fmt.Errorf("engine: node %d (%s) reads a constant tensor of shape %v; not supported by the inference engine", i, n.Op, g.Values[id].Shape)
+			}
+		}
 		in := func(i int) int { return resolve(n.Inputs[i]) }
 		switch n.Op {
 		case "conv2d":

@@ -161,6 +161,12 @@ func TestCompileErrors(t *testing.T) {
 	if _, err := Compile(bad, 1, 1, 4, 4); err == nil || !strings.Contains(err.Error(), `"mul"`) {
 		t.Fatalf("unsupported op: err = %v, want it named", err)
 	}
+	pad := nn.Func(func(x *autograd.Var) *autograd.Var {
+		return autograd.Concat(1, x, autograd.Const(tensor.New(1, 2, 4, 4)))
+	})
+	if _, err := Compile(pad, 1, 1, 4, 4); err == nil || !strings.Contains(err.Error(), "constant tensor") {
+		t.Fatalf("concat with a constant: err = %v, want a compile error", err)
+	}
 	wrong := models.NewLeNet5(models.Options{})
 	if _, err := Compile(wrong, 1, 1, 32, 32); err == nil || !strings.Contains(err.Error(), "28") {
 		t.Fatalf("wrong input size: err = %v", err)

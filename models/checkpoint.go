@@ -34,17 +34,28 @@ type normalize struct {
 // safetensors checkpoint (atomically: an existing file is replaced only by
 // a complete new one).
 func Save(path string, model nn.Layer, meta Meta) error {
-	opts, err := json.Marshal(meta.Options)
+	md, err := meta.Metadata()
 	if err != nil {
 		return err
+	}
+	return checkpoint.Save(path, model, md)
+}
+
+// Metadata returns meta as the checkpoint metadata [Save] writes and
+// [Load] reads, for writers of other checkpoints (the training state of
+// package train) that eval and predict should load as well.
+func (meta Meta) Metadata() (map[string]string, error) {
+	opts, err := json.Marshal(meta.Options)
+	if err != nil {
+		return nil, err
 	}
 	classes, err := json.Marshal(meta.Classes)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	norm, err := json.Marshal(normalize{meta.Mean, meta.Std})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	md := map[string]string{
 		checkpoint.KeyModel:        meta.Model,
@@ -56,7 +67,7 @@ func Save(path string, model nn.Layer, meta Meta) error {
 	if meta.Spec != "" {
 		md[checkpoint.KeySpec] = meta.Spec
 	}
-	return checkpoint.Save(path, model, md)
+	return md, nil
 }
 
 // Load reads a checkpoint written by [Save], rebuilds its model from the

@@ -12,7 +12,8 @@
 // it first takes part in a step. State buffers (momentum, Adam moments) are
 // allocated on a parameter's first step and reused afterwards, so a steady
 // training loop does not allocate in Step. They are kept in slices aligned
-// with the parameter list, ready to be saved with a checkpoint.
+// with the parameter list; [Stateful] exports them by parameter name, with
+// the step counts, for a checkpoint that resumes training exactly.
 //
 // A [Schedule] maps an optimizer step count to a learning rate; a training
 // loop applies it with

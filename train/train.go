@@ -7,6 +7,11 @@
 // gradient clipping, the learning rate for this step, and the optimizer
 // step. Errors come only from invalid configuration; a NaN loss stops
 // training with an error naming the epoch and step.
+//
+// With [Config.CheckpointPath], Fit saves the whole training state ([State])
+// every few steps, atomically and checksummed; [ReadState] and
+// [Config.Resume] continue such a run bit for bit as if it had never
+// stopped.
 package train
 
 import (
@@ -19,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/optim"
@@ -54,6 +60,30 @@ type Config struct {
 
 	// OnEpoch, if set, is called after each epoch's evaluation.
 	OnEpoch func(EpochStats)
+
+	// CheckpointPath, if set, names the checkpoints of the training state
+	// ([State]): "run.safetensors" gives run.step0000120.safetensors after
+	// global step 120 ([StepPath]). One is written, atomically, every
+	// CheckpointEvery optimizer steps and at the end of each epoch (after
+	// its evaluation); CheckpointEvery 0 means at epoch ends only. Each
+	// holds the model's tensors, the optimizer's and CheckpointMeta.
+	CheckpointPath  string
+	CheckpointEvery int
+	// KeepLast, if positive, keeps only the last KeepLast step checkpoints,
+	// deleting older ones after each write; 0 keeps all.
+	KeepLast int
+	// CheckpointMeta is added to the metadata of each checkpoint (the model
+	// description of models.Meta, a caller's recipe).
+	CheckpointMeta map[string]string
+
+	// Resume, if set, continues the run that wrote it (see [ReadState])
+	// instead of starting afresh: Fit loads its weights into model, which
+	// must be freshly built as for the original run, restores the
+	// optimizer, the schedule's position and the dropout generators, and
+	// trains the remaining batches of the interrupted epoch and the
+	// epochs after it. The Config must match the state's [Recipe]. The
+	// Result lists the epochs finished before the checkpoint too.
+	Resume *State
 }
 
 // EpochStats are the measurements of one epoch.
@@ -121,12 +151,20 @@ func (c *Config) validate(trainSet *data.Dataset) error {
 		return fmt.Errorf("train: label smoothing %g must be in [0, 1)", c.LabelSmoothing)
 	case trainSet.Len() == 0:
 		return fmt.Errorf("train: training set %s is empty", trainSet.Name)
+	case c.CheckpointEvery < 0:
+		return fmt.Errorf("train: checkpoint interval %d must not be negative", c.CheckpointEvery)
+	case c.KeepLast < 0:
+		return fmt.Errorf("train: keep-last %d must not be negative", c.KeepLast)
+	case c.CheckpointPath == "" && (c.CheckpointEvery > 0 || c.KeepLast > 0):
+		return fmt.Errorf("train: checkpoint interval or keep-last set without a checkpoint path")
 	}
 	return nil
 }
 
 // Fit trains model on trainSet for cfg.Epochs epochs, evaluating on testSet
-// (which may be nil) after each.
+// (which may be nil) after each. With cfg.CheckpointPath it saves the
+// training state as it goes, and with cfg.Resume it continues a run from
+// such a checkpoint.
 func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, error) {
 	cfg.defaults()
 	if err := cfg.validate(trainSet); err != nil {
@@ -154,17 +192,57 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	stepper.ClipNorm = cfg.ClipNorm
 	prog := newProgress(cfg.Progress, cfg.Interactive, cfg.ProgressEvery)
 
+	// What a checkpoint needs beyond the weights: the optimizer's state
+	// and the dropout layers' draws.
+	var ckpt *checkpointer
+	var drop []*dropout
+	if cfg.CheckpointPath != "" || cfg.Resume != nil {
+		so, ok := opt.(optim.Stateful)
+		if !ok {
+			return Result{}, fmt.Errorf("train: optimizer %s cannot save its state", cfg.Optimizer)
+		}
+		ckpt = &checkpointer{base: cfg.CheckpointPath, keepLast: cfg.KeepLast, meta: cfg.CheckpointMeta,
+			model: model, opt: so, names: trainableNames(model)}
+		drop = findDropout(model, trainSet.Shape())
+	}
+
 	var res Result
 	start := time.Now()
-	step := 0
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+	first, skip, step := 1, 0, 0
+	var part Partial
+	if st := cfg.Resume; st != nil {
+		if err := resume(st, &cfg, trainSet.Len(), steps, ckpt, drop); err != nil {
+			return res, err
+		}
+		first, skip, step, part = st.Epoch+1, st.Step, st.GlobalStep, st.Partial
+		res.Epochs = slices.Clone(st.Epochs)
+	}
+	// examples counts the training examples of this call, for the dropout
+	// draws; lr is the rate of the last step.
+	var examples int64
+	lr := sched.LR(max(step-1, 0))
+	state := func(epoch, done int) *State {
+		return &State{
+			Version: stateVersion, Config: cfg.recipe(), Epoch: epoch, Step: done, GlobalStep: step,
+			StepsPerEpoch: steps, TrainSize: trainSet.Len(), LR: lr,
+			DropoutDraws: dropoutDraws(drop, examples), Partial: part, Epochs: res.Epochs,
+		}
+	}
+	for epoch := first; epoch <= cfg.Epochs; epoch++ {
 		epochStart := time.Now()
 		setTraining(model)
 		prog.startEpoch(epoch, cfg.Epochs, steps)
-		var lossSum float64
-		var correct, seen int
+		prog.done = skip
+		done, seenHere := 0, 0
 		for b := range loader.Epoch(epoch - 1) {
-			lr := sched.LR(step)
+			// A resumed epoch skips the batches trained before the
+			// checkpoint; their augmentation is seeded by position, so
+			// the ones that follow are the same.
+			if done < skip {
+				done++
+				continue
+			}
+			lr = sched.LR(step)
 			opt.SetLR(lr)
 
 			lv, ok := stepper.Step(b.X, b.Y)
@@ -173,17 +251,29 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 			}
 
 			n := len(b.Y)
-			lossSum += lv * float64(n)
-			correct += ok
-			seen += n
+			part.LossSum += lv * float64(n)
+			part.Correct += ok
+			part.Seen += n
+			seenHere += n
+			examples += int64(n)
 			step++
-			prog.step(lossSum/float64(seen), float64(correct)/float64(seen), seen)
+			done++
+			prog.step(part.LossSum/float64(part.Seen), float64(part.Correct)/float64(part.Seen), seenHere)
+			// Mid-epoch checkpoint; the epoch's last step is saved after
+			// the evaluation below.
+			if ckpt != nil && cfg.CheckpointPath != "" && cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && done < steps {
+				if err := ckpt.save(state(epoch-1, done)); err != nil {
+					return res, err
+				}
+			}
 		}
+		skip = 0
 		trainTime := time.Since(epochStart)
 		st := EpochStats{
-			Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen),
-			LR: sched.LR(max(step-1, 0)), ImagesPerSec: float64(seen) / trainTime.Seconds(),
+			Epoch: epoch, TrainLoss: part.LossSum / float64(part.Seen), TrainAcc: float64(part.Correct) / float64(part.Seen),
+			LR: sched.LR(max(step-1, 0)), ImagesPerSec: float64(seenHere) / trainTime.Seconds(),
 		}
+		part = Partial{}
 		if testSet != nil {
 			st.TestLoss, st.TestAcc = Evaluate(model, testSet, cfg.EvalBatchSize)
 		}
@@ -191,12 +281,47 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 		st.Elapsed = time.Since(start).Seconds()
 		res.Epochs = append(res.Epochs, st)
 		prog.endEpoch(st, testSet != nil)
+		if ckpt != nil && cfg.CheckpointPath != "" {
+			if err := ckpt.save(state(epoch, 0)); err != nil {
+				return res, err
+			}
+		}
 		if cfg.OnEpoch != nil {
 			cfg.OnEpoch(st)
 		}
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// resume checks st against the run about to start and restores the
+// model's weights, the optimizer's state and the dropout generators.
+func resume(st *State, cfg *Config, trainSize, steps int, ckpt *checkpointer, drop []*dropout) error {
+	if err := st.check(cfg, trainSize, steps); err != nil {
+		return err
+	}
+	f := &checkpoint.File{Name: st.Path, Metadata: st.Metadata, Tensors: st.Model}
+	if err := checkpoint.LoadInto(ckpt.model, f); err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	if err := ckpt.opt.LoadState(ckpt.names, optim.State{Tensors: st.Optim, Steps: st.OptimizerSteps}); err != nil {
+		return fmt.Errorf("train: resume from %s: %w", st.Path, err)
+	}
+	for _, d := range drop {
+		if _, ok := st.DropoutDraws[d.path]; !ok && st.GlobalStep > 0 {
+			return fmt.Errorf("train: resume from %s: the checkpoint counts no draws for dropout layer %q", st.Path, d.path)
+		}
+	}
+	for path := range st.DropoutDraws {
+		if !slices.ContainsFunc(drop, func(d *dropout) bool { return d.path == path }) {
+			return fmt.Errorf("train: resume from %s: the checkpoint counts draws of dropout layer %q, which this model lacks", st.Path, path)
+		}
+	}
+	for _, d := range drop {
+		d.base = st.DropoutDraws[d.path]
+		d.skip(d.base)
+	}
+	return nil
 }
 
 // Evaluate returns the mean cross-entropy loss and the accuracy of model on

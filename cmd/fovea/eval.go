@@ -8,7 +8,6 @@ import (
 
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/metrics"
-	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/train"
 )
 
@@ -34,7 +33,7 @@ func newEvalCmd() *cobra.Command {
 			if limit < 0 {
 				return fmt.Errorf("--limit %d: must not be negative", limit)
 			}
-			model, meta, err := models.Load(ckpt)
+			model, meta, err := loadModel(ckpt)
 			if err != nil {
 				return err
 			}
@@ -49,7 +48,7 @@ func newEvalCmd() *cobra.Command {
 				}
 			}
 			if limit > 0 && limit < test.Len() {
-				test = test.Head(limit)
+				test = sample(test, limit, evalSampleSeed)
 			}
 			if err := prepareFor(test, meta, ckpt); err != nil {
 				return err
@@ -75,11 +74,11 @@ func newEvalCmd() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "checkpoint to evaluate (required)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to evaluate (required)")
 	fl.StringVar(&dataSpec, "data", "mnist", "dataset whose test split is used: mnist, cifar10:DIR, npz:FILE, …, an image folder or archive (see fovea train --help)")
 	fl.IntVar(&batch, "batch-size", 500, "images per forward pass")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
-	fl.IntVar(&limit, "limit", 0, "use only the first N test images (0: all)")
+	fl.IntVar(&limit, "limit", 0, "use only N test images, a fixed random subset (the one train --test-limit N uses; 0: all)")
 	fl.BoolVar(&asJSON, "json", false, "print the metrics as one JSON object")
 	return cmd
 }

@@ -1,8 +1,14 @@
 // Command fovea builds, trains, evaluates and runs CNN image classifiers.
 //
 //	fovea train                 train the default CNN on the embedded MNIST
-//	fovea eval --model CKPT     test accuracy and loss of a checkpoint
+//	fovea eval --model CKPT     test accuracy, loss and ROC-AUC of a checkpoint or ONNX file
 //	fovea predict --model CKPT IMAGE...
+//	fovea infer --model CKPT --input x.npy --out y.npy
+//	fovea models                the zoo
+//	fovea summary MODEL         per-layer shapes, parameters, MACs, memory
+//	fovea data inspect PATH     what a dataset holds
+//	fovea export --model CKPT --out model.onnx
+//	fovea import --from state_dict.safetensors --model resnet18 --out CKPT
 //	fovea bench --workload W1   the peer-benchmark contract (bench/peers)
 //
 // Run `fovea help` for the full list and `fovea COMMAND --help` for flags.
@@ -12,11 +18,24 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	defer func() {
+		// An imported ONNX graph can fail at run time on what its file
+		// says (a shape its operators cannot take): report it like any
+		// other bad input. Other panics are bugs and keep their trace.
+		if r := recover(); r != nil {
+			if msg, ok := r.(string); ok && strings.HasPrefix(msg, "onnx: ") {
+				fmt.Fprintln(os.Stderr, "fovea:", msg)
+				os.Exit(1)
+			}
+			panic(r)
+		}
+	}()
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "fovea:", err)
 		os.Exit(1)
@@ -32,6 +51,7 @@ pure Go. With no data given, it trains on the MNIST digits embedded in the binar
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newTrainCmd(), newEvalCmd(), newPredictCmd(), newBenchCmd(), newModelsCmd(), newSummaryCmd(), newDataCmd())
+	root.AddCommand(newTrainCmd(), newEvalCmd(), newPredictCmd(), newInferCmd(), newModelsCmd(), newSummaryCmd(),
+		newDataCmd(), newExportCmd(), newImportCmd(), newBenchCmd())
 	return root
 }

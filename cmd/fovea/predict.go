@@ -10,7 +10,6 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/data"
-	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -51,7 +50,7 @@ first, and the output says so.`,
 			if err := oneOf("resize", resize, data.ResizeCrop, data.ResizeStretch); err != nil {
 				return err
 			}
-			model, meta, err := models.Load(ckpt)
+			model, meta, err := loadModel(ckpt)
 			if err != nil {
 				return err
 			}
@@ -102,7 +101,7 @@ first, and the output says so.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "checkpoint to use (required)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to use (required)")
 	fl.IntVar(&topK, "top", 3, "how many classes to show per image")
 	fl.StringVar(&invert, "invert", "auto", "invert grayscale images: auto, yes or no")
 	fl.StringVar(&resize, "resize", data.ResizeCrop, "fit images to the model input: crop (keep the aspect ratio, cut the centre, as image folders are trained) or stretch")

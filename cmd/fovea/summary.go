@@ -86,7 +86,7 @@ func summaryModel(arg string, in *[3]int, classes int) (string, nn.Layer, [3]int
 		if classes != 0 {
 			return "", nil, [3]int{}, fmt.Errorf("--classes: %s is a checkpoint, whose classes are fixed", arg)
 		}
-		m, meta, err := models.Load(arg)
+		m, meta, err := loadModel(arg)
 		if err != nil {
 			return "", nil, [3]int{}, err
 		}

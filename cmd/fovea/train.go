@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/tensor"
 	"github.com/fovea-ml/fovea/train"
 )
 
@@ -25,9 +28,11 @@ import (
 type trainFlags struct {
 	model, data, optimizer, schedule, out string
 	testData, size, augment, init         string
+	resume                                string
 	freeze                                []string
 	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
+	checkpointEvery, keepLast             int
 	lr, weightDecay, valSplit             float64
 	labelSmoothing                        float32
 	seed                                  uint64
@@ -45,9 +50,11 @@ func newTrainCmd() *cobra.Command {
   fovea train --model resnet20 --data cifar10-train-jpeg.tar.gz --test-data cifar10-test-jpeg.tar.gz \
       --augment cifar --optimizer sgd --lr 0.1 --weight-decay 5e-4 --epochs 30
   fovea train --model resnet20 --data photos/ --size 64 --augment photo --val-split 0.2
-  fovea train --model resnet20 --data npz:breastmnist.npz --init pretrained.safetensors --freeze conv,bn`,
+  fovea train --model resnet20 --data npz:breastmnist.npz --init pretrained.safetensors --freeze conv,bn
+  fovea train --model resnet20 --data cifar10:DIR --out r20.safetensors --checkpoint-every 200 --keep-last 3
+  fovea train --resume r20.step0004200.safetensors`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(f, cmd) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train: a zoo name (see `fovea models`) or a .yaml spec file (docs/spec.md)")
@@ -69,16 +76,139 @@ func newTrainCmd() *cobra.Command {
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for initialization and shuffling")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
 	fl.StringVar(&f.out, "out", "fovea-mnist.safetensors", "checkpoint file to write")
-	fl.IntVar(&f.trainLimit, "train-limit", 0, "use only the first N training images (0: all), for quick trials")
-	fl.IntVar(&f.testLimit, "test-limit", 0, "use only the first N test images (0: all)")
+	fl.IntVar(&f.trainLimit, "train-limit", 0, "use only N training images drawn at random with --seed (0: all), for quick trials")
+	fl.IntVar(&f.testLimit, "test-limit", 0, "use only N test images, a fixed random subset (the one eval --limit N uses; 0: all)")
 	fl.BoolVar(&f.json, "json", false, "print the final metrics as one JSON object on stdout")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save the full training state every N steps and at each epoch end,\nas OUT.stepNNNNNNN.safetensors beside --out (0: none)")
+	fl.IntVar(&f.keepLast, "keep-last", 0, "keep only the last K step checkpoints (0: all)")
+	fl.StringVar(&f.resume, "resume", "", "continue the run that wrote this step checkpoint, bit for bit; the recipe\ncomes from the checkpoint (recipe flags may be repeated, not changed)")
 	return cmd
 }
 
-func runTrain(f trainFlags) error {
+// trainRecipe is what `fovea train` stores in a step checkpoint
+// ([checkpoint.KeyTrainRecipe]) to rebuild the run on --resume: every
+// flag that changes the numbers, and the run's settings (threads, out,
+// checkpointing), which a resumed run keeps unless told otherwise.
+type trainRecipe struct {
+	Model          string   `json:"model"`
+	Data           string   `json:"data"`
+	TestData       string   `json:"test_data,omitempty"`
+	ValSplit       float64  `json:"val_split"`
+	Size           string   `json:"size,omitempty"`
+	Channels       int      `json:"channels,omitempty"`
+	Augment        string   `json:"augment"`
+	Init           string   `json:"init,omitempty"`
+	Freeze         []string `json:"freeze,omitempty"`
+	Epochs         int      `json:"epochs"`
+	BatchSize      int      `json:"batch_size"`
+	LR             float64  `json:"lr"`
+	Optimizer      string   `json:"optimizer"`
+	Schedule       string   `json:"schedule"`
+	WeightDecay    float64  `json:"weight_decay"`
+	LabelSmoothing float32  `json:"label_smoothing"`
+	Seed           uint64   `json:"seed"`
+	TrainLimit     int      `json:"train_limit,omitempty"`
+	TestLimit      int      `json:"test_limit,omitempty"`
+
+	Threads         int    `json:"threads"`
+	Out             string `json:"out"`
+	CheckpointEvery int    `json:"checkpoint_every"`
+	KeepLast        int    `json:"keep_last,omitempty"`
+}
+
+// recipeField ties a flag to its field in trainFlags and in trainRecipe.
+type recipeField struct {
+	flag          string
+	setting       bool // a run setting, not part of the recipe proper
+	inFlags, inRe any  // pointers to fields of the same type
+}
+
+// fields lists the flags of the recipe and the run's settings, with
+// pointers to their fields in f and r.
+func (r *trainRecipe) fields(f *trainFlags) []recipeField {
+	return []recipeField{
+		{"model", false, &f.model, &r.Model}, {"data", false, &f.data, &r.Data},
+		{"test-data", false, &f.testData, &r.TestData}, {"val-split", false, &f.valSplit, &r.ValSplit},
+		{"size", false, &f.size, &r.Size}, {"channels", false, &f.channels, &r.Channels},
+		{"augment", false, &f.augment, &r.Augment}, {"init", false, &f.init, &r.Init},
+		{"freeze", false, &f.freeze, &r.Freeze}, {"epochs", false, &f.epochs, &r.Epochs},
+		{"batch-size", false, &f.batch, &r.BatchSize}, {"lr", false, &f.lr, &r.LR},
+		{"optimizer", false, &f.optimizer, &r.Optimizer}, {"schedule", false, &f.schedule, &r.Schedule},
+		{"weight-decay", false, &f.weightDecay, &r.WeightDecay}, {"label-smoothing", false, &f.labelSmoothing, &r.LabelSmoothing},
+		{"seed", false, &f.seed, &r.Seed}, {"train-limit", false, &f.trainLimit, &r.TrainLimit},
+		{"test-limit", false, &f.testLimit, &r.TestLimit},
+		{"threads", true, &f.threads, &r.Threads}, {"out", true, &f.out, &r.Out},
+		{"checkpoint-every", true, &f.checkpointEvery, &r.CheckpointEvery}, {"keep-last", true, &f.keepLast, &r.KeepLast},
+	}
+}
+
+// recipeOf returns f's recipe.
+func recipeOf(f *trainFlags) trainRecipe {
+	var r trainRecipe
+	for _, fd := range r.fields(f) {
+		reflect.ValueOf(fd.inRe).Elem().Set(reflect.ValueOf(fd.inFlags).Elem())
+	}
+	return r
+}
+
+// resumeRecipe replaces f's recipe by the one stored in st. A recipe flag
+// given on the command line must agree with it; a setting flag given
+// overrides it.
+func resumeRecipe(f *trainFlags, cmd *cobra.Command, st *train.State) error {
+	fl := cmd.Flags()
+	js, ok := st.Metadata[checkpoint.KeyTrainRecipe]
+	if !ok {
+		return fmt.Errorf("--resume %s: the checkpoint has no %q: it was not written by fovea train", f.resume, checkpoint.KeyTrainRecipe)
+	}
+	var r trainRecipe
+	if err := json.Unmarshal([]byte(js), &r); err != nil {
+		return fmt.Errorf("--resume %s: metadata %q: %v", f.resume, checkpoint.KeyTrainRecipe, err)
+	}
+	if fl.Changed("init") {
+		return fmt.Errorf("--init cannot be combined with --resume: a resumed run's weights come from the checkpoint")
+	}
+	for _, fd := range r.fields(f) {
+		given, stored := reflect.ValueOf(fd.inFlags).Elem(), reflect.ValueOf(fd.inRe).Elem()
+		switch {
+		case !fl.Changed(fd.flag):
+			given.Set(stored)
+		case fd.setting:
+			// A setting given on the command line wins.
+			if fd.flag == "threads" && f.threads != r.Threads {
+				fmt.Fprintf(os.Stderr, "note: --threads %d differs from the %d threads of the interrupted run: the result will be close to, not bit-identical with, an uninterrupted run\n", f.threads, r.Threads)
+			}
+		case !reflect.DeepEqual(given.Interface(), stored.Interface()):
+			return fmt.Errorf("--%s %v conflicts with the recipe of %s (--%s %v): a resumed run keeps its recipe; leave the flag out",
+				fd.flag, given.Interface(), f.resume, fd.flag, stored.Interface())
+		}
+	}
+	return nil
+}
+
+func runTrain(f trainFlags, cmd *cobra.Command) error {
+	var resume *train.State
+	if f.resume != "" {
+		st, err := train.ReadState(f.resume)
+		if err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		if err := resumeRecipe(&f, cmd, st); err != nil {
+			return err
+		}
+		resume = st
+	}
 	if err := setThreads(f.threads); err != nil {
 		return err
+	}
+	if f.checkpointEvery < 0 {
+		return fmt.Errorf("--checkpoint-every %d: must not be negative", f.checkpointEvery)
+	}
+	if f.keepLast < 0 {
+		return fmt.Errorf("--keep-last %d: must not be negative", f.keepLast)
+	}
+	if f.keepLast > 0 && f.checkpointEvery == 0 {
+		return fmt.Errorf("--keep-last needs --checkpoint-every")
 	}
 	if err := oneOf("optimizer", f.optimizer, "sgd", "adam", "adamw"); err != nil {
 		return err
@@ -156,7 +286,7 @@ func runTrain(f trainFlags) error {
 		return fmt.Errorf("--train-limit and --test-limit must not be negative")
 	}
 	trainSet = sample(trainSet, f.trainLimit, f.seed)
-	testSet = sample(testSet, f.testLimit, f.seed+1)
+	testSet = sample(testSet, f.testLimit, evalSampleSeed) // the images `fovea eval --limit` picks
 	if got := trainSet.Shape(); !anySize && (got[1] != input[1] || got[2] != input[2]) {
 		return fmt.Errorf("--model %s takes %dx%d images but --data %s has %dx%d", f.model, input[1], input[2], f.data, got[1], got[2])
 	}
@@ -182,11 +312,20 @@ func runTrain(f trainFlags) error {
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
-	if f.init != "" {
+	switch {
+	case resume != nil:
+		// The weights come from the checkpoint; the frozen layers are the
+		// original run's.
+		if _, err := train.Freeze(model, f.freeze...); err != nil {
+			return fmt.Errorf("--freeze: %w", err)
+		}
+	case f.init != "":
 		if err := initFrom(model, f.init, f.freeze, f.quiet); err != nil {
 			return err
 		}
 	}
+	meta.InputShape = trainSet.Shape()
+	meta.Classes, meta.Mean, meta.Std = trainSet.ClassNames, mean, std
 	var progress = os.Stderr
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
@@ -196,18 +335,35 @@ func runTrain(f trainFlags) error {
 	if f.quiet {
 		cfg.Progress = nil
 	}
+	if f.checkpointEvery > 0 {
+		md, err := meta.Metadata()
+		if err != nil {
+			return err
+		}
+		r := recipeOf(&f)
+		r.Threads = tensor.Threads()
+		js, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		md[checkpoint.KeyTrainRecipe] = string(js)
+		cfg.CheckpointPath, cfg.CheckpointEvery, cfg.KeepLast, cfg.CheckpointMeta = f.out, f.checkpointEvery, f.keepLast, md
+	}
+	cfg.Resume = resume
 	if !f.quiet {
 		s := trainSet.Shape()
 		fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s: %d train / %d test images of %dx%dx%d in %d classes, %d epochs, batch %d, %s lr %g %s, augment %s\n",
 			f.model, nn.NumParams(model), trainSet.Name, trainSet.Len(), testSet.Len(), s[0], s[1], s[2], trainSet.NumClasses,
 			f.epochs, f.batch, f.optimizer, f.lr, f.schedule, pipeline)
+		if resume != nil {
+			fmt.Fprintf(os.Stderr, "resuming from %s: %d epochs and %d steps done (global step %d)\n",
+				resume.Path, resume.Epoch, resume.Step, resume.GlobalStep)
+		}
 	}
 	res, err := train.Fit(model, trainSet, testSet, cfg)
 	if err != nil {
 		return err
 	}
-	meta.InputShape = trainSet.Shape()
-	meta.Classes, meta.Mean, meta.Std = trainSet.ClassNames, mean, std
 	if err := models.Save(f.out, model, meta); err != nil {
 		return err
 	}
@@ -261,6 +417,10 @@ func initFrom(model nn.Layer, path string, freeze []string, quiet bool) error {
 	}
 	return nil
 }
+
+// evalSampleSeed picks the test subset of --test-limit and of eval's
+// --limit, so both measure the same images.
+const evalSampleSeed = 0
 
 // sample returns n examples of ds drawn at random with seed, in ds's order
 // (folders are sorted by class: a prefix would hold one class), or ds

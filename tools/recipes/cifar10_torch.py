@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""The CIFAR-10 ResNet-20 recipe of docs/recipes.md in PyTorch, for timing.
+
+Reads the same JPEG archives as `fovea train`, trains ResNet20 of
+shared/bench/peers/models.py with the same recipe (SGD momentum 0.9
+Nesterov, one-cycle LR peaking at 0.2, weight decay 5e-4 on every
+parameter, label smoothing 0.1, batch 128, drop-last, random crop with
+4-pixel zero padding + horizontal flip, per-channel normalization with the
+training set's mean/std) and prints, per epoch, the training images/s and
+the test accuracy. Run with Debian's python3-torch (CPU):
+
+    /usr/bin/python3 tools/recipes/cifar10_torch.py \
+        ../shared/datasets/cifar10-jpeg --epochs 30 --threads 2
+
+`--epochs` sets the one-cycle length; `--stop-after N` ends the run after N
+epochs (the throughput of a full run is the same per epoch).
+"""
+import argparse
+import io
+import sys
+import tarfile
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def load(path):
+    xs, ys = [], []
+    with tarfile.open(path) as tf:
+        for m in tf:
+            if not m.isfile() or not m.name.endswith(".jpg"):
+                continue
+            cls = m.name.split("/")[-2]
+            img = Image.open(io.BytesIO(tf.extractfile(m).read())).convert("RGB")
+            xs.append(np.asarray(img, dtype=np.uint8))
+            ys.append(CLASSES.index(cls))
+    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float() / 255
+    return x, torch.tensor(ys)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--stop-after", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=0.2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    sys.path.insert(0, "../shared/bench/peers")
+    from models import ResNet20
+
+    t0 = time.time()
+    xtr, ytr = load(f"{a.dir}/cifar10-train-jpeg.tar.gz")
+    xte, yte = load(f"{a.dir}/cifar10-test-jpeg.tar.gz")
+    mean = xtr.mean(dim=(0, 2, 3), keepdim=True)
+    std = xtr.std(dim=(0, 2, 3), keepdim=True)
+    xte = (xte - mean) / std
+    print(f"loaded {len(xtr)} + {len(xte)} images in {time.time() - t0:.1f}s", flush=True)
+
+    model = ResNet20(10)
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    steps = len(xtr) // 128
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps * a.epochs)
+    for epoch in range(a.epochs):
+        model.train()
+        perm = torch.randperm(len(xtr))
+        t = time.time()
+        seen = correct = 0
+        for s in range(steps):
+            idx = perm[s * 128:(s + 1) * 128]
+            x = xtr[idx]
+            # Random crop with 4-pixel zero padding, horizontal flip.
+            x = F.pad(x, (4, 4, 4, 4))
+            dy, dx = torch.randint(0, 9, (2, len(idx)))
+            x = torch.stack([x[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32] for i in range(len(idx))])
+            flip = torch.rand(len(idx)) < 0.5
+            x[flip] = x[flip].flip(3)
+            x = (x - mean) / std
+            y = ytr[idx]
+            out = model(x)
+            loss = F.cross_entropy(out, y, label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(idx)
+            correct += (out.argmax(1) == y).sum().item()
+        train_s = time.time() - t
+        model.eval()
+        with torch.no_grad():
+            acc = sum((model(xte[i:i + 500]).argmax(1) == yte[i:i + 500]).sum().item() for i in range(0, len(xte), 500)) / len(xte)
+        print(f"epoch {epoch + 1}/{a.epochs}  train acc {correct / seen:.4f}  test acc {acc:.4f}  "
+              f"{seen / train_s:.0f} img/s  train {train_s:.1f}s  epoch {time.time() - t:.1f}s", flush=True)
+        if a.stop_after and epoch + 1 >= a.stop_after:
+            break
+
+
+if __name__ == "__main__":
+    main()

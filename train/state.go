@@ -1,0 +1,379 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/checkpoint"
+	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/optim"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// stateVersion is the version of the JSON in [checkpoint.KeyTrainState].
+const stateVersion = 1
+
+// Recipe is the part of a [Config] that decides the numbers a run
+// computes, stored with its checkpoints; a resumed run must use the same.
+// (The augmentation, a function in Config, cannot be compared: the caller
+// stores its description, as `fovea train` does in
+// [checkpoint.KeyTrainRecipe].)
+type Recipe struct {
+	Epochs         int     `json:"epochs"`
+	BatchSize      int     `json:"batch_size"`
+	LR             float64 `json:"lr"`
+	Optimizer      string  `json:"optimizer"`
+	Schedule       string  `json:"schedule"`
+	WeightDecay    float64 `json:"weight_decay"`
+	LabelSmoothing float32 `json:"label_smoothing"`
+	ClipNorm       float64 `json:"clip_norm"`
+	Seed           uint64  `json:"seed"`
+}
+
+// recipe returns c's Recipe, names normalized; c has its defaults.
+func (c *Config) recipe() Recipe {
+	return Recipe{
+		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: c.LR,
+		Optimizer: strings.ToLower(strings.TrimSpace(c.Optimizer)), Schedule: strings.ToLower(strings.TrimSpace(c.Schedule)),
+		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, ClipNorm: c.ClipNorm, Seed: c.Seed,
+	}
+}
+
+// Partial holds the running sums of an epoch interrupted by a checkpoint,
+// so the resumed epoch reports the same training loss and accuracy.
+type Partial struct {
+	LossSum float64 `json:"loss_sum"`
+	Correct int     `json:"correct"`
+	Seen    int     `json:"seen"`
+}
+
+// State is a training run at a checkpoint: where it stands, the recipe it
+// follows, and everything besides the weights that the following steps
+// depend on. [Fit] writes one to a checkpoint file when
+// [Config.CheckpointPath] is set, and continues from one given as
+// [Config.Resume], bit for bit as if it had never stopped (at the same
+// thread count). Read one with [ReadState].
+//
+// The scalars are stored as JSON in the file's [checkpoint.KeyTrainState]
+// metadata; Model and Optim are its tensors.
+//
+// The batches of an epoch are a function of the seed and the epoch
+// ([data.Loader.Order], and the augmentation's generator is seeded by
+// position), so Epoch and Step fix the data still to come. Dropout layers
+// draw their masks from generators of their own that cannot be read or set
+// from outside: State counts the draws of each, and a resumed run replays
+// that many on the freshly built model's generators. Resuming thus assumes
+// the model passed to Fit was built afresh with the seed of the original
+// run, as `fovea train --resume` does.
+type State struct {
+	Version       int     `json:"version"`
+	Config        Recipe  `json:"config"`
+	Epoch         int     `json:"epoch"`           // epochs finished
+	Step          int     `json:"step"`            // batches finished in epoch Epoch+1
+	GlobalStep    int     `json:"global_step"`     // optimizer steps so far: the schedule's position
+	StepsPerEpoch int     `json:"steps_per_epoch"` // batches per epoch
+	TrainSize     int     `json:"train_size"`      // training examples
+	LR            float64 `json:"lr"`              // rate of the last step taken
+	// OptimizerSteps are the optimizer's per-parameter step counts (Adam's
+	// bias correction), by parameter name.
+	OptimizerSteps map[string]int `json:"optimizer_steps,omitempty"`
+	// DropoutDraws counts the random numbers each dropout layer (by path)
+	// has drawn since the model was built.
+	DropoutDraws map[string]int64 `json:"dropout_draws,omitempty"`
+	// Partial are the running sums of the interrupted epoch.
+	Partial Partial `json:"partial"`
+	// Epochs are the statistics of the finished epochs.
+	Epochs []EpochStats `json:"epochs"`
+
+	// Model holds the model's parameters and buffers by state-dict name.
+	Model []nn.Named[*tensor.Tensor] `json:"-"`
+	// Optim holds the optimizer's buffers, named as [optim.State] names
+	// them (stored in the file under [checkpoint.OptimizerPrefix]).
+	Optim []nn.Named[*tensor.Tensor] `json:"-"`
+	// Metadata is the file's metadata (model description, the caller's
+	// recipe).
+	Metadata map[string]string `json:"-"`
+	// Path is the file the state was read from.
+	Path string `json:"-"`
+}
+
+// ReadState reads a checkpoint written during training by [Fit] (its
+// checksum is verified). It returns an error for a file without
+// [checkpoint.KeyTrainState], such as a final model checkpoint.
+func ReadState(path string) (*State, error) {
+	f, err := checkpoint.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	js, ok := f.Metadata[checkpoint.KeyTrainState]
+	if !ok {
+		return nil, fmt.Errorf("train: %s holds no training state (metadata %q): only the step checkpoints written during training can be resumed", path, checkpoint.KeyTrainState)
+	}
+	s := &State{Metadata: f.Metadata, Path: path}
+	if err := json.Unmarshal([]byte(js), s); err != nil {
+		return nil, fmt.Errorf("train: %s: metadata %q: %v", path, checkpoint.KeyTrainState, err)
+	}
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("train: %s: training state version %d; this Fovea reads version %d", path, s.Version, stateVersion)
+	}
+	for _, t := range f.Tensors {
+		if name, ok := strings.CutPrefix(t.Name, checkpoint.OptimizerPrefix); ok {
+			s.Optim = append(s.Optim, nn.Named[*tensor.Tensor]{Name: name, Value: t.Value})
+		} else {
+			s.Model = append(s.Model, t)
+		}
+	}
+	return s, nil
+}
+
+// check reports whether s can continue a run of cfg (with defaults) over a
+// training set of trainSize examples cut into stepsPerEpoch batches.
+func (s *State) check(cfg *Config, trainSize, stepsPerEpoch int) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("train: resume from %s: "+format, append([]any{s.Path}, args...)...)
+	}
+	if r := cfg.recipe(); r != s.Config {
+		return fail("the configuration differs from the checkpoint's: %s", recipeDiff(s.Config, r))
+	}
+	switch {
+	case trainSize != s.TrainSize:
+		return fail("the training set has %d examples, the checkpoint's run had %d", trainSize, s.TrainSize)
+	case stepsPerEpoch != s.StepsPerEpoch:
+		return fail("%d batches per epoch, the checkpoint's run had %d", stepsPerEpoch, s.StepsPerEpoch)
+	case s.Epoch < 0 || s.Epoch > s.Config.Epochs || s.Step < 0 || s.Step > s.StepsPerEpoch ||
+		s.GlobalStep != s.Epoch*s.StepsPerEpoch+s.Step:
+		return fail("inconsistent position: epoch %d, step %d, global step %d", s.Epoch, s.Step, s.GlobalStep)
+	}
+	return nil
+}
+
+// recipeDiff lists the fields in which have and want differ.
+func recipeDiff(saved, now Recipe) string {
+	var diffs []string
+	a, _ := json.Marshal(saved)
+	b, _ := json.Marshal(now)
+	var ma, mb map[string]any
+	json.Unmarshal(a, &ma)
+	json.Unmarshal(b, &mb)
+	for _, k := range slices.Sorted(maps.Keys(ma)) {
+		if fmt.Sprint(ma[k]) != fmt.Sprint(mb[k]) {
+			diffs = append(diffs, fmt.Sprintf("%s %v (checkpoint: %v)", k, mb[k], ma[k]))
+		}
+	}
+	return strings.Join(diffs, ", ")
+}
+
+// StepPath names the checkpoint of global step step for the base path
+// base: "run.safetensors" gives "run.step0000120.safetensors".
+func StepPath(base string, step int) string {
+	stem := strings.TrimSuffix(base, ".safetensors")
+	return fmt.Sprintf("%s.step%07d.safetensors", stem, step)
+}
+
+// Checkpoints returns the step checkpoints of base ([StepPath]) that exist,
+// in step order. Temporary files of a write cut short are not among them.
+func Checkpoints(base string) ([]string, error) {
+	stem := strings.TrimSuffix(base, ".safetensors")
+	matches, err := filepath.Glob(escapeGlob(stem) + ".step*.safetensors")
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	type ckpt struct {
+		path string
+		step int
+	}
+	var found []ckpt
+	for _, m := range matches {
+		num := strings.TrimSuffix(strings.TrimPrefix(m, stem+".step"), ".safetensors")
+		if n, err := strconv.Atoi(num); err == nil && n >= 0 && !strings.HasPrefix(num, "+") {
+			found = append(found, ckpt{m, n})
+		}
+	}
+	slices.SortFunc(found, func(a, b ckpt) int { return a.step - b.step })
+	out := make([]string, len(found))
+	for i, c := range found {
+		out[i] = c.path
+	}
+	return out, nil
+}
+
+// escapeGlob quotes the glob metacharacters of a literal path.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// checkpointer writes the training state of a run.
+type checkpointer struct {
+	base     string
+	keepLast int
+	meta     map[string]string
+	model    nn.Layer
+	opt      optim.Stateful
+	names    []string // of the optimizer's parameters
+}
+
+// save writes s with the model's and optimizer's tensors to its step
+// path, atomically, then deletes the step checkpoints beyond keepLast.
+func (c *checkpointer) save(s *State) error {
+	ost := c.opt.State(c.names)
+	s.OptimizerSteps = ost.Steps
+	js, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("train: checkpoint: %w", err)
+	}
+	meta := maps.Clone(c.meta)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta[checkpoint.KeyTrainState] = string(js)
+	if _, ok := meta[checkpoint.KeyFormatVersion]; !ok {
+		meta[checkpoint.KeyFormatVersion] = checkpoint.FormatVersion
+	}
+	tensors := nn.StateDict(c.model)
+	for _, t := range ost.Tensors {
+		tensors = append(tensors, nn.Named[*tensor.Tensor]{Name: checkpoint.OptimizerPrefix + t.Name, Value: t.Value})
+	}
+	path := StepPath(c.base, s.GlobalStep)
+	if err := checkpoint.WriteFile(path, tensors, meta); err != nil {
+		return err
+	}
+	return c.prune(path)
+}
+
+// prune deletes the step checkpoints before current beyond the last
+// keepLast (current included); later ones, left by a run that was resumed
+// from an earlier checkpoint, are left alone.
+func (c *checkpointer) prune(current string) error {
+	if c.keepLast <= 0 {
+		return nil
+	}
+	all, err := Checkpoints(c.base)
+	if err != nil {
+		return err
+	}
+	i := slices.Index(all, current)
+	if i < 0 {
+		return nil
+	}
+	for _, p := range all[:max(i+1-c.keepLast, 0)] {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	return nil
+}
+
+// dropout is a dropout layer whose draws are counted.
+type dropout struct {
+	path       string
+	layer      *nn.Dropout
+	perExample int64 // draws per training example
+	base       int64 // draws made before this Fit's first step
+}
+
+// findDropout returns the dropout layers of model that draw random numbers
+// and how many each draws per example of shape, measured with one forward
+// pass of a single zero example per layer. The pass draws nothing and
+// changes no statistics: batch norm runs in evaluation mode, the measured
+// layer with probability 1 (which draws nothing) and the others with 0.
+func findDropout(model nn.Layer, shape [3]int) []*dropout {
+	var ds []*dropout
+	var all []*nn.Dropout
+	nn.Walk(model, func(path string, l nn.Layer) {
+		if d, ok := l.(*nn.Dropout); ok {
+			all = append(all, d)
+			if d.P > 0 && d.P < 1 && !slices.ContainsFunc(ds, func(x *dropout) bool { return x.layer == d }) {
+				ds = append(ds, &dropout{path: path, layer: d})
+			}
+		}
+	})
+	if len(ds) == 0 {
+		return nil
+	}
+	type saved struct {
+		p  float32
+		on bool
+	}
+	was := make([]saved, len(all))
+	for i, d := range all {
+		was[i] = saved{d.P, d.Training}
+	}
+	defer func() {
+		for i, d := range all {
+			d.P, d.Training = was[i].p, was[i].on
+		}
+	}()
+	defer autograd.NoGrad()()
+	nn.SetTraining(model, false)
+	x := autograd.Const(tensor.New(1, shape[0], shape[1], shape[2]))
+	for _, target := range ds {
+		for _, d := range all {
+			d.P, d.Training = 0, true
+		}
+		target.layer.P = 1
+		var n int64
+		stop := autograd.Trace(func(op autograd.TraceOp) {
+			if op.Name == "dropout" && len(op.Inputs) > 0 {
+				n += int64(op.Inputs[0].Value.Size())
+			}
+		})
+		model.Forward(x)
+		stop()
+		target.perExample = n
+	}
+	return ds
+}
+
+// skip draws n random numbers from d's generator, as n elements of its
+// masks would, without training anything.
+func (d *dropout) skip(n int64) {
+	defer autograd.NoGrad()()
+	on := d.layer.Training
+	d.layer.Training = true
+	defer func() { d.layer.Training = on }()
+	const chunk = 1 << 16
+	for n > 0 {
+		k := min(n, chunk)
+		d.layer.Forward(autograd.Const(tensor.New(int(k))))
+		n -= k
+	}
+}
+
+// dropoutDraws returns the draws of each dropout layer after examples training
+// examples of this Fit.
+func dropoutDraws(ds []*dropout, examples int64) map[string]int64 {
+	if len(ds) == 0 {
+		return nil
+	}
+	m := make(map[string]int64, len(ds))
+	for _, d := range ds {
+		m[d.path] = d.base + d.perExample*examples
+	}
+	return m
+}
+
+// trainableNames returns the state-dict names of [Trainable]'s parameters,
+// in the same order.
+func trainableNames(model nn.Layer) []string {
+	var names []string
+	for _, p := range nn.Params(model) {
+		if p.Value.RequiresGrad() {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
