@@ -56,6 +56,14 @@ type Trainable interface {
 	SetTraining(on bool)
 }
 
+// RandomStateOwner is a layer with a random generator of its own (dropout),
+// whose state a training checkpoint saves so a resumed run draws the same
+// numbers.
+type RandomStateOwner interface {
+	RandomState() ([]byte, error)
+	SetRandomState(state []byte) error
+}
+
 // Walk calls fn for l and, depth first in order, every layer below it, with
 // the dotted path of each ("" for l itself).
 func Walk(l Layer, fn func(path string, l Layer)) {

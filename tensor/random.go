@@ -9,8 +9,12 @@ import (
 // random initialization in Fovea takes an explicit *rand.Rand so a seed
 // reproduces a run.
 func NewRNG(seed uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return rand.New(NewPCG(seed))
 }
+
+// NewPCG returns the generator behind [NewRNG], whose state can be saved
+// with MarshalBinary.
+func NewPCG(seed uint64) *rand.PCG { return rand.NewPCG(seed, seed^0x9e3779b97f4a7c15) }
 
 // Uniform returns a tensor of the given shape with values drawn uniformly
 // from [lo, hi).

@@ -89,8 +89,8 @@ func TestResumeBitIdentical(t *testing.T) {
 			if c.opt != "sgd" && len(st.OptimizerSteps) == 0 {
 				t.Error("no optimizer step counts saved")
 			}
-			if len(st.DropoutDraws) != 2 || len(st.Optim) == 0 {
-				t.Errorf("dropout draws %v, %d optimizer tensors", st.DropoutDraws, len(st.Optim))
+			if len(st.RandomStates) != 2 || len(st.Optim) == 0 {
+				t.Errorf("generator states of %d layers, %d optimizer tensors", len(st.RandomStates), len(st.Optim))
 			}
 			resumed := dropoutNet(5)
 			cfg.CheckpointPath, cfg.CheckpointEvery, cfg.Resume = "", 0, st

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/optim"
@@ -66,12 +65,9 @@ type Partial struct {
 //
 // The batches of an epoch are a function of the seed and the epoch
 // ([data.Loader.Order], and the augmentation's generator is seeded by
-// position), so Epoch and Step fix the data still to come. Dropout layers
-// draw their masks from generators of their own that cannot be read or set
-// from outside: State counts the draws of each, and a resumed run replays
-// that many on the freshly built model's generators. Resuming thus assumes
-// the model passed to Fit was built afresh with the seed of the original
-// run, as `fovea train --resume` does.
+// position), so Epoch and Step fix the data still to come. Layers with a
+// generator of their own (dropout, [nn.RandomStateOwner]) have its state
+// saved in RandomStates and restored on resume.
 type State struct {
 	Version       int     `json:"version"`
 	Config        Recipe  `json:"config"`
@@ -84,9 +80,9 @@ type State struct {
 	// OptimizerSteps are the optimizer's per-parameter step counts (Adam's
 	// bias correction), by parameter name.
 	OptimizerSteps map[string]int `json:"optimizer_steps,omitempty"`
-	// DropoutDraws counts the random numbers each dropout layer (by path)
-	// has drawn since the model was built.
-	DropoutDraws map[string]int64 `json:"dropout_draws,omitempty"`
+	// RandomStates are the generator states of the layers that have one
+	// (dropout), by layer path.
+	RandomStates map[string][]byte `json:"random_states,omitempty"`
 	// Partial are the running sums of the interrupted epoch.
 	Partial Partial `json:"partial"`
 	// Epochs are the statistics of the finished epochs.
@@ -231,6 +227,11 @@ type checkpointer struct {
 func (c *checkpointer) save(s *State) error {
 	ost := c.opt.State(c.names)
 	s.OptimizerSteps = ost.Steps
+	rs, err := randomStates(c.model)
+	if err != nil {
+		return err
+	}
+	s.RandomStates = rs
 	js, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
@@ -277,93 +278,58 @@ func (c *checkpointer) prune(current string) error {
 	return nil
 }
 
-// dropout is a dropout layer whose draws are counted.
-type dropout struct {
-	path       string
-	layer      *nn.Dropout
-	perExample int64 // draws per training example
-	base       int64 // draws made before this Fit's first step
+// randomStates returns the generator state of every layer of model that
+// has one, by path.
+func randomStates(model nn.Layer) (map[string][]byte, error) {
+	var m map[string][]byte
+	var err error
+	nn.Walk(model, func(path string, l nn.Layer) {
+		r, ok := l.(nn.RandomStateOwner)
+		if !ok || err != nil {
+			return
+		}
+		var b []byte
+		if b, err = r.RandomState(); err != nil {
+			err = fmt.Errorf("train: checkpoint: layer %q: %w", path, err)
+			return
+		}
+		if m == nil {
+			m = map[string][]byte{}
+		}
+		m[path] = b
+	})
+	return m, err
 }
 
-// findDropout returns the dropout layers of model that draw random numbers
-// and how many each draws per example of shape, measured with one forward
-// pass of a single zero example per layer. The pass draws nothing and
-// changes no statistics: batch norm runs in evaluation mode, the measured
-// layer with probability 1 (which draws nothing) and the others with 0.
-func findDropout(model nn.Layer, shape [3]int) []*dropout {
-	var ds []*dropout
-	var all []*nn.Dropout
+// setRandomStates restores the generators of model's layers from st; every
+// layer with a generator must have its state in st and the other way round.
+func setRandomStates(model nn.Layer, st *State) error {
+	seen := map[string]bool{}
+	var err error
 	nn.Walk(model, func(path string, l nn.Layer) {
-		if d, ok := l.(*nn.Dropout); ok {
-			all = append(all, d)
-			if d.P > 0 && d.P < 1 && !slices.ContainsFunc(ds, func(x *dropout) bool { return x.layer == d }) {
-				ds = append(ds, &dropout{path: path, layer: d})
-			}
+		r, ok := l.(nn.RandomStateOwner)
+		if !ok || err != nil {
+			return
+		}
+		seen[path] = true
+		b, ok := st.RandomStates[path]
+		if !ok {
+			err = fmt.Errorf("train: resume from %s: the checkpoint has no generator state for layer %q", st.Path, path)
+			return
+		}
+		if e := r.SetRandomState(b); e != nil {
+			err = fmt.Errorf("train: resume from %s: layer %q: %w", st.Path, path, e)
 		}
 	})
-	if len(ds) == 0 {
-		return nil
+	if err != nil {
+		return err
 	}
-	type saved struct {
-		p  float32
-		on bool
-	}
-	was := make([]saved, len(all))
-	for i, d := range all {
-		was[i] = saved{d.P, d.Training}
-	}
-	defer func() {
-		for i, d := range all {
-			d.P, d.Training = was[i].p, was[i].on
+	for path := range st.RandomStates {
+		if !seen[path] {
+			return fmt.Errorf("train: resume from %s: the checkpoint has a generator state for layer %q, which this model lacks", st.Path, path)
 		}
-	}()
-	defer autograd.NoGrad()()
-	nn.SetTraining(model, false)
-	x := autograd.Const(tensor.New(1, shape[0], shape[1], shape[2]))
-	for _, target := range ds {
-		for _, d := range all {
-			d.P, d.Training = 0, true
-		}
-		target.layer.P = 1
-		var n int64
-		stop := autograd.Trace(func(op autograd.TraceOp) {
-			if op.Name == "dropout" && len(op.Inputs) > 0 {
-				n += int64(op.Inputs[0].Value.Size())
-			}
-		})
-		model.Forward(x)
-		stop()
-		target.perExample = n
 	}
-	return ds
-}
-
-// skip draws n random numbers from d's generator, as n elements of its
-// masks would, without training anything.
-func (d *dropout) skip(n int64) {
-	defer autograd.NoGrad()()
-	on := d.layer.Training
-	d.layer.Training = true
-	defer func() { d.layer.Training = on }()
-	const chunk = 1 << 16
-	for n > 0 {
-		k := min(n, chunk)
-		d.layer.Forward(autograd.Const(tensor.New(int(k))))
-		n -= k
-	}
-}
-
-// dropoutDraws returns the draws of each dropout layer after examples training
-// examples of this Fit.
-func dropoutDraws(ds []*dropout, examples int64) map[string]int64 {
-	if len(ds) == 0 {
-		return nil
-	}
-	m := make(map[string]int64, len(ds))
-	for _, d := range ds {
-		m[d.path] = d.base + d.perExample*examples
-	}
-	return m
+	return nil
 }
 
 // trainableNames returns the state-dict names of [Trainable]'s parameters,

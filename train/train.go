@@ -193,9 +193,8 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	prog := newProgress(cfg.Progress, cfg.Interactive, cfg.ProgressEvery)
 
 	// What a checkpoint needs beyond the weights: the optimizer's state
-	// and the dropout layers' draws.
+	// (and the layers' random generators, read when it is written).
 	var ckpt *checkpointer
-	var drop []*dropout
 	if cfg.CheckpointPath != "" || cfg.Resume != nil {
 		so, ok := opt.(optim.Stateful)
 		if !ok {
@@ -203,7 +202,6 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 		}
 		ckpt = &checkpointer{base: cfg.CheckpointPath, keepLast: cfg.KeepLast, meta: cfg.CheckpointMeta,
 			model: model, opt: so, names: trainableNames(model)}
-		drop = findDropout(model, trainSet.Shape())
 	}
 
 	var res Result
@@ -211,21 +209,19 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	first, skip, step := 1, 0, 0
 	var part Partial
 	if st := cfg.Resume; st != nil {
-		if err := resume(st, &cfg, trainSet.Len(), steps, ckpt, drop); err != nil {
+		if err := resume(st, &cfg, trainSet.Len(), steps, ckpt); err != nil {
 			return res, err
 		}
 		first, skip, step, part = st.Epoch+1, st.Step, st.GlobalStep, st.Partial
 		res.Epochs = slices.Clone(st.Epochs)
 	}
-	// examples counts the training examples of this call, for the dropout
-	// draws; lr is the rate of the last step.
-	var examples int64
+	// lr is the rate of the last step.
 	lr := sched.LR(max(step-1, 0))
 	state := func(epoch, done int) *State {
 		return &State{
 			Version: stateVersion, Config: cfg.recipe(), Epoch: epoch, Step: done, GlobalStep: step,
 			StepsPerEpoch: steps, TrainSize: trainSet.Len(), LR: lr,
-			DropoutDraws: dropoutDraws(drop, examples), Partial: part, Epochs: res.Epochs,
+			Partial: part, Epochs: res.Epochs,
 		}
 	}
 	for epoch := first; epoch <= cfg.Epochs; epoch++ {
@@ -255,7 +251,6 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 			part.Correct += ok
 			part.Seen += n
 			seenHere += n
-			examples += int64(n)
 			step++
 			done++
 			prog.step(part.LossSum/float64(part.Seen), float64(part.Correct)/float64(part.Seen), seenHere)
@@ -295,8 +290,8 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 }
 
 // resume checks st against the run about to start and restores the
-// model's weights, the optimizer's state and the dropout generators.
-func resume(st *State, cfg *Config, trainSize, steps int, ckpt *checkpointer, drop []*dropout) error {
+// model's weights, the optimizer's state and the layers' generators.
+func resume(st *State, cfg *Config, trainSize, steps int, ckpt *checkpointer) error {
 	if err := st.check(cfg, trainSize, steps); err != nil {
 		return err
 	}
@@ -307,21 +302,7 @@ func resume(st *State, cfg *Config, trainSize, steps int, ckpt *checkpointer, dr
 	if err := ckpt.opt.LoadState(ckpt.names, optim.State{Tensors: st.Optim, Steps: st.OptimizerSteps}); err != nil {
 		return fmt.Errorf("train: resume from %s: %w", st.Path, err)
 	}
-	for _, d := range drop {
-		if _, ok := st.DropoutDraws[d.path]; !ok && st.GlobalStep > 0 {
-			return fmt.Errorf("train: resume from %s: the checkpoint counts no draws for dropout layer %q", st.Path, d.path)
-		}
-	}
-	for path := range st.DropoutDraws {
-		if !slices.ContainsFunc(drop, func(d *dropout) bool { return d.path == path }) {
-			return fmt.Errorf("train: resume from %s: the checkpoint counts draws of dropout layer %q, which this model lacks", st.Path, path)
-		}
-	}
-	for _, d := range drop {
-		d.base = st.DropoutDraws[d.path]
-		d.skip(d.base)
-	}
-	return nil
+	return setRandomStates(ckpt.model, st)
 }
 
 // Evaluate returns the mean cross-entropy loss and the accuracy of model on

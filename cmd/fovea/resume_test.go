@@ -16,7 +16,7 @@ import (
 
 // resumeSpec is a small CNN with what a resume must restore besides the
 // weights: batch-norm statistics and two dropout layers, whose generators
-// cannot be saved, only replayed. Its 600,000 parameters make a checkpoint
+// the checkpoint saves. Its 600,000 parameters make a checkpoint
 // (with AdamW's two moments) of 7 MB, so a kill often lands in a save.
 const resumeSpec = `name: droppy
 input: [1, 28, 28]
