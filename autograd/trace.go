@@ -34,8 +34,13 @@ func Trace(fn func(TraceOp)) (stop func()) {
 	return func() { tracer.Store(nil) }
 }
 
-// emit reports an op to the tracer, if any, and returns out.
+// emit reports an op to the tracer, if any, and returns out. Ops call it
+// deferred, so an op that panics arrives with a nil out: it is not
+// reported, and the panic goes on with its own message.
 func emit(name string, attrs any, out *Var, inputs ...*Var) *Var {
+	if out == nil {
+		return out
+	}
 	if fn := tracer.Load(); fn != nil {
 		(*fn)(TraceOp{Name: name, Attrs: attrs, Inputs: inputs, Output: out})
 	}

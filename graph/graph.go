@@ -41,6 +41,10 @@ type Node struct {
 	Attrs  any    // op-specific: tensor.ConvParams, tensor.PoolParams, …
 	Inputs []int  // value IDs; -1 for an absent optional input (a conv without bias)
 	Output int    // value ID
+	// Scope is the nn.Walk path of the innermost child of an
+	// nn.Sequential, nn.Concat or nn.Residual that ran the operation
+	// ("layers.3", "layer1.0.shortcut"), "" outside them.
+	Scope string
 }
 
 // Graph is a traced forward pass.

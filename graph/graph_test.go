@@ -66,3 +66,33 @@ func TestTraceSharedInputAndErrors(t *testing.T) {
 		t.Fatalf("identity: %v, %v", id, err)
 	}
 }
+
+func TestTraceScopes(t *testing.T) {
+	m := models.NewResNet20(models.Options{})
+	g, err := Trace(m, 1, 3, 32, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopes := map[string]int{}
+	for _, n := range g.Nodes {
+		scopes[n.Scope]++
+	}
+	// The stem runs outside any container; each block is one child of the
+	// Sequential "layers"; the down-sampling blocks' shortcuts are
+	// Sequentials of their own.
+	for _, want := range []string{"", "layers.0", "layers.8", "layers.3.shortcut.0", "layers.3.shortcut.1"} {
+		if scopes[want] == 0 {
+			t.Errorf("no node in scope %q (scopes: %v)", want, scopes)
+		}
+	}
+	if _, ok := m.Layers.Layers[0].(*models.BasicBlock); !ok {
+		t.Errorf("Trace left the model wrapped: %T", m.Layers.Layers[0])
+	}
+	// A failed trace unwraps too.
+	if _, err := Trace(m, 1, 2, 32, 32); err == nil {
+		t.Fatal("tracing a 2-channel input succeeded")
+	}
+	if _, ok := m.Layers.Layers[0].(*models.BasicBlock); !ok {
+		t.Errorf("a failed Trace left the model wrapped: %T", m.Layers.Layers[0])
+	}
+}

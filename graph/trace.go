@@ -11,8 +11,11 @@ import (
 
 // Trace runs model once on an input of the given shape (N, C, H, W) filled
 // with zeros, in evaluation mode and without gradients, and returns the
-// graph of the operations it performed. The model is left in evaluation
-// mode.
+// graph of the operations it performed, each with its shapes and module
+// scope: tracing is Fovea's shape inference. The model is left in
+// evaluation mode. Like [autograd.Trace], it needs the model and the
+// process to itself while it runs (it briefly wraps the model's container
+// children to learn the scopes).
 func Trace(model nn.Layer, inputShape ...int) (g *Graph, err error) {
 	nn.SetTraining(model, false)
 	defer autograd.NoGrad()()
@@ -48,8 +51,10 @@ func Trace(model nn.Layer, inputShape ...int) (g *Graph, err error) {
 	g.Input = newValue(x.Value, -1)
 	ids[x] = g.Input
 
+	t := &tracer{}
+	defer t.wrap(model)()
 	stop := autograd.Trace(func(op autograd.TraceOp) {
-		n := Node{Op: op.Name, Attrs: op.Attrs}
+		n := Node{Op: op.Name, Attrs: op.Attrs, Scope: t.scope()}
 		for _, in := range op.Inputs {
 			if in == nil {
 				n.Inputs = append(n.Inputs, -1)

@@ -3,10 +3,10 @@
 // output shape, parameters, multiply-accumulates and activation memory,
 // then the totals.
 //
-// [Of] runs the model once on a zero input, in evaluation mode without
-// gradients, while package autograd reports each operation (see
-// [autograd.Trace]); it needs no description of the model besides its Go
-// code.
+// [Of] reads the graph IR of package graph: one traced forward pass on a
+// zero input, in evaluation mode without gradients, with each operation's
+// shapes, parameters and module scope. It needs no description of the
+// model besides its Go code.
 //
 // # Rows
 //
@@ -42,7 +42,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/graph"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -74,11 +74,9 @@ type Summary struct {
 }
 
 // Of summarizes model for one input of shape (C, H, W); name labels the
-// summary. The model is left in evaluation mode. While it runs, Of wraps
-// the children of the model's nn.Sequential, nn.Concat and nn.Residual
-// containers to know which one is running, and restores them before it
-// returns: do not use the model concurrently. A model that panics on the
-// input shape gives an error.
+// summary. It traces the model with [graph.Trace] (so, like it, needs the
+// model to itself while it runs) and leaves it in evaluation mode. A model
+// that panics on the input shape gives an error.
 func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 	for _, d := range input {
 		if d < 1 {
@@ -95,15 +93,17 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 			modules[path] = l
 		}
 	})
-	owner := map[*tensor.Tensor]string{}
+	owner := map[string]string{} // parameter name → module path
 	ownParams := map[string]int64{}
 	var total, trainable, buffers int64
+	seen := map[*tensor.Tensor]bool{}
 	for _, p := range nn.Params(model) {
 		path := parent(p.Name)
-		if _, seen := owner[p.Value.Value]; seen {
+		if seen[p.Value.Value] {
 			continue // a shared tensor is counted once
 		}
-		owner[p.Value.Value] = path
+		seen[p.Value.Value] = true
+		owner[p.Name] = path
 		n := int64(p.Value.Value.Size())
 		ownParams[path] += n
 		total += n
@@ -115,58 +115,47 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 		buffers += int64(b.Value.Size())
 	}
 
-	t := &tracer{}
-	restore := t.wrap(model)
-	defer restore()
-
-	var ops []op
-	stop := autograd.Trace(func(o autograd.TraceOp) {
-		ops = append(ops, op{TraceOp: o, scope: t.scope()})
-	})
-	defer stop()
-	defer autograd.NoGrad()()
-	defer func() {
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("summary: running the model on input %dx%dx%d: %v", input[0], input[1], input[2], r)
-		}
-	}()
-	x := autograd.Const(tensor.New(1, input[0], input[1], input[2]))
-	model.Forward(x)
-	stop()
+	g, err := graph.Trace(model, 1, input[0], input[1], input[2])
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	shape := func(id int) []int { return g.Values[id].Shape }
 
 	s = &Summary{Model: name, Input: []int{1, input[0], input[1], input[2]}, TotalParams: total, TrainableParams: trainable,
 		ParamBytes: total * bytesPerValue, BufferBytes: buffers * bytesPerValue}
 	counted := map[string]bool{}
 	lastMerge := -1 // index of the op last added to a module row, for merging
-	for i, o := range ops {
-		if o.Name == "reshape" && i+1 < len(ops) && ops[i+1].Name == "linear" && len(ops[i+1].Inputs) > 0 && ops[i+1].Inputs[0] == o.Output && ops[i+1].scope == o.scope {
-			continue // nn.Linear's flatten of its input
+	for i, o := range g.Nodes {
+		if o.Op == "reshape" && i+1 < len(g.Nodes) {
+			if next := g.Nodes[i+1]; next.Op == "linear" && len(next.Inputs) > 0 && next.Inputs[0] == o.Output && next.Scope == o.Scope {
+				continue // nn.Linear's flatten of its input
+			}
 		}
 		path, typ, module := "", "", false
 		for _, in := range o.Inputs {
-			if in == nil {
+			if in < 0 {
 				continue
 			}
-			if p, ok := owner[in.Value]; ok {
+			if p, ok := owner[g.Values[in].Param]; ok {
 				path, module = p, true
 				typ = typeName(modules[p])
 				break
 			}
 		}
 		if !module {
-			if m, ok := modules[o.scope]; ok && o.scope != "" && !isParent(m) {
-				path, module = o.scope, true
+			if m, ok := modules[o.Scope]; ok && o.Scope != "" && !isParent(m) {
+				path, module = o.Scope, true
 				typ = typeName(m)
 			} else {
-				path, typ = join(o.scope, opLabel(o.Name)), opType(o.Name)
+				path, typ = join(o.Scope, opLabel(o.Op)), opType(o.Op)
 			}
 		}
-		if typ == "BatchNorm" && len(o.Inputs) > 0 && o.Inputs[0] != nil {
-			typ = "BatchNorm" + map[bool]string{true: "2d", false: "1d"}[len(o.Inputs[0].Shape()) == 4]
+		if typ == "BatchNorm" && len(o.Inputs) > 0 && o.Inputs[0] >= 0 {
+			typ = "BatchNorm" + map[bool]string{true: "2d", false: "1d"}[len(shape(o.Inputs[0])) == 4]
 		}
-		out := o.Output.Shape()
-		mem := int64(o.Output.Value.Size()) * bytesPerValue
-		macs := opMACs(o.TraceOp)
+		out := shape(o.Output)
+		mem := int64(size(out)) * bytesPerValue
+		macs := nodeMACs(g, o)
 		if module && lastMerge == i-1 && len(s.Rows) > 0 && s.Rows[len(s.Rows)-1].Name == path {
 			r := &s.Rows[len(s.Rows)-1]
 			r.Output, r.MACs, r.Memory = out, r.MACs+macs, mem
@@ -198,146 +187,21 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 	return s, nil
 }
 
-// op is a traced operation and the path of the innermost wrapped module
-// that ran it.
-type op struct {
-	autograd.TraceOp
-	scope string
-}
-
-// tracer keeps the stack of wrapped modules running.
-type tracer struct {
-	stack []string
-}
-
-// scope returns the path of the innermost running wrapped module.
-func (t *tracer) scope() string {
-	if len(t.stack) == 0 {
-		return ""
-	}
-	return t.stack[len(t.stack)-1]
-}
-
-// scoped runs a child of a container with its path pushed on the stack.
-// It delegates the nn interfaces so that walks of the model see through it.
-type scoped struct {
-	inner nn.Layer
-	path  string
-	t     *tracer
-}
-
-// Forward runs the wrapped layer inside its scope.
-func (s *scoped) Forward(x *autograd.Var) *autograd.Var {
-	s.t.stack = append(s.t.stack, s.path)
-	defer func() { s.t.stack = s.t.stack[:len(s.t.stack)-1] }()
-	return s.inner.Forward(x)
-}
-
-// OwnParams delegates to the wrapped layer.
-func (s *scoped) OwnParams() []nn.Named[*autograd.Var] {
-	if p, ok := s.inner.(nn.ParamOwner); ok {
-		return p.OwnParams()
-	}
-	return nil
-}
-
-// OwnBuffers delegates to the wrapped layer.
-func (s *scoped) OwnBuffers() []nn.Named[*tensor.Tensor] {
-	if b, ok := s.inner.(nn.BufferOwner); ok {
-		return b.OwnBuffers()
-	}
-	return nil
-}
-
-// Children delegates to the wrapped layer.
-func (s *scoped) Children() []nn.Named[nn.Layer] {
-	if p, ok := s.inner.(nn.Parent); ok {
-		return p.Children()
-	}
-	return nil
-}
-
-// SetTraining delegates to the wrapped layer.
-func (s *scoped) SetTraining(on bool) {
-	if tr, ok := s.inner.(nn.Trainable); ok {
-		tr.SetTraining(on)
-	}
-}
-
-// wrap puts the children of every Sequential, Concat and Residual under
-// model in scoped wrappers and returns the function undoing it.
-func (t *tracer) wrap(model nn.Layer) (restore func()) {
-	var undo []func()
-	seen := map[nn.Layer]bool{}
-	wrapOne := func(path, name string, l nn.Layer) nn.Layer {
-		return &scoped{inner: l, path: join(path, name), t: t}
-	}
-	nn.Walk(model, func(path string, l nn.Layer) {
-		if sc, ok := l.(*scoped); ok {
-			l = sc.inner // Walk reaches children wrapped a moment ago
-		}
-		if !reflect.TypeOf(l).Comparable() || seen[l] {
-			return
-		}
-		seen[l] = true
-		switch c := l.(type) {
-		case *nn.Sequential:
-			old := c.Layers
-			c.Layers = make([]nn.Layer, len(old))
-			for i, x := range old {
-				c.Layers[i] = wrapOne(path, strconv.Itoa(i), x)
-			}
-			undo = append(undo, func() { c.Layers = old })
-		case *nn.Concat:
-			old := c.Branches
-			c.Branches = make([]nn.Layer, len(old))
-			for i, x := range old {
-				c.Branches[i] = wrapOne(path, strconv.Itoa(i), x)
-			}
-			undo = append(undo, func() { c.Branches = old })
-		case *nn.Residual:
-			old := *c
-			if c.Body != nil {
-				c.Body = wrapOne(path, "body", c.Body)
-			}
-			if c.Shortcut != nil {
-				c.Shortcut = wrapOne(path, "shortcut", c.Shortcut)
-			}
-			if c.Post != nil {
-				c.Post = wrapOne(path, "post", c.Post)
-			}
-			undo = append(undo, func() { *c = old })
-		}
-	})
-	return func() {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-	}
-}
-
-// opMACs counts the multiply-accumulates of one operation at the traced
+// nodeMACs counts the multiply-accumulates of one operation at the traced
 // batch size.
-func opMACs(o autograd.TraceOp) int64 {
-	out := int64(o.Output.Value.Size())
-	switch o.Name {
-	case "conv2d":
-		if len(o.Inputs) < 2 || o.Inputs[1] == nil {
+func nodeMACs(g *graph.Graph, n graph.Node) int64 {
+	out := int64(size(g.Values[n.Output].Shape))
+	hasBias := len(n.Inputs) > 2 && n.Inputs[2] >= 0
+	switch n.Op {
+	case "conv2d", "linear":
+		if len(n.Inputs) < 2 || n.Inputs[1] < 0 {
 			return 0
 		}
-		w := o.Inputs[1].Shape() // (Cout, Cin/groups, KH, KW)
-		macs := out * int64(w[1]*w[2]*w[3])
-		if len(o.Inputs) > 2 && o.Inputs[2] != nil {
-			macs += out
-		}
-		return macs
-	case "linear":
-		if len(o.Inputs) < 2 || o.Inputs[1] == nil {
-			return 0
-		}
-		w := o.Inputs[1].Shape() // (Out, In)
-		macs := out * int64(w[1])
-		if len(o.Inputs) > 2 && o.Inputs[2] != nil {
+		// conv (Cout, Cin/groups, KH, KW): each output reads the rest;
+		// linear (Out, In): each output reads In.
+		w := g.Values[n.Inputs[1]].Shape
+		macs := out * int64(size(w[1:]))
+		if hasBias {
 			macs += out
 		}
 		return macs
@@ -345,6 +209,15 @@ func opMACs(o autograd.TraceOp) int64 {
 		return out
 	}
 	return 0
+}
+
+// size is the number of elements of a shape.
+func size(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }
 
 // parent returns the module path of a parameter name: all but the last

@@ -98,7 +98,7 @@ func TestSummaryErrors(t *testing.T) {
 		{[]string{"resnet20", "--classes", "0"}, `--classes 0: must be positive`},
 		{[]string{"./missing.safetensors"}, `./missing.safetensors: no such file`},
 		{[]string{bad}, `bad.yml:3: conv: unknown key "kernal" (did you mean "kernel"?)`},
-		{[]string{"mnist-cnn", "--input", "1x8x8"}, `summary: running the model on input 1x8x8`},
+		{[]string{"mnist-cnn", "--input", "1x8x8"}, `summary: graph: tracing the model on input [1 1 8 8]: autograd: Linear of input [1 256]`},
 		{[]string{}, `accepts 1 arg`},
 	}
 	for _, c := range cases {
