@@ -32,6 +32,8 @@
 //	                      section in 8 hex digits; [WriteFile] and [Save] set it
 //	fovea.train_state     JSON position of a training run (package train)
 //	fovea.train_recipe    JSON command-line recipe of `fovea train`
+//	fovea.temperature     softmax temperature T fitted by `fovea calibrate`:
+//	                      probabilities are softmax(logits / T)
 //
 // Files without these keys, such as PyTorch's, load all the same; a file
 // with fovea.checksum is verified on every read ([Parse]), so a damaged or
@@ -84,6 +86,10 @@ const (
 	// KeyTrainRecipe holds the JSON command-line recipe of `fovea train`
 	// (model, data, augmentation, ...), so --resume can rebuild the run.
 	KeyTrainRecipe = "fovea.train_recipe"
+	// KeyTemperature holds the softmax temperature fitted by temperature
+	// scaling (`fovea calibrate`), a positive decimal number: the model's
+	// probabilities are softmax(logits / T).
+	KeyTemperature = "fovea.temperature"
 )
 
 // OptimizerPrefix starts the names of the optimizer-state tensors of a

@@ -22,6 +22,10 @@ type Meta struct {
 	// Spec is the YAML text of the architecture spec ([ParseSpec]) the
 	// model was built from, or "" for a registered model.
 	Spec string
+	// Temperature, if positive, is the softmax temperature T fitted by
+	// temperature scaling: the model's calibrated probabilities are
+	// softmax(logits / T). 0 means none (T = 1).
+	Temperature float64
 }
 
 // normalize is the JSON form of Meta.Mean and Meta.Std.
@@ -66,6 +70,12 @@ func (meta Meta) Metadata() (map[string]string, error) {
 	}
 	if meta.Spec != "" {
 		md[checkpoint.KeySpec] = meta.Spec
+	}
+	if meta.Temperature != 0 {
+		if !(meta.Temperature > 0) || math.IsInf(meta.Temperature, 0) {
+			return nil, fmt.Errorf("models: temperature %g must be a positive number", meta.Temperature)
+		}
+		md[checkpoint.KeyTemperature] = strconv.FormatFloat(meta.Temperature, 'g', -1, 64)
 	}
 	return md, nil
 }
@@ -149,6 +159,13 @@ func parseMeta(path string, md map[string]string) (Meta, error) {
 		}
 	}
 	m.Mean, m.Std = norm.Mean, norm.Std
+	if s, ok := md[checkpoint.KeyTemperature]; ok {
+		t, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(t > 0) || math.IsInf(t, 0) {
+			return m, fmt.Errorf("%s: metadata %q: %q is not a positive number", path, checkpoint.KeyTemperature, s)
+		}
+		m.Temperature = t
+	}
 	if s, ok := md[checkpoint.KeyInputShape]; ok {
 		parts := strings.Split(s, "x")
 		if len(parts) != 3 {

@@ -1,12 +1,15 @@
 // Command fovea builds, trains, evaluates and runs CNN image classifiers.
 //
 //	fovea train                 train the default CNN on the embedded MNIST
-//	fovea eval --model CKPT     test accuracy, loss and ROC-AUC of a checkpoint or ONNX file
+//	fovea eval --model CKPT     accuracy, loss, per-class metrics, ROC and calibration of a checkpoint or ONNX file
+//	fovea calibrate --model CKPT --out CKPT2   fit a softmax temperature (temperature scaling)
 //	fovea predict --model CKPT IMAGE...
 //	fovea infer --model CKPT --input x.npy --out y.npy
 //	fovea models                the zoo
 //	fovea summary MODEL         per-layer shapes, parameters, MACs, memory
 //	fovea data inspect PATH     what a dataset holds
+//	fovea robustness --model CKPT --data SPEC   accuracy under 12 corruptions at 5 severities
+//	fovea explain --model CKPT IMAGE...         Grad-CAM, saliency, SmoothGrad, feature maps
 //	fovea export --model CKPT --out model.onnx
 //	fovea import --from state_dict.safetensors --model resnet18 --out CKPT
 //	fovea bench --workload W1   the peer-benchmark contract (bench/peers)
@@ -52,6 +55,6 @@ pure Go. With no data given, it trains on the MNIST digits embedded in the binar
 		SilenceErrors: true,
 	}
 	root.AddCommand(newTrainCmd(), newEvalCmd(), newPredictCmd(), newInferCmd(), newModelsCmd(), newSummaryCmd(),
-		newDataCmd(), newExportCmd(), newImportCmd(), newBenchCmd())
+		newDataCmd(), newExportCmd(), newImportCmd(), newBenchCmd(), newCalibrateCmd(), newRobustnessCmd(), newExplainCmd())
 	return root
 }

@@ -80,7 +80,7 @@ first, and the output says so.`,
 					ds := &data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}
 					ds.Normalize(meta.Mean, meta.Std)
 				}
-				logits := model.Forward(autograd.Const(in)).Value.Data()
+				logits := withTemperature(model.Forward(autograd.Const(in)).Value.Data(), meta)
 				p.Top = topLabels(logits, meta.Classes, topK)
 				preds = append(preds, p)
 			}

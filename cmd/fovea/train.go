@@ -19,6 +19,7 @@ import (
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/report"
 	"github.com/fovea-ml/fovea/tensor"
 	"github.com/fovea-ml/fovea/train"
 )
@@ -29,6 +30,7 @@ type trainFlags struct {
 	model, data, optimizer, schedule, out string
 	testData, size, augment, init         string
 	resume                                string
+	history, report                       string
 	freeze                                []string
 	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
@@ -82,6 +84,8 @@ func newTrainCmd() *cobra.Command {
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save the full training state every N steps and at each epoch end,\nas OUT.stepNNNNNNN.safetensors beside --out (0: none)")
 	fl.IntVar(&f.keepLast, "keep-last", 0, "keep only the last K step checkpoints (0: all)")
+	fl.StringVar(&f.history, "history", "", "write the per-epoch history to FILE.csv and FILE.json (an extension .csv or .json\nis replaced), rewritten after every epoch (default: none)")
+	fl.StringVar(&f.report, "report", "", "write loss.png, accuracy.png, lr.png and index.html of the run into this folder")
 	fl.StringVar(&f.resume, "resume", "", "continue the run that wrote this step checkpoint, bit for bit; the recipe\ncomes from the checkpoint (recipe flags may be repeated, not changed)")
 	return cmd
 }
@@ -350,6 +354,18 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 		cfg.CheckpointPath, cfg.CheckpointEvery, cfg.KeepLast, cfg.CheckpointMeta = f.out, f.checkpointEvery, f.keepLast, md
 	}
 	cfg.Resume = resume
+	if f.history != "" {
+		var done []train.EpochStats
+		if resume != nil {
+			done = slices.Clone(resume.Epochs)
+		}
+		cfg.OnEpoch = func(st train.EpochStats) {
+			done = append(done, st)
+			if err := train.SaveHistory(f.history, done); err != nil {
+				fmt.Fprintln(os.Stderr, "warning: --history:", err)
+			}
+		}
+	}
 	if !f.quiet {
 		s := trainSet.Shape()
 		fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s: %d train / %d test images of %dx%dx%d in %d classes, %d epochs, batch %d, %s lr %g %s, augment %s\n",
@@ -366,6 +382,20 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 	}
 	if err := models.Save(f.out, model, meta); err != nil {
 		return err
+	}
+	if f.history != "" {
+		if err := train.SaveHistory(f.history, res.Epochs); err != nil {
+			return fmt.Errorf("--history: %w", err)
+		}
+	}
+	if f.report != "" {
+		sections, err := report.TrainingSections(res.Epochs)
+		if err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		if _, err := report.WriteDir(f.report, fmt.Sprintf("Training %s on %s", f.model, trainSet.Name), sections...); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
 	}
 	final := res.Final()
 	elapsed := time.Since(start)
