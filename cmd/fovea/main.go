@@ -13,6 +13,7 @@
 //	fovea export --model CKPT --out model.onnx
 //	fovea import --from state_dict.safetensors --model resnet18 --out CKPT
 //	fovea bench --workload W1   the peer-benchmark contract (bench/peers)
+//	fovea serve --model NAME=CKPT             KServe v2 REST, image upload, metrics (docs/serve.md)
 //
 // Run `fovea help` for the full list and `fovea COMMAND --help` for flags.
 // Every error is printed as one line on stderr with a non-zero exit status.
@@ -55,6 +56,6 @@ pure Go. With no data given, it trains on the MNIST digits embedded in the binar
 		SilenceErrors: true,
 	}
 	root.AddCommand(newTrainCmd(), newEvalCmd(), newPredictCmd(), newInferCmd(), newModelsCmd(), newSummaryCmd(),
-		newDataCmd(), newExportCmd(), newImportCmd(), newBenchCmd(), newCalibrateCmd(), newRobustnessCmd(), newExplainCmd())
+		newDataCmd(), newExportCmd(), newImportCmd(), newBenchCmd(), newCalibrateCmd(), newRobustnessCmd(), newExplainCmd(), newServeCmd())
 	return root
 }

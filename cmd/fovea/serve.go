@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fovea-ml/fovea/serve"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		specs                []string
+		addr, maxBody        string
+		tokenFile            string
+		maxBatch, queue      int
+		threads, maxExamples int
+		maxPixels            int64
+		maxDelay, timeout    time.Duration
+		pprof, logJSON       bool
+		noEngine             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --model NAME=PATH [--model NAME=PATH...]",
+		Short: "Serve models over HTTP: KServe v2 REST, image upload, Prometheus metrics",
+		Long: `Serve checkpoints and ONNX files over HTTP until SIGINT or SIGTERM.
+
+Endpoints: the KServe v2 (Open Inference Protocol) REST API under /v2 with the
+binary tensor data extension, POST /v1/predict/NAME for image uploads (top-k
+labels and an optional Grad-CAM), /metrics for Prometheus, and /v2/health/live
+and /v2/health/ready. Requests that arrive within --max-delay of each other are
+run as one batch of up to --max-batch examples. On SIGINT or SIGTERM the server
+stops accepting connections, finishes the requests it has, and exits.
+
+See docs/serve.md for the protocol, examples and limits.`,
+		Example: "  fovea serve --model mnist=fovea-mnist.safetensors\n" +
+			"  fovea serve --model a=a.safetensors --model b=b.onnx --addr :8080 --token-file token.txt",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(specs) == 0 {
+				return fmt.Errorf("--model: at least one NAME=PATH is required")
+			}
+			if err := setThreads(threads); err != nil {
+				return err
+			}
+			body, err := parseBytes(maxBody)
+			if err != nil {
+				return fmt.Errorf("--max-body %q: %v", maxBody, err)
+			}
+			if maxBatch < 1 || queue < 1 || maxExamples < 1 {
+				return fmt.Errorf("--max-batch, --queue and --max-examples must be at least 1")
+			}
+			if timeout <= 0 || maxDelay < 0 || maxPixels < 0 {
+				return fmt.Errorf("--timeout must be positive, --max-delay and --max-pixels not negative")
+			}
+			opt := serve.Options{
+				MaxBatch: maxBatch, MaxDelay: maxDelay, QueueSize: queue, Timeout: timeout,
+				MaxBody: body, MaxPixels: maxPixels, MaxExamples: maxExamples, Pprof: pprof, NoEngine: noEngine,
+			}
+			if maxDelay == 0 {
+				opt.MaxDelay = -1 // no waiting for a batch to fill
+			}
+			var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+			if logJSON {
+				h = slog.NewJSONHandler(os.Stderr, nil)
+			}
+			opt.Logger = slog.New(h)
+			if tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %v", err)
+				}
+				if opt.Token = strings.TrimSpace(string(b)); opt.Token == "" {
+					return fmt.Errorf("--token-file %s is empty", tokenFile)
+				}
+			}
+			ms, err := loadServed(specs)
+			if err != nil {
+				return err
+			}
+			srv, err := serve.New(ms, opt)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return srv.ListenAndServe(ctx, addr, func(a net.Addr) {
+				names := make([]string, len(ms))
+				for i, m := range ms {
+					names[i] = m.Name
+				}
+				opt.Logger.Info("listening", "addr", a.String(), "url", "http://"+a.String()+"/v2", "models", strings.Join(names, ","),
+					"auth", opt.Token != "", "max_batch", maxBatch)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&specs, "model", nil, "NAME=PATH of a checkpoint (.safetensors) or ONNX file to serve as NAME; repeat for more (PATH alone: NAME is the file name without extension)")
+	fl.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (loopback by default; :8080 for every interface)")
+	fl.IntVar(&maxBatch, "max-batch", 16, "most examples run together; 1 turns dynamic batching off")
+	fl.DurationVar(&maxDelay, "max-delay", 2*time.Millisecond, "how long to wait for more requests to fill a batch")
+	fl.IntVar(&queue, "queue", 256, "requests waiting per model before new ones get 503")
+	fl.DurationVar(&timeout, "timeout", 10*time.Second, "per-request inference timeout, queueing included (504 past it)")
+	fl.StringVar(&maxBody, "max-body", "32MiB", "largest request body (413 past it): bytes, or with a KiB, MiB, GiB, KB, MB or GB suffix")
+	fl.Int64Var(&maxPixels, "max-pixels", 0, "largest width×height an uploaded image may declare (0: the default of 64Mi pixels)")
+	fl.IntVar(&maxExamples, "max-examples", 256, "largest batch N one request may send")
+	fl.StringVar(&tokenFile, "token-file", "", "file holding a bearer token that every request but the health checks must send")
+	fl.BoolVar(&pprof, "pprof", false, "serve net/http/pprof profiles under /debug/pprof/")
+	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
+	fl.BoolVar(&noEngine, "no-engine", false, "run models with eager forward passes, not compiled engine plans")
+	fl.BoolVar(&logJSON, "log-json", false, "write the request log as JSON lines instead of text")
+	return cmd
+}
+
+// loadServed loads each NAME=PATH (or PATH) model spec.
+func loadServed(specs []string) ([]serve.Model, error) {
+	var ms []serve.Model
+	for _, spec := range specs {
+		name, path, ok := strings.Cut(spec, "=")
+		if !ok {
+			path = spec
+			name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		}
+		if name == "" || path == "" {
+			return nil, fmt.Errorf("--model %q: want NAME=PATH", spec)
+		}
+		layer, meta, err := loadModel(path)
+		if err != nil {
+			return nil, fmt.Errorf("--model %s: %v", name, err)
+		}
+		ms = append(ms, serve.Model{Name: name, Layer: layer, Meta: meta})
+	}
+	return ms, nil
+}
+
+// parseBytes reads a byte count: digits with an optional KiB, MiB, GiB,
+// KB, MB, GB or B suffix.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mul    int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mul := int64(1)
+	num := strings.TrimSpace(s)
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToLower(num), strings.ToLower(u.suffix)) {
+			num, mul = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mul {
+		return 0, fmt.Errorf("want a positive byte count such as 32MiB")
+	}
+	return n * mul, nil
+}

@@ -1,0 +1,370 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/explain"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// predictResponse is the POST /v1/predict/{name} response.
+type predictResponse struct {
+	Model       string       `json:"model"`
+	Top         []topLabel   `json:"top"`
+	Inverted    bool         `json:"inverted,omitempty"`
+	ElapsedMS   float64      `json:"elapsed_ms"`
+	Explanation *explanation `json:"explanation,omitempty"`
+	// ExplainError says why no explanation was made, when one was asked.
+	ExplainError string `json:"explain_error,omitempty"`
+}
+
+// topLabel is one of the most probable classes.
+type topLabel struct {
+	Label       string  `json:"label"`
+	Index       int     `json:"index"`
+	Probability float64 `json:"probability"`
+}
+
+// explanation is a Grad-CAM of the predicted class.
+type explanation struct {
+	Method string `json:"method"`
+	Layer  string `json:"layer"`
+	Class  int    `json:"class"`
+	// PNG is the base64 PNG of the heat map over the (resized) input.
+	PNG string `json:"png"`
+}
+
+// checkNormalization validates a model's mean and std for c channels.
+func checkNormalization(mean, std []float32, c int) error {
+	if len(mean) == 0 && len(std) == 0 {
+		return nil
+	}
+	if len(mean) != len(std) || len(mean) != 1 && len(mean) != c {
+		return fmt.Errorf("normalization has %d means and %d stds for %d channels", len(mean), len(std), c)
+	}
+	for _, s := range std {
+		if s == 0 || math.IsNaN(float64(s)) {
+			return fmt.Errorf("normalization std %v", std)
+		}
+	}
+	return nil
+}
+
+// normalize applies m's mean and std in place to n examples x.
+func (m *served) normalize(x []float32, n int) {
+	if len(m.Meta.Mean) == 0 {
+		return
+	}
+	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
+	ds := &data.Dataset{X: x, Y: make([]int, n), C: c, H: h, W: w}
+	ds.Normalize(m.Meta.Mean, m.Meta.Std)
+}
+
+// fromPixels turns a UINT8 pixel tensor of shape [N, C, H, W] or
+// [N, H, W, C] (C = 1 or 3) into n normalized model inputs: each image is
+// converted to the model's channels (luminance or RGB), resized to its
+// H×W as predict does (keep the aspect ratio, cut the centre), scaled to
+// [0, 1] and normalized. layout "" guesses: dimension 1 of 1 or 3 means
+// NCHW, else dimension 3 of 1 or 3 means NHWC.
+func (m *served) fromPixels(px []byte, shape []int64, layout string, maxPixels int64) ([]float32, error) {
+	if len(shape) != 4 {
+		return nil, fmt.Errorf("UINT8 shape %v: want [N, C, H, W] or [N, H, W, C]", shape)
+	}
+	if layout == "" {
+		switch {
+		case shape[1] == 1 || shape[1] == 3:
+			layout = "NCHW"
+		case shape[3] == 1 || shape[3] == 3:
+			layout = "NHWC"
+		default:
+			return nil, fmt.Errorf("UINT8 shape %v has no channel dimension of 1 or 3 (NCHW or NHWC)", shape)
+		}
+	}
+	n := int(shape[0])
+	var ic, ih, iw int
+	if layout == "NCHW" {
+		ic, ih, iw = int(shape[1]), int(shape[2]), int(shape[3])
+	} else {
+		ih, iw, ic = int(shape[1]), int(shape[2]), int(shape[3])
+	}
+	if ic != 1 && ic != 3 {
+		return nil, fmt.Errorf("UINT8 shape %v read as %s has %d channels; want 1 or 3", shape, layout, ic)
+	}
+	if int64(ih)*int64(iw) > maxPixels {
+		return nil, fmt.Errorf("images of %dx%d pixels are over the limit of %d pixels", iw, ih, maxPixels)
+	}
+	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
+	if c != 1 && c != 3 {
+		return nil, fmt.Errorf("model %q takes %d channels; UINT8 pixels work only for 1- or 3-channel models", m.Name, c)
+	}
+	per := ic * ih * iw
+	out := make([]float32, n*c*h*w)
+	for e := range n {
+		src := px[e*per : (e+1)*per]
+		at := func(ch, y, x int) uint8 {
+			if layout == "NCHW" {
+				return src[(ch*ih+y)*iw+x]
+			}
+			return src[(y*iw+x)*ic+ch]
+		}
+		dst := out[e*c*h*w : (e+1)*c*h*w]
+		if ih == h && iw == w {
+			for y := range h {
+				for x := range w {
+					switch {
+					case c == ic:
+						for ch := range c {
+							dst[(ch*h+y)*w+x] = float32(at(ch, y, x)) / 255
+						}
+					case c == 1: // RGB to luminance, as data.DecodeImage
+						r, g, b := uint32(at(0, y, x)), uint32(at(1, y, x)), uint32(at(2, y, x))
+						dst[y*w+x] = float32((19595*r+38470*g+7471*b+1<<15)>>16) / 255
+					default: // gray to RGB
+						v := float32(at(0, y, x)) / 255
+						dst[y*w+x], dst[(h+y)*w+x], dst[(2*h+y)*w+x] = v, v, v
+					}
+				}
+			}
+			continue
+		}
+		// Resize through data.DecodeImage, the path predict uses.
+		img := image.NewRGBA(image.Rect(0, 0, iw, ih))
+		for y := range ih {
+			for x := range iw {
+				p := img.Pix[y*img.Stride+4*x:]
+				if ic == 1 {
+					v := at(0, y, x)
+					p[0], p[1], p[2] = v, v, v
+				} else {
+					p[0], p[1], p[2] = at(0, y, x), at(1, y, x), at(2, y, x)
+				}
+				p[3] = 255
+			}
+		}
+		var buf bytes.Buffer
+		enc := png.Encoder{CompressionLevel: png.NoCompression}
+		if err := enc.Encode(&buf, img); err != nil {
+			return nil, err
+		}
+		x, err := data.DecodeImage(&buf, "pixels", c, h, w, data.ResizeCrop)
+		if err != nil {
+			return nil, err
+		}
+		copy(dst, x)
+	}
+	m.normalize(out, n)
+	return out, nil
+}
+
+// handlePredict classifies one uploaded image: multipart/form-data with
+// the file in field "image", or a raw body with an image/* (or
+// application/octet-stream) content type. Query: top=K (default 5),
+// invert=auto|yes|no (default auto, as fovea predict), explain=true.
+func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	m := s.model(w, r)
+	if m == nil {
+		return
+	}
+	q := r.URL.Query()
+	topK := 5
+	if v := q.Get("top"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 {
+			writeError(w, http.StatusBadRequest, "top=%q: want a positive integer", v)
+			return
+		}
+		topK = k
+	}
+	invert := q.Get("invert")
+	if invert == "" {
+		invert = "auto"
+	}
+	if invert != "auto" && invert != "yes" && invert != "no" {
+		writeError(w, http.StatusBadRequest, "invert=%q: want auto, yes or no", invert)
+		return
+	}
+	wantExplain := false
+	if v := q.Get("explain"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "explain=%q: want true or false", v)
+			return
+		}
+		wantExplain = b
+	}
+	raw, err := readUpload(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	pixels, inverted, err := m.decodeImage(raw, invert, s.opt.MaxPixels)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	x := slices.Clone(pixels)
+	m.normalize(x, 1)
+	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
+	defer cancel()
+	logits, k, err := m.b.infer(ctx, x, 1)
+	if err != nil {
+		writeInferErr(w, err, s.opt.Timeout)
+		return
+	}
+	resp := predictResponse{Model: m.Name, Inverted: inverted, Top: m.top(logits, k, topK)}
+	if wantExplain {
+		ex, err := s.explain(ctx, m, pixels, x)
+		switch {
+		case err == nil:
+			resp.Explanation = ex
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, errQueueFull), errors.Is(err, errClosed):
+			writeInferErr(w, err, s.opt.Timeout)
+			return
+		default:
+			resp.ExplainError = err.Error()
+		}
+	}
+	resp.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// readUpload returns the image bytes of a /v1/predict request.
+func readUpload(r *http.Request) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %q: send multipart/form-data with an \"image\" field, or the image itself with an image/* type", ct)
+	}
+	switch {
+	case mt == "multipart/form-data":
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return nil, badRequest("multipart body: %v", err)
+		}
+		for range maxMultipartParts {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var mb *http.MaxBytesError
+				if errors.As(err, &mb) {
+					return nil, err
+				}
+				return nil, badRequest("multipart body: %v", err)
+			}
+			if part.FormName() != "image" {
+				part.Close()
+				continue
+			}
+			b, err := io.ReadAll(part)
+			if err != nil {
+				var mb *http.MaxBytesError
+				if errors.As(err, &mb) {
+					return nil, err
+				}
+				return nil, badRequest("multipart body: %v", err)
+			}
+			return b, nil
+		}
+		return nil, badRequest("multipart body has no \"image\" field")
+	case strings.HasPrefix(mt, "image/"), mt == "application/octet-stream":
+		return readBody(r)
+	default:
+		return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %q: send multipart/form-data with an \"image\" field, or the image itself with an image/* type", mt)
+	}
+}
+
+// decodeImage checks raw's header against maxPixels, decodes it to m's
+// input size in [0, 1] and inverts it as invert says (auto: a 1-channel
+// image whose border is mostly light, as fovea predict does).
+func (m *served) decodeImage(raw []byte, invert string, maxPixels int64) ([]float32, bool, error) {
+	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
+	if c != 1 && c != 3 {
+		return nil, false, badRequest("model %q takes %d channels; image upload works only for 1- or 3-channel models", m.Name, c)
+	}
+	if err := checkImageHeader(raw, maxPixels); err != nil {
+		return nil, false, err
+	}
+	x, err := data.DecodeImage(bytes.NewReader(raw), "upload", c, h, w, data.ResizeCrop)
+	if err != nil {
+		return nil, false, badRequest("%v", err)
+	}
+	inverted := invert == "yes" || invert == "auto" && c == 1 && data.BorderMean(x, c, h, w) > 0.5
+	if inverted {
+		for i := range x {
+			x[i] = 1 - x[i]
+		}
+	}
+	return x, inverted, nil
+}
+
+// top returns the k most probable classes of one row of logits.
+func (m *served) top(logits []float32, k, topK int) []topLabel {
+	probs := softmaxRows(logits[:k], k, m.Meta.Temperature)
+	idx := make([]int, k)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	out := make([]topLabel, 0, min(topK, k))
+	for _, i := range idx[:min(topK, k)] {
+		label := strconv.Itoa(i)
+		if i < len(m.Meta.Classes) {
+			label = m.Meta.Classes[i]
+		}
+		out = append(out, topLabel{Label: label, Index: i, Probability: float64(probs[i])})
+	}
+	return out
+}
+
+// explain computes the Grad-CAM of the predicted class for the normalized
+// input x and renders it over pixels (the image in [0, 1]) as a PNG. The
+// Grad-CAM runs in m's worker holding the autograd lock for writing, since
+// it hooks the model and needs gradients on; rendering runs here.
+func (s *Server) explain(ctx context.Context, m *served, pixels, x []float32) (*explanation, error) {
+	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
+	var cam *explain.CAM
+	var camErr error
+	err := m.b.exclusive(ctx, func() {
+		s.autogradMu.Lock()
+		defer s.autogradMu.Unlock()
+		cam, camErr = explain.GradCAM(m.Layer, tensor.FromSlice(x, 1, c, h, w), "", -1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if camErr != nil {
+		return nil, camErr
+	}
+	img, err := explain.Overlay(pixels, c, h, w, &cam.Map, 0.5)
+	if err != nil {
+		return nil, err
+	}
+	var out image.Image = img
+	if f := 224 / max(h, w); f > 1 {
+		out = explain.Enlarge(img, f)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, out); err != nil {
+		return nil, err
+	}
+	return &explanation{Method: "grad-cam", Layer: cam.Layer, Class: cam.Class, PNG: base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+}
