@@ -131,6 +131,11 @@ func Load(path string) (nn.Layer, Meta, error) {
 	return model, meta, nil
 }
 
+// ParseMetadata reads a Meta from the fovea.* metadata keys (as
+// [Meta.Metadata] writes them, in a checkpoint or an exported ONNX file's
+// metadata_props); path names the file in errors.
+func ParseMetadata(path string, md map[string]string) (Meta, error) { return parseMeta(path, md) }
+
 func parseMeta(path string, md map[string]string) (Meta, error) {
 	var m Meta
 	m.Model = md[checkpoint.KeyModel]

@@ -3,6 +3,7 @@ package onnx
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -39,6 +40,11 @@ type ExportOptions struct {
 	DynamicBatch bool
 	// Name is the graph name; "" means "fovea".
 	Name string
+	// Metadata is written as the model's metadata_props, sorted by key:
+	// `fovea export` stores a checkpoint's class names, normalization and
+	// temperature there (the fovea.* keys of package checkpoint), so an
+	// imported file is prepared and labelled like the checkpoint.
+	Metadata map[string]string
 }
 
 // Export traces model on an input of inputShape (N, C, H, W) in evaluation
@@ -464,10 +470,15 @@ func (e *exporter) model() *onnxpb.ModelProto {
 			}},
 		}}
 	}
+	var props []*onnxpb.StringStringEntryProto
+	for _, k := range slices.Sorted(maps.Keys(e.opt.Metadata)) {
+		props = append(props, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(e.opt.Metadata[k])})
+	}
 	return &onnxpb.ModelProto{
-		IrVersion:    proto.Int64(IRVersion),
-		ProducerName: proto.String("fovea"),
-		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(int64(e.opt.Opset))}},
+		IrVersion:     proto.Int64(IRVersion),
+		ProducerName:  proto.String("fovea"),
+		MetadataProps: props,
+		OpsetImport:   []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(int64(e.opt.Opset))}},
 		Graph: &onnxpb.GraphProto{
 			Name:        proto.String(e.opt.Name),
 			Node:        e.nodes,

@@ -48,6 +48,9 @@ type Model struct {
 	Opset int64
 	// Producer is the producer_name of the file ("pytorch", …).
 	Producer string
+	// Metadata is the file's metadata_props (a Fovea export stores the
+	// checkpoint's classes and normalization there).
+	Metadata map[string]string
 
 	inits    map[string]value // initializers, by ONNX name
 	params   []nn.Named[*autograd.Var]
@@ -104,6 +107,12 @@ func Decode(b []byte, name string) (*Model, error) {
 // FromProto imports a decoded ONNX model; name is used in errors.
 func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 	m := &Model{Name: name, Producer: mp.GetProducerName(), rng: rand.New(rand.NewPCG(1, 2))}
+	for _, p := range mp.GetMetadataProps() {
+		if m.Metadata == nil {
+			m.Metadata = map[string]string{}
+		}
+		m.Metadata[p.GetKey()] = p.GetValue()
+	}
 	fail := func(format string, args ...any) (*Model, error) {
 		return nil, fmt.Errorf("onnx: %s: "+format, append([]any{name}, args...)...)
 	}

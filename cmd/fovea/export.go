@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/onnx"
@@ -49,11 +50,11 @@ has the input "input" (N, C, H, W) and the output "output" (the logits).`,
 			if cmd.Flags().Changed("classes") && classes < 1 {
 				return fmt.Errorf("--classes %d: must be positive", classes)
 			}
-			name, m, shape, err := exportModel(model, in, classes, seed)
+			name, m, shape, md, err := exportModel(model, in, classes, seed)
 			if err != nil {
 				return err
 			}
-			mp, err := onnx.Export(m, []int{1, shape[0], shape[1], shape[2]}, onnx.ExportOptions{Opset: opset, DynamicBatch: dynamic, Name: name})
+			mp, err := onnx.Export(m, []int{1, shape[0], shape[1], shape[2]}, onnx.ExportOptions{Opset: opset, DynamicBatch: dynamic, Name: name, Metadata: md})
 			if err != nil {
 				return fmt.Errorf("%s: %w", model, err)
 			}
@@ -79,16 +80,16 @@ has the input "input" (N, C, H, W) and the output "output" (the logits).`,
 // exportModel resolves --model: an ONNX file, a checkpoint or a zoo name.
 // It returns a name for the graph, the model and its input shape (C, H, W):
 // in when given, else the model's own.
-func exportModel(arg string, in *[3]int, classes int, seed uint64) (string, nn.Layer, [3]int, error) {
+func exportModel(arg string, in *[3]int, classes int, seed uint64) (string, nn.Layer, [3]int, map[string]string, error) {
 	st, statErr := os.Stat(arg)
 	isFile := statErr == nil && !st.IsDir()
 	if isFile && classes != 0 {
-		return "", nil, [3]int{}, fmt.Errorf("--classes: %s is a file, whose classes are fixed", arg)
+		return "", nil, [3]int{}, nil, fmt.Errorf("--classes: %s is a file, whose classes are fixed", arg)
 	}
 	if isFile && strings.HasSuffix(strings.ToLower(arg), ".onnx") {
 		m, err := onnx.Load(arg)
 		if err != nil {
-			return "", nil, [3]int{}, err
+			return "", nil, [3]int{}, nil, err
 		}
 		var shape [3]int
 		if len(m.InputShape) == 4 {
@@ -98,27 +99,35 @@ func exportModel(arg string, in *[3]int, classes int, seed uint64) (string, nn.L
 			shape = *in
 		}
 		if shape[0] < 1 || shape[1] < 1 || shape[2] < 1 {
-			return "", nil, [3]int{}, fmt.Errorf("%s: input shape %v is not fixed; give --input CxHxW", arg, m.InputShape)
+			return "", nil, [3]int{}, nil, fmt.Errorf("%s: input shape %v is not fixed; give --input CxHxW", arg, m.InputShape)
 		}
-		return "fovea", m, shape, nil
+		return "fovea", m, shape, m.Metadata, nil
 	}
 	if isFile {
 		m, meta, err := models.Load(arg)
 		if err != nil {
-			return "", nil, [3]int{}, err
+			return "", nil, [3]int{}, nil, err
 		}
 		shape := meta.InputShape
 		if in != nil {
 			shape = *in
 		}
-		return meta.Model, m, shape, nil
+		// The checkpoint's classes, normalization and temperature go into
+		// the file's metadata_props; the graph itself describes the model.
+		meta.InputShape = shape
+		md, err := meta.Metadata()
+		if err != nil {
+			return "", nil, [3]int{}, nil, err
+		}
+		delete(md, checkpoint.KeySpec)
+		return meta.Model, m, shape, md, nil
 	}
 	info, err := models.Lookup(arg)
 	if err != nil {
 		if strings.ContainsAny(arg, `./\`) {
-			return "", nil, [3]int{}, fmt.Errorf("%s: no such file, and not a zoo model (known: %s)", arg, strings.Join(models.Names(), ", "))
+			return "", nil, [3]int{}, nil, fmt.Errorf("%s: no such file, and not a zoo model (known: %s)", arg, strings.Join(models.Names(), ", "))
 		}
-		return "", nil, [3]int{}, err
+		return "", nil, [3]int{}, nil, err
 	}
 	shape := info.Input
 	if in != nil {
@@ -126,7 +135,7 @@ func exportModel(arg string, in *[3]int, classes int, seed uint64) (string, nn.L
 	}
 	m, err := models.New(arg, models.Options{NumClasses: classes, InChannels: shape[0], Seed: seed})
 	if err != nil {
-		return "", nil, [3]int{}, err
+		return "", nil, [3]int{}, nil, err
 	}
-	return arg, m, shape, nil
+	return arg, m, shape, nil, nil
 }

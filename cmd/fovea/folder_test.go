@@ -173,6 +173,14 @@ layers:
 	if !strings.Contains(res.stdout, "accuracy") {
 		t.Errorf("eval: %s", res.stdout)
 	}
+	// Exported to ONNX, the model keeps its normalization and classes:
+	// evaluating the file gives the checkpoint's figures.
+	mustSucceed(t, dir, "export", "--model", "tiny.safetensors", "--out", "tiny.onnx")
+	onnxRes := mustSucceed(t, dir, "eval", "--model", "tiny.onnx", "--limit", "500")
+	figures := func(s string) string { _, after, _ := strings.Cut(strings.SplitN(s, "\n", 2)[0], ": "); return after }
+	if figures(onnxRes.stdout) != figures(res.stdout) {
+		t.Errorf("eval of the exported ONNX file:\n%s\nof the checkpoint:\n%s", onnxRes.stdout, res.stdout)
+	}
 	res = mustSucceed(t, dir, "summary", "tiny.safetensors")
 	if !strings.Contains(res.stdout, "Total params: 15,770") {
 		t.Errorf("summary:\n%s", res.stdout)

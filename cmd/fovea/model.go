@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/onnx"
@@ -22,8 +23,10 @@ func isONNXPath(path string) bool { return strings.EqualFold(filepath.Ext(path),
 // loadModel opens a --model file: an ONNX model (a .onnx file, imported
 // with onnx.Load) or a Fovea checkpoint (models.Load). An ONNX model's
 // metadata comes from its graph: the input shape (N, C, H, W) with any
-// batch size, Model "onnx:" and the file name, no normalization, and
-// classes "0" to "K-1" for its K outputs. A graph with a fixed batch size
+// batch size, Model "onnx:" and the file name; a file exported by Fovea
+// also brings its checkpoint's classes, normalization and temperature
+// (metadata_props), any other file has no normalization and classes "0" to
+// "K-1" for its K outputs. A graph with a fixed batch size
 // is run in chunks of that size. The model is in evaluation mode.
 func loadModel(path string) (nn.Layer, models.Meta, error) {
 	if !isONNXPath(path) {
@@ -39,6 +42,16 @@ func loadModel(path string) (nn.Layer, models.Meta, error) {
 			path, m.InputName, shapeText(in))
 	}
 	meta := models.Meta{Model: onnxPrefix + filepath.Base(path), InputShape: [3]int{in[1], in[2], in[3]}}
+	if _, ok := m.Metadata[checkpoint.KeyModel]; ok {
+		// Exported by Fovea: the checkpoint's classes, normalization and
+		// temperature travel in the metadata_props.
+		fm, err := models.ParseMetadata(path, m.Metadata)
+		if err != nil {
+			return nil, models.Meta{}, err
+		}
+		meta.Classes, meta.Mean, meta.Std, meta.Temperature = fm.Classes, fm.Mean, fm.Std, fm.Temperature
+		meta.Options.NumClasses = len(fm.Classes)
+	}
 	nn.SetTraining(m, false)
 	var model nn.Layer = m
 	if in[0] > 0 {
@@ -57,7 +70,9 @@ func loadModel(path string) (nn.Layer, models.Meta, error) {
 			k = shape[1]
 		}
 	}
-	if k > 0 {
+	if k > 0 && len(meta.Classes) == k {
+		// Named by the metadata.
+	} else if k > 0 {
 		meta.Options.NumClasses = k
 		meta.Classes = make([]string, k)
 		for i := range k {
