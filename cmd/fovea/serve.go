@@ -28,7 +28,7 @@ func newServeCmd() *cobra.Command {
 		maxPixels            int64
 		maxDelay, timeout    time.Duration
 		pprof, logJSON       bool
-		noEngine             bool
+		noEngine, noUI       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --model NAME=PATH [--model NAME=PATH...]",
@@ -37,9 +37,10 @@ func newServeCmd() *cobra.Command {
 
 Endpoints: the KServe v2 (Open Inference Protocol) REST API under /v2 with the
 binary tensor data extension, POST /v1/predict/NAME for image uploads (top-k
-labels and an optional Grad-CAM), /metrics for Prometheus, and /v2/health/live
-and /v2/health/ready. Requests that arrive within --max-delay of each other are
-run as one batch of up to --max-batch examples. On SIGINT or SIGTERM the server
+labels and an optional Grad-CAM), /metrics for Prometheus, /v2/health/live and
+/v2/health/ready, and a web page at / to try the models (unless --no-ui).
+Requests that arrive within --max-delay of each other are run as one batch of
+up to --max-batch examples. On SIGINT or SIGTERM the server
 stops accepting connections, finishes the requests it has, and exits.
 
 See docs/serve.md for the protocol, examples and limits.`,
@@ -88,6 +89,13 @@ See docs/serve.md for the protocol, examples and limits.`,
 			if err != nil {
 				return err
 			}
+			names := make([]string, len(ms))
+			for i, m := range ms {
+				names[i] = m.Name
+			}
+			if !noUI {
+				opt.Static = serve.WebUI(names, opt.Token)
+			}
 			srv, err := serve.New(ms, opt)
 			if err != nil {
 				return err
@@ -95,10 +103,6 @@ See docs/serve.md for the protocol, examples and limits.`,
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return srv.ListenAndServe(ctx, addr, func(a net.Addr) {
-				names := make([]string, len(ms))
-				for i, m := range ms {
-					names[i] = m.Name
-				}
 				opt.Logger.Info("listening", "addr", a.String(), "url", "http://"+a.String()+"/v2", "models", strings.Join(names, ","),
 					"auth", opt.Token != "", "max_batch", maxBatch)
 			})
@@ -118,6 +122,7 @@ See docs/serve.md for the protocol, examples and limits.`,
 	fl.BoolVar(&pprof, "pprof", false, "serve net/http/pprof profiles under /debug/pprof/")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
 	fl.BoolVar(&noEngine, "no-engine", false, "run models with eager forward passes, not compiled engine plans")
+	fl.BoolVar(&noUI, "no-ui", false, "do not serve the web page at / (the API is unchanged)")
 	fl.BoolVar(&logJSON, "log-json", false, "write the request log as JSON lines instead of text")
 	return cmd
 }
