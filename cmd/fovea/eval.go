@@ -33,7 +33,7 @@ type evalOutput struct {
 }
 
 func newEvalCmd() *cobra.Command {
-	var ckpt, dataSpec, csvPath, reportDir string
+	var ckpt, dataSpec, csvPath, reportDir, tta string
 	var batch, threads, limit int
 	var threshold float64
 	var asJSON bool
@@ -76,8 +76,21 @@ before the softmax. See docs/evaluation.md.`,
 			if err != nil {
 				return err
 			}
+			if err := oneOf("tta", tta, "none", "flip"); err != nil {
+				return err
+			}
 			temp := temperature(meta)
 			logits := modelLogits(model, test, batch)
+			if tta == "flip" {
+				// Test-time augmentation: the mean of the logits of each
+				// image and its left-right mirror.
+				mirrored := modelLogits(model, flipped(test), batch)
+				for i, row := range logits {
+					for k := range row {
+						row[k] = (row[k] + mirrored[i][k]) / 2
+					}
+				}
+			}
 			e := metrics.Evaluate(metrics.Probabilities(logits, temp), test.Y, classNames(meta, test), threshold)
 			e.Loss = metrics.NLL(logits, test.Y, temp)
 			if csvPath != "" {
@@ -119,6 +132,7 @@ before the softmax. See docs/evaluation.md.`,
 	fl.BoolVar(&asJSON, "json", false, "print every measurement, curves included, as one JSON object")
 	fl.StringVar(&csvPath, "csv", "", "also write the per-class precision, recall, F1, support and AUC to this CSV file")
 	fl.StringVar(&reportDir, "report", "", "also write a report into this folder: confusion.png, roc.png, reliability.png and index.html")
+	fl.StringVar(&tta, "tta", "none", "test-time augmentation: none, or flip (average the logits of each image and its mirror image)")
 	fl.Float64Var(&threshold, "threshold", 0.5, "decision threshold on the probability of class 1 for sensitivity and specificity (binary tasks)")
 	return cmd
 }
@@ -289,4 +303,14 @@ func printEvaluation(e metrics.Evaluation, temp float64) {
 		}
 		fmt.Println(sb.String())
 	}
+}
+
+// flipped returns a copy of ds with every image mirrored left to right.
+func flipped(ds *data.Dataset) *data.Dataset {
+	f := *ds
+	f.X = slices.Clone(ds.X)
+	for row := 0; row < len(f.X); row += ds.W {
+		slices.Reverse(f.X[row : row+ds.W])
+	}
+	return &f
 }

@@ -14,8 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"slices"
 	"testing"
 
+	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 )
@@ -268,5 +270,14 @@ func TestBadDataInput(t *testing.T) {
 				t.Error("a checkpoint was written")
 			}
 		})
+	}
+}
+
+func TestFlippedMirrorsEachRow(t *testing.T) {
+	ds := &data.Dataset{X: []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, Y: []int{0, 1}, C: 1, H: 2, W: 3}
+	f := flipped(ds)
+	want := []float32{3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10}
+	if !slices.Equal(f.X, want) || ds.X[0] != 1 {
+		t.Errorf("flipped %v (original now %v), want %v", f.X, ds.X, want)
 	}
 }
