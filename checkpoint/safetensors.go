@@ -11,10 +11,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/fovea-ml/fovea/internal/atomicfile"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -395,43 +395,15 @@ func WriteFile(path string, tensors []nn.Named[*tensor.Tensor], meta map[string]
 }
 
 // writeAtomic creates path with the bytes write produces, atomically.
-func writeAtomic(path string, write func(w io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close() // may already be closed; the error is the earlier one
-			os.Remove(tmp.Name())
+func writeAtomic(path string, write func(w io.Writer) error) error {
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		if err := write(w); err != nil {
+			return unwrapPrefix(err) // the outer error says "checkpoint: "
 		}
-	}()
-	if err := write(tmp); err != nil {
-		return fmt.Errorf("checkpoint: writing %s: %w", path, unwrapPrefix(err))
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	d, err := os.Open(dir)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: syncing directory %s: %w", dir, err)
 	}
 	return nil
 }

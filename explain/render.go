@@ -1,13 +1,13 @@
 package explain
 
 import (
-	"bytes"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
-	"os"
-	"path/filepath"
+	"io"
+
+	"github.com/fovea-ml/fovea/internal/atomicfile"
 )
 
 // jet holds the control points of the jet colour map (blue, cyan, yellow,
@@ -127,24 +127,5 @@ func Enlarge(img image.Image, factor int) *image.RGBA {
 // file in the same directory and renames it over path, so readers never
 // see a partial image.
 func WritePNG(path string, img image.Image) error {
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(buf.Bytes())
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 }

@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/internal/atomicfile"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/onnx/onnxpb"
 	"github.com/fovea-ml/fovea/tensor"
@@ -85,34 +84,12 @@ func Export(model nn.Layer, inputShape []int, opt ExportOptions) (*onnxpb.ModelP
 // WriteFile writes m to path in the protobuf binary encoding, atomically:
 // the bytes go to a temporary file in the same directory, which is synced
 // and then renamed over path.
-func WriteFile(path string, m *onnxpb.ModelProto) (err error) {
+func WriteFile(path string, m *onnxpb.ModelProto) error {
 	b, err := proto.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("onnx: encoding %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("onnx: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return fmt.Errorf("onnx: writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("onnx: writing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("onnx: writing %s: %w", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("onnx: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.WriteBytes(path, b); err != nil {
 		return fmt.Errorf("onnx: %w", err)
 	}
 	return nil

@@ -5,14 +5,14 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"os"
-	"path/filepath"
+	"io"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/internal/atomicfile"
 )
 
 // dataFlags are the flags of `fovea data inspect`.
@@ -199,26 +199,8 @@ func writeSheet(file string, d *data.Dataset, perClass int) error {
 			}
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(file, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 		return fmt.Errorf("--sheet: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o644)
-	if err == nil {
-		err = png.Encode(tmp, img)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
-		return fmt.Errorf("--sheet %s: %w", file, err)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/engine"
+	"github.com/fovea-ml/fovea/internal/atomicfile"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -171,29 +171,7 @@ func writeNPY(path string, t *tensor.Tensor) (err error) {
 		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(buf); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteBytes(path, buf); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	return nil
