@@ -391,10 +391,10 @@ func exampleNames(params []nn.Named[*autograd.Var]) string {
 	return strings.Join(names, ", ")
 }
 
-// Predict returns the softmax class probabilities of model for every
+// Logits returns the output of model (before any softmax) for every
 // example of ds, one row per example, in evaluation mode without
 // gradients. The model is left in evaluation mode.
-func Predict(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
+func Logits(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
 	defer autograd.NoGrad()()
 	nn.SetTraining(model, false)
 	loader := &data.Loader{Source: ds, BatchSize: max(batchSize, 1)}
@@ -403,14 +403,36 @@ func Predict(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
 	out := make([][]float32, 0, ds.Len())
 	for b := range loader.Epoch(0) {
 		arena.Reset()
-		p := autograd.Softmax(model.Forward(autograd.Const(b.X)), 1).Value.Contiguous() // (N, classes)
-		k := p.Shape()[1]
-		d := p.Data()
+		z := model.Forward(autograd.Const(b.X)).Value.Contiguous() // (N, classes)
+		k := z.Shape()[1]
+		d := z.Data()
 		for i := range len(b.Y) {
 			out = append(out, slices.Clone(d[i*k:(i+1)*k]))
 		}
 	}
 	return out
+}
+
+// Predict returns the softmax class probabilities of model for every
+// example of ds, one row per example: [Logits] with a softmax per row.
+func Predict(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
+	rows := Logits(model, ds, batchSize)
+	for _, r := range rows {
+		m := float32(math.Inf(-1))
+		for _, v := range r {
+			m = max(m, v)
+		}
+		var sum float64
+		for k, v := range r {
+			e := math.Exp(float64(v - m))
+			r[k] = float32(e)
+			sum += e
+		}
+		for k := range r {
+			r[k] = float32(float64(r[k]) / sum)
+		}
+	}
+	return rows
 }
 
 // setTraining puts model in training mode, except layers whose parameters

@@ -8,6 +8,7 @@ import (
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/models"
+	"github.com/fovea-ml/fovea/train"
 )
 
 // calibrationSet is how well one set of examples is calibrated before and
@@ -91,12 +92,12 @@ See docs/evaluation.md.`,
 				}
 			}
 			before := temperature(meta)
-			valLogits := modelLogits(model, val, batch)
+			valLogits := train.Logits(model, val, batch)
 			t := metrics.FitTemperature(valLogits, val.Y)
 			res := calibrateOutput{Checkpoint: ckpt, Out: out, Before: before, Temperature: t,
 				Validation: measureCalibration(val, valLogits, before, t)}
 			if held != nil && held.Len() > 0 {
-				h := measureCalibration(held, modelLogits(model, held, batch), before, t)
+				h := measureCalibration(held, train.Logits(model, held, batch), before, t)
 				res.Held = &h
 			}
 			meta.Temperature = t

@@ -10,13 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/models"
-	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/report"
-	"github.com/fovea-ml/fovea/tensor"
+	"github.com/fovea-ml/fovea/train"
 )
 
 // evalOutput is the JSON of `fovea eval --json`: the summary fields of
@@ -80,11 +78,11 @@ before the softmax. See docs/evaluation.md.`,
 				return err
 			}
 			temp := temperature(meta)
-			logits := modelLogits(model, test, batch)
+			logits := train.Logits(model, test, batch)
 			if tta == "flip" {
 				// Test-time augmentation: the mean of the logits of each
 				// image and its left-right mirror.
-				mirrored := modelLogits(model, flipped(test), batch)
+				mirrored := train.Logits(model, flipped(test), batch)
 				for i, row := range logits {
 					for k := range row {
 						row[k] = (row[k] + mirrored[i][k]) / 2
@@ -191,28 +189,6 @@ func withTemperature(logits []float32, meta models.Meta) []float32 {
 	out := make([]float32, len(logits))
 	for i, v := range logits {
 		out[i] = float32(float64(v) / t)
-	}
-	return out
-}
-
-// modelLogits returns the model's output (the logits, before any softmax)
-// for every example of ds, one row per example, in evaluation mode
-// without gradients.
-func modelLogits(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
-	defer autograd.NoGrad()()
-	nn.SetTraining(model, false)
-	loader := &data.Loader{Source: ds, BatchSize: max(batchSize, 1)}
-	arena := tensor.NewArena()
-	defer arena.Use()()
-	out := make([][]float32, 0, ds.Len())
-	for b := range loader.Epoch(0) {
-		arena.Reset()
-		z := model.Forward(autograd.Const(b.X)).Value.Contiguous() // (N, classes)
-		k := z.Shape()[1]
-		d := z.Data()
-		for i := range len(b.Y) {
-			out = append(out, slices.Clone(d[i*k:(i+1)*k]))
-		}
 	}
 	return out
 }
