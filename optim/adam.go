@@ -74,6 +74,8 @@ type Adam struct {
 	// before the parameter's first step) and its step count t.
 	expAvg, expAvgSq []*tensor.Tensor
 	steps            []int
+	// mult[i] scales the rate of params[i]; nil means 1 for all.
+	mult []float64
 }
 
 // NewAdam returns an Adam optimizer over params. It panics on an invalid
@@ -111,6 +113,12 @@ func (o *Adam) LR() float64 { return o.cfg.LR }
 // SetLR sets the learning rate of the following steps.
 func (o *Adam) SetLR(lr float64) { o.cfg.LR = lr }
 
+// SetLRMultipliers gives params[i] the rate mult[i]·LR ([PerParamLR]).
+func (o *Adam) SetLRMultipliers(mult []float64) {
+	checkMultipliers(len(o.params), mult)
+	o.mult = mult
+}
+
 // ZeroGrad zeroes every parameter's gradient.
 func (o *Adam) ZeroGrad() {
 	for _, p := range o.params {
@@ -133,6 +141,7 @@ func (o *Adam) Step() {
 		}
 		o.steps[i]++
 		t := float64(o.steps[i])
+		lr := lrOf(cfg.LR, o.mult, i)
 		// Scalars in float64 as PyTorch computes them in Python, then
 		// rounded to float32 for the tensor arithmetic.
 		c := adamCoef{
@@ -140,13 +149,13 @@ func (o *Adam) Step() {
 			beta2:    float32(cfg.Beta2),
 			oneMinB1: float32(1 - cfg.Beta1),
 			oneMinB2: float32(1 - cfg.Beta2),
-			stepSize: float32(cfg.LR / (1 - math.Pow(cfg.Beta1, t))),
+			stepSize: float32(lr / (1 - math.Pow(cfg.Beta1, t))),
 			bc2Sqrt:  float32(math.Sqrt(1 - math.Pow(cfg.Beta2, t))),
 			eps:      float32(cfg.Eps),
 			decay:    1,
 		}
 		if o.decoupled {
-			c.decay = float32(1 - cfg.LR*cfg.WeightDecay)
+			c.decay = float32(1 - lr*cfg.WeightDecay)
 		} else {
 			c.wd = float32(cfg.WeightDecay)
 		}

@@ -511,3 +511,77 @@ func TestConvergesOnQuadratic(t *testing.T) {
 		}
 	}
 }
+
+// A learning-rate multiplier gives a parameter exactly the steps of an
+// optimizer built for it alone with the scaled rate, through a changing
+// schedule; multiplier 0 leaves it in place.
+func TestLRMultipliers(t *testing.T) {
+	kinds := []struct {
+		name string
+		mk   func([]*autograd.Var, float64) Optimizer
+	}{
+		{"sgd", func(ps []*autograd.Var, lr float64) Optimizer {
+			return NewSGD(ps, SGDConfig{LR: lr, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3})
+		}},
+		{"adam", func(ps []*autograd.Var, lr float64) Optimizer {
+			return NewAdam(ps, AdamConfig{LR: lr, WeightDecay: 1e-3})
+		}},
+		{"adamw", func(ps []*autograd.Var, lr float64) Optimizer {
+			return NewAdamW(ps, AdamConfig{LR: lr, WeightDecay: 0.05})
+		}},
+	}
+	rates := []float64{0.1, 0.07, 0.03, 0.011}
+	mults := []float64{0.3, 1, 0}
+	for _, k := range kinds {
+		ps := []*autograd.Var{param(1, -2), param(0.5, 3, -1), param(4)}
+		alone := []*autograd.Var{param(1, -2), param(0.5, 3, -1), param(4)}
+		o := k.mk(ps, rates[0])
+		o.(PerParamLR).SetLRMultipliers(mults)
+		refs := make([]Optimizer, len(alone))
+		for i := range alone {
+			refs[i] = k.mk(alone[i:i+1], rates[0]*mults[i])
+		}
+		for s, lr := range rates {
+			o.SetLR(lr)
+			for i := range ps {
+				g := make([]float32, ps[i].Value.Size())
+				for j := range g {
+					g[j] = float32(s+1) * 0.1 * float32(j-i)
+				}
+				setGrad(ps[i], g...)
+				setGrad(alone[i], g...)
+				refs[i].SetLR(lr * mults[i])
+				refs[i].Step()
+			}
+			o.Step()
+		}
+		for i := range ps {
+			got, want := ps[i].Value.Data(), alone[i].Value.Data()
+			for j := range got {
+				if got[j] != want[j] {
+					t.Errorf("%s: param %d[%d] = %v with multiplier %g, want %v", k.name, i, j, got[j], mults[i], want[j])
+				}
+			}
+		}
+		if v := ps[2].Value.Data()[0]; v != 4 {
+			t.Errorf("%s: multiplier 0 moved the parameter to %v", k.name, v)
+		}
+		// nil restores a single rate.
+		o.(PerParamLR).SetLRMultipliers(nil)
+		setGrad(ps[2], 1)
+		o.Step()
+		if v := ps[2].Value.Data()[0]; v == 4 {
+			t.Errorf("%s: after SetLRMultipliers(nil) the parameter did not move", k.name)
+		}
+	}
+	for _, bad := range [][]float64{{1, 1}, {1, 1, -0.5}, {1, math.NaN(), 1}, {1, math.Inf(1), 1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("SetLRMultipliers(%v) on 3 parameters did not panic", bad)
+				}
+			}()
+			NewSGD([]*autograd.Var{param(1), param(2), param(3)}, SGDConfig{LR: 0.1}).SetLRMultipliers(bad)
+		}()
+	}
+}

@@ -33,6 +33,7 @@ package optim
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/fovea-ml/fovea/autograd"
@@ -51,6 +52,44 @@ type Optimizer interface {
 	LR() float64
 	// SetLR sets the learning rate used by the following steps.
 	SetLR(lr float64)
+}
+
+// PerParamLR is implemented by optimizers whose parameters can each have
+// their own learning rate: params[i] steps with mult[i]·LR, as PyTorch's
+// parameter groups with per-group rates that a schedule scales together
+// (discriminative learning rates for fine-tuning). [SGD], [Adam] and
+// [AdamW] implement it.
+type PerParamLR interface {
+	// SetLRMultipliers sets one multiplier per parameter, in the order the
+	// optimizer was built with; nil gives every parameter the rate LR.
+	// It panics if the length differs from the number of parameters or a
+	// multiplier is negative or not finite.
+	SetLRMultipliers(mult []float64)
+}
+
+// checkMultipliers panics unless mult is nil or holds n finite,
+// non-negative values.
+func checkMultipliers(n int, mult []float64) {
+	if mult == nil {
+		return
+	}
+	if len(mult) != n {
+		panic(fmt.Sprintf("optim: %d learning-rate multipliers for %d parameters", len(mult), n))
+	}
+	for i, m := range mult {
+		if !(m >= 0) || math.IsInf(m, 0) {
+			panic(fmt.Sprintf("optim: invalid learning-rate multiplier %g for parameter %d", m, i))
+		}
+	}
+}
+
+// lrOf returns the rate of parameter i: lr scaled by mult[i] when
+// multipliers are set.
+func lrOf(lr float64, mult []float64, i int) float64 {
+	if mult == nil {
+		return lr
+	}
+	return lr * mult[i]
 }
 
 // Names lists the optimizer names accepted by [New].

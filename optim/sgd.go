@@ -47,6 +47,8 @@ type SGD struct {
 	// momentum[i] is params[i]'s momentum buffer, nil before its first
 	// step or when momentum is off.
 	momentum []*tensor.Tensor
+	// mult[i] scales the rate of params[i]; nil means 1 for all.
+	mult []float64
 }
 
 // NewSGD returns an SGD optimizer over params. It panics on an invalid
@@ -65,6 +67,12 @@ func (o *SGD) LR() float64 { return o.cfg.LR }
 // SetLR sets the learning rate of the following steps.
 func (o *SGD) SetLR(lr float64) { o.cfg.LR = lr }
 
+// SetLRMultipliers gives params[i] the rate mult[i]·LR ([PerParamLR]).
+func (o *SGD) SetLRMultipliers(mult []float64) {
+	checkMultipliers(len(o.params), mult)
+	o.mult = mult
+}
+
 // ZeroGrad zeroes every parameter's gradient.
 func (o *SGD) ZeroGrad() {
 	for _, p := range o.params {
@@ -76,7 +84,6 @@ func (o *SGD) ZeroGrad() {
 // and has one.
 func (o *SGD) Step() {
 	c := sgdCoef{
-		lr:       float32(o.cfg.LR),
 		wd:       float32(o.cfg.WeightDecay),
 		mom:      float32(o.cfg.Momentum),
 		damp:     float32(1 - o.cfg.Dampening),
@@ -89,6 +96,7 @@ func (o *SGD) Step() {
 		}
 		var buf []float32
 		c.first = false
+		c.lr = float32(lrOf(o.cfg.LR, o.mult, i))
 		if o.cfg.Momentum != 0 {
 			if o.momentum[i] == nil {
 				o.momentum[i] = tensor.NewPersistent(p.Value.Shape()...)

@@ -34,6 +34,7 @@ type Recipe struct {
 	LabelSmoothing float32 `json:"label_smoothing"`
 	ClipNorm       float64 `json:"clip_norm"`
 	Seed           uint64  `json:"seed"`
+	LRMult         string  `json:"lr_mult,omitempty"` // the LRMult rules, PREFIX=FACTOR,…
 }
 
 // recipe returns c's Recipe, names normalized; c has its defaults.
@@ -42,6 +43,7 @@ func (c *Config) recipe() Recipe {
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: c.LR,
 		Optimizer: strings.ToLower(strings.TrimSpace(c.Optimizer)), Schedule: strings.ToLower(strings.TrimSpace(c.Schedule)),
 		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, ClipNorm: c.ClipNorm, Seed: c.Seed,
+		LRMult: formatLRMults(c.LRMult),
 	}
 }
 

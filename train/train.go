@@ -42,8 +42,11 @@ type Config struct {
 	WeightDecay    float64
 	LabelSmoothing float32
 	ClipNorm       float64 // clip gradients to this global L2 norm; 0 = off
-	Seed           uint64  // shuffling order (and augmentation)
-	EvalBatchSize  int     // default 500
+	// LRMult gives some parameters their own learning rate, a factor of
+	// the scheduled one (discriminative learning rates); nil: one rate.
+	LRMult        []LRMult
+	Seed          uint64 // shuffling order (and augmentation)
+	EvalBatchSize int    // default 500
 
 	// Transform, if set, augments each training example (C*H*W values in
 	// CHW order) on the loader's workers; see package augment. It must
@@ -177,6 +180,17 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	opt, err := optim.New(cfg.Optimizer, params, cfg.LR, cfg.WeightDecay)
 	if err != nil {
 		return Result{}, err
+	}
+	if len(cfg.LRMult) > 0 {
+		mult, err := LRMultipliers(model, cfg.LRMult)
+		if err != nil {
+			return Result{}, err
+		}
+		pp, ok := opt.(optim.PerParamLR)
+		if !ok {
+			return Result{}, fmt.Errorf("train: optimizer %s cannot take learning-rate multipliers", cfg.Optimizer)
+		}
+		pp.SetLRMultipliers(mult)
 	}
 	loader := &data.Loader{Source: trainSet, BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, DropLast: true,
 		Transform: cfg.Transform}

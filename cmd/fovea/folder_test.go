@@ -149,6 +149,13 @@ func TestTrainFromFoldersAndFineTune(t *testing.T) {
 			t.Errorf("fine-tuning output lacks %q:\n%s", want, res.stderr)
 		}
 	}
+	// The same with discriminative rates instead of freezing.
+	res = mustSucceed(t, dir, "train", "--model", "resnet20", "--data", "shades", "--size", "16",
+		"--init", "colours.safetensors", "--lr-mult", "fc=1,*=0.1", "--epochs", "1", "--batch-size", "8",
+		"--out", "shades-lrmult.safetensors")
+	if want := "learning-rate multipliers (first match wins): fc=1, *=0.1"; !strings.Contains(res.stderr, want) {
+		t.Errorf("fine-tuning output lacks %q:\n%s", want, res.stderr)
+	}
 }
 
 // TestTrainSpecFile trains a YAML-spec network; eval and summary rebuild
@@ -245,6 +252,8 @@ func TestBadDataInput(t *testing.T) {
 		{"spec typo", []string{"train", "--model", "typo.yaml"}, []string{"typo.yaml:4", `"kernal"`, `"kernel"`}},
 		{"augment typo", []string{"train", "--augment", "crop:4,flipp"}, []string{"--augment", `"flipp"`}},
 		{"freeze without init", []string{"train", "--freeze", "conv"}, []string{"--freeze needs --init"}},
+		{"lr-mult without factor", []string{"train", "--lr-mult", "fc"}, []string{"--lr-mult: ", `"fc": want PREFIX=FACTOR`}},
+		{"lr-mult on nothing", []string{"train", "--lr-mult", "nope=0.1", "--train-limit", "64"}, []string{"nope=0.1 covers no trainable parameter"}},
 		{"init missing", []string{"train", "--init", "nope.safetensors"}, []string{"--init", "nope.safetensors"}},
 		{"size of a fixed model", []string{"train", "--model", "lenet5", "--size", "32"}, []string{"--size 32", "28x28"}},
 		{"bad size", []string{"train", "--size", "3x"}, []string{"--size", "HxW"}},

@@ -31,7 +31,7 @@ type trainFlags struct {
 	testData, size, augment, init         string
 	resume                                string
 	history, report                       string
-	freeze                                []string
+	freeze, lrMult                        []string
 	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
 	checkpointEvery, keepLast             int
@@ -53,6 +53,7 @@ func newTrainCmd() *cobra.Command {
       --augment cifar --optimizer sgd --lr 0.1 --weight-decay 5e-4 --epochs 30
   fovea train --model resnet20 --data photos/ --size 64 --augment photo --val-split 0.2
   fovea train --model resnet20 --data npz:breastmnist.npz --init pretrained.safetensors --freeze conv,bn
+  fovea train --model resnet20 --data npz:breastmnist.npz --init pretrained.safetensors --lr-mult fc=1,*=0.1
   fovea train --model resnet20 --data cifar10:DIR --out r20.safetensors --checkpoint-every 200 --keep-last 3
   fovea train --resume r20.step0004200.safetensors`,
 		Args: cobra.NoArgs,
@@ -68,6 +69,7 @@ func newTrainCmd() *cobra.Command {
 	fl.StringVar(&f.augment, "augment", "none", "augmentation preset ("+strings.Join(augment.PresetNames(), ", ")+")\nor a list such as crop:4,hflip,jitter:0.2 (see package augment)")
 	fl.StringVar(&f.init, "init", "", "checkpoint to initialize from: tensors matching by name and shape are loaded,\nthe rest (a head for other classes) stays freshly initialized")
 	fl.StringSliceVar(&f.freeze, "freeze", nil, "parameter-name prefixes to keep fixed (e.g. conv,bn,layers.0), with --init")
+	fl.StringSliceVar(&f.lrMult, "lr-mult", nil, "discriminative learning rates: PREFIX=FACTOR rules scaling the rate of the parameters\nunder a name prefix, * for the rest, first match wins (e.g. fc=1,*=0.1)")
 	fl.IntVar(&f.epochs, "epochs", 3, "passes over the training set")
 	fl.IntVar(&f.batch, "batch-size", 128, "examples per optimizer step")
 	fl.Float64Var(&f.lr, "lr", 0.01, "learning rate (peak rate for onecycle)")
@@ -104,6 +106,7 @@ type trainRecipe struct {
 	Augment        string   `json:"augment"`
 	Init           string   `json:"init,omitempty"`
 	Freeze         []string `json:"freeze,omitempty"`
+	LRMult         []string `json:"lr_mult,omitempty"`
 	Epochs         int      `json:"epochs"`
 	BatchSize      int      `json:"batch_size"`
 	LR             float64  `json:"lr"`
@@ -136,7 +139,8 @@ func (r *trainRecipe) fields(f *trainFlags) []recipeField {
 		{"test-data", false, &f.testData, &r.TestData}, {"val-split", false, &f.valSplit, &r.ValSplit},
 		{"size", false, &f.size, &r.Size}, {"channels", false, &f.channels, &r.Channels},
 		{"augment", false, &f.augment, &r.Augment}, {"init", false, &f.init, &r.Init},
-		{"freeze", false, &f.freeze, &r.Freeze}, {"epochs", false, &f.epochs, &r.Epochs},
+		{"freeze", false, &f.freeze, &r.Freeze}, {"lr-mult", false, &f.lrMult, &r.LRMult},
+		{"epochs", false, &f.epochs, &r.Epochs},
 		{"batch-size", false, &f.batch, &r.BatchSize}, {"lr", false, &f.lr, &r.LR},
 		{"optimizer", false, &f.optimizer, &r.Optimizer}, {"schedule", false, &f.schedule, &r.Schedule},
 		{"weight-decay", false, &f.weightDecay, &r.WeightDecay}, {"label-smoothing", false, &f.labelSmoothing, &r.LabelSmoothing},
@@ -264,6 +268,10 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 	if len(f.freeze) > 0 && f.init == "" {
 		return fmt.Errorf("--freeze needs --init: freezing freshly initialized layers trains nothing useful")
 	}
+	lrMult, err := train.ParseLRMults(f.lrMult)
+	if err != nil {
+		return fmt.Errorf("--lr-mult: %w", err)
+	}
 	start := time.Now()
 	lopt := data.LoadOptions{FolderOptions: data.FolderOptions{Size: size, Channels: f.channels}}
 	trainSet, testSet, err := loadData(f.data, lopt)
@@ -328,12 +336,16 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 			return err
 		}
 	}
+	if _, err := train.LRMultipliers(model, lrMult); err != nil {
+		return fmt.Errorf("--lr-mult: %w", err)
+	}
 	meta.InputShape = trainSet.Shape()
 	meta.Classes, meta.Mean, meta.Std = trainSet.ClassNames, mean, std
 	var progress = os.Stderr
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
 		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed, Transform: transform,
+		LRMult:   lrMult,
 		Progress: progress, Interactive: term.IsTerminal(int(progress.Fd())),
 	}
 	if f.quiet {
@@ -371,6 +383,9 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 		fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s: %d train / %d test images of %dx%dx%d in %d classes, %d epochs, batch %d, %s lr %g %s, augment %s\n",
 			f.model, nn.NumParams(model), trainSet.Name, trainSet.Len(), testSet.Len(), s[0], s[1], s[2], trainSet.NumClasses,
 			f.epochs, f.batch, f.optimizer, f.lr, f.schedule, pipeline)
+		if len(lrMult) > 0 {
+			fmt.Fprintf(os.Stderr, "learning-rate multipliers (first match wins): %s\n", strings.Join(f.lrMult, ", "))
+		}
 		if resume != nil {
 			fmt.Fprintf(os.Stderr, "resuming from %s: %d epochs and %d steps done (global step %d)\n",
 				resume.Path, resume.Epoch, resume.Step, resume.GlobalStep)
