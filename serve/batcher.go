@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fovea-ml/fovea/autograd"
@@ -47,6 +48,11 @@ type batcher struct {
 	closed bool
 	done   chan struct{} // closed when the worker has returned
 
+	// arriving counts the requests for this model that handlers are still
+	// reading or decoding: the worker waits for more of a batch only while
+	// some are on their way.
+	arriving atomic.Int64
+
 	// Worker state.
 	plans map[int]*engine.Plan // by batch size
 	eager bool                 // engine.Compile failed: use Forward
@@ -59,8 +65,34 @@ func newBatcher(s *Server, m *served) *batcher {
 	return b
 }
 
-// submit queues j, or fails at once with errQueueFull or errClosed.
-func (b *batcher) submit(j *job) error {
+// arrival is a request on its way to a batcher's queue, counted in
+// batcher.arriving from [batcher.expect] until it is queued or abandoned.
+// One handler goroutine owns it.
+type arrival struct {
+	b    *batcher
+	done bool
+}
+
+// expect notes that a request for the model is being read and decoded;
+// the handler defers [arrival.leave] and passes the arrival to infer.
+func (b *batcher) expect() *arrival {
+	b.arriving.Add(1)
+	return &arrival{b: b}
+}
+
+// leave withdraws the note; calls after the first do nothing.
+func (a *arrival) leave() {
+	if a != nil && !a.done {
+		a.done = true
+		a.b.arriving.Add(-1)
+	}
+}
+
+// submit queues j, or fails at once with errQueueFull or errClosed. The
+// request's arrival (nil for one that had none) is withdrawn first, so a
+// worker that takes j never counts it as still on its way.
+func (b *batcher) submit(j *job, a *arrival) error {
+	a.leave()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -89,11 +121,11 @@ func (b *batcher) close() {
 }
 
 // infer runs n examples x (n×C×H×W values, already preprocessed) and
-// returns their n×k logits. It returns ctx's error if ctx ends first; the
+// returns their n×k logits; a is the request's arrival from expect, or nil. It returns ctx's error if ctx ends first; the
 // job is then dropped if its batch has not started.
-func (b *batcher) infer(ctx context.Context, x []float32, n int) ([]float32, int, error) {
+func (b *batcher) infer(ctx context.Context, x []float32, n int, a *arrival) ([]float32, int, error) {
 	j := &job{ctx: ctx, x: x, n: n, done: make(chan result, 1)}
-	if err := b.submit(j); err != nil {
+	if err := b.submit(j, a); err != nil {
 		return nil, 0, err
 	}
 	select {
@@ -107,7 +139,7 @@ func (b *batcher) infer(ctx context.Context, x []float32, n int) ([]float32, int
 // exclusive runs fn in the worker, between batches.
 func (b *batcher) exclusive(ctx context.Context, fn func()) error {
 	j := &job{ctx: ctx, fn: fn, done: make(chan result, 1)}
-	if err := b.submit(j); err != nil {
+	if err := b.submit(j, nil); err != nil {
 		return err
 	}
 	select {
@@ -123,6 +155,7 @@ func (b *batcher) run() {
 	defer close(b.done)
 	maxBatch, delay := b.s.opt.MaxBatch, b.s.opt.MaxDelay
 	var next *job
+	lastJobs := 0 // requests in the last batch
 	for {
 		j := next
 		next = nil
@@ -141,6 +174,13 @@ func (b *batcher) run() {
 			timer := time.NewTimer(delay)
 		collect:
 			for n < maxBatch {
+				// Wait only while more requests are likely: some are
+				// on their way, or the last batch had company (clients
+				// whose next requests are in flight over the network). A
+				// lone client's request runs at once.
+				if len(b.queue) == 0 && b.arriving.Load() == 0 && lastJobs <= 1 {
+					break collect
+				}
 				select {
 				case j2, ok := <-b.queue:
 					if !ok {
@@ -175,6 +215,7 @@ func (b *batcher) run() {
 			}
 		}
 		b.s.metrics.queueDepth.WithLabelValues(b.m.Name).Set(float64(len(b.queue)))
+		lastJobs = len(batch)
 		b.runBatch(batch)
 	}
 }

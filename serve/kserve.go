@@ -176,6 +176,8 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
+	a := m.b.expect()
+	defer a.leave()
 	headerLen := -1
 	if h := r.Header.Get(headerLenH); h != "" {
 		n, err := strconv.Atoi(h)
@@ -197,7 +199,7 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
-	logits, k, err := m.b.infer(ctx, in.x, in.n)
+	logits, k, err := m.b.infer(ctx, in.x, in.n, a)
 	if err != nil {
 		writeInferErr(w, err, s.opt.Timeout)
 		return

@@ -182,6 +182,8 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
+	a := m.b.expect()
+	defer a.leave()
 	q := r.URL.Query()
 	topK := 5
 	if v := q.Get("top"); v != "" {
@@ -223,7 +225,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	m.normalize(x, 1)
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
-	logits, k, err := m.b.infer(ctx, x, 1)
+	logits, k, err := m.b.infer(ctx, x, 1, a)
 	if err != nil {
 		writeInferErr(w, err, s.opt.Timeout)
 		return

@@ -20,7 +20,9 @@
 // for a model go through a bounded queue; the worker gathers those that
 // arrive within Options.MaxDelay into one batch of at most Options.MaxBatch
 // examples, runs it, and splits the output among the requests (dynamic
-// batching). A full queue answers 503 with Retry-After; a request whose
+// batching). It waits only while more requests are likely — others for the
+// model are still being read or decoded, or the last batch held more than
+// one — so a single client's requests run at once, without the delay. A full queue answers 503 with Retry-After; a request whose
 // context ends before its batch runs is dropped from the batch.
 //
 // Nothing in a request names a file: models are loaded by the caller (the
@@ -71,8 +73,10 @@ type Options struct {
 	// MaxBatch is the most examples run together (default 16); 1 turns
 	// dynamic batching off.
 	MaxBatch int
-	// MaxDelay is how long a worker waits for more requests to fill a
-	// batch after the first one arrives (default 2ms).
+	// MaxDelay is how long a worker waits at most for more requests to
+	// fill a batch after the first one arrives (default 2ms); it waits only
+	// while others are being read or decoded or the last batch had more
+	// than one request.
 	MaxDelay time.Duration
 	// QueueSize bounds the requests waiting per model (default 256); more
 	// are refused with 503 and Retry-After.
@@ -234,7 +238,7 @@ func (m *served) numClasses(s *Server) (int, error) {
 		return len(m.Meta.Classes), nil
 	}
 	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
-	out, k, err := m.b.infer(context.Background(), make([]float32, c*h*w), 1)
+	out, k, err := m.b.infer(context.Background(), make([]float32, c*h*w), 1, nil)
 	if err != nil {
 		return 0, fmt.Errorf("serve: model %q: %v", m.Name, err)
 	}

@@ -947,7 +947,7 @@ func TestShutdownDuringLoad(t *testing.T) {
 	if refused.Load() == 0 {
 		t.Errorf("no request was refused after shutdown")
 	}
-	if err := s.models["m"].b.submit(&job{ctx: context.Background(), done: make(chan result, 1)}); !errors.Is(err, errClosed) {
+	if err := s.models["m"].b.submit(&job{ctx: context.Background(), done: make(chan result, 1)}, nil); !errors.Is(err, errClosed) {
 		t.Errorf("submit after shutdown: %v", err)
 	}
 	t.Logf("%d answered, %d refused", ok.Load(), refused.Load())
@@ -1004,5 +1004,65 @@ func TestRGBModel(t *testing.T) {
 		if math.Abs(l.Probability-float64(got[0][l.Index])) > 1e-5 {
 			t.Fatalf("upload probability of class %d: %v, tensor %v", l.Index, l.Probability, got[0][l.Index])
 		}
+	}
+}
+
+// A lone request does not wait for a batch to fill: with a MaxDelay far
+// beyond the request timeout it still answers, because nothing else is on
+// its way. Requests that are on their way are still waited for: two
+// clients whose requests arrive together share a batch.
+func TestLoneRequestDoesNotWait(t *testing.T) {
+	m := mnistModel(t, "m")
+	s, ts := newTest(t, Options{MaxBatch: 16, MaxDelay: time.Hour, Timeout: 20 * time.Second}, m)
+	x := input(1, 3)
+	for i := range 3 {
+		code, _, b := do(t, "POST", ts.URL+"/v2/models/m/infer", "", inferJSON("", x, 1))
+		if code != 200 || !close32(decodeResponse(t, b).Outputs[0].Data, eager(m.Layer, x, 1), 1e-4) {
+			t.Fatalf("request %d: %d %.200s", i, code, b)
+		}
+	}
+	if sum, count := metricValue(t, s, "fovea_batch_size", nil); sum != 3 || count != 3 {
+		t.Fatalf("%v examples in %v batches, want 3 in 3", sum, count)
+	}
+	// A request that is still being read holds the batch open: the
+	// worker waits for it (MaxDelay is an hour) until it is queued.
+	pr, pw := io.Pipe()
+	second := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", ts.URL+"/v2/models/m/infer", pr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			second <- 0
+			return
+		}
+		resp.Body.Close()
+		second <- resp.StatusCode
+	}()
+	b := s.models["m"].b
+	for b.arriving.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	first := make(chan int, 1)
+	go func() {
+		code, _, _ := do(t, "POST", ts.URL+"/v2/models/m/infer", "", inferJSON("", x, 1))
+		first <- code
+	}()
+	// The first request is queued and taken while the second is on its
+	// way; it must not run alone. (Had it, it would be done in well under
+	// this pause; the batch count below is the check that cannot pass by
+	// luck.)
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case c := <-first:
+		t.Fatalf("the first request (%d) ran before the one on its way arrived", c)
+	default:
+	}
+	pw.Write(inferJSON("", x, 1))
+	pw.Close()
+	if c1, c2 := <-first, <-second; c1 != 200 || c2 != 200 {
+		t.Fatalf("status %d and %d", c1, c2)
+	}
+	if sum, count := metricValue(t, s, "fovea_batch_size", nil); sum != 5 || count != 4 {
+		t.Fatalf("%v examples in %v batches, want 5 in 4 (the last two together)", sum, count)
 	}
 }
