@@ -6,7 +6,7 @@ Run from the repository root with a Python that has torch (1.13 works):
 
     /usr/bin/python3 tools/refgen/gradcam_ref.py [outdir]
 
-The model is LeNet-5 exactly as in shared/bench/peers/models.py, with
+The model is refgen.py's LeNet-5 (exactly shared/bench/peers/models.py's), with
 PyTorch's default initialization from torch.manual_seed(2017); the input is
 a fixed synthetic stroke image plus noise. Grad-CAM follows Selvaraju et al.
 2017 as pytorch-grad-cam implements it, with hooks on conv2 (its output, the
@@ -20,56 +20,16 @@ Tensors: the state_dict (conv1.weight, …, fc3.bias), x (1, 1, 28, 28),
 logits (1, 10), weights (16) = α, raw (10, 10) = ReLU(Σ α A) and cam
 (28, 28). Metadata: class (the target, the argmax of the logits).
 """
-import json
 import os
-import struct
 import sys
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from refgen import LeNet5, write_safetensors  # noqa: E402
+
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join("explain", "testdata")
-
-
-class LeNet5(nn.Module):
-    """Exactly shared/bench/peers/models.py LeNet5."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-
-
-def write_st(path, tensors, meta):
-    """Writes tensors (name -> tensor) and meta (str -> str) as safetensors:
-    8-byte little-endian header length, JSON header, raw float32 data."""
-    header, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        t = tensors[k].detach().to(torch.float32).contiguous().cpu()
-        data = struct.pack("<%df" % t.numel(), *t.reshape(-1).tolist())
-        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = {k: str(v) for k, v in meta.items()}
-    h = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for d in blobs:
-            f.write(d)
 
 
 def image():
@@ -105,7 +65,7 @@ def main():
     cam = (up - lo) / (hi - lo)
     t = dict(params)
     t.update({"x": x, "logits": logits, "weights": alpha.reshape(-1), "raw": raw[0, 0], "cam": cam})
-    write_st(os.path.join(OUT, "gradcam_lenet5.safetensors"), t,
+    write_safetensors(os.path.join(OUT, "gradcam_lenet5.safetensors"), t,
              {"generator": "tools/refgen/gradcam_ref.py", "torch": torch.__version__,
               "reference_precision": "float64", "layer": "conv2", "class": cls})
     print("class", cls, "raw max", float(raw.max()), "cam mean", float(cam.mean()))

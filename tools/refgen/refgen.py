@@ -32,8 +32,10 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join("internal", "torchref",
 REF = torch.float64
 
 
-def write_st(name, tensors, meta):
-    """Writes tensors (name -> tensor) and meta (str -> str) as safetensors."""
+def write_safetensors(path, tensors, meta):
+    """Writes tensors (name -> tensor, as float32; a scalar as shape [1]) and
+    meta (str -> str) to path as safetensors: 8-byte little-endian header
+    length, JSON header (sorted keys, padded to 8 bytes), raw data."""
     header, blobs, off = {}, [], 0
     for k in sorted(tensors):
         t = tensors[k].detach().to(torch.float32).contiguous().cpu()
@@ -43,17 +45,22 @@ def write_st(name, tensors, meta):
         header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
         blobs.append(data)
         off += len(data)
-    m = {"generator": "tools/refgen/refgen.py", "torch": torch.__version__,
-         "reference_precision": "float64"}
-    m.update({k: str(v) for k, v in meta.items()})
-    header["__metadata__"] = m
+    header["__metadata__"] = {k: str(v) for k, v in meta.items()}
     h = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
-    with open(os.path.join(OUT, name + ".safetensors"), "wb") as f:
+    with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)))
         f.write(h)
         for d in blobs:
             f.write(d)
+
+
+def write_st(name, tensors, meta):
+    """Writes OUT/name.safetensors with this generator's metadata added."""
+    m = {"generator": "tools/refgen/refgen.py", "torch": torch.__version__,
+         "reference_precision": "float64"}
+    m.update(meta)
+    write_safetensors(os.path.join(OUT, name + ".safetensors"), tensors, m)
 
 
 def rnd(*shape, scale=1.0):
