@@ -107,7 +107,17 @@ type batchBuf struct {
 // ends, including when the caller breaks out early, before the loop
 // statement completes. A panic in Source.Example or Transform is re-raised
 // in the caller's goroutine.
-func (l *Loader) Epoch(epoch int) iter.Seq[Batch] {
+func (l *Loader) Epoch(epoch int) iter.Seq[Batch] { return l.EpochFrom(epoch, 0) }
+
+// EpochFrom is [Loader.Epoch] starting at batch first (from 0): the same
+// batches, with the same augmentation (seeded by position), that Epoch
+// yields after its first first ones, without preparing those. A resumed
+// training run uses it to continue an interrupted epoch. first ≥
+// NumBatches() yields nothing; a negative first panics.
+func (l *Loader) EpochFrom(epoch, first int) iter.Seq[Batch] {
+	if first < 0 {
+		panic(fmt.Sprintf("data: Loader.EpochFrom batch %d, must not be negative", first))
+	}
 	order := l.Order(epoch)
 	nb := l.NumBatches()
 	bs := l.BatchSize
@@ -127,11 +137,11 @@ func (l *Loader) Epoch(epoch int) iter.Seq[Batch] {
 	chw := shape[0] * shape[1] * shape[2]
 
 	return func(yield func(Batch) bool) {
-		if nb == 0 {
+		if first >= nb {
 			return
 		}
 		// depth batches queued, one being filled, one held by the caller.
-		nbuf := min(depth+2, nb)
+		nbuf := min(depth+2, nb-first)
 		free := make(chan *batchBuf, nbuf)
 		for range nbuf {
 			free <- &batchBuf{x: make([]float32, bs*chw), y: make([]int, bs), index: make([]int, bs)}
@@ -149,7 +159,7 @@ func (l *Loader) Epoch(epoch int) iter.Seq[Batch] {
 			}()
 			fill := newBatchFiller(src, transform, seed, epoch, chw, workers)
 			defer fill.stop()
-			for b := range nb {
+			for b := first; b < nb; b++ {
 				var buf *batchBuf
 				select {
 				case buf = <-free:

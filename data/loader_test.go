@@ -227,3 +227,45 @@ func TestLoaderMNISTBatch(t *testing.T) {
 		break
 	}
 }
+
+// EpochFrom yields exactly the batches Epoch yields after its first ones,
+// indices and augmentation alike.
+func TestLoaderEpochFrom(t *testing.T) {
+	d := indexDataset(50)
+	l := &Loader{Source: d, BatchSize: 8, Shuffle: true, Seed: 5, Workers: 3, Transform: func(x []float32, rng *rand.Rand) {
+		x[2] = float32(rng.Float64())
+	}}
+	type got struct {
+		index []int
+		x     []float32
+	}
+	collect := func(seq func(func(Batch) bool)) []got {
+		var out []got
+		for b := range seq {
+			out = append(out, got{slices.Clone(b.Index), slices.Clone(b.X.Data())})
+		}
+		return out
+	}
+	all := collect(l.Epoch(1))
+	if len(all) != 7 {
+		t.Fatalf("%d batches, want 7", len(all))
+	}
+	for _, first := range []int{0, 1, 4, 6, 7, 9} {
+		rest := collect(l.EpochFrom(1, first))
+		want := all[min(first, len(all)):]
+		if len(rest) != len(want) {
+			t.Fatalf("EpochFrom(1, %d): %d batches, want %d", first, len(rest), len(want))
+		}
+		for i := range rest {
+			if !slices.Equal(rest[i].index, want[i].index) || !slices.Equal(rest[i].x, want[i].x) {
+				t.Fatalf("EpochFrom(1, %d): batch %d differs from Epoch's batch %d", first, i, first+i)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("EpochFrom with a negative batch did not panic")
+		}
+	}()
+	l.EpochFrom(1, -1)
+}

@@ -243,15 +243,11 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 		setTraining(model)
 		prog.startEpoch(epoch, cfg.Epochs, steps)
 		prog.done = skip
-		done, seenHere := 0, 0
-		for b := range loader.Epoch(epoch - 1) {
-			// A resumed epoch skips the batches trained before the
-			// checkpoint; their augmentation is seeded by position, so
-			// the ones that follow are the same.
-			if done < skip {
-				done++
-				continue
-			}
+		// A resumed epoch starts after the batches trained before the
+		// checkpoint; augmentation is seeded by position, so the ones
+		// that follow are the same.
+		done, seenHere := skip, 0
+		for b := range loader.EpochFrom(epoch-1, skip) {
 			lr = sched.LR(step)
 			opt.SetLR(lr)
 
