@@ -175,10 +175,11 @@ func (b *batcher) run() {
 		collect:
 			for n < maxBatch {
 				// Wait only while more requests are likely: some are
-				// on their way, or the last batch had company (clients
-				// whose next requests are in flight over the network). A
-				// lone client's request runs at once.
-				if len(b.queue) == 0 && b.arriving.Load() == 0 && lastJobs <= 1 {
+				// on their way, or this batch holds fewer requests than
+				// the last one (clients whose next requests are in
+				// flight over the network). A lone client's request runs
+				// at once, and so does a batch as full as the last.
+				if len(b.queue) == 0 && b.arriving.Load() == 0 && len(batch) >= lastJobs {
 					break collect
 				}
 				select {

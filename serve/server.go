@@ -21,8 +21,9 @@
 // arrive within Options.MaxDelay into one batch of at most Options.MaxBatch
 // examples, runs it, and splits the output among the requests (dynamic
 // batching). It waits only while more requests are likely — others for the
-// model are still being read or decoded, or the last batch held more than
-// one — so a single client's requests run at once, without the delay. A full queue answers 503 with Retry-After; a request whose
+// model are still being read or decoded, or the batch holds fewer requests
+// than the last one — so a single client's requests run at once, without
+// the delay, and steady concurrent clients wait only for each other. A full queue answers 503 with Retry-After; a request whose
 // context ends before its batch runs is dropped from the batch.
 //
 // Nothing in a request names a file: models are loaded by the caller (the
@@ -75,8 +76,8 @@ type Options struct {
 	MaxBatch int
 	// MaxDelay is how long a worker waits at most for more requests to
 	// fill a batch after the first one arrives (default 2ms); it waits only
-	// while others are being read or decoded or the last batch had more
-	// than one request.
+	// while others are being read or decoded or the batch holds fewer
+	// requests than the last one.
 	MaxDelay time.Duration
 	// QueueSize bounds the requests waiting per model (default 256); more
 	// are refused with 503 and Retry-After.

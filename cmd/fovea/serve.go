@@ -112,7 +112,7 @@ See docs/serve.md for the protocol, examples and limits.`,
 	fl.StringArrayVar(&specs, "model", nil, "NAME=PATH of a checkpoint (.safetensors) or ONNX file to serve as NAME; repeat for more (PATH alone: NAME is the file name without extension)")
 	fl.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (loopback by default; :8080 for every interface)")
 	fl.IntVar(&maxBatch, "max-batch", 16, "most examples run together; 1 turns dynamic batching off")
-	fl.DurationVar(&maxDelay, "max-delay", 2*time.Millisecond, "the longest to wait for more requests to fill a batch (only while more are on their way\nor the last batch had company)")
+	fl.DurationVar(&maxDelay, "max-delay", 2*time.Millisecond, "the longest to wait for more requests to fill a batch (only while more are on their way\nor the batch is smaller than the last)")
 	fl.IntVar(&queue, "queue", 256, "requests waiting per model before new ones get 503")
 	fl.DurationVar(&timeout, "timeout", 10*time.Second, "per-request inference timeout, queueing included (504 past it)")
 	fl.StringVar(&maxBody, "max-body", "32MiB", "largest request body (413 past it): bytes, or with a KiB, MiB, GiB, KB, MB or GB suffix")
