@@ -39,6 +39,8 @@ for seed in 1 2; do
 	ev breast-finetune-s$seed --data "$breast"
 	run breast-finetune-aug-s$seed "${bm[@]}" --lr 0.02 --augment medical --init "$out/fashion-pretrain.safetensors" --seed $seed
 	ev breast-finetune-aug-s$seed --data "$breast"
+	run breast-finetune-lrmult-s$seed "${bm[@]}" --lr 0.05 --lr-mult 'fc=1,*=0.2' --augment medical --init "$out/fashion-pretrain.safetensors" --seed $seed
+	ev breast-finetune-lrmult-s$seed --data "$breast"
 done
 
 hym=$ds/hymenoptera/hymenoptera_data
