@@ -11,13 +11,7 @@ import (
 )
 
 func TestFreezeTrainsOnlyTheRest(t *testing.T) {
-	r := tensor.NewRNG(1)
-	model := nn.NewSequential(
-		nn.NewConv2d(r, nn.Conv2dConfig{In: 1, Out: 2, Kernel: 3, Padding: 1}),
-		nn.ReLU{},
-		nn.Flatten{},
-		nn.NewLinear(r, 2*4*4, 2, true),
-	)
+	model := tinyNet()
 	frozen, err := Freeze(model, "0")
 	if err != nil {
 		t.Fatal(err)
@@ -30,13 +24,7 @@ func TestFreezeTrainsOnlyTheRest(t *testing.T) {
 	}
 	convBefore := model.Layers[0].(*nn.Conv2d).Weight.Value.Clone()
 	fcBefore := model.Layers[3].(*nn.Linear).Weight.Value.Clone()
-	ds := &data.Dataset{Name: "tiny", X: make([]float32, 8*16), Y: make([]int, 8), C: 1, H: 4, W: 4, NumClasses: 2}
-	for i := range ds.X {
-		ds.X[i] = float32(i%7) / 7
-	}
-	for i := range ds.Y {
-		ds.Y[i] = i % 2
-	}
+	ds := tinyData()
 	if _, err := Fit(model, ds, nil, Config{Epochs: 2, BatchSize: 4, LR: 0.1}); err != nil {
 		t.Fatal(err)
 	}
