@@ -121,8 +121,9 @@ func (b *batcher) close() {
 }
 
 // infer runs n examples x (n×C×H×W values, already preprocessed) and
-// returns their n×k logits; a is the request's arrival from expect, or nil. It returns ctx's error if ctx ends first; the
-// job is then dropped if its batch has not started.
+// returns their n×k logits; a is the request's arrival from expect, or
+// nil. It returns ctx's error if ctx ends first; the job is then dropped
+// if its batch has not started.
 func (b *batcher) infer(ctx context.Context, x []float32, n int, a *arrival) ([]float32, int, error) {
 	j := &job{ctx: ctx, x: x, n: n, done: make(chan result, 1)}
 	if err := b.submit(j, a); err != nil {
