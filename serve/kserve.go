@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	evalmetrics "github.com/fovea-ml/fovea/metrics"
 )
 
 // The names and datatypes of the KServe v2 tensors every model has.
@@ -278,19 +280,8 @@ func softmaxRows(logits []float32, k int, temperature float64) []float32 {
 	}
 	out := make([]float32, len(logits))
 	for at := 0; at+k <= len(logits); at += k {
-		row := logits[at : at+k]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = math.Max(mx, float64(v)/t)
-		}
-		var z float64
-		for i, v := range row {
-			e := math.Exp(float64(v)/t - mx)
-			out[at+i] = float32(e)
-			z += e
-		}
-		for i := range row {
-			out[at+i] = float32(float64(out[at+i]) / z)
+		for i, p := range evalmetrics.Softmax(logits[at:at+k], t) {
+			out[at+i] = float32(p)
 		}
 	}
 	return out

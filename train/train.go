@@ -26,6 +26,7 @@ import (
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/optim"
 	"github.com/fovea-ml/fovea/tensor"
@@ -428,18 +429,8 @@ func Logits(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
 func Predict(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
 	rows := Logits(model, ds, batchSize)
 	for _, r := range rows {
-		m := float32(math.Inf(-1))
-		for _, v := range r {
-			m = max(m, v)
-		}
-		var sum float64
-		for k, v := range r {
-			e := math.Exp(float64(v - m))
-			r[k] = float32(e)
-			sum += e
-		}
-		for k := range r {
-			r[k] = float32(float64(r[k]) / sum)
+		for k, p := range metrics.Softmax(r, 1) {
+			r[k] = float32(p)
 		}
 	}
 	return rows

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -111,16 +111,7 @@ first, and the output says so.`,
 
 // topLabels returns the k most probable classes of one row of logits.
 func topLabels(logits []float32, names []string, k int) []label {
-	mx := float64(logits[0])
-	for _, v := range logits {
-		mx = math.Max(mx, float64(v))
-	}
-	var z float64
-	probs := make([]float64, len(logits))
-	for i, v := range logits {
-		probs[i] = math.Exp(float64(v) - mx)
-		z += probs[i]
-	}
+	probs := metrics.Softmax(logits, 1)
 	idx := make([]int, len(logits))
 	for i := range idx {
 		idx[i] = i
@@ -132,7 +123,7 @@ func topLabels(logits []float32, names []string, k int) []label {
 		if i < len(names) {
 			name = names[i]
 		}
-		out = append(out, label{Class: i, Name: name, Probability: probs[i] / z})
+		out = append(out, label{Class: i, Name: name, Probability: probs[i]})
 	}
 	return out
 }
