@@ -15,11 +15,16 @@ Debian's python3-torch (CPU):
         ../shared/datasets/cifar10-jpeg --epochs 50 --threads 2
 
 `--epochs` sets the schedule's length; `--stop-after N` ends the run after
-N epochs (the throughput of a full run is the same per epoch).
+N epochs (the throughput of a full run is the same per epoch). `--state
+FILE` saves the whole training state (model, optimizer, schedule, random
+generator) to FILE after every epoch, written to a temporary file and
+renamed; a later run with the same `--state FILE` continues from it, so a
+50-epoch run can span interruptions.
 """
-import math
 import argparse
 import io
+import math
+import os
 import sys
 import tarfile
 import time
@@ -55,6 +60,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--schedule", choices=["cosine", "onecycle"], default="cosine")
+    ap.add_argument("--state", default="", help="resumable training state, saved after every epoch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -83,7 +89,18 @@ def main():
                 return (step + 1) / warm
             return 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm))) if step < total else 0.0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    for epoch in range(a.epochs):
+    start = 0
+    if a.state and os.path.exists(a.state):
+        st = torch.load(a.state)
+        if st["epochs"] != a.epochs or st["schedule"] != a.schedule or st["lr"] != a.lr:
+            sys.exit(f"{a.state}: saved by a run with --epochs {st['epochs']} --schedule {st['schedule']} --lr {st['lr']}")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        torch.set_rng_state(st["rng"])
+        start = st["epoch"]
+        print(f"resumed from {a.state} after epoch {start}", flush=True)
+    for epoch in range(start, a.epochs):
         model.train()
         perm = torch.randperm(len(xtr))
         t = time.time()
@@ -113,6 +130,15 @@ def main():
             acc = sum((model(xte[i:i + 500]).argmax(1) == yte[i:i + 500]).sum().item() for i in range(0, len(xte), 500)) / len(xte)
         print(f"epoch {epoch + 1}/{a.epochs}  train acc {correct / seen:.4f}  test acc {acc:.4f}  "
               f"{seen / train_s:.0f} img/s  train {train_s:.1f}s  epoch {time.time() - t:.1f}s", flush=True)
+        if a.state:
+            tmp = a.state + ".tmp"
+            with open(tmp, "wb") as f:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                            "rng": torch.get_rng_state(), "epoch": epoch + 1, "epochs": a.epochs,
+                            "schedule": a.schedule, "lr": a.lr}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, a.state)
         if a.stop_after and epoch + 1 >= a.stop_after:
             break
 
