@@ -78,3 +78,15 @@ func (p *progress) endEpoch(st EpochStats, hasTest bool) {
 	line += fmt.Sprintf("  |  %.0f img/s  lr %.3g  %.1fs (elapsed %.1fs)", st.ImagesPerSec, st.LR, st.Seconds, st.Elapsed)
 	fmt.Fprintln(p.w, line)
 }
+
+func (p *progress) swa(r SWAResult, hasTest bool) {
+	if p.w == nil {
+		return
+	}
+	line := fmt.Sprintf("weight average of epochs %d–%d (%d), batch-norm statistics from %d batches",
+		r.From, r.From+r.Averaged-1, r.Averaged, r.BNBatches)
+	if hasTest {
+		line += fmt.Sprintf("  |  test loss %.4f  acc %.2f%%", r.TestLoss, 100*r.TestAcc)
+	}
+	fmt.Fprintln(p.w, line)
+}

@@ -35,6 +35,8 @@ type Recipe struct {
 	ClipNorm       float64 `json:"clip_norm"`
 	Seed           uint64  `json:"seed"`
 	LRMult         string  `json:"lr_mult,omitempty"` // the LRMult rules, PREFIX=FACTOR,…
+	SWAStart       int     `json:"swa_start,omitempty"`
+	SWALR          float64 `json:"swa_lr,omitempty"`
 }
 
 // recipe returns c's Recipe, names normalized; c has its defaults.
@@ -43,7 +45,7 @@ func (c *Config) recipe() Recipe {
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: c.LR,
 		Optimizer: strings.ToLower(strings.TrimSpace(c.Optimizer)), Schedule: strings.ToLower(strings.TrimSpace(c.Schedule)),
 		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, ClipNorm: c.ClipNorm, Seed: c.Seed,
-		LRMult: formatLRMults(c.LRMult),
+		LRMult: formatLRMults(c.LRMult), SWAStart: c.SWAStart, SWALR: c.SWALR,
 	}
 }
 
@@ -89,12 +91,19 @@ type State struct {
 	Partial Partial `json:"partial"`
 	// Epochs are the statistics of the finished epochs.
 	Epochs []EpochStats `json:"epochs"`
+	// SWACount is the number of epochs whose weights are in Average
+	// (weight averaging, [Config.SWAStart]).
+	SWACount int `json:"swa_count,omitempty"`
 
 	// Model holds the model's parameters and buffers by state-dict name.
 	Model []nn.Named[*tensor.Tensor] `json:"-"`
 	// Optim holds the optimizer's buffers, named as [optim.State] names
 	// them (stored in the file under [checkpoint.OptimizerPrefix]).
 	Optim []nn.Named[*tensor.Tensor] `json:"-"`
+	// Average holds the running mean of the weights under weight
+	// averaging, named "swa." + parameter name (stored in the file under
+	// [checkpoint.OptimizerPrefix] too).
+	Average []nn.Named[*tensor.Tensor] `json:"-"`
 	// Metadata is the file's metadata (model description, the caller's
 	// recipe).
 	Metadata map[string]string `json:"-"`
@@ -122,9 +131,13 @@ func ReadState(path string) (*State, error) {
 		return nil, fmt.Errorf("train: %s: training state version %d; this Fovea reads version %d", path, s.Version, stateVersion)
 	}
 	for _, t := range f.Tensors {
-		if name, ok := strings.CutPrefix(t.Name, checkpoint.OptimizerPrefix); ok {
+		name, ok := strings.CutPrefix(t.Name, checkpoint.OptimizerPrefix)
+		switch {
+		case ok && strings.HasPrefix(name, averagePrefix):
+			s.Average = append(s.Average, nn.Named[*tensor.Tensor]{Name: name, Value: t.Value})
+		case ok:
 			s.Optim = append(s.Optim, nn.Named[*tensor.Tensor]{Name: name, Value: t.Value})
-		} else {
+		default:
 			s.Model = append(s.Model, t)
 		}
 	}
@@ -221,7 +234,8 @@ type checkpointer struct {
 	meta     map[string]string
 	model    nn.Layer
 	opt      optim.Stateful
-	names    []string // of the optimizer's parameters
+	names    []string  // of the optimizer's parameters
+	avg      *averager // weight averaging; nil when off
 }
 
 // save writes s with the model's and optimizer's tensors to its step
@@ -234,6 +248,9 @@ func (c *checkpointer) save(s *State) error {
 		return err
 	}
 	s.RandomStates = rs
+	if c.avg != nil {
+		s.SWACount = c.avg.n
+	}
 	js, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
@@ -249,6 +266,11 @@ func (c *checkpointer) save(s *State) error {
 	tensors := nn.StateDict(c.model)
 	for _, t := range ost.Tensors {
 		tensors = append(tensors, nn.Named[*tensor.Tensor]{Name: checkpoint.OptimizerPrefix + t.Name, Value: t.Value})
+	}
+	if c.avg != nil && c.avg.n > 0 {
+		for _, t := range c.avg.tensors() {
+			tensors = append(tensors, nn.Named[*tensor.Tensor]{Name: checkpoint.OptimizerPrefix + t.Name, Value: t.Value})
+		}
 	}
 	path := StepPath(c.base, s.GlobalStep)
 	if err := checkpoint.WriteFile(path, tensors, meta); err != nil {

@@ -49,6 +49,17 @@ type Config struct {
 	Seed          uint64 // shuffling order (and augmentation)
 	EvalBatchSize int    // default 500
 
+	// SWAStart, if positive, turns on stochastic weight averaging (see
+	// swa.go): the weights at the end of epoch SWAStart and of every epoch
+	// after it are averaged, and when the last epoch is done the model
+	// gets the average, with its batch-norm statistics recomputed by one
+	// pass over the (augmented) training set. 0: no averaging.
+	SWAStart int
+	// SWALR, if positive, is the constant learning rate of the averaged
+	// epochs (SWAStart on), replacing the schedule there; 0 keeps the
+	// schedule.
+	SWALR float64
+
 	// Transform, if set, augments each training example (C*H*W values in
 	// CHW order) on the loader's workers; see package augment. It must
 	// leave values in the range the model expects (normalize last).
@@ -107,6 +118,19 @@ type EpochStats struct {
 type Result struct {
 	Epochs  []EpochStats
 	Elapsed time.Duration
+	// SWA describes the averaged model with which Fit left the model, when
+	// [Config.SWAStart] was set; nil otherwise.
+	SWA *SWAResult
+}
+
+// SWAResult is the outcome of stochastic weight averaging.
+type SWAResult struct {
+	From     int     `json:"from_epoch"` // first epoch averaged
+	Averaged int     `json:"epochs"`     // epochs averaged
+	TestLoss float64 `json:"test_loss"`  // of the averaged model; NaN without a test set
+	TestAcc  float64 `json:"test_accuracy"`
+	// BNBatches is the number of batches UpdateBatchNorm ran.
+	BNBatches int `json:"bn_batches"`
 }
 
 // Final returns the last epoch's statistics.
@@ -161,6 +185,12 @@ func (c *Config) validate(trainSet *data.Dataset) error {
 		return fmt.Errorf("train: keep-last %d must not be negative", c.KeepLast)
 	case c.CheckpointPath == "" && (c.CheckpointEvery > 0 || c.KeepLast > 0):
 		return fmt.Errorf("train: checkpoint interval or keep-last set without a checkpoint path")
+	case c.SWAStart < 0 || c.SWAStart > c.Epochs:
+		return fmt.Errorf("train: weight averaging from epoch %d: must be between 1 and the %d epochs (0: off)", c.SWAStart, c.Epochs)
+	case !(c.SWALR >= 0) || math.IsInf(c.SWALR, 0):
+		return fmt.Errorf("train: weight-averaging learning rate %g must be a non-negative number", c.SWALR)
+	case c.SWALR > 0 && c.SWAStart == 0:
+		return fmt.Errorf("train: weight-averaging learning rate %g set without a first epoch to average", c.SWALR)
 	}
 	return nil
 }
@@ -203,6 +233,17 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
+	// rate is the learning rate of global step i, in epoch epoch.
+	rate := func(i, epoch int) float64 {
+		if cfg.SWALR > 0 && epoch >= cfg.SWAStart {
+			return cfg.SWALR
+		}
+		return sched.LR(i)
+	}
+	var avg *averager
+	if cfg.SWAStart > 0 {
+		avg = newAverager(model)
+	}
 	stepper := NewStepper(model, nn.CrossEntropyLoss{LabelSmoothing: cfg.LabelSmoothing}, opt)
 	stepper.ClipNorm = cfg.ClipNorm
 	prog := newProgress(cfg.Progress, cfg.Interactive, cfg.ProgressEvery)
@@ -216,7 +257,7 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 			return Result{}, fmt.Errorf("train: optimizer %s cannot save its state", cfg.Optimizer)
 		}
 		ckpt = &checkpointer{base: cfg.CheckpointPath, keepLast: cfg.KeepLast, meta: cfg.CheckpointMeta,
-			model: model, opt: so, names: trainableNames(model)}
+			model: model, opt: so, names: trainableNames(model), avg: avg}
 	}
 
 	var res Result
@@ -231,7 +272,7 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 		res.Epochs = slices.Clone(st.Epochs)
 	}
 	// lr is the rate of the last step.
-	lr := sched.LR(max(step-1, 0))
+	lr := rate(max(step-1, 0), first-1+min(skip, 1))
 	state := func(epoch, done int) *State {
 		return &State{
 			Version: stateVersion, Config: cfg.recipe(), Epoch: epoch, Step: done, GlobalStep: step,
@@ -249,7 +290,7 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 		// that follow are the same.
 		done, seenHere := skip, 0
 		for b := range loader.EpochFrom(epoch-1, skip) {
-			lr = sched.LR(step)
+			lr = rate(step, epoch)
 			opt.SetLR(lr)
 
 			lv, ok := stepper.Step(b.X, b.Y)
@@ -277,7 +318,7 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 		trainTime := time.Since(epochStart)
 		st := EpochStats{
 			Epoch: epoch, TrainLoss: part.LossSum / float64(part.Seen), TrainAcc: float64(part.Correct) / float64(part.Seen),
-			LR: sched.LR(max(step-1, 0)), ImagesPerSec: float64(seenHere) / trainTime.Seconds(),
+			LR: lr, ImagesPerSec: float64(seenHere) / trainTime.Seconds(),
 		}
 		part = Partial{}
 		if testSet != nil {
@@ -287,6 +328,9 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 		st.Elapsed = time.Since(start).Seconds()
 		res.Epochs = append(res.Epochs, st)
 		prog.endEpoch(st, testSet != nil)
+		if avg != nil && epoch >= cfg.SWAStart {
+			avg.add()
+		}
 		if ckpt != nil && cfg.CheckpointPath != "" {
 			if err := ckpt.save(state(epoch, 0)); err != nil {
 				return res, err
@@ -296,8 +340,24 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 			cfg.OnEpoch(st)
 		}
 	}
+	if avg != nil && avg.n > 0 {
+		res.SWA = finishSWA(model, avg, loader, testSet, &cfg)
+		prog.swa(*res.SWA, testSet != nil)
+	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// finishSWA puts the average of avg into model, recomputes its batch-norm
+// statistics over one pass of loader's batches and evaluates it.
+func finishSWA(model nn.Layer, avg *averager, loader *data.Loader, testSet *data.Dataset, cfg *Config) *SWAResult {
+	avg.apply()
+	r := &SWAResult{From: cfg.SWAStart, Averaged: avg.n, TestLoss: math.NaN(), TestAcc: math.NaN()}
+	r.BNBatches = UpdateBatchNorm(model, loader)
+	if testSet != nil {
+		r.TestLoss, r.TestAcc = Evaluate(model, testSet, cfg.EvalBatchSize)
+	}
+	return r
 }
 
 // resume checks st against the run about to start and restores the
@@ -312,6 +372,11 @@ func resume(st *State, cfg *Config, trainSize, steps int, ckpt *checkpointer) er
 	}
 	if err := ckpt.opt.LoadState(ckpt.names, optim.State{Tensors: st.Optim, Steps: st.OptimizerSteps}); err != nil {
 		return fmt.Errorf("train: resume from %s: %w", st.Path, err)
+	}
+	if ckpt.avg != nil {
+		if err := ckpt.avg.load(st.Path, st.Average, st.SWACount); err != nil {
+			return err
+		}
 	}
 	return setRandomStates(ckpt.model, st)
 }

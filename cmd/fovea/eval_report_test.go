@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -192,4 +193,38 @@ func readCSV(path string) ([][]string, error) {
 	}
 	defer f.Close()
 	return csv.NewReader(f).ReadAll()
+}
+
+// TestTrainSWA checks train --swa-start/--swa-lr: the final line and JSON
+// report the averaged model, which is the one saved, as eval confirms on
+// the same test images.
+func TestTrainSWA(t *testing.T) {
+	dir := t.TempDir()
+	r := mustSucceed(t, dir, "train", "--train-limit", "1000", "--test-limit", "300", "--epochs", "3", "--quiet",
+		"--swa-start", "2", "--swa-lr", "0.002", "--out", "swa.safetensors", "--json")
+	var tr struct {
+		TestAcc float64 `json:"test_accuracy"`
+		Last    float64 `json:"last_epoch_test_accuracy"`
+		SWA     struct {
+			From    int     `json:"from_epoch"`
+			Epochs  int     `json:"epochs"`
+			TestAcc float64 `json:"test_accuracy"`
+		} `json:"swa"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &tr); err != nil {
+		t.Fatalf("train --json: %v\n%s", err, r.stdout)
+	}
+	if tr.SWA.From != 2 || tr.SWA.Epochs != 2 || tr.TestAcc != tr.SWA.TestAcc || tr.TestAcc < 0.8 {
+		t.Fatalf("train --json with --swa-start 2 of 3 epochs: %s", r.stdout)
+	}
+	r = mustSucceed(t, dir, "eval", "--model", "swa.safetensors", "--limit", "300", "--json")
+	var ev struct {
+		TestAcc float64 `json:"test_accuracy"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(ev.TestAcc-tr.SWA.TestAcc) > 1e-9 {
+		t.Errorf("eval of the saved model: %.4f, train reported the average at %.4f", ev.TestAcc, tr.SWA.TestAcc)
+	}
 }

@@ -35,7 +35,8 @@ type trainFlags struct {
 	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
 	checkpointEvery, keepLast             int
-	lr, weightDecay, valSplit             float64
+	swaStart                              int
+	lr, weightDecay, valSplit, swaLR      float64
 	labelSmoothing                        float32
 	seed                                  uint64
 	json, quiet                           bool
@@ -55,7 +56,8 @@ func newTrainCmd() *cobra.Command {
   fovea train --model resnet20 --data npz:breastmnist.npz --init pretrained.safetensors --freeze conv,bn
   fovea train --model resnet20 --data npz:breastmnist.npz --init pretrained.safetensors --lr-mult fc=1,*=0.1
   fovea train --model resnet20 --data cifar10:DIR --out r20.safetensors --checkpoint-every 200 --keep-last 3
-  fovea train --resume r20.step0004200.safetensors`,
+  fovea train --resume r20.step0004200.safetensors
+  fovea train --model resnet20 --data cifar10:DIR --init r20.safetensors --epochs 20 --swa-start 1 --swa-lr 0.01`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(f, cmd) },
 	}
@@ -77,6 +79,8 @@ func newTrainCmd() *cobra.Command {
 	fl.StringVar(&f.schedule, "schedule", "onecycle", "learning-rate schedule: constant, step, multistep, cosine or onecycle")
 	fl.Float64Var(&f.weightDecay, "weight-decay", 1e-4, "weight decay (decoupled for adamw)")
 	fl.Float32Var(&f.labelSmoothing, "label-smoothing", 0.1, "cross-entropy label smoothing in [0, 1)")
+	fl.IntVar(&f.swaStart, "swa-start", 0, "stochastic weight averaging: average the weights at the end of this epoch and every\nlater one, save the average with batch-norm statistics recomputed (0: off)")
+	fl.Float64Var(&f.swaLR, "swa-lr", 0, "constant learning rate of the averaged epochs, with --swa-start (0: keep the schedule)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for initialization and shuffling")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
 	fl.StringVar(&f.out, "out", "fovea-mnist.safetensors", "checkpoint file to write")
@@ -117,6 +121,8 @@ type trainRecipe struct {
 	Seed           uint64   `json:"seed"`
 	TrainLimit     int      `json:"train_limit,omitempty"`
 	TestLimit      int      `json:"test_limit,omitempty"`
+	SWAStart       int      `json:"swa_start,omitempty"`
+	SWALR          float64  `json:"swa_lr,omitempty"`
 
 	Threads         int    `json:"threads"`
 	Out             string `json:"out"`
@@ -146,6 +152,7 @@ func (r *trainRecipe) fields(f *trainFlags) []recipeField {
 		{"weight-decay", false, &f.weightDecay, &r.WeightDecay}, {"label-smoothing", false, &f.labelSmoothing, &r.LabelSmoothing},
 		{"seed", false, &f.seed, &r.Seed}, {"train-limit", false, &f.trainLimit, &r.TrainLimit},
 		{"test-limit", false, &f.testLimit, &r.TestLimit},
+		{"swa-start", false, &f.swaStart, &r.SWAStart}, {"swa-lr", false, &f.swaLR, &r.SWALR},
 		{"threads", true, &f.threads, &r.Threads}, {"out", true, &f.out, &r.Out},
 		{"checkpoint-every", true, &f.checkpointEvery, &r.CheckpointEvery}, {"keep-last", true, &f.keepLast, &r.KeepLast},
 	}
@@ -238,6 +245,15 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 	}
 	if !(f.labelSmoothing >= 0 && f.labelSmoothing < 1) {
 		return fmt.Errorf("--label-smoothing %g: must be in [0, 1)", f.labelSmoothing)
+	}
+	if f.swaStart < 0 || f.swaStart > f.epochs {
+		return fmt.Errorf("--swa-start %d: must be an epoch from 1 to --epochs %d (0: off)", f.swaStart, f.epochs)
+	}
+	if !(f.swaLR >= 0) || math.IsInf(f.swaLR, 0) {
+		return fmt.Errorf("--swa-lr %g: must be a non-negative number", f.swaLR)
+	}
+	if f.swaLR > 0 && f.swaStart == 0 {
+		return fmt.Errorf("--swa-lr needs --swa-start")
 	}
 	if f.out == "" {
 		return fmt.Errorf("--out: a checkpoint path is required")
@@ -345,7 +361,7 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
 		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed, Transform: transform,
-		LRMult:   lrMult,
+		LRMult: lrMult, SWAStart: f.swaStart, SWALR: f.swaLR,
 		Progress: progress, Interactive: term.IsTerminal(int(progress.Fd())),
 	}
 	if f.quiet {
@@ -383,6 +399,13 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 		fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s: %d train / %d test images of %dx%dx%d in %d classes, %d epochs, batch %d, %s lr %g %s, augment %s\n",
 			f.model, nn.NumParams(model), trainSet.Name, trainSet.Len(), testSet.Len(), s[0], s[1], s[2], trainSet.NumClasses,
 			f.epochs, f.batch, f.optimizer, f.lr, f.schedule, pipeline)
+		if f.swaStart > 0 {
+			rate := "the schedule's learning rate"
+			if f.swaLR > 0 {
+				rate = fmt.Sprintf("learning rate %g", f.swaLR)
+			}
+			fmt.Fprintf(os.Stderr, "weight averaging (SWA) of epochs %d–%d at %s\n", f.swaStart, f.epochs, rate)
+		}
 		if len(lrMult) > 0 {
 			fmt.Fprintf(os.Stderr, "learning-rate multipliers (first match wins): %s\n", strings.Join(f.lrMult, ", "))
 		}
@@ -413,16 +436,27 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 		}
 	}
 	final := res.Final()
+	testAcc, testLoss, what := final.TestAcc, final.TestLoss, fmt.Sprintf("after %d epochs", f.epochs)
+	if a := res.SWA; a != nil {
+		// The saved model is the average.
+		testAcc, testLoss = a.TestAcc, a.TestLoss
+		what = fmt.Sprintf("of the weight average of epochs %d–%d", a.From, a.From+a.Averaged-1)
+	}
 	elapsed := time.Since(start)
 	if f.json {
-		return printJSON(map[string]any{
-			"test_accuracy": final.TestAcc, "test_loss": final.TestLoss, "epochs": f.epochs,
+		out := map[string]any{
+			"test_accuracy": testAcc, "test_loss": testLoss, "epochs": f.epochs,
 			"elapsed_seconds": elapsed.Seconds(), "train_images_per_second": meanThroughput(res),
 			"model": f.model, "checkpoint": f.out,
-		})
+		}
+		if res.SWA != nil {
+			out["swa"] = res.SWA
+			out["last_epoch_test_accuracy"] = final.TestAcc
+		}
+		return printJSON(out)
 	}
-	fmt.Printf("test accuracy %.2f%%, test loss %.4f after %d epochs; elapsed %s; %.0f train img/s; saved %s\n",
-		100*final.TestAcc, final.TestLoss, f.epochs, elapsed.Round(100*time.Millisecond), meanThroughput(res), f.out)
+	fmt.Printf("test accuracy %.2f%%, test loss %.4f %s; elapsed %s; %.0f train img/s; saved %s\n",
+		100*testAcc, testLoss, what, elapsed.Round(100*time.Millisecond), meanThroughput(res), f.out)
 	return nil
 }
 

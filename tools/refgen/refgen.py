@@ -331,6 +331,46 @@ def lenet_case():
     write_st("lenet5", t, {"op": "lenet5", "loss": "cross_entropy mean", "params": ",".join(params)})
 
 
+# ---------------------------------------------------------------- weight averaging
+
+def swa_case():
+    """torch.optim.swa_utils: AveragedModel over three sets of weights (the
+    'epoch ends' snapN.*), then update_bn over x in batches of 4, 4 and 2
+    (the last one short). The net: conv (2->3, 3x3, pad 1, no bias),
+    BatchNorm2d(3), ReLU, Flatten, Linear(48, 2)."""
+    torch.manual_seed(901)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1, bias=False), torch.nn.BatchNorm2d(3),
+                              torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(48, 2))
+    t = {}
+    params = [k for k, _ in net.named_parameters()]
+    snaps = []
+    for k in range(3):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(rnd(*p.shape, scale=0.3))
+        snaps.append({n: p.detach().clone() for n, p in net.named_parameters()})
+        for n in params:
+            t["snap%d.%s" % (k, n)] = snaps[k][n]
+    ref = net.double()
+    swa = torch.optim.swa_utils.AveragedModel(ref)
+    for k in range(3):
+        with torch.no_grad():
+            for n, p in ref.named_parameters():
+                p.copy_(snaps[k][n].to(REF))
+        swa.update_parameters(ref)
+    x = rnd(10, 2, 4, 4, scale=2.0) + 0.5
+    with torch.no_grad():
+        swa.module[1].running_mean.fill_(3.0)
+        swa.module[1].running_var.fill_(5.0)
+    torch.optim.swa_utils.update_bn([x[0:4].to(REF), x[4:8].to(REF), x[8:10].to(REF)], swa)
+    t["x"] = x
+    for n, v in swa.module.state_dict().items():
+        if n != "1.num_batches_tracked":
+            t["avg." + n] = v
+    write_st("swa", t, {"op": "swa", "params": ",".join(params), "batch": 4, "snapshots": 3,
+                        "note": "AveragedModel then update_bn (momentum None: the mean of the batches' statistics)"})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.use_deterministic_algorithms(True)
@@ -342,6 +382,7 @@ def main():
     loss_cases()
     opt_cases()
     lenet_case()
+    swa_case()
     names = sorted(f for f in os.listdir(OUT) if f.endswith(".safetensors"))
     print("wrote %d files, %d bytes, to %s" % (len(names), sum(os.path.getsize(os.path.join(OUT, f)) for f in names), OUT))
 
