@@ -127,7 +127,7 @@ type Result struct {
 type SWAResult struct {
 	From     int     `json:"from_epoch"` // first epoch averaged
 	Averaged int     `json:"epochs"`     // epochs averaged
-	TestLoss float64 `json:"test_loss"`  // of the averaged model; NaN without a test set
+	TestLoss float64 `json:"test_loss"`  // of the averaged model; 0 without a test set
 	TestAcc  float64 `json:"test_accuracy"`
 	// BNBatches is the number of batches UpdateBatchNorm ran.
 	BNBatches int `json:"bn_batches"`
@@ -352,7 +352,7 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 // statistics over one pass of loader's batches and evaluates it.
 func finishSWA(model nn.Layer, avg *averager, loader *data.Loader, testSet *data.Dataset, cfg *Config) *SWAResult {
 	avg.apply()
-	r := &SWAResult{From: cfg.SWAStart, Averaged: avg.n, TestLoss: math.NaN(), TestAcc: math.NaN()}
+	r := &SWAResult{From: cfg.SWAStart, Averaged: avg.n}
 	r.BNBatches = UpdateBatchNorm(model, loader)
 	if testSet != nil {
 		r.TestLoss, r.TestAcc = Evaluate(model, testSet, cfg.EvalBatchSize)
