@@ -68,28 +68,16 @@ func TestUpdateBatchNorm(t *testing.T) {
 	}
 }
 
-// swaData is 8 one-channel 4×4 images in 2 classes.
-func swaData() *data.Dataset {
-	ds := &data.Dataset{Name: "tiny", X: make([]float32, 8*16), Y: make([]int, 8), C: 1, H: 4, W: 4, NumClasses: 2}
-	for i := range ds.X {
-		ds.X[i] = float32(i%7) / 7
-	}
-	for i := range ds.Y {
-		ds.Y[i] = i % 2
-	}
-	return ds
-}
-
-// bnNet is a conv layer, a batch norm and a linear head on 4×4 images, so that averaging has statistics to
-// recompute.
+// bnNet is a conv layer, a batch norm and a linear head on MNIST digits,
+// so that averaging has statistics to recompute.
 func bnNet() *nn.Sequential {
 	r := tensor.NewRNG(1)
 	return nn.NewSequential(
-		nn.NewConv2d(r, nn.Conv2dConfig{In: 1, Out: 2, Kernel: 3, Padding: 1, NoBias: true}),
+		nn.NewConv2d(r, nn.Conv2dConfig{In: 1, Out: 2, Kernel: 3, Stride: 2, Padding: 1, NoBias: true}), // (N, 2, 14, 14)
 		nn.NewBatchNorm2d(2),
 		nn.ReLU{},
 		nn.Flatten{},
-		nn.NewLinear(r, 2*4*4, 2, true),
+		nn.NewLinear(r, 2*14*14, 10, true),
 	)
 }
 
@@ -108,8 +96,8 @@ func snapshot(model nn.Layer) map[string][]float32 {
 // recomputed for those weights, the averaged epochs must run at SWALR, and
 // the reported accuracy must be the averaged model's.
 func TestFitSWA(t *testing.T) {
-	ds := swaData()
-	cfg := train.Config{Epochs: 5, BatchSize: 4, LR: 0.1, Optimizer: "sgd", Schedule: "cosine", Seed: 2,
+	ds, _ := mnistHead(t, 64, 0)
+	cfg := train.Config{Epochs: 5, BatchSize: 16, LR: 0.1, Optimizer: "sgd", Schedule: "cosine", Seed: 2,
 		SWAStart: 3, SWALR: 0.03}
 	model := bnNet()
 	var ends []map[string][]float32
@@ -130,8 +118,8 @@ func TestFitSWA(t *testing.T) {
 			t.Errorf("epoch %d ran at the SWA rate before averaging started", e.Epoch)
 		}
 	}
-	if res.SWA == nil || res.SWA.From != 3 || res.SWA.Averaged != 3 || res.SWA.BNBatches != 2 {
-		t.Fatalf("SWA result %+v, want epochs 3–5 averaged and 2 batches for the statistics", res.SWA)
+	if res.SWA == nil || res.SWA.From != 3 || res.SWA.Averaged != 3 || res.SWA.BNBatches != 4 {
+		t.Fatalf("SWA result %+v, want epochs 3–5 averaged and 4 batches for the statistics", res.SWA)
 	}
 	final := snapshot(model)
 	for name, w := range final {
@@ -150,13 +138,13 @@ func TestFitSWA(t *testing.T) {
 	// changes nothing, and the averaged model's accuracy is what Fit says.
 	bn := model.Layers[1].(*nn.BatchNorm)
 	rm, rv := append([]float32(nil), bn.RunningMean.Data()...), append([]float32(nil), bn.RunningVar.Data()...)
-	train.UpdateBatchNorm(model, &data.Loader{Source: ds, BatchSize: 4, Shuffle: true, Seed: 2, DropLast: true})
+	train.UpdateBatchNorm(model, &data.Loader{Source: ds, BatchSize: 16, Shuffle: true, Seed: 2, DropLast: true})
 	for ch := range rm {
 		if math.Abs(float64(rm[ch]-bn.RunningMean.At(ch))) > 1e-6 || math.Abs(float64(rv[ch]-bn.RunningVar.At(ch))) > 1e-6 {
 			t.Errorf("channel %d: statistics %v/%v, recomputed %v/%v", ch, rm[ch], rv[ch], bn.RunningMean.At(ch), bn.RunningVar.At(ch))
 		}
 	}
-	loss, acc := train.Evaluate(model, ds, 8)
+	loss, acc := train.Evaluate(model, ds, 500)
 	if loss != res.SWA.TestLoss || acc != res.SWA.TestAcc {
 		t.Errorf("averaged model: loss %v accuracy %v, Fit reported %v %v", loss, acc, res.SWA.TestLoss, res.SWA.TestAcc)
 	}
@@ -202,7 +190,7 @@ func TestSWAResume(t *testing.T) {
 }
 
 func TestSWAInvalidConfig(t *testing.T) {
-	ds := swaData()
+	ds, _ := mnistHead(t, 8, 0)
 	for _, c := range []struct {
 		cfg  train.Config
 		want string
