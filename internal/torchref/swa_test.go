@@ -40,7 +40,7 @@ func TestSWA(t *testing.T) {
 		// running mean computes it.
 		mean := make([]float64, len(w.Data()))
 		for s := range k {
-			for j, v := range r.get(snapName(s, n)).Data() {
+			for j, v := range r.get(fmt.Sprintf("snap%d.%s", s, n)).Data() {
 				mean[j] += float64(v) / float64(k)
 			}
 		}
@@ -60,5 +60,3 @@ func TestSWA(t *testing.T) {
 	r.check("avg.1.running_mean", bn.RunningMean, tolOp)
 	r.check("avg.1.running_var", bn.RunningVar, tolOp)
 }
-
-func snapName(s int, n string) string { return fmt.Sprintf("snap%d.%s", s, n) }
