@@ -113,16 +113,29 @@ func decodeInto(raw []byte, name string, c, h, w int, mode string, dst []float32
 	if err != nil {
 		return cfg, fmt.Errorf("data: %s: corrupt %s image: %v", name, format, err)
 	}
+	ImageInto(img, c, h, w, mode, dst)
+	return cfg, nil
+}
+
+// ImageInto writes the decoded image img into dst as a model input of c
+// channels (1: luminance, 3: RGB) and h×w pixels, values in [0, 1], CHW
+// order, resized as mode says ([ResizeCrop] or [ResizeStretch]), exactly as
+// [DecodeImage] does after decoding. dst holds c·h·w values.
+func ImageInto(img image.Image, c, h, w int, mode string, dst []float32) {
+	if c != 1 && c != 3 {
+		panic(fmt.Sprintf("data: ImageInto %d channels: want 1 or 3", c))
+	}
+	dst = dst[:c*h*w]
 	b := img.Bounds()
 	if b.Dx() == w && b.Dy() == h {
 		if g, ok := img.(*image.Gray); ok && c == 1 {
 			for y := range h {
-				row := g.Pix[y*g.Stride : y*g.Stride+w]
+				row := g.Pix[g.PixOffset(b.Min.X, b.Min.Y+y):][:w]
 				for x, v := range row {
 					dst[y*w+x] = float32(v) / 255
 				}
 			}
-			return cfg, nil
+			return
 		}
 	}
 	rgba, ok := img.(*image.RGBA)
@@ -156,7 +169,6 @@ func decodeInto(raw []byte, name string, c, h, w int, mode string, dst []float32
 			dst[2*hw+y*w+x] = float32(p[2]) / 255
 		}
 	}
-	return cfg, nil
 }
 
 // cropRect returns the centred part of b with the aspect ratio of an h×w

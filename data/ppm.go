@@ -140,6 +140,28 @@ func noEOF(err error) error {
 	return err
 }
 
+// readRaster reads n bytes from r, or fewer if r ends first. Its buffer
+// starts at 64 KiB and doubles as data arrives, so a header that claims more
+// than the input holds costs at most twice the input, and a whole raster at
+// most 2n bytes.
+func readRaster(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, 64<<10))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = append(make([]byte, 0, min(2*cap(buf), n)), buf...)
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
 // DecodePNMConfig returns the size and colour model of a PPM (P3, P6) or
 // PGM (P2, P5) image without reading its raster.
 func DecodePNMConfig(r io.Reader) (image.Config, error) {
@@ -177,39 +199,39 @@ func DecodePNM(r io.Reader) (image.Image, error) {
 		return nil, fmt.Errorf("pnm: %dx%d image is larger than %d pixels", h.width, h.height, MaxImagePixels)
 	}
 	n := h.width * h.height * h.channels()
-	samples := make([]uint16, 0, min(n, 1<<16))
-	switch {
-	case h.binary():
+	var at func(i int) uint16 // sample i, 0..maxval
+	if h.binary() {
 		size := 1
 		if h.maxval > 255 {
 			size = 2
 		}
-		raw, err := io.ReadAll(io.LimitReader(br, int64(n*size)))
+		raw, err := readRaster(br, n*size)
 		if err != nil {
 			return nil, fmt.Errorf("pnm: raster: %w", err)
 		}
 		if len(raw) < n*size {
 			return nil, fmt.Errorf("pnm: raster truncated: %d of %d bytes", len(raw), n*size)
 		}
-		samples = make([]uint16, n)
-		for i := range samples {
-			if size == 1 {
-				samples[i] = uint16(raw[i])
-			} else {
-				samples[i] = uint16(raw[2*i])<<8 | uint16(raw[2*i+1])
-			}
+		at = func(i int) uint16 { return uint16(raw[i]) }
+		if size == 2 {
+			at = func(i int) uint16 { return uint16(raw[2*i])<<8 | uint16(raw[2*i+1]) }
 		}
-	default:
+	} else {
+		samples := make([]uint16, 0, min(n, 1<<16))
 		for len(samples) < n {
 			v, err := pnmInt(br, false)
 			if err != nil {
 				return nil, fmt.Errorf("pnm: sample %d of %d: %w", len(samples), n, err)
 			}
+			if len(samples) == cap(samples) { // double, as the input proves it holds more
+				samples = append(make([]uint16, 0, min(2*cap(samples), n)), samples...)
+			}
 			samples = append(samples, uint16(min(v, 65535)))
 		}
+		at = func(i int) uint16 { return samples[i] }
 	}
-	for i, v := range samples {
-		if int(v) > h.maxval {
+	for i := range n {
+		if v := at(i); int(v) > h.maxval {
 			return nil, fmt.Errorf("pnm: sample %d is %d, above maxval %d", i, v, h.maxval)
 		}
 	}
@@ -220,14 +242,14 @@ func DecodePNM(r io.Reader) (image.Image, error) {
 	switch h.model() {
 	case color.GrayModel:
 		img := image.NewGray(rect)
-		for i, v := range samples {
-			img.Pix[i] = to8(v)
+		for i := range n {
+			img.Pix[i] = to8(at(i))
 		}
 		return img, nil
 	case color.Gray16Model:
 		img := image.NewGray16(rect)
-		for i, v := range samples {
-			s := to16(v)
+		for i := range n {
+			s := to16(at(i))
 			img.Pix[2*i], img.Pix[2*i+1] = uint8(s>>8), uint8(s)
 		}
 		return img, nil
@@ -235,7 +257,7 @@ func DecodePNM(r io.Reader) (image.Image, error) {
 		img := image.NewRGBA(rect)
 		for i := range h.width * h.height {
 			p := img.Pix[4*i : 4*i+4 : 4*i+4]
-			p[0], p[1], p[2], p[3] = to8(samples[3*i]), to8(samples[3*i+1]), to8(samples[3*i+2]), 255
+			p[0], p[1], p[2], p[3] = to8(at(3*i)), to8(at(3*i+1)), to8(at(3*i+2)), 255
 		}
 		return img, nil
 	}
@@ -243,7 +265,7 @@ func DecodePNM(r io.Reader) (image.Image, error) {
 	for i := range h.width * h.height {
 		p := img.Pix[8*i : 8*i+8 : 8*i+8]
 		for k := range 3 {
-			s := to16(samples[3*i+k])
+			s := to16(at(3*i + k))
 			p[2*k], p[2*k+1] = uint8(s>>8), uint8(s)
 		}
 		p[6], p[7] = 255, 255
