@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"net/http"
@@ -18,7 +19,16 @@ func fuzzModel() *served {
 }
 
 // fuzzOptions are small limits so the fuzzer reaches them.
-var fuzzOptions = Options{MaxBody: 1 << 16, MaxPixels: 4096, MaxExamples: 8}.withDefaults()
+var fuzzOptions = Options{MaxBody: 1 << 16, MaxPixels: 4096, MaxExamples: 8, DecodeBudget: 4 << 20}.withDefaults()
+
+// fuzzBudget is the decode budget of fuzzOptions.
+var fuzzBudget = newDecodeBudget(fuzzOptions.DecodeBudget, 1, nil)
+
+// fuzzReserve reserves room in fuzzBudget, without waiting: the fuzz
+// targets decode one input at a time, so room is always there or never.
+func fuzzReserve(n int64, what string) (func(), error) {
+	return fuzzBudget.acquire(context.Background(), n, what)
+}
 
 // checkDecoded fails t unless err is a 4xx *httpError, or in is a
 // complete model input.
@@ -45,7 +55,7 @@ func FuzzDecodeInferJSON(f *testing.F) {
 	f.Add([]byte(`[[[[[[[[[[`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m := fuzzModel()
-		in, err := m.decodeInfer(body, -1, fuzzOptions)
+		in, err := m.decodeInfer(body, -1, fuzzOptions, fuzzReserve)
 		checkDecoded(t, m, in, err)
 	})
 }
@@ -64,7 +74,7 @@ func FuzzDecodeInferBinary(f *testing.F) {
 			headerLen = -headerLen
 		}
 		m := fuzzModel()
-		in, err := m.decodeInfer(body, headerLen, fuzzOptions)
+		in, err := m.decodeInfer(body, headerLen, fuzzOptions, fuzzReserve)
 		checkDecoded(t, m, in, err)
 	})
 }
@@ -114,7 +124,7 @@ func FuzzUpload(f *testing.F) {
 			}
 			return
 		}
-		x, _, err := m.decodeImage(raw, "auto", fuzzOptions.MaxPixels)
+		x, _, err := m.decodeImage(raw, "auto", fuzzOptions.MaxPixels, fuzzReserve)
 		if err != nil {
 			var he *httpError
 			if !errors.As(err, &he) || he.code < 400 || he.code > 499 {

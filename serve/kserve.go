@@ -194,19 +194,34 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	in, err := m.decodeInfer(body, headerLen, s.opt)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
+	in, err := m.decodeInfer(body, headerLen, s.opt, s.reserve(ctx, m))
+	if err != nil {
+		writeInferErr(w, err, s.opt.Timeout)
+		return
+	}
 	logits, k, err := m.b.infer(ctx, in.x, in.n, a)
 	if err != nil {
 		writeInferErr(w, err, s.opt.Timeout)
 		return
 	}
+	if i := firstNonFinite(logits); i >= 0 {
+		writeError(w, http.StatusUnprocessableEntity, "the model's output for example %d is %v, not a finite number: its input is outside the range the model computes in (a preprocessed input is usually within about ±10)", i/k, logits[i])
+		return
+	}
 	writeInferResponse(w, m, in, logits, k)
+}
+
+// firstNonFinite returns the index of the first NaN or infinite value of
+// x, or -1.
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return i
+		}
+	}
+	return -1
 }
 
 // writeInferErr answers a failed inference: 503 with Retry-After for a
@@ -254,7 +269,7 @@ func writeInferResponse(w http.ResponseWriter, m *served, in *inferInput, logits
 	}
 	head, err := json.Marshal(resp)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "encoding the response: %v (non-finite model output?)", err)
+		writeError(w, http.StatusInternalServerError, "encoding the response: %v", err)
 		return
 	}
 	if bin.Len() == 0 {
@@ -294,8 +309,9 @@ func badRequest(format string, args ...any) error {
 
 // decodeInfer parses and validates an inference request body for m: JSON,
 // or, when headerLen ≥ 0, headerLen bytes of JSON followed by the binary
-// tensor data. It returns the model-ready input.
-func (m *served) decodeInfer(body []byte, headerLen int, opt Options) (*inferInput, error) {
+// tensor data. It returns the model-ready input; UINT8 pixels that need
+// resizing wait for decode room from reserve.
+func (m *served) decodeInfer(body []byte, headerLen int, opt Options, reserve reserveFunc) (*inferInput, error) {
 	head, bin := body, []byte(nil)
 	if headerLen >= 0 {
 		if headerLen > len(body) {
@@ -408,7 +424,11 @@ func (m *served) decodeInfer(body []byte, headerLen int, opt Options) (*inferInp
 				return nil, badRequest("input %q: parameter layout must be \"NCHW\" or \"NHWC\"", ri.Name)
 			}
 		}
-		x, err := m.fromPixels(px, ri.Shape, layout, opt.MaxPixels)
+		x, err := m.fromPixels(px, ri.Shape, layout, opt.MaxPixels, reserve)
+		var he *httpError
+		if errors.As(err, &he) || errors.Is(err, context.Canceled) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, badRequest("input %q: %v", ri.Name, err)
 		}

@@ -21,6 +21,8 @@ type metrics struct {
 	queueDepth *prometheus.GaugeVec     // fovea_queue_depth{model}
 	rejected   *prometheus.CounterVec   // fovea_rejected_total{model, reason}
 	info       *prometheus.GaugeVec     // fovea_model_info{model, arch, input_shape, classes}
+	// decodeBytes is the decode budget in use: fovea_decode_bytes_in_use.
+	decodeBytes prometheus.Gauge
 }
 
 // newRegistry returns a registry with the Go runtime and process
@@ -59,14 +61,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"model"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fovea_rejected_total",
-			Help: "Inference requests not run: queue_full or cancelled (the client left or timed out before its batch ran).",
+			Help: "Inference requests not run: queue_full, cancelled (the client left or timed out before its batch ran), decode_too_large (an image over the decode budget) or decode_busy (no decode room within the timeout).",
 		}, []string{"model", "reason"}),
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "fovea_model_info",
 			Help: "Served models (value 1), with architecture, input shape (C,H,W) and class count.",
 		}, []string{"model", "arch", "input_shape", "classes"}),
+		decodeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fovea_decode_bytes_in_use",
+			Help: "Bytes of the decode budget held by image decodes in flight (estimated from their headers).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.inference, m.queueDepth, m.rejected, m.info} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.inference, m.queueDepth, m.rejected, m.info, m.decodeBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("serve: registering metrics: %v", err)
 		}

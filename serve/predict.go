@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"io"
 	"math"
@@ -76,13 +77,20 @@ func (m *served) normalize(x []float32, n int) {
 	ds.Normalize(m.Meta.Mean, m.Meta.Std)
 }
 
+// reserveFunc reserves decode budget for n bytes of what (an image or a
+// pixel tensor) and returns the function that gives it back; see
+// [Server.reserve].
+type reserveFunc func(n int64, what string) (release func(), err error)
+
 // fromPixels turns a UINT8 pixel tensor of shape [N, C, H, W] or
 // [N, H, W, C] (C = 1 or 3) into n normalized model inputs: each image is
 // converted to the model's channels (luminance or RGB), resized to its
 // H×W as predict does (keep the aspect ratio, cut the centre), scaled to
 // [0, 1] and normalized. layout "" guesses: dimension 1 of 1 or 3 means
-// NCHW, else dimension 3 of 1 or 3 means NHWC.
-func (m *served) fromPixels(px []byte, shape []int64, layout string, maxPixels int64) ([]float32, error) {
+// NCHW, else dimension 3 of 1 or 3 means NHWC. The pixels are read where
+// they lie (no copy of the request's image is made); reserve is asked for
+// the resize's buffers first.
+func (m *served) fromPixels(px []byte, shape []int64, layout string, maxPixels int64, reserve reserveFunc) ([]float32, error) {
 	if len(shape) != 4 {
 		return nil, fmt.Errorf("UINT8 shape %v: want [N, C, H, W] or [N, H, W, C]", shape)
 	}
@@ -113,63 +121,59 @@ func (m *served) fromPixels(px []byte, shape []int64, layout string, maxPixels i
 	if c != 1 && c != 3 {
 		return nil, fmt.Errorf("model %q takes %d channels; UINT8 pixels work only for 1- or 3-channel models", m.Name, c)
 	}
-	per := ic * ih * iw
-	out := make([]float32, n*c*h*w)
+	release, err := reserve(data.ResizeCost(int64(iw), int64(ih), int64(h), int64(w)), fmt.Sprintf("a UINT8 tensor of %dx%d-pixel images", iw, ih))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	per, chw := ic*ih*iw, c*h*w
+	out := make([]float32, n*chw)
 	for e := range n {
-		src := px[e*per : (e+1)*per]
-		at := func(ch, y, x int) uint8 {
-			if layout == "NCHW" {
-				return src[(ch*ih+y)*iw+x]
-			}
-			return src[(y*iw+x)*ic+ch]
-		}
-		dst := out[e*c*h*w : (e+1)*c*h*w]
-		if ih == h && iw == w {
-			for y := range h {
-				for x := range w {
-					switch {
-					case c == ic:
-						for ch := range c {
-							dst[(ch*h+y)*w+x] = float32(at(ch, y, x)) / 255
-						}
-					case c == 1: // RGB to luminance, as data.DecodeImage
-						r, g, b := uint32(at(0, y, x)), uint32(at(1, y, x)), uint32(at(2, y, x))
-						dst[y*w+x] = float32((19595*r+38470*g+7471*b+1<<15)>>16) / 255
-					default: // gray to RGB
-						v := float32(at(0, y, x)) / 255
-						dst[y*w+x], dst[(h+y)*w+x], dst[(2*h+y)*w+x] = v, v, v
-					}
-				}
-			}
-			continue
-		}
-		// Resize through data.DecodeImage, the path predict uses.
-		img := image.NewRGBA(image.Rect(0, 0, iw, ih))
-		for y := range ih {
-			for x := range iw {
-				p := img.Pix[y*img.Stride+4*x:]
-				if ic == 1 {
-					v := at(0, y, x)
-					p[0], p[1], p[2] = v, v, v
-				} else {
-					p[0], p[1], p[2] = at(0, y, x), at(1, y, x), at(2, y, x)
-				}
-				p[3] = 255
-			}
-		}
-		var buf bytes.Buffer
-		enc := png.Encoder{CompressionLevel: png.NoCompression}
-		if err := enc.Encode(&buf, img); err != nil {
-			return nil, err
-		}
-		x, err := data.DecodeImage(&buf, "pixels", c, h, w, data.ResizeCrop)
-		if err != nil {
-			return nil, err
-		}
-		copy(dst, x)
+		data.ImageInto(pixelImage(px[e*per:(e+1)*per], ic, ih, iw, layout == "NCHW"), c, h, w, data.ResizeCrop, out[e*chw:(e+1)*chw])
 	}
 	m.normalize(out, n)
 	return out, nil
+}
+
+// pixelImage returns the c×h×w (nchw) or h×w×c 8-bit pixels px as an
+// image without copying them: an *image.Gray for one channel, else an
+// image.RGBA64Image view that the resize reads pixel by pixel.
+func pixelImage(px []byte, c, h, w int, nchw bool) image.Image {
+	r := image.Rect(0, 0, w, h)
+	if c == 1 {
+		return &image.Gray{Pix: px, Stride: w, Rect: r}
+	}
+	return &rgbPixels{px: px, h: h, w: w, nchw: nchw}
+}
+
+// rgbPixels is an opaque RGB image over 8-bit pixels in CHW or HWC order.
+type rgbPixels struct {
+	px   []byte
+	h, w int
+	nchw bool
+}
+
+func (p *rgbPixels) ColorModel() color.Model { return color.RGBAModel }
+func (p *rgbPixels) Bounds() image.Rectangle { return image.Rect(0, 0, p.w, p.h) }
+func (p *rgbPixels) At(x, y int) color.Color { return p.rgba(x, y) }
+
+// RGBA64At makes rgbPixels an image.RGBA64Image, which the resize reads
+// without allocating per pixel.
+func (p *rgbPixels) RGBA64At(x, y int) color.RGBA64 {
+	c := p.rgba(x, y)
+	return color.RGBA64{uint16(c.R) * 0x101, uint16(c.G) * 0x101, uint16(c.B) * 0x101, 0xffff}
+}
+
+func (p *rgbPixels) rgba(x, y int) color.RGBA {
+	if !(image.Point{x, y}.In(p.Bounds())) {
+		return color.RGBA{}
+	}
+	if p.nchw {
+		hw, i := p.h*p.w, y*p.w+x
+		return color.RGBA{p.px[i], p.px[hw+i], p.px[2*hw+i], 255}
+	}
+	i := 3 * (y*p.w + x)
+	return color.RGBA{p.px[i], p.px[i+1], p.px[i+2], 255}
 }
 
 // handlePredict classifies one uploaded image: multipart/form-data with
@@ -216,18 +220,22 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	pixels, inverted, err := m.decodeImage(raw, invert, s.opt.MaxPixels)
+	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
+	defer cancel()
+	pixels, inverted, err := m.decodeImage(raw, invert, s.opt.MaxPixels, s.reserve(ctx, m))
 	if err != nil {
-		writeErr(w, err)
+		writeInferErr(w, err, s.opt.Timeout)
 		return
 	}
 	x := slices.Clone(pixels)
 	m.normalize(x, 1)
-	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
-	defer cancel()
 	logits, k, err := m.b.infer(ctx, x, 1, a)
 	if err != nil {
 		writeInferErr(w, err, s.opt.Timeout)
+		return
+	}
+	if i := firstNonFinite(logits); i >= 0 {
+		writeError(w, http.StatusInternalServerError, "the model's output is %v, not a finite number, for an image in [0, 1]: the model is broken", logits[i])
 		return
 	}
 	resp := predictResponse{Model: m.Name, Inverted: inverted, Top: m.top(logits, k, topK)}
@@ -294,18 +302,25 @@ func readUpload(r *http.Request) ([]byte, error) {
 	}
 }
 
-// decodeImage checks raw's header against maxPixels, decodes it to m's
-// input size in [0, 1] and inverts it as invert says (auto: a 1-channel
-// image whose border is mostly light, as fovea predict does).
-func (m *served) decodeImage(raw []byte, invert string, maxPixels int64) ([]float32, bool, error) {
+// decodeImage checks raw's header against maxPixels, reserves the memory
+// its decode takes, decodes it to m's input size in [0, 1] and inverts it as
+// invert says (auto: a 1-channel image whose border is mostly light, as
+// fovea predict does).
+func (m *served) decodeImage(raw []byte, invert string, maxPixels int64, reserve reserveFunc) ([]float32, bool, error) {
 	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
 	if c != 1 && c != 3 {
 		return nil, false, badRequest("model %q takes %d channels; image upload works only for 1- or 3-channel models", m.Name, c)
 	}
-	if err := checkImageHeader(raw, maxPixels); err != nil {
+	cost, err := checkImageHeader(raw, h, w, maxPixels)
+	if err != nil {
+		return nil, false, err
+	}
+	release, err := reserve(cost, "the image")
+	if err != nil {
 		return nil, false, err
 	}
 	x, err := data.DecodeImage(bytes.NewReader(raw), "upload", c, h, w, data.ResizeCrop)
+	release()
 	if err != nil {
 		return nil, false, badRequest("%v", err)
 	}
@@ -316,6 +331,23 @@ func (m *served) decodeImage(raw []byte, invert string, maxPixels int64) ([]floa
 		}
 	}
 	return x, inverted, nil
+}
+
+// reserve returns the reserveFunc of a request for model m that waits at
+// most until ctx ends, counting refusals in fovea_rejected_total.
+func (s *Server) reserve(ctx context.Context, m *served) reserveFunc {
+	return func(n int64, what string) (func(), error) {
+		release, err := s.decode.acquire(ctx, n, what)
+		var he *httpError
+		if errors.As(err, &he) {
+			reason := "decode_busy"
+			if he.code == http.StatusRequestEntityTooLarge {
+				reason = "decode_too_large"
+			}
+			s.metrics.rejected.WithLabelValues(m.Name, reason).Inc()
+		}
+		return release, err
+	}
 }
 
 // top returns the k most probable classes of one row of logits.

@@ -36,10 +36,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +95,15 @@ type Options struct {
 	// declare (default and upper bound [data.MaxImagePixels]); checked
 	// before decoding.
 	MaxPixels int64
+	// DecodeBudget bounds the bytes of memory that the image decodes in
+	// flight may hold together (default 256 MiB), each estimated from the
+	// image's header, bytes per pixel included ([data.DecodeCost]): an
+	// image that alone needs more is refused with 413 before decoding;
+	// others wait for room (503 with Retry-After when Timeout passes).
+	DecodeBudget int64
+	// MaxDecodes bounds the image decodes (uploads and UINT8 tensors that
+	// need resizing) that run at once (default GOMAXPROCS).
+	MaxDecodes int
 	// MaxExamples bounds the batch size N of one request (default 256).
 	MaxExamples int
 	// Token, if set, is the bearer token every request except the health
@@ -107,12 +119,30 @@ type Options struct {
 	// Registry is where the metrics are registered and what /metrics
 	// serves (default a new registry with the Go and process collectors).
 	Registry *prometheus.Registry
-	// Static, if set, serves GET / and any path no API route claims: the
-	// hook for the web page, e.g. http.FileServerFS(embeddedFS).
+	// Static, if set, serves GET / and any GET path outside /v1/ and /v2/
+	// that no API route claims: the hook for the web page, e.g.
+	// [WebUI]. It should answer unknown paths with a JSON 404 as WebUI
+	// does (http.FileServerFS answers text).
 	Static http.Handler
-	// ShutdownTimeout bounds how long [Server.Serve] waits for in-flight
-	// requests after its context ends (default Timeout + 5s).
+	// ShutdownTimeout is the grace period of [Server.Serve]'s shutdown: how
+	// long it waits for in-flight requests after its context ends before it
+	// closes the connections still open (default Timeout + 5s).
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds the time to read a request's headers
+	// (default 10s), ReadTimeout the time to read a whole request, body
+	// included (default 60s: a client whose body stalls is answered 408 and
+	// disconnected), WriteTimeout the time to write a response once it has
+	// begun (default 30s: a client that does not read it is disconnected),
+	// and IdleTimeout how long a keep-alive connection may wait for its
+	// next request (default 2m). [Server.Serve] applies them; a caller
+	// serving the handler itself sets them on its own http.Server.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// AllowedHosts are the extra names, besides localhost, *.localhost and
+	// IP addresses, that the Host header of a request arriving on a loopback
+	// address may carry ("*": any). Without them a page on another site
+	// whose DNS name has been rebound to 127.0.0.1 could call a server that
+	// listens on loopback; such requests get 403.
+	AllowedHosts []string
 }
 
 // withDefaults fills the zero fields of o.
@@ -146,8 +176,30 @@ func (o Options) withDefaults() Options {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = o.Timeout + 5*time.Second
 	}
+	if o.DecodeBudget <= 0 {
+		o.DecodeBudget = 256 << 20
+	}
+	if o.MaxDecodes <= 0 {
+		o.MaxDecodes = runtime.GOMAXPROCS(0)
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
 	return o
 }
+
+// bodyDrainGrace is how long a request whose body is still arriving when
+// shutdown begins has to finish sending it before its read is cut.
+const bodyDrainGrace = time.Second
 
 // Server serves a fixed set of models. Create one with [New]; it is an
 // [http.Handler]. [Server.Serve] runs it on a listener until its context
@@ -166,6 +218,11 @@ type Server struct {
 	// needs gradients on) and engine.Compile (whose tracing needs the
 	// process to itself) hold it for writing. Engine plans need neither.
 	autogradMu sync.RWMutex
+	decode     *decodeBudget
+	// bodies are the request bodies being read, which a shutdown cuts
+	// when they do not arrive within bodyDrainGrace.
+	bodiesMu sync.Mutex
+	bodies   map[*inflightBody]struct{}
 }
 
 // served is a model with its batcher.
@@ -193,6 +250,8 @@ func New(ms []Model, opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = met
+	s.decode = newDecodeBudget(opt.DecodeBudget, opt.MaxDecodes, met.decodeBytes.Set)
+	s.bodies = map[*inflightBody]struct{}{}
 	for _, m := range ms {
 		if !validName(m.Name) {
 			return nil, fmt.Errorf("serve: model name %q: use letters, digits, '-', '_' and '.'", m.Name)
@@ -283,29 +342,41 @@ func (s *Server) routes() {
 	if s.opt.Static != nil {
 		mux.Handle("GET /", s.opt.Static)
 	}
-	mux.HandleFunc("/", s.handleNotFound)
+	// The API's own prefixes never reach Static: a GET there that no
+	// route claims is answered like any other unknown API path.
+	for _, p := range fallbackPatterns {
+		mux.HandleFunc(p, s.handleNotFound)
+	}
 	s.mux = mux
 	s.handler = s.middleware(mux)
 }
 
-// handleNotFound answers a request no route claims: 405 with Allow when
-// the path exists for other methods, else 404.
+// fallbackPatterns are the routes of handleNotFound.
+var fallbackPatterns = []string{"/", "GET /v1/", "GET /v2/"}
+
+// handleNotFound answers a request no route claims, with a JSON error: 405
+// with Allow when the path exists for other methods, else 404.
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		r2 := r.Clone(r.Context())
 		r2.Method = method
-		if _, pattern := s.mux.Handler(r2); pattern != "/" && pattern != "GET /" && pattern != "" {
+		if _, pattern := s.mux.Handler(r2); pattern != "" && pattern != "GET /" && !slices.Contains(fallbackPatterns, pattern) {
 			allow = append(allow, method)
 		}
 	}
+	path := clip(r.URL.Path, maxEcho)
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, http.StatusMethodNotAllowed, "%s %s: method not allowed (use %s)", r.Method, r.URL.Path, strings.Join(allow, " or "))
+		writeError(w, http.StatusMethodNotAllowed, "%s %s: method not allowed (use %s)", clip(r.Method, 16), path, strings.Join(allow, " or "))
 		return
 	}
-	writeError(w, http.StatusNotFound, "no endpoint %s %s", r.Method, r.URL.Path)
+	writeError(w, http.StatusNotFound, "no endpoint %s %s", clip(r.Method, 16), path)
 }
+
+// maxEcho bounds how much of a client's string (a path, a model name) an
+// error message or log line repeats.
+const maxEcho = 128
 
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -314,18 +385,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) Registry() *prometheus.Registry { return s.opt.Registry }
 
 // Serve answers requests on ln until ctx ends, then shuts down gracefully:
-// it stops accepting connections, reports not ready, waits (at most
-// Options.ShutdownTimeout) for in-flight requests, whose queued batches
-// still run, and stops the model workers. It returns nil after a clean
-// shutdown.
+// it stops accepting connections, reports not ready, gives requests whose
+// bodies are still arriving bodyDrainGrace to finish sending them (503
+// after that), waits for the other in-flight requests, whose queued
+// batches still run, for at most Options.ShutdownTimeout, closes the
+// connections still open after that, and stops the model workers. It
+// returns nil after a shutdown, graceful or not, and the listener's error
+// otherwise.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var open sync.Map // net.Conn → struct{}, the connections not closed
 	hs := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.opt.ReadHeaderTimeout,
+		ReadTimeout:       s.opt.ReadTimeout,
+		IdleTimeout:       s.opt.IdleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(s.opt.Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnState: func(c net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				open.Store(c, struct{}{})
+			case http.StateClosed, http.StateHijacked:
+				open.Delete(c)
+			}
+		},
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -336,13 +420,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.opt.Logger.Info("shutting down: draining in-flight requests")
+	s.opt.Logger.Info("shutting down: draining in-flight requests", "grace", s.opt.ShutdownTimeout.String())
+	s.cutBodies()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opt.ShutdownTimeout)
 	defer cancel()
-	err := hs.Shutdown(sctx)
+	if err := hs.Shutdown(sctx); err != nil {
+		n := 0
+		open.Range(func(any, any) bool { n++; return true })
+		s.opt.Logger.Warn("shutdown grace period over: closing the connections still open", "connections", n, "grace", s.opt.ShutdownTimeout.String())
+		hs.Close()
+	}
 	<-errc // http.ErrServerClosed
 	s.Close()
-	return err
+	return nil
 }
 
 // ListenAndServe listens on the TCP address addr and calls [Server.Serve].
@@ -377,7 +467,7 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request) *served {
 	name := r.PathValue("name")
 	m, ok := s.models[name]
 	if !ok {
-		writeError(w, http.StatusNotFound, "unknown model %q; this server has %s", name, strings.Join(s.order, ", "))
+		writeError(w, http.StatusNotFound, "unknown model %q; this server has %s", clip(name, maxEcho), strings.Join(s.order, ", "))
 		return nil
 	}
 	return m
@@ -405,24 +495,37 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// statusWriter records the status and size of a response.
+// statusWriter records the status and size of a response, and sets the
+// connection's write deadline when the response begins.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	n      int64
+	rc           *http.ResponseController
+	writeTimeout time.Duration
+	status       int
+	n            int64
+}
+
+// begin notes the status of a response that starts now and gives its
+// writing writeTimeout to finish: a client that does not read it is
+// disconnected then. (A ResponseWriter without deadlines, such as
+// httptest's recorder, has none.)
+func (w *statusWriter) begin(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	if w.rc != nil && w.writeTimeout > 0 {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.begin(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.begin(http.StatusOK)
 	n, err := w.ResponseWriter.Write(b)
 	w.n += int64(n)
 	return n, err
@@ -439,7 +542,8 @@ const statusClientGone = 499
 func (s *Server) middleware(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		rc := http.NewResponseController(w)
+		sw := &statusWriter{ResponseWriter: w, rc: rc, writeTimeout: s.opt.WriteTimeout}
 		defer func() {
 			p := recover()
 			if p == http.ErrAbortHandler {
@@ -468,12 +572,21 @@ func (s *Server) middleware(h http.Handler) http.Handler {
 			}
 			d := time.Since(start)
 			s.metrics.request(endpoint, model, status, d)
-			s.opt.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", status,
+			s.opt.Logger.Info("request", "method", clip(r.Method, 16), "path", clip(r.URL.Path, maxEcho), "status", status,
 				"duration_ms", float64(d.Microseconds())/1000, "model", model, "bytes", sw.n)
 		}()
+		if !s.hostAllowed(r) {
+			writeError(sw, http.StatusForbidden, "Host %q is not a name of this server: a server listening on loopback answers only localhost, *.localhost and IP addresses (fovea serve --allow-host NAME accepts another)", clip(r.Host, maxEcho))
+			return
+		}
 		if r.ContentLength > s.opt.MaxBody {
 			writeError(sw, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the limit of %d bytes", r.ContentLength, s.opt.MaxBody)
 			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			b := s.trackBody(r.Body, rc)
+			defer s.untrackBody(b)
+			r.Body = b
 		}
 		r.Body = http.MaxBytesReader(sw, r.Body, s.opt.MaxBody)
 		if s.opt.Token != "" && !s.exempt(r) && !s.authorized(r) {
@@ -508,4 +621,97 @@ func (s *Server) authorized(r *http.Request) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(s.opt.Token)) == 1
+}
+
+// hostAllowed reports whether r's Host header may be answered: always on a
+// connection to a non-loopback address; on a loopback one only for
+// localhost, *.localhost, an IP address or one of Options.AllowedHosts.
+// A page whose DNS name an attacker has rebound to 127.0.0.1 sends its own
+// name and is refused.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	la, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if ta, ok := la.(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || net.ParseIP(host) != nil {
+		return true
+	}
+	for _, a := range s.opt.AllowedHosts {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "."), host) {
+			return true
+		}
+	}
+	return false
+}
+
+// inflightBody is a request body being read. A shutdown cuts the read of
+// one that has not arrived in full (cut), and its reader then fails with
+// errShuttingDown.
+type inflightBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	mu   sync.Mutex
+	done bool // read to its end, or failed
+	cut  bool // the shutdown set a read deadline
+}
+
+func (b *inflightBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.mu.Lock()
+		b.done = true
+		cut := b.cut
+		b.mu.Unlock()
+		if cut && err != io.EOF {
+			err = fmt.Errorf("%w: %v", errShuttingDown, err)
+		}
+	}
+	return n, err
+}
+
+// cutAfter gives the body d to arrive: its connection's read deadline,
+// unless it has been read already.
+func (b *inflightBody) cutAfter(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		b.cut = true
+		_ = b.rc.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+// trackBody registers body as being read, for cutBodies; a body that
+// starts after the shutdown has begun gets bodyDrainGrace at once.
+func (s *Server) trackBody(body io.ReadCloser, rc *http.ResponseController) *inflightBody {
+	b := &inflightBody{ReadCloser: body, rc: rc}
+	s.bodiesMu.Lock()
+	s.bodies[b] = struct{}{}
+	s.bodiesMu.Unlock()
+	if s.draining.Load() {
+		b.cutAfter(bodyDrainGrace)
+	}
+	return b
+}
+
+// untrackBody forgets b when its request is answered.
+func (s *Server) untrackBody(b *inflightBody) {
+	s.bodiesMu.Lock()
+	delete(s.bodies, b)
+	s.bodiesMu.Unlock()
+}
+
+// cutBodies gives every request body still arriving bodyDrainGrace to
+// finish: the first step of a shutdown, so that a client that stalls while
+// sending cannot hold it up.
+func (s *Server) cutBodies() {
+	s.bodiesMu.Lock()
+	defer s.bodiesMu.Unlock()
+	for b := range s.bodies {
+		b.cutAfter(bodyDrainGrace)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -51,6 +52,12 @@ func WebUI(models []string, token string) http.Handler {
 			h.Set("Content-Type", "application/json")
 			w.Write(append(list, '\n'))
 			return
+		}
+		if name := strings.TrimPrefix(path.Clean(r.URL.Path), "/"); name != "" {
+			if _, err := fs.Stat(sub, name); err != nil {
+				writeError(w, http.StatusNotFound, "no page or endpoint %s %s", r.Method, clip(r.URL.Path, maxEcho))
+				return
+			}
 		}
 		h.Set("Content-Security-Policy", webCSP)
 		h.Set("Referrer-Policy", "no-referrer")

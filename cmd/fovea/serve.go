@@ -29,6 +29,13 @@ func newServeCmd() *cobra.Command {
 		maxDelay, timeout    time.Duration
 		pprof, logJSON       bool
 		noEngine, noUI       bool
+		decodeBudget         string
+		maxDecodes           int
+		readHeaderTimeout    time.Duration
+		readTimeout          time.Duration
+		writeTimeout         time.Duration
+		idleTimeout, grace   time.Duration
+		allowHosts           []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --model NAME=PATH [--model NAME=PATH...]",
@@ -41,7 +48,8 @@ labels and an optional Grad-CAM), /metrics for Prometheus, /v2/health/live and
 /v2/health/ready, and a web page at / to try the models (unless --no-ui).
 Requests that arrive within --max-delay of each other are run as one batch of
 up to --max-batch examples. On SIGINT or SIGTERM the server
-stops accepting connections, finishes the requests it has, and exits.
+stops accepting connections, finishes the requests it has (for at most
+--shutdown-grace), and exits with status 0.
 
 See docs/serve.md for the protocol, examples and limits.`,
 		Example: "  fovea serve --model mnist=fovea-mnist.safetensors\n" +
@@ -58,15 +66,30 @@ See docs/serve.md for the protocol, examples and limits.`,
 			if err != nil {
 				return fmt.Errorf("--max-body %q: %v", maxBody, err)
 			}
-			if maxBatch < 1 || queue < 1 || maxExamples < 1 {
-				return fmt.Errorf("--max-batch, --queue and --max-examples must be at least 1")
+			budget, err := parseBytes(decodeBudget)
+			if err != nil {
+				return fmt.Errorf("--decode-budget %q: %v", decodeBudget, err)
+			}
+			if maxBatch < 1 || queue < 1 || maxExamples < 1 || maxDecodes < 0 {
+				return fmt.Errorf("--max-batch, --queue and --max-examples must be at least 1, --max-decodes not negative")
 			}
 			if timeout <= 0 || maxDelay < 0 || maxPixels < 0 {
 				return fmt.Errorf("--timeout must be positive, --max-delay and --max-pixels not negative")
 			}
+			for name, d := range map[string]time.Duration{"--read-header-timeout": readHeaderTimeout, "--read-timeout": readTimeout,
+				"--write-timeout": writeTimeout, "--idle-timeout": idleTimeout} {
+				if d <= 0 {
+					return fmt.Errorf("%s %v: must be positive", name, d)
+				}
+			}
+			if grace < 0 {
+				return fmt.Errorf("--shutdown-grace %v: must not be negative", grace)
+			}
 			opt := serve.Options{
 				MaxBatch: maxBatch, MaxDelay: maxDelay, QueueSize: queue, Timeout: timeout,
 				MaxBody: body, MaxPixels: maxPixels, MaxExamples: maxExamples, Pprof: pprof, NoEngine: noEngine,
+				DecodeBudget: budget, MaxDecodes: maxDecodes, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+				WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ShutdownTimeout: grace, AllowedHosts: allowHosts,
 			}
 			if maxDelay == 0 {
 				opt.MaxDelay = -1 // no waiting for a batch to fill
@@ -117,6 +140,14 @@ See docs/serve.md for the protocol, examples and limits.`,
 	fl.DurationVar(&timeout, "timeout", 10*time.Second, "per-request inference timeout, queueing included (504 past it)")
 	fl.StringVar(&maxBody, "max-body", "32MiB", "largest request body (413 past it): bytes, or with a KiB, MiB, GiB, KB, MB or GB suffix")
 	fl.Int64Var(&maxPixels, "max-pixels", 0, "largest width×height an uploaded image may declare (0: the default of 64Mi pixels)")
+	fl.StringVar(&decodeBudget, "decode-budget", "256MiB", "memory the image decodes in flight may hold together, estimated from each header (bytes per pixel\nincluded); an image that alone needs more gets 413")
+	fl.IntVar(&maxDecodes, "max-decodes", 0, "image decodes run at once (0: one per core)")
+	fl.DurationVar(&readHeaderTimeout, "read-header-timeout", 10*time.Second, "time to read a request's headers")
+	fl.DurationVar(&readTimeout, "read-timeout", 60*time.Second, "time to read a whole request, body included (408 and disconnect past it)")
+	fl.DurationVar(&writeTimeout, "write-timeout", 30*time.Second, "time to write a response once it begins (a client that does not read is disconnected)")
+	fl.DurationVar(&idleTimeout, "idle-timeout", 2*time.Minute, "how long a keep-alive connection may wait for its next request")
+	fl.DurationVar(&grace, "shutdown-grace", 0, "on SIGINT or SIGTERM, how long to wait for in-flight requests before closing\nthe connections still open (0: --timeout + 5s)")
+	fl.StringArrayVar(&allowHosts, "allow-host", nil, "on a loopback address, also answer requests whose Host is NAME (besides localhost and IP\naddresses); repeat for more, '*' for any")
 	fl.IntVar(&maxExamples, "max-examples", 256, "largest batch N one request may send")
 	fl.StringVar(&tokenFile, "token-file", "", "file holding a bearer token that every request but the health checks must send")
 	fl.BoolVar(&pprof, "pprof", false, "serve net/http/pprof profiles under /debug/pprof/")

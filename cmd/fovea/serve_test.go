@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,6 +44,9 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"serve", "--model", "=x"}, "want NAME=PATH"},
 		{[]string{"serve", "--model", "m=x", "--max-body", "lots"}, "--max-body"},
 		{[]string{"serve", "--model", "m=x", "--token-file", "nope.txt"}, "--token-file"},
+		{[]string{"serve", "--model", "m=x", "--decode-budget", "lots"}, "--decode-budget"},
+		{[]string{"serve", "--model", "m=x", "--read-timeout", "0s"}, "--read-timeout"},
+		{[]string{"serve", "--model", "m=x", "--shutdown-grace", "-1s"}, "--shutdown-grace"},
 	} {
 		r := fovea(t, dir, c.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
@@ -65,7 +70,7 @@ func TestServe(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("tok\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(foveaBin, "serve", "--model", "digits="+ckpt, "--addr", "127.0.0.1:0", "--token-file", "token", "--max-batch", "4")
+	cmd := exec.Command(foveaBin, "serve", "--model", "digits="+ckpt, "--addr", "127.0.0.1:0", "--token-file", "token", "--max-batch", "4", "--shutdown-grace", "3s")
 	cmd.Dir = dir
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -135,6 +140,16 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"name":"probabilities","shape":[1,10]`) {
 		t.Fatalf("infer: %d %s", resp.StatusCode, b)
 	}
+	// A client that stalls in the middle of its body does not hold up the
+	// shutdown: it gets 503 and the server exits 0 within the grace period.
+	stalled, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	fmt.Fprintf(stalled, "POST /v2/models/digits/infer HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer tok\r\nContent-Length: 5000\r\n\r\n{\"inputs\"", addr)
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +158,13 @@ func TestServe(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("fovea serve after SIGTERM: %v\n%s", err, strings.Join(log, "\n"))
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("fovea serve took %v to exit after SIGTERM with a stalled client (grace 3s)", d)
+	}
+	stalled.SetReadDeadline(time.Now().Add(time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(stalled), nil); err != nil || resp.StatusCode != 503 {
+		t.Errorf("stalled client after SIGTERM: %v %v; want 503", resp, err)
 	}
 	all := strings.Join(log, "\n")
 	for _, want := range []string{"shutting down", "path=/v2/models/digits/infer status=200", "model=digits"} {
