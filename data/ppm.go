@@ -7,6 +7,8 @@ import (
 	"image"
 	"image/color"
 	"io"
+
+	"github.com/fovea-ml/fovea/internal/readn"
 )
 
 // The Netpbm formats PPM (colour) and PGM (gray), binary (P6, P5) and
@@ -140,28 +142,6 @@ func noEOF(err error) error {
 	return err
 }
 
-// readRaster reads n bytes from r, or fewer if r ends first. Its buffer
-// starts at 64 KiB and doubles as data arrives, so a header that claims more
-// than the input holds costs at most twice the input, and a whole raster at
-// most 2n bytes.
-func readRaster(r io.Reader, n int) ([]byte, error) {
-	buf := make([]byte, 0, min(n, 64<<10))
-	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			buf = append(make([]byte, 0, min(2*cap(buf), n)), buf...)
-		}
-		m, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return buf, nil
-}
-
 // DecodePNMConfig returns the size and colour model of a PPM (P3, P6) or
 // PGM (P2, P5) image without reading its raster.
 func DecodePNMConfig(r io.Reader) (image.Config, error) {
@@ -205,7 +185,7 @@ func DecodePNM(r io.Reader) (image.Image, error) {
 		if h.maxval > 255 {
 			size = 2
 		}
-		raw, err := readRaster(br, n*size)
+		raw, err := readn.Read(br, n*size) // grows with the input, not the header
 		if err != nil {
 			return nil, fmt.Errorf("pnm: raster: %w", err)
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/internal/readn"
 )
 
 // Limits on what one request may hold, beyond Options.MaxBody.
@@ -59,22 +60,17 @@ func writeErr(w http.ResponseWriter, err error) {
 	}
 }
 
-// readBody reads all of r's body (already bounded by http.MaxBytesReader):
-// into a buffer of exactly its declared length when it has one, so a large
-// body costs its size once, not the garbage of a growing buffer.
+// readBody reads all of r's body (already bounded by http.MaxBytesReader).
+// Its buffer grows with the bytes that arrive, up to the declared length,
+// so a client that declares a large body and sends little costs little.
 func readBody(r *http.Request) ([]byte, error) {
-	var b []byte
-	var err error
-	if n := r.ContentLength; n > 0 {
-		b = make([]byte, n)
-		var got int
-		got, err = io.ReadFull(r.Body, b)
-		b = b[:got]
-		if err == io.ErrUnexpectedEOF {
-			err = fmt.Errorf("body ended after %d of the %d bytes its Content-Length declares", got, n)
-		}
-	} else {
-		b, err = io.ReadAll(r.Body)
+	n := r.ContentLength
+	if n < 0 { // not declared: up to the limit MaxBytesReader enforces
+		n = math.MaxInt
+	}
+	b, err := readn.Read(r.Body, int(n))
+	if err == nil && int64(len(b)) < r.ContentLength {
+		err = fmt.Errorf("body ended after %d of the %d bytes its Content-Length declares", len(b), r.ContentLength)
 	}
 	if err != nil {
 		return nil, bodyError(err)
