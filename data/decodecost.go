@@ -57,17 +57,18 @@ func DecodeCost(raw []byte, h, w int) (image.Config, string, int64, error) {
 	if pixels == 0 { // a header the sniffers could not follow
 		pixels = 8 * W * H
 	}
-	return cfg, format, decoderState + pixels + resizeCost(W, H, int64(h), int64(w)), nil
+	return cfg, format, decoderState + pixels + ResizeCost(W, H, int64(h), int64(w)), nil
 }
 
 // decoderState bounds what a decoder allocates whatever the image size:
 // its state, Huffman tables, the 32 KiB inflate window, read buffers.
 const decoderState = 128 << 10
 
-// resizeCost is what converting a W×H image to an h×w input allocates: the
-// h×w RGBA target and, when the size changes, the scaler's w×H buffer of
-// four float64 per pixel and its contribution tables.
-func resizeCost(W, H, h, w int64) int64 {
+// ResizeCost is the bytes [ImageInto] allocates to convert a decoded W×H
+// image to an h×w input: the h×w RGBA target and, when the size changes,
+// the scaler's w×H buffer of four float64 per pixel and its contribution
+// tables.
+func ResizeCost(W, H, h, w int64) int64 {
 	n := 4 * h * w
 	if W != w || H != h {
 		n += 32*w*H + 64*(W+H)
