@@ -32,7 +32,6 @@ package serve
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -614,14 +613,7 @@ func (s *Server) exempt(r *http.Request) bool {
 
 // authorized compares r's bearer token with the configured one in
 // constant time.
-func (s *Server) authorized(r *http.Request) bool {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(s.opt.Token)) == 1
-}
+func (s *Server) authorized(r *http.Request) bool { return bearerOK(r, s.opt.Token) }
 
 // hostAllowed reports whether r's Host header may be answered: always on a
 // connection to a non-loopback address; on a loopback one only for
