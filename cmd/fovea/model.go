@@ -24,8 +24,8 @@ func isONNXPath(path string) bool { return strings.EqualFold(filepath.Ext(path),
 // with onnx.Load) or a Fovea checkpoint (models.Load). An ONNX model's
 // metadata comes from its graph: the input shape (N, C, H, W) with any
 // batch size, Model "onnx:" and the file name; a file exported by Fovea
-// also brings its checkpoint's classes, normalization and temperature
-// (metadata_props), any other file has no normalization and classes "0" to
+// also brings its checkpoint's classes, normalization, temperature and
+// training data (metadata_props), any other file has no normalization and classes "0" to
 // "K-1" for its K outputs. A graph with a fixed batch size
 // is run in chunks of that size. The model is in evaluation mode.
 func loadModel(path string) (nn.Layer, models.Meta, error) {
@@ -49,7 +49,7 @@ func loadModel(path string) (nn.Layer, models.Meta, error) {
 		if err != nil {
 			return nil, models.Meta{}, err
 		}
-		meta.Classes, meta.Mean, meta.Std, meta.Temperature = fm.Classes, fm.Mean, fm.Std, fm.Temperature
+		meta.Classes, meta.Mean, meta.Std, meta.Temperature, meta.Data = fm.Classes, fm.Mean, fm.Std, fm.Temperature, fm.Data
 		meta.Options.NumClasses = len(fm.Classes)
 	}
 	nn.SetTraining(m, false)
