@@ -148,7 +148,7 @@ func calibrationSets(dataSpec, valSpec string, meta models.Meta, ckpt string, li
 		return nil, nil, "", err
 	}
 	if s.val != nil && !splitGiven {
-		return s.val, s.test, fmt.Sprintf("fitting on %s; held out: %s", s.valAbout, s.about), nil
+		return s.val, s.test, fmt.Sprintf("fitting on %s; its test split held out", s.valAbout), nil
 	}
 	held, val = data.StratifiedSplit(s.test, valSplit, seed)
 	if val.Len() == 0 {
