@@ -48,12 +48,12 @@ examples the model was not trained on, and write a copy of the checkpoint with
 T in its metadata. eval and predict then divide the logits by T before the
 softmax; the predicted classes, and so the accuracy, do not change.
 
-The validation examples are, never from the training split the model has
-fitted: all of --val-data's test split; else the validation split of the
-data (--data, or without it the data fovea train recorded in the checkpoint,
-as for fovea eval), when it has one (an .npz with val arrays), with its test
-split reported as held out; else a stratified --val-split fraction of its
-test split, the rest reported as held out. A line on stderr says which.
+The validation examples never come from the training split, which the model
+has fitted. They are all of --val-data's test split; else the validation
+split of the data (--data, or without it the data fovea train recorded in the
+checkpoint, as for fovea eval) when it has one (an .npz with val arrays), its
+test split reported as held out; else a stratified --val-split fraction of
+the test split, the rest reported as held out. A line on stderr says which.
 See docs/evaluation.md.`,
 		Example: `  fovea calibrate --model fovea-mnist.safetensors --out fovea-mnist.calibrated.safetensors
   fovea calibrate --model r20.safetensors --data cifar10:DIR --val-split 0.5 --out r20.cal.safetensors`,

@@ -134,7 +134,7 @@ are not the model's is refused. See docs/evaluation.md.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to evaluate (required)")
-	fl.StringVar(&dataSpec, "data", "", "dataset whose test split is used: mnist, cifar10:DIR, npz:FILE, …, an image folder or archive (see\nfovea train --help); default: the data recorded in the checkpoint by fovea train")
+	fl.StringVar(&dataSpec, "data", "", "dataset whose test split is used (default: the data recorded in the checkpoint by fovea train):\nmnist, cifar10:DIR, npz:FILE, …, an image folder or archive (see fovea train --help)")
 	fl.IntVar(&batch, "batch-size", 500, "images per forward pass")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
 	fl.IntVar(&limit, "limit", 0, "use only N test images, a fixed random subset (the one train --test-limit N uses; 0: all)")

@@ -42,8 +42,8 @@ func newExplainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain --model CKPT IMAGE...",
 		Short: "Grad-CAM, saliency, SmoothGrad and feature-map images of what a model looks at",
-		Long: `Explain writes PNG images showing which parts of each IMAGE drive a Fovea
-checkpoint's prediction:
+		Long: `Explain writes PNG images showing which parts of each IMAGE drive the
+prediction of a Fovea checkpoint or an ONNX model:
 
   gradcam     Grad-CAM heat map (Selvaraju et al. 2017) of a conv layer, over the image
   saliency    |∂score/∂pixel|, maximum over channels (Simonyan et al. 2014)

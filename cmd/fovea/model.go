@@ -25,8 +25,8 @@ func isONNXPath(path string) bool { return strings.EqualFold(filepath.Ext(path),
 // metadata comes from its graph: the input shape (N, C, H, W) with any
 // batch size, Model "onnx:" and the file name; a file exported by Fovea
 // also brings its checkpoint's classes, normalization, temperature and
-// training data (metadata_props), any other file has no normalization and classes "0" to
-// "K-1" for its K outputs. A graph with a fixed batch size
+// training data (metadata_props), any other file has no normalization and
+// classes "0" to "K-1" for its K outputs. A graph with a fixed batch size
 // is run in chunks of that size. The model is in evaluation mode.
 func loadModel(path string) (nn.Layer, models.Meta, error) {
 	if !isONNXPath(path) {
