@@ -34,6 +34,10 @@
 //	fovea.train_recipe    JSON command-line recipe of `fovea train`
 //	fovea.temperature     softmax temperature T fitted by `fovea calibrate`:
 //	                      probabilities are softmax(logits / T)
+//	fovea.data            JSON record of the data `fovea train` trained and
+//	                      tested on (its --data, --test-data, held-out split
+//	                      and image size), from which eval rebuilds the test
+//	                      split
 //
 // Files without these keys, such as PyTorch's, load all the same; a file
 // with fovea.checksum is verified on every read ([Parse]), so a damaged or
@@ -90,6 +94,9 @@ const (
 	// scaling (`fovea calibrate`), a positive decimal number: the model's
 	// probabilities are softmax(logits / T).
 	KeyTemperature = "fovea.temperature"
+	// KeyData holds the JSON record of the data the model was trained and
+	// tested on (models.DataSpec), so that evaluation needs no --data.
+	KeyData = "fovea.data"
 )
 
 // OptimizerPrefix starts the names of the optimizer-state tensors of a

@@ -107,7 +107,7 @@ func (c *capturer) run(x *autograd.Var) (out *autograd.Var, err error) {
 		}
 		po, ok := l.(nn.ParamOwner)
 		if !ok || len(po.OwnParams()) == 0 {
-			return nil, fmt.Errorf("explain: cannot capture layer %q (%T): it is neither the child of a Sequential, Concat or Residual nor a layer with parameters", path, l)
+			return nil, fmt.Errorf("explain: cannot capture layer %q: it is neither the child of a Sequential, Concat or Residual nor a layer with parameters", path)
 		}
 		for _, p := range po.OwnParams() {
 			if p.Value != nil {

@@ -18,7 +18,8 @@
 // # Error handling
 //
 // Functions return an error for an unknown or uncapturable layer, a class
-// out of range, or a model that panics on the input.
+// out of range, a model that panics on the input, or one whose class score
+// has no gradient with respect to the input (or to the Grad-CAM layer).
 package explain
 
 import (
@@ -93,11 +94,19 @@ func pickClass(logits *autograd.Var, class int) (int, float32, error) {
 	return class, d[class], nil
 }
 
-// backwardClass runs the backward pass of the class score.
-func backwardClass(logits *autograd.Var, class int) {
+// errNoInputGrad is returned when no gradient reaches the input.
+var errNoInputGrad = errors.New("explain: the class score does not depend on the input: the model passes no gradient back to it")
+
+// backwardClass runs the backward pass of the class score; it is an error
+// if the score has no gradient history (the model passes none).
+func backwardClass(logits *autograd.Var, class int) error {
+	if !logits.RequiresGrad() {
+		return errNoInputGrad
+	}
 	seed := tensor.New(logits.Shape()...)
 	seed.Data()[class] = 1
 	logits.BackwardWith(seed)
+	return nil
 }
 
 // GradCAM computes the Grad-CAM of class (-1: the predicted one) at the
@@ -132,7 +141,9 @@ func GradCAM(model nn.Layer, x *tensor.Tensor, layer string, class int) (*CAM, e
 	if len(as) != 4 {
 		return nil, fmt.Errorf("explain: layer %q outputs shape %v; Grad-CAM needs a feature map (1, C, h, w)", layer, as)
 	}
-	backwardClass(logits, class)
+	if err := backwardClass(logits, class); err != nil {
+		return nil, err
+	}
 	if cp.hook.Grad == nil {
 		return nil, fmt.Errorf("explain: the class score does not depend on layer %q", layer)
 	}
@@ -224,13 +235,15 @@ func inputGrad(model nn.Layer, x *tensor.Tensor, class int) ([]float64, int, flo
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	backwardClass(logits, class)
+	if err := backwardClass(logits, class); err != nil {
+		return nil, 0, 0, err
+	}
+	if in.Grad == nil {
+		return nil, 0, 0, errNoInputGrad
+	}
 	s := x.Shape()
 	c, h, w := s[1], s[2], s[3]
 	out := make([]float64, h*w)
-	if in.Grad == nil {
-		return out, class, score, nil
-	}
 	g := in.Grad.Data()
 	for k := range c {
 		for i, v := range g[k*h*w : (k+1)*h*w] {
@@ -377,7 +390,7 @@ func joinPath(prefix, name string) string {
 func DefaultLayer(model nn.Layer) (string, error) {
 	ps := convPaths(model)
 	if len(ps) == 0 {
-		return "", fmt.Errorf("explain: the model (%T) has no Conv2d layer; name one with a layer path", model)
+		return "", errors.New("explain: the model has no Conv2d layer; name one with a layer path")
 	}
 	return ps[len(ps)-1], nil
 }

@@ -3,10 +3,13 @@ package explain
 import (
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/models"
+	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -73,5 +76,41 @@ func TestGradCAMMatchesPyTorch(t *testing.T) {
 	t.Logf("max error vs PyTorch: weights %.2g, raw %.2g (relative to their peaks), cam %.2g", eW, eRaw, eCAM)
 	if eCAM > 1e-4 || eRaw > 1e-4 || eW > 1e-4 {
 		t.Errorf("Grad-CAM differs from PyTorch: cam %.3g, raw %.3g, weights %.3g (tolerance 1e-4)", eCAM, eRaw, eW)
+	}
+}
+
+// detached runs its inner layer on a copy of the input, so no gradient
+// reaches the input (as an inference-only wrapper would).
+type detached struct{ inner nn.Layer }
+
+func (d detached) Forward(x *autograd.Var) *autograd.Var {
+	return d.inner.Forward(autograd.Const(x.Value.Clone()))
+}
+
+// TestModelsWithoutConvOrGradient checks the errors for a model with no
+// conv layer (Grad-CAM's default layer) and one that passes no gradient to
+// its input (saliency): clear messages without Go type names, no panic.
+func TestModelsWithoutConvOrGradient(t *testing.T) {
+	r := tensor.NewRNG(1)
+	mlp := nn.NewSequential(nn.Flatten{}, nn.NewLinear(r, 16, 3, true))
+	x := tensor.Normal(r, 0, 1, 1, 1, 4, 4)
+	for _, c := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"default layer", func() error { _, err := DefaultLayer(mlp); return err }, "no Conv2d layer"},
+		{"gradcam default", func() error { _, err := GradCAM(mlp, x, "", -1); return err }, "no Conv2d layer"},
+		{"saliency detached", func() error { _, err := Saliency(detached{mlp}, x, -1); return err }, "does not depend on the input"},
+		{"smoothgrad detached", func() error { _, err := SmoothGrad(detached{mlp}, x, -1, 2, 0.1, 1); return err }, "does not depend on the input"},
+	} {
+		err := c.run()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "*") || strings.Contains(err.Error(), "nn.") || strings.Contains(err.Error(), "explain.") {
+			t.Errorf("%s: error %q names a Go type", c.name, err)
+		}
 	}
 }

@@ -26,6 +26,48 @@ type Meta struct {
 	// temperature scaling: the model's calibrated probabilities are
 	// softmax(logits / T). 0 means none (T = 1).
 	Temperature float64
+	// Data records the data the model was trained and tested on, or is
+	// nil (checkpoints written before Fovea recorded it, imported models).
+	Data *DataSpec
+}
+
+// DataSpec records the data of a training run (`fovea train`'s flags), so
+// that evaluation can rebuild the split the run tested on from the
+// checkpoint alone. Paths are kept twice: as given, relative to the folder
+// training ran in, and absolute.
+type DataSpec struct {
+	// Data is the --data value as given: a spec ("mnist", "npz:b.npz",
+	// "cifar10:DIR") or the path of a folder or archive. DataAbs is the
+	// same with its path made absolute ("" when it has no path or the
+	// path was absolute).
+	Data    string `json:"data"`
+	DataAbs string `json:"data_abs,omitempty"`
+	// TestData is --test-data, the separate test set, if one was given;
+	// TestDataAbs its absolute form, as DataAbs.
+	TestData    string `json:"test_data,omitempty"`
+	TestDataAbs string `json:"test_data_abs,omitempty"`
+	// ValSplit, when positive, is the fraction of Data held out for
+	// testing (data.StratifiedSplit with Seed), because Data has no test
+	// split and no TestData was given.
+	ValSplit float64 `json:"val_split,omitempty"`
+	Seed     uint64  `json:"seed,omitempty"`
+	// Size is the (H, W) and Channels the channel count image folders
+	// were decoded to.
+	Size     [2]int `json:"size"`
+	Channels int    `json:"channels"`
+}
+
+// check validates a DataSpec read from a file.
+func (d *DataSpec) check() error {
+	switch {
+	case d.Data == "":
+		return fmt.Errorf("no \"data\"")
+	case !(d.ValSplit >= 0 && d.ValSplit < 1):
+		return fmt.Errorf("val_split %g is not in [0, 1)", d.ValSplit)
+	case d.Size[0] < 0 || d.Size[1] < 0 || d.Channels < 0:
+		return fmt.Errorf("size %v or channels %d is negative", d.Size, d.Channels)
+	}
+	return nil
 }
 
 // normalize is the JSON form of Meta.Mean and Meta.Std.
@@ -76,6 +118,13 @@ func (meta Meta) Metadata() (map[string]string, error) {
 			return nil, fmt.Errorf("models: temperature %g must be a positive number", meta.Temperature)
 		}
 		md[checkpoint.KeyTemperature] = strconv.FormatFloat(meta.Temperature, 'g', -1, 64)
+	}
+	if meta.Data != nil {
+		js, err := json.Marshal(meta.Data)
+		if err != nil {
+			return nil, err
+		}
+		md[checkpoint.KeyData] = string(js)
 	}
 	return md, nil
 }
@@ -164,6 +213,15 @@ func parseMeta(path string, md map[string]string) (Meta, error) {
 		}
 	}
 	m.Mean, m.Std = norm.Mean, norm.Std
+	if _, ok := md[checkpoint.KeyData]; ok {
+		m.Data = new(DataSpec)
+		if err := field(checkpoint.KeyData, m.Data); err != nil {
+			return m, err
+		}
+		if err := m.Data.check(); err != nil {
+			return m, fmt.Errorf("%s: metadata %q: %v", path, checkpoint.KeyData, err)
+		}
+	}
 	if s, ok := md[checkpoint.KeyTemperature]; ok {
 		t, err := strconv.ParseFloat(s, 64)
 		if err != nil || !(t > 0) || math.IsInf(t, 0) {

@@ -339,7 +339,8 @@ func TestSaveLoadLeNet5(t *testing.T) {
 	x := autograd.Const(tensor.Normal(tensor.NewRNG(1), 0, 1, 2, 3, 28, 28))
 	want := slices.Clone(m.Forward(x).Value.Data())
 	meta := models.Meta{Model: "lenet5", Options: opt, Classes: []string{"a", "b", "c", "d"}, InputShape: [3]int{3, 28, 28},
-		Mean: []float32{0.1, 0.2, 0.3}, Std: []float32{1, 2, 3}}
+		Mean: []float32{0.1, 0.2, 0.3}, Std: []float32{1, 2, 3},
+		Data: &models.DataSpec{Data: "photos", DataAbs: "/data/photos", ValSplit: 0.25, Seed: 7, Size: [2]int{28, 28}, Channels: 3}}
 	path := filepath.Join(t.TempDir(), "lenet.safetensors")
 	if err := models.Save(path, m, meta); err != nil {
 		t.Fatal(err)
@@ -422,6 +423,9 @@ func TestLoadErrors(t *testing.T) {
 		{"norm", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyInputShape: "1x28x28",
 			checkpoint.KeyNormalize: `{"mean":[0.1,0.2],"std":[1,1]}`}, checkpoint.KeyNormalize},
 		{"version", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyFormatVersion: "99"}, checkpoint.KeyFormatVersion},
+		{"data json", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyData: `{"data":`}, checkpoint.KeyData},
+		{"data empty", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyData: `{"size":[28,28]}`}, checkpoint.KeyData},
+		{"data split", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyData: `{"data":"x","val_split":1}`}, "val_split"},
 		// Metadata that the weights fit but the model cannot take: these
 		// used to load and then panic in Forward or Normalize.
 		{"std0", map[string]string{checkpoint.KeyModel: "lenet5", checkpoint.KeyNormalize: `{"mean":[0.1],"std":[0]}`}, checkpoint.KeyNormalize},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -47,9 +48,12 @@ examples the model was not trained on, and write a copy of the checkpoint with
 T in its metadata. eval and predict then divide the logits by T before the
 softmax; the predicted classes, and so the accuracy, do not change.
 
-The validation examples are --val-data's test split, or else a stratified
---val-split fraction of --data's test split (never the training split, which
-the model has fitted); the rest of that test split is reported as held out.
+The validation examples never come from the training split, which the model
+has fitted. They are all of --val-data's test split; else the validation
+split of the data (--data, or without it the data fovea train recorded in the
+checkpoint, as for fovea eval) when it has one (an .npz with val arrays), its
+test split reported as held out; else a stratified --val-split fraction of
+the test split, the rest reported as held out. A line on stderr says which.
 See docs/evaluation.md.`,
 		Example: `  fovea calibrate --model fovea-mnist.safetensors --out fovea-mnist.calibrated.safetensors
   fovea calibrate --model r20.safetensors --data cifar10:DIR --val-split 0.5 --out r20.cal.safetensors`,
@@ -76,21 +80,11 @@ See docs/evaluation.md.`,
 			if err != nil {
 				return err
 			}
-			var val, held *data.Dataset
-			if valSpec != "" {
-				if val, err = loadEvalData(valSpec, meta, ckpt, limit); err != nil {
-					return err
-				}
-			} else {
-				test, err := loadEvalData(dataSpec, meta, ckpt, limit)
-				if err != nil {
-					return err
-				}
-				held, val = data.StratifiedSplit(test, valSplit, seed)
-				if val.Len() == 0 {
-					return fmt.Errorf("--val-split %g of %d images leaves no validation examples", valSplit, test.Len())
-				}
+			val, held, about, err := calibrationSets(dataSpec, valSpec, meta, ckpt, limit, valSplit, cmd.Flags().Changed("val-split"), seed)
+			if err != nil {
+				return err
 			}
+			fmt.Fprintln(os.Stderr, "data:", about)
 			before := temperature(meta)
 			valLogits := train.Logits(model, val, batch)
 			t := metrics.FitTemperature(valLogits, val.Y)
@@ -123,16 +117,44 @@ See docs/evaluation.md.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) to calibrate (required)")
-	fl.StringVar(&dataSpec, "data", "mnist", "dataset whose test split is divided into validation and held-out images")
-	fl.Float64Var(&valSplit, "val-split", 0.2, "fraction of --data's test split (stratified) to fit the temperature on")
+	fl.StringVar(&dataSpec, "data", "", "dataset to fit on: its validation split, else a --val-split of its test split\n(default: the data recorded in the checkpoint)")
+	fl.Float64Var(&valSplit, "val-split", 0.2, "fraction of the test split (stratified) to fit the temperature on, when the data has no\nvalidation split or this flag is given")
 	fl.StringVar(&valSpec, "val-data", "", "fit on all of this dataset's test split instead of a --val-split of --data")
 	fl.StringVar(&out, "out", "", "calibrated checkpoint to write (required)")
 	fl.Uint64Var(&seed, "seed", 1, "seed of the validation split")
 	fl.IntVar(&batch, "batch-size", 500, "images per forward pass")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
-	fl.IntVar(&limit, "limit", 0, "use only N test images, a fixed random subset (as eval --limit; 0: all)")
+	fl.IntVar(&limit, "limit", 0, "use only N images of each split, a fixed random subset (as eval --limit; 0: all)")
 	fl.BoolVar(&asJSON, "json", false, "print the temperature and the NLL and ECE before and after as JSON")
 	return cmd
+}
+
+// calibrationSets returns the validation examples calibrate fits on and
+// the held-out ones it reports, normalized, and a line saying which they
+// are: all of --val-data's test split; else the validation split of the
+// evaluation data (--data, or the data recorded in the checkpoint), when it
+// has one and --val-split is not given, with its test split held out; else
+// a stratified valSplit of the test split, the rest held out.
+func calibrationSets(dataSpec, valSpec string, meta models.Meta, ckpt string, limit int, valSplit float64, splitGiven bool, seed uint64) (val, held *data.Dataset, about string, err error) {
+	if valSpec != "" {
+		s, err := loadEvalData(valSpec, meta, ckpt, limit)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return s.test, nil, "fitting on " + s.about + " (--val-data)", nil
+	}
+	s, err := loadEvalData(dataSpec, meta, ckpt, limit)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if s.val != nil && !splitGiven {
+		return s.val, s.test, fmt.Sprintf("fitting on %s; its test split held out", s.valAbout), nil
+	}
+	held, val = data.StratifiedSplit(s.test, valSplit, seed)
+	if val.Len() == 0 {
+		return nil, nil, "", fmt.Errorf("--val-split %g of %d images leaves no validation examples", valSplit, s.test.Len())
+	}
+	return val, held, fmt.Sprintf("fitting on --val-split %g (stratified, seed %d) of %s; the rest held out", valSplit, seed, s.about), nil
 }
 
 // measureCalibration returns the NLL and ECE of logits on ds at the

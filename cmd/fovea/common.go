@@ -58,9 +58,8 @@ func setThreads(n int) error {
 // prepareFor checks that ds fits the checkpointed model and normalizes it
 // as the model was trained.
 func prepareFor(ds *data.Dataset, meta models.Meta, ckpt string) error {
-	if got := ds.Shape(); got != meta.InputShape {
-		return fmt.Errorf("data %s has images of %dx%dx%d but model %s (%s) takes %dx%dx%d",
-			ds.Name, got[0], got[1], got[2], ckpt, meta.Model, meta.InputShape[0], meta.InputShape[1], meta.InputShape[2])
+	if err := checkShape(ds, meta, ckpt); err != nil {
+		return err
 	}
 	if ds.NumClasses > meta.Options.NumClasses && meta.Options.NumClasses > 0 {
 		return fmt.Errorf("data %s has %d classes but model %s predicts %d", ds.Name, ds.NumClasses, ckpt, meta.Options.NumClasses)

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,8 +46,16 @@ curves and AUC (binary: class 1 is positive; otherwise one-vs-rest per class
 and their macro mean), sensitivity and specificity at --threshold (binary),
 and the expected calibration error over 15 confidence bins. A checkpoint
 calibrated with fovea calibrate has its logits divided by its temperature
-before the softmax. See docs/evaluation.md.`,
-		Example: `  fovea eval --model fovea-mnist.safetensors
+before the softmax.
+
+Without --data, eval uses the data fovea train recorded in the checkpoint:
+its --test-data, else the test split of its --data, else the part of it that
+--val-split held out (the same images, by the same seed). A checkpoint that
+records no data (older files, imported models) needs --data, unless it is an
+MNIST model (1x28x28, classes 0-9): that one is evaluated on the embedded
+MNIST. A line on stderr says which data and split are used. Data whose classes
+are not the model's is refused. See docs/evaluation.md.`,
+		Example: `  fovea eval --model fovea-mnist.safetensors     # on the test split of the data it was trained on
   fovea eval --model fashion.safetensors --data fashion-mnist:DIR --json
   fovea eval --model tumour.safetensors --data npz:breastmnist.npz --threshold 0.3 --csv per-class.csv --report eval-report/`,
 		Args: cobra.NoArgs,
@@ -70,13 +79,15 @@ before the softmax. See docs/evaluation.md.`,
 			if err != nil {
 				return err
 			}
-			test, err := loadEvalData(dataSpec, meta, ckpt, limit)
-			if err != nil {
-				return err
-			}
 			if err := oneOf("tta", tta, "none", "flip"); err != nil {
 				return err
 			}
+			sets, err := loadEvalData(dataSpec, meta, ckpt, limit)
+			if err != nil {
+				return err
+			}
+			test := sets.test
+			fmt.Fprintln(os.Stderr, "data:", sets.about)
 			temp := temperature(meta)
 			logits := train.Logits(model, test, batch)
 			if tta == "flip" {
@@ -123,7 +134,7 @@ before the softmax. See docs/evaluation.md.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to evaluate (required)")
-	fl.StringVar(&dataSpec, "data", "mnist", "dataset whose test split is used: mnist, cifar10:DIR, npz:FILE, …, an image folder or archive (see fovea train --help)")
+	fl.StringVar(&dataSpec, "data", "", "dataset whose test split is used (default: the data recorded in the checkpoint by fovea train):\nmnist, cifar10:DIR, npz:FILE, …, an image folder or archive (see fovea train --help)")
 	fl.IntVar(&batch, "batch-size", 500, "images per forward pass")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
 	fl.IntVar(&limit, "limit", 0, "use only N test images, a fixed random subset (the one train --test-limit N uses; 0: all)")
@@ -135,30 +146,28 @@ before the softmax. See docs/evaluation.md.`,
 	return cmd
 }
 
-// loadEvalData loads the test split of spec for the model of ckpt:
-// images of its input size, classes aligned with its class names, the
-// fixed random subset of --limit, normalized as in training.
-func loadEvalData(spec string, meta models.Meta, ckpt string, limit int) (*data.Dataset, error) {
-	in := meta.InputShape
-	test, err := data.LoadTest(spec, data.LoadOptions{FolderOptions: data.FolderOptions{Size: [2]int{in[1], in[2]}, Channels: in[0]}})
+// loadEvalData loads the evaluation sets of the model of ckpt
+// (loadEvalSets: --data spec, else the data recorded in the checkpoint),
+// each cut to the fixed random subset of --limit and normalized as in
+// training.
+func loadEvalData(spec string, meta models.Meta, ckpt string, limit int) (*evalSets, error) {
+	s, err := loadEvalSets(spec, meta, ckpt)
 	if err != nil {
-		return nil, fmt.Errorf("--data %s: %w", spec, err)
+		return nil, err
 	}
-	if len(meta.Classes) > 0 {
-		if err := data.AlignClasses(&data.Dataset{Name: ckpt, ClassNames: meta.Classes, NumClasses: len(meta.Classes)}, test); err != nil {
+	for _, d := range []**data.Dataset{&s.test, &s.val} {
+		if *d == nil {
+			continue
+		}
+		if (*d).Len() == 0 {
+			return nil, fmt.Errorf("data %s is empty", (*d).Name)
+		}
+		*d = sample(*d, limit, evalSampleSeed)
+		if err := prepareFor(*d, meta, ckpt); err != nil {
 			return nil, err
 		}
 	}
-	if limit > 0 && limit < test.Len() {
-		test = sample(test, limit, evalSampleSeed)
-	}
-	if err := prepareFor(test, meta, ckpt); err != nil {
-		return nil, err
-	}
-	if test.Len() == 0 {
-		return nil, fmt.Errorf("--data %s: the test set is empty", spec)
-	}
-	return test, nil
+	return s, nil
 }
 
 // classNames returns the names of the model's classes, else the data's.

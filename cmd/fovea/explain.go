@@ -2,40 +2,48 @@ package main
 
 import (
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/explain"
+	"github.com/fovea-ml/fovea/models"
+	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
 // explanation is one written explanation, for --json.
 type explanation struct {
-	Image  string   `json:"image"`
-	Method string   `json:"method"`
-	Class  int      `json:"class"`
-	Label  string   `json:"label,omitempty"`
-	Score  float32  `json:"score,omitempty"`
-	Layer  string   `json:"layer,omitempty"`
-	Files  []string `json:"files"`
+	Image    string   `json:"image"`
+	Inverted bool     `json:"inverted,omitempty"`
+	Method   string   `json:"method"`
+	Class    int      `json:"class"`
+	Label    string   `json:"label,omitempty"`
+	Score    float32  `json:"score,omitempty"`
+	Layer    string   `json:"layer,omitempty"`
+	Files    []string `json:"files"`
+}
+
+// explainFlags are the flags of `fovea explain`.
+type explainFlags struct {
+	ckpt, methods, layer, outDir, resize, invert string
+	class, samples                               int
+	seed                                         uint64
+	asJSON                                       bool
 }
 
 func newExplainCmd() *cobra.Command {
-	var (
-		ckpt, methods, layer, outDir, resize string
-		class, samples                       int
-		seed                                 uint64
-		asJSON                               bool
-	)
+	var f explainFlags
 	cmd := &cobra.Command{
 		Use:   "explain --model CKPT IMAGE...",
 		Short: "Grad-CAM, saliency, SmoothGrad and feature-map images of what a model looks at",
-		Long: `Explain writes PNG images showing which parts of each IMAGE drive a Fovea
-checkpoint's prediction:
+		Long: `Explain writes PNG images showing which parts of each IMAGE drive the
+prediction of a Fovea checkpoint or an ONNX model:
 
   gradcam     Grad-CAM heat map (Selvaraju et al. 2017) of a conv layer, over the image
   saliency    |∂score/∂pixel|, maximum over channels (Simonyan et al. 2014)
@@ -44,134 +52,228 @@ checkpoint's prediction:
 
 For each image and method it writes DIR/NAME.METHOD.png (heat maps blended over
 the image with the jet colour map: red is most important) and, for features,
-DIR/NAME.features.LAYER.png. Images are read like fovea predict reads them
-(resized and centre-cropped to the model's input, normalized as in training).
+DIR/NAME.features.LAYER.png. Images are read as fovea predict reads them
+(resized and centre-cropped to the model's input, a dark figure on a light
+ground inverted for a grayscale model as --invert says, normalized as in
+training), so the predicted class explained is the one predict reports.
 --layer names the Grad-CAM layer by its path in the model (see fovea summary);
-the default is the output of the last conv block. See docs/explain.md.`,
+the default is the output of the last conv block. An ONNX model runs as one
+graph with no inner layers to hook: on it, and on a model without conv
+layers, gradcam and features are skipped with a note. DIR is created only
+when there is something to write. See docs/explain.md.`,
 		Example: "  fovea explain --model fovea-mnist.safetensors digit.png\n" +
-			"  fovea explain --model m.safetensors --method gradcam,features --layer 6 --out maps a.png b.png",
+			"  fovea explain --model m.safetensors --method gradcam,features --layer 6 --out maps a.png b.png\n" +
+			"  fovea explain --model m.onnx --method saliency,smoothgrad digit.png",
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, images []string) error {
-			if ckpt == "" {
-				return fmt.Errorf("--model: a checkpoint file is required")
-			}
-			ms := strings.Split(methods, ",")
-			for i, m := range ms {
-				ms[i] = strings.TrimSpace(m)
-				if err := oneOf("method", ms[i], "gradcam", "saliency", "smoothgrad", "features"); err != nil {
-					return err
-				}
-			}
-			if err := oneOf("resize", resize, data.ResizeCrop, data.ResizeStretch); err != nil {
-				return err
-			}
-			if samples < 1 {
-				return fmt.Errorf("--samples %d: must be at least 1", samples)
-			}
-			model, meta, err := loadModel(ckpt)
-			if err != nil {
-				return err
-			}
-			c, h, w := meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]
-			if c != 1 && c != 3 {
-				return fmt.Errorf("--model %s takes %d-channel input; explain reads images as grayscale (1) or RGB (3) only", ckpt, c)
-			}
-			if k := meta.Options.NumClasses; class >= 0 && k > 0 && class >= k {
-				return fmt.Errorf("--class %d: the model has %d classes (0 to %d)", class, k, k-1)
-			}
-			if err := os.MkdirAll(outDir, 0o755); err != nil {
-				return err
-			}
-			var out []explanation
-			for _, path := range images {
-				raw, err := data.ReadImageFile(path, c, h, w, resize)
-				if err != nil {
-					return err
-				}
-				norm := append([]float32(nil), raw...)
-				if len(meta.Mean) > 0 {
-					(&data.Dataset{X: norm, Y: []int{0}, C: c, H: h, W: w}).Normalize(meta.Mean, meta.Std)
-				}
-				x := tensor.FromSlice(norm, 1, c, h, w)
-				base := filepath.Join(outDir, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
-				scale := max(1, 224/max(h, w))
-				for _, m := range ms {
-					e := explanation{Image: path, Method: m, Class: class}
-					var heat *explain.Map
-					switch m {
-					case "gradcam":
-						cam, err := explain.GradCAM(model, x, layer, class)
-						if err != nil {
-							return err
-						}
-						heat, e.Layer = &cam.Map, cam.Layer
-					case "saliency":
-						if heat, err = explain.Saliency(model, x, class); err != nil {
-							return err
-						}
-					case "smoothgrad":
-						if heat, err = explain.SmoothGrad(model, x, class, samples, 0.15, seed); err != nil {
-							return err
-						}
-					case "features":
-						fms, err := explain.FeatureMaps(model, x, nil)
-						if err != nil {
-							return err
-						}
-						for _, f := range fms {
-							file := fmt.Sprintf("%s.features.%s.png", base, f.Layer)
-							if err := explain.WritePNG(file, explain.FeatureGrid(f, 16)); err != nil {
-								return err
-							}
-							e.Files = append(e.Files, file)
-						}
-						e.Class = -1
-					}
-					if heat != nil {
-						img, err := explain.Overlay(raw, c, h, w, heat, 0.5)
-						if err != nil {
-							return err
-						}
-						file := base + "." + m + ".png"
-						if err := explain.WritePNG(file, explain.Enlarge(img, scale)); err != nil {
-							return err
-						}
-						e.Files, e.Class, e.Score = []string{file}, heat.Class, heat.Score
-						if heat.Class < len(meta.Classes) {
-							e.Label = meta.Classes[heat.Class]
-						}
-					}
-					out = append(out, e)
-				}
-			}
-			if asJSON {
-				return printJSON(out)
-			}
-			for _, e := range out {
-				what := e.Method
-				if e.Class >= 0 {
-					what += fmt.Sprintf(" of class %d", e.Class)
-					if e.Label != "" && e.Label != fmt.Sprint(e.Class) {
-						what += " (" + e.Label + ")"
-					}
-				}
-				if e.Layer != "" {
-					what += " at layer " + e.Layer
-				}
-				fmt.Printf("%s: %s -> %s\n", e.Image, what, strings.Join(e.Files, ", "))
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, images []string) error { return runExplain(f, images) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file (required; gradcam and features need conv layers)")
-	fl.StringVar(&methods, "method", "gradcam,saliency,smoothgrad,features", "comma-separated methods: gradcam, saliency, smoothgrad, features")
-	fl.StringVar(&layer, "layer", "", "Grad-CAM layer path, e.g. 6 or layer4.1 (default: the last conv block's output)")
-	fl.IntVar(&class, "class", -1, "class to explain (-1: the predicted class)")
-	fl.StringVar(&outDir, "out", "explain", "folder for the PNG files")
-	fl.StringVar(&resize, "resize", data.ResizeCrop, "how images of another size are fitted: crop (resize the short side, centre crop) or stretch")
-	fl.IntVar(&samples, "samples", 25, "noisy copies SmoothGrad averages")
-	fl.Uint64Var(&seed, "seed", 1, "seed of SmoothGrad's noise")
-	fl.BoolVar(&asJSON, "json", false, "print what was written as JSON")
+	fl.StringVar(&f.ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file (required; gradcam and features need conv layers)")
+	fl.StringVar(&f.methods, "method", "gradcam,saliency,smoothgrad,features", "comma-separated methods: gradcam, saliency, smoothgrad, features")
+	fl.StringVar(&f.layer, "layer", "", "Grad-CAM layer path, e.g. 6 or layer4.1 (default: the last conv block's output)")
+	fl.IntVar(&f.class, "class", -1, "class to explain (-1: the predicted class)")
+	fl.StringVar(&f.outDir, "out", "explain", "folder for the PNG files")
+	fl.StringVar(&f.resize, "resize", data.ResizeCrop, "how images of another size are fitted: crop (resize the short side, centre crop) or stretch")
+	addInvertFlag(cmd, &f.invert)
+	fl.IntVar(&f.samples, "samples", 25, "noisy copies SmoothGrad averages")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of SmoothGrad's noise")
+	fl.BoolVar(&f.asJSON, "json", false, "print what was written as JSON")
 	return cmd
+}
+
+// explainInput is one image read for the model.
+type explainInput struct {
+	path     string
+	raw      []float32 // c×h×w in [0, 1], as the image looks
+	x        *tensor.Tensor
+	inverted bool
+}
+
+// pngFile is an image to write.
+type pngFile struct {
+	path string
+	img  image.Image
+}
+
+func runExplain(f explainFlags, images []string) error {
+	if f.ckpt == "" {
+		return fmt.Errorf("--model: a checkpoint file is required")
+	}
+	ms := strings.Split(f.methods, ",")
+	for i, m := range ms {
+		ms[i] = strings.TrimSpace(m)
+		if err := oneOf("method", ms[i], "gradcam", "saliency", "smoothgrad", "features"); err != nil {
+			return err
+		}
+	}
+	if err := oneOf("resize", f.resize, data.ResizeCrop, data.ResizeStretch); err != nil {
+		return err
+	}
+	if err := oneOf("invert", f.invert, "auto", "yes", "no"); err != nil {
+		return err
+	}
+	if f.samples < 1 {
+		return fmt.Errorf("--samples %d: must be at least 1", f.samples)
+	}
+	model, meta, err := loadModel(f.ckpt)
+	if err != nil {
+		return err
+	}
+	c, h, w := meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]
+	if c != 1 && c != 3 {
+		return fmt.Errorf("--model %s takes %d-channel input; explain reads images as grayscale (1) or RGB (3) only", f.ckpt, c)
+	}
+	if k := meta.Options.NumClasses; f.class >= 0 && k > 0 && f.class >= k {
+		return fmt.Errorf("--class %d: the model has %d classes (0 to %d)", f.class, k, k-1)
+	}
+	ms, note, err := runnableMethods(ms, model, meta, f)
+	if err != nil {
+		return err
+	}
+	// Every image is read before anything is written.
+	inputs := make([]explainInput, len(images))
+	for i, path := range images {
+		x, inverted, err := readModelImage(path, c, h, w, f.resize, f.invert)
+		if err != nil {
+			return err
+		}
+		in := explainInput{path: path, raw: slices.Clone(x), inverted: inverted}
+		if inverted {
+			for k := range in.raw {
+				in.raw[k] = 1 - in.raw[k]
+			}
+		}
+		if len(meta.Mean) > 0 {
+			(&data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}).Normalize(meta.Mean, meta.Std)
+		}
+		in.x = tensor.FromSlice(x, 1, c, h, w)
+		inputs[i] = in
+	}
+	if note != "" {
+		fmt.Fprintln(os.Stderr, "note:", note)
+	}
+	var out []explanation
+	for _, in := range inputs {
+		es, files, err := explainImage(model, meta, in, ms, f)
+		if err != nil {
+			return err
+		}
+		// The folder is made only now that there is something to write.
+		if err := os.MkdirAll(f.outDir, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		for _, p := range files {
+			if err := explain.WritePNG(p.path, p.img); err != nil {
+				return err
+			}
+		}
+		out = append(out, es...)
+	}
+	if f.asJSON {
+		return printJSON(out)
+	}
+	for _, e := range out {
+		what := e.Method
+		if e.Class >= 0 {
+			what += fmt.Sprintf(" of class %d", e.Class)
+			if e.Label != "" && e.Label != fmt.Sprint(e.Class) {
+				what += " (" + e.Label + ")"
+			}
+		}
+		if e.Layer != "" {
+			what += " at layer " + e.Layer
+		}
+		line := fmt.Sprintf("%s: %s -> %s", e.Image, what, strings.Join(e.Files, ", "))
+		if e.Inverted {
+			line += invertedNote
+		}
+		fmt.Println(line)
+	}
+	return nil
+}
+
+// runnableMethods drops the methods that need a model's inner layers when
+// it has none to hook (an ONNX graph runs as one piece; a model may have no
+// conv layer) and returns the note saying so. Asking for nothing else, or
+// naming a --layer of an ONNX graph, is an error.
+func runnableMethods(ms []string, model nn.Layer, meta models.Meta, f explainFlags) (run []string, note string, err error) {
+	var why string
+	switch {
+	case strings.HasPrefix(meta.Model, onnxPrefix):
+		why = fmt.Sprintf("%s is an ONNX graph, which runs as one piece with no conv layers to hook", f.ckpt)
+		if f.layer != "" && slices.Contains(ms, "gradcam") {
+			return nil, "", fmt.Errorf("--layer %s: %s; Grad-CAM needs a Fovea checkpoint (saliency and smoothgrad work on ONNX)", f.layer, why)
+		}
+	case len(explain.Stages(model, 0)) == 0:
+		why = "the model has no conv layer"
+	}
+	var skipped []string
+	for _, m := range ms {
+		// Grad-CAM at a named --layer of a Fovea model may still work.
+		if why != "" && (m == "features" || m == "gradcam" && f.layer == "") {
+			skipped = append(skipped, map[string]string{"gradcam": "Grad-CAM", "features": "feature maps"}[m])
+			continue
+		}
+		run = append(run, m)
+	}
+	if len(skipped) == 0 {
+		return run, "", nil
+	}
+	what := strings.Join(slices.Compact(skipped), " and ")
+	if len(run) == 0 {
+		return nil, "", fmt.Errorf("--method %s: %s cannot run: %s; use --method saliency,smoothgrad", f.methods, what, why)
+	}
+	return run, fmt.Sprintf("%s skipped: %s (saliency and SmoothGrad need only the gradient with respect to the input)", what, why), nil
+}
+
+// explainImage computes the methods ms on one image and returns what they
+// explain and the PNG files to write.
+func explainImage(model nn.Layer, meta models.Meta, in explainInput, ms []string, f explainFlags) ([]explanation, []pngFile, error) {
+	c, h, w := meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]
+	base := filepath.Join(f.outDir, strings.TrimSuffix(filepath.Base(in.path), filepath.Ext(in.path)))
+	scale := max(1, 224/max(h, w))
+	var out []explanation
+	var files []pngFile
+	for _, m := range ms {
+		e := explanation{Image: in.path, Inverted: in.inverted, Method: m, Class: f.class}
+		var heat *explain.Map
+		var err error
+		switch m {
+		case "gradcam":
+			var cam *explain.CAM
+			if cam, err = explain.GradCAM(model, in.x, f.layer, f.class); err == nil {
+				heat, e.Layer = &cam.Map, cam.Layer
+			}
+		case "saliency":
+			heat, err = explain.Saliency(model, in.x, f.class)
+		case "smoothgrad":
+			heat, err = explain.SmoothGrad(model, in.x, f.class, f.samples, 0.15, f.seed)
+		case "features":
+			var fms []explain.FeatureMap
+			fms, err = explain.FeatureMaps(model, in.x, nil)
+			for _, fm := range fms {
+				file := fmt.Sprintf("%s.features.%s.png", base, fm.Layer)
+				files = append(files, pngFile{file, explain.FeatureGrid(fm, 16)})
+				e.Files = append(e.Files, file)
+			}
+			e.Class = -1
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if heat != nil {
+			img, err := explain.Overlay(in.raw, c, h, w, heat, 0.5)
+			if err != nil {
+				return nil, nil, err
+			}
+			file := base + "." + m + ".png"
+			files = append(files, pngFile{file, explain.Enlarge(img, scale)})
+			e.Files, e.Class, e.Score = []string{file}, heat.Class, heat.Score
+			if heat.Class < len(meta.Classes) {
+				e.Label = meta.Classes[heat.Class]
+			}
+		}
+		out = append(out, e)
+	}
+	return out, files, nil
 }

@@ -24,9 +24,9 @@ func isONNXPath(path string) bool { return strings.EqualFold(filepath.Ext(path),
 // with onnx.Load) or a Fovea checkpoint (models.Load). An ONNX model's
 // metadata comes from its graph: the input shape (N, C, H, W) with any
 // batch size, Model "onnx:" and the file name; a file exported by Fovea
-// also brings its checkpoint's classes, normalization and temperature
-// (metadata_props), any other file has no normalization and classes "0" to
-// "K-1" for its K outputs. A graph with a fixed batch size
+// also brings its checkpoint's classes, normalization, temperature and
+// training data (metadata_props), any other file has no normalization and
+// classes "0" to "K-1" for its K outputs. A graph with a fixed batch size
 // is run in chunks of that size. The model is in evaluation mode.
 func loadModel(path string) (nn.Layer, models.Meta, error) {
 	if !isONNXPath(path) {
@@ -49,7 +49,7 @@ func loadModel(path string) (nn.Layer, models.Meta, error) {
 		if err != nil {
 			return nil, models.Meta{}, err
 		}
-		meta.Classes, meta.Mean, meta.Std, meta.Temperature = fm.Classes, fm.Mean, fm.Std, fm.Temperature
+		meta.Classes, meta.Mean, meta.Std, meta.Temperature, meta.Data = fm.Classes, fm.Mean, fm.Std, fm.Temperature, fm.Data
 		meta.Options.NumClasses = len(fm.Classes)
 	}
 	nn.SetTraining(m, false)
@@ -108,8 +108,9 @@ func shapeText(s []int) string {
 
 // fixedBatch runs an ONNX graph whose batch dimension is fixed at n on
 // inputs of any batch size, n images at a time (the last chunk padded with
-// zeros). It is for inference: the chunks are copies, so no gradient flows
-// back to the input.
+// zeros). With gradients on, a batch smaller than n (explain's one image)
+// is padded by autograd operations, so the gradient reaches the input;
+// otherwise the chunks are copies, as inference wants.
 type fixedBatch struct {
 	m *onnx.Model
 	n int
@@ -120,6 +121,10 @@ func (f *fixedBatch) Forward(x *autograd.Var) *autograd.Var {
 	total := x.Value.Dim(0)
 	if total == f.n {
 		return f.m.Forward(x)
+	}
+	if total < f.n && autograd.GradEnabled() {
+		pad := autograd.Const(tensor.New(append([]int{f.n - total}, x.Shape()[1:]...)...))
+		return firstRows(f.m.Forward(autograd.Concat(0, x, pad)), total)
 	}
 	var outs []*autograd.Var
 	for at := 0; at < total; at += f.n {
@@ -136,6 +141,19 @@ func (f *fixedBatch) Forward(x *autograd.Var) *autograd.Var {
 		outs = append(outs, y)
 	}
 	return autograd.Concat(0, outs...)
+}
+
+// firstRows returns the first k rows of y (n, ...) with its gradient: the
+// product of the (k, n) selection matrix [I 0] and y flattened to (n, -1).
+func firstRows(y *autograd.Var, k int) *autograd.Var {
+	shape := y.Shape()
+	n := shape[0]
+	sel := tensor.New(k, n)
+	for i := range k {
+		sel.Data()[i*n+i] = 1
+	}
+	rows := autograd.MatMul(autograd.Const(sel), autograd.Reshape(y, n, -1))
+	return autograd.Reshape(rows, append([]int{k}, shape[1:]...)...)
 }
 
 // Children exposes the ONNX model, so its parameters keep their names.

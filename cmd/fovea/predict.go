@@ -64,17 +64,11 @@ first, and the output says so.`,
 			defer autograd.NoGrad()()
 			var preds []prediction
 			for _, path := range images {
-				x, err := data.ReadImageFile(path, c, h, w, resize)
+				x, inverted, err := readModelImage(path, c, h, w, resize, invert)
 				if err != nil {
 					return err
 				}
-				p := prediction{Image: path}
-				if invert == "yes" || (invert == "auto" && c == 1 && data.BorderMean(x, c, h, w) > 0.5) {
-					for i := range x {
-						x[i] = 1 - x[i]
-					}
-					p.Inverted = true
-				}
+				p := prediction{Image: path, Inverted: inverted}
 				in := tensor.FromSlice(x, 1, c, h, w)
 				if len(meta.Mean) > 0 {
 					ds := &data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}
@@ -93,7 +87,7 @@ first, and the output says so.`,
 					line += fmt.Sprintf("  %s %.2f%%", l.Name, 100*l.Probability)
 				}
 				if p.Inverted {
-					line += "  (inverted: dark figure on light ground)"
+					line += invertedNote
 				}
 				fmt.Println(line)
 			}
@@ -103,7 +97,7 @@ first, and the output says so.`,
 	fl := cmd.Flags()
 	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to use (required)")
 	fl.IntVar(&topK, "top", 3, "how many classes to show per image")
-	fl.StringVar(&invert, "invert", "auto", "invert grayscale images: auto, yes or no")
+	addInvertFlag(cmd, &invert)
 	fl.StringVar(&resize, "resize", data.ResizeCrop, "fit images to the model input: crop (keep the aspect ratio, cut the centre, as image folders are trained) or stretch")
 	fl.BoolVar(&asJSON, "json", false, "print the predictions as JSON")
 	return cmd

@@ -25,6 +25,7 @@ func newRobustnessCmd() *cobra.Command {
 		Use:   "robustness --model CKPT [--data SPEC]",
 		Short: "Accuracy under common image corruptions (noise, blur, JPEG, fog, …) at severities 1-5",
 		Long: `Robustness evaluates a checkpoint or ONNX model on the test split of --data
+(without it, the data recorded in the checkpoint, as fovea eval uses it)
 corrupted in the manner of CIFAR-10-C / ImageNet-C (Hendrycks & Dietterich 2019):
 every corruption at every severity, each image with its own seeded randomness.
 The corruptions act on images in [0, 1]; the model's normalization (from the
@@ -59,10 +60,11 @@ See docs/robustness.md.`,
 			if err != nil {
 				return err
 			}
-			test, err := loadRawTest(dataSpec, meta, ckpt, limit)
+			test, about, err := loadRawTest(dataSpec, meta, ckpt, limit)
 			if err != nil {
 				return err
 			}
+			fmt.Fprintln(os.Stderr, "data:", about)
 			rep := robust.Evaluate(robust.Normalized(model, meta.Mean, meta.Std), test, corrs, sevs, seed)
 			if plotPath != "" {
 				if err := rep.PlotCurves(plotPath); err != nil {
@@ -84,7 +86,7 @@ See docs/robustness.md.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file (required)")
-	fl.StringVar(&dataSpec, "data", "mnist", "dataset whose test split is used (images in [0, 1]): mnist, cifar10:DIR, npz:FILE, an image folder or archive")
+	fl.StringVar(&dataSpec, "data", "", "dataset whose test split is used (images in [0, 1]): mnist, cifar10:DIR, npz:FILE, an image\nfolder or archive (default: the data recorded in the checkpoint, as for fovea eval)")
 	fl.IntVar(&limit, "limit", 0, "use only N test images, a fixed random subset (0: all)")
 	fl.StringVar(&corrList, "corruptions", "", "comma-separated corruptions (default: all)")
 	fl.StringVar(&sevList, "severities", "1,2,3,4,5", "comma-separated severities in 1..5")
@@ -125,29 +127,21 @@ func parseSeverities(list string) ([]int, error) {
 	return out, nil
 }
 
-// loadRawTest loads the test split of spec for the model of ckpt, in
+// loadRawTest loads the evaluation split of the model of ckpt
+// (loadEvalSets: --data spec, else the data recorded in the checkpoint), in
 // [0, 1] (not normalized), with --limit's fixed random subset.
-func loadRawTest(spec string, meta models.Meta, ckpt string, limit int) (*data.Dataset, error) {
-	in := meta.InputShape
-	test, err := data.LoadTest(spec, data.LoadOptions{FolderOptions: data.FolderOptions{Size: [2]int{in[1], in[2]}, Channels: in[0]}})
+func loadRawTest(spec string, meta models.Meta, ckpt string, limit int) (*data.Dataset, string, error) {
+	s, err := loadEvalSets(spec, meta, ckpt)
 	if err != nil {
-		return nil, fmt.Errorf("--data %s: %w", spec, err)
+		return nil, "", err
 	}
-	if len(meta.Classes) > 0 {
-		if err := data.AlignClasses(&data.Dataset{Name: ckpt, ClassNames: meta.Classes, NumClasses: len(meta.Classes)}, test); err != nil {
-			return nil, err
-		}
-	}
-	if got := test.Shape(); got != in {
-		return nil, fmt.Errorf("data %s has images of %dx%dx%d but model %s (%s) takes %dx%dx%d",
-			test.Name, got[0], got[1], got[2], ckpt, meta.Model, in[0], in[1], in[2])
+	test := s.test
+	if test.Len() == 0 {
+		return nil, "", fmt.Errorf("data %s is empty", test.Name)
 	}
 	if limit > 0 && limit < test.Len() {
 		idx := rand.New(rand.NewPCG(0x70b05, uint64(limit))).Perm(test.Len())[:limit]
 		test = test.Subset(idx)
 	}
-	if test.Len() == 0 {
-		return nil, fmt.Errorf("--data %s: the test split is empty", spec)
-	}
-	return test, nil
+	return test, s.about, nil
 }

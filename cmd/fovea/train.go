@@ -304,11 +304,15 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 			return fmt.Errorf("--test-data %s: %w", f.testData, err)
 		}
 	}
+	// What eval needs to rebuild the test set without --data.
+	dataSpec := &models.DataSpec{Data: f.data, DataAbs: absSpec(f.data), TestData: f.testData, TestDataAbs: absSpec(f.testData),
+		Size: [2]int{trainSet.H, trainSet.W}, Channels: trainSet.C}
 	if testSet == nil {
 		if f.valSplit == 0 {
 			return fmt.Errorf("--data %s has no test split: give --test-data or a --val-split fraction", f.data)
 		}
 		trainSet, testSet = data.StratifiedSplit(trainSet, f.valSplit, f.seed)
+		dataSpec.ValSplit, dataSpec.Seed = f.valSplit, f.seed
 	}
 	if f.trainLimit < 0 || f.testLimit < 0 {
 		return fmt.Errorf("--train-limit and --test-limit must not be negative")
@@ -356,7 +360,7 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 		return fmt.Errorf("--lr-mult: %w", err)
 	}
 	meta.InputShape = trainSet.Shape()
-	meta.Classes, meta.Mean, meta.Std = trainSet.ClassNames, mean, std
+	meta.Classes, meta.Mean, meta.Std, meta.Data = trainSet.ClassNames, mean, std, dataSpec
 	var progress = os.Stderr
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
