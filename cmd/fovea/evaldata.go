@@ -236,29 +236,37 @@ func checkShape(ds *data.Dataset, meta models.Meta, ckpt string) error {
 	return nil
 }
 
-// checkClasses refuses data whose classes are not the model's (by name
-// when both have names, else by number) and relabels ds to the model's
-// class order.
+// checkClasses refuses data whose classes are not the model's and
+// relabels ds to the model's class order. When the data's classes have
+// names of their own (folder names, not the label numbers "0", "1", …
+// that formats without names get), it may hold some of the model's
+// classes but none other: a test set need not have every class. Otherwise
+// the class counts must agree, since label numbers say nothing of what
+// the classes are.
 func checkClasses(ds *data.Dataset, meta models.Meta, ckpt string) error {
 	k := len(meta.Classes)
 	if k == 0 {
 		k = meta.Options.NumClasses
 	}
-	same := ds.NumClasses == k || k == 0
-	if len(meta.Classes) > 0 && ds.ClassNames != nil {
-		a, b := slices.Clone(meta.Classes), slices.Clone(ds.ClassNames)
-		slices.Sort(a)
-		slices.Sort(b)
-		same = slices.Equal(a, b)
-	}
-	if !same {
-		return fmt.Errorf("data %s has %d classes (%s) but model %s has %d classes (%s): give --data with the model's classes",
-			ds.Name, ds.NumClasses, classList(ds.ClassNames, ds.NumClasses), ckpt, k, classList(meta.Classes, k))
-	}
-	if len(meta.Classes) == 0 {
+	model := &data.Dataset{Name: ckpt, ClassNames: meta.Classes, NumClasses: k}
+	named := ds.ClassNames != nil && !isLabelNumbers(ds.ClassNames)
+	if len(meta.Classes) > 0 && named && data.AlignClasses(model, ds) == nil ||
+		(k == 0 || ds.NumClasses == k) && (!named || len(meta.Classes) == 0) && data.AlignClasses(model, ds) == nil {
 		return nil
 	}
-	return data.AlignClasses(&data.Dataset{Name: ckpt, ClassNames: meta.Classes, NumClasses: len(meta.Classes)}, ds)
+	return fmt.Errorf("data %s has %d classes (%s) but model %s has %d classes (%s): give --data with the model's classes",
+		ds.Name, ds.NumClasses, classList(ds.ClassNames, ds.NumClasses), ckpt, k, classList(meta.Classes, k))
+}
+
+// isLabelNumbers reports whether names are "0", "1", … in order: the
+// names of classes known only by their label.
+func isLabelNumbers(names []string) bool {
+	for i, n := range names {
+		if n != strconv.Itoa(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // classList names up to 12 classes of n, for errors.

@@ -474,6 +474,15 @@ func TestEvalRefusesOtherClasses(t *testing.T) {
 			}
 		})
 	}
+	// Named data with some of the model's classes and no other is fine: a
+	// test set need not hold every class.
+	for _, split := range []string{"train", "val"} {
+		writeDigitFolder(t, filepath.Join(dir, "insects", split), p, []int{4, 9, 7}, []string{"ants", "bees", "wasps"}, 10)
+	}
+	trainJSON(t, dir, "--model", "tiny.yaml", "--data", "insects", "--epochs", "1", "--out", "insects.safetensors")
+	if ev, _ := evalJSON(t, dir, "--model", "insects.safetensors", "--data", "hymenoptera/val"); ev.Images != 40 {
+		t.Errorf("eval of the ants/bees/wasps model on ants and bees: %d images, want 40", ev.Images)
+	}
 	// With --data the old checkpoint works as before.
 	if ev, _ := evalJSON(t, dir, "--model", "old.safetensors", "--data", "hymenoptera"); ev.Images != 40 {
 		t.Errorf("eval --data of the old checkpoint: %d images, want 40", ev.Images)
