@@ -23,8 +23,10 @@ import (
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/internal/version"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/serve"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -549,5 +551,23 @@ func TestBench(t *testing.T) {
 	if res.Status != "ok" || res.Unit != "img/s" || res.Workload != "W2" || res.Batch != 128 || res.Metric != "train" ||
 		math.Abs(res.Value-128/res.IterMedian) > 1e-6*res.Value || res.Note == "" {
 		t.Errorf("bench W2: %+v", res)
+	}
+}
+
+// TestVersion checks that --version and the version command print the
+// release the server reports, with the Go version that built the binary.
+func TestVersion(t *testing.T) {
+	dir := t.TempDir()
+	flag := mustSucceed(t, dir, "--version")
+	cmd := mustSucceed(t, dir, "version")
+	want := "fovea " + version.Version + " (" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+	if !strings.HasPrefix(flag.stdout, want) || strings.Count(flag.stdout, "\n") != 1 {
+		t.Errorf("fovea --version printed %q, want one line starting %q", flag.stdout, want)
+	}
+	if cmd.stdout != flag.stdout {
+		t.Errorf("fovea version printed %q, fovea --version %q", cmd.stdout, flag.stdout)
+	}
+	if serve.Version != version.Version {
+		t.Errorf("the server reports version %q, the command %q", serve.Version, version.Version)
 	}
 }
