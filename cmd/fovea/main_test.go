@@ -15,10 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/checkpoint"
@@ -570,4 +574,24 @@ func TestVersion(t *testing.T) {
 	if serve.Version != version.Version {
 		t.Errorf("the server reports version %q, the command %q", serve.Version, version.Version)
 	}
+}
+
+// TestFlagTypes checks the type that --help prints for every flag. pflag
+// takes a `backquoted` word of a usage string as the flag's type, so a
+// usage that quotes a command shows it as the type ("--model fovea models").
+func TestFlagTypes(t *testing.T) {
+	typeWord := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`) // string, int, float, strings, stringArray, …
+	var visit func(c *cobra.Command)
+	visit = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			name, _ := pflag.UnquoteUsage(f)
+			if name != "" && !typeWord.MatchString(name) {
+				t.Errorf("%s --%s: --help shows the type %q (a backquoted word in the usage?)", c.CommandPath(), f.Name, name)
+			}
+		})
+		for _, sub := range c.Commands() {
+			visit(sub)
+		}
+	}
+	visit(newRoot())
 }

@@ -62,7 +62,7 @@ func newTrainCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(f, cmd) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train: a zoo name (see `fovea models`) or a .yaml spec file (docs/spec.md)")
+	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train: a zoo name (see fovea models) or a .yaml spec file (docs/spec.md)")
 	fl.StringVar(&f.data, "data", "mnist", "dataset: mnist (embedded), mnist:DIR, fashion-mnist:DIR, idx:DIR, cifar10:DIR,\ncifar100:DIR, npz:FILE, or a folder or .tar/.tar.gz archive of images in one\nsub-folder per class (optionally train/ and test/ or val/ splits)")
 	fl.StringVar(&f.testData, "test-data", "", "test set from another spec or path (default: the test split of --data)")
 	fl.Float64Var(&f.valSplit, "val-split", 0.2, "fraction held out (stratified) for testing when the data has no test split")
