@@ -178,21 +178,6 @@ func temperature(meta models.Meta) float64 {
 	return 1
 }
 
-// withTemperature returns logits divided by the model's temperature (a
-// copy; logits itself when the model has none), for the softmax of
-// predict.
-func withTemperature(logits []float32, meta models.Meta) []float32 {
-	t := temperature(meta)
-	if t == 1 {
-		return logits
-	}
-	out := make([]float32, len(logits))
-	for i, v := range logits {
-		out[i] = float32(float64(v) / t)
-	}
-	return out
-}
-
 // writeClassCSV writes the per-class rows of e, then the macro and
 // weighted averages.
 func writeClassCSV(w io.Writer, e metrics.Evaluation) error {

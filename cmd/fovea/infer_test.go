@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"image/color"
 	"math"
 	"math/rand/v2"
@@ -181,19 +182,21 @@ func TestONNXPredictEvalSummary(t *testing.T) {
 	tinyONNX(t, filepath.Join(dir, "tiny.onnx"), 0)
 	writePNG(t, filepath.Join(dir, "digit.png"), 28, 28, color.RGBA{200, 200, 200, 255})
 	r := mustSucceed(t, dir, "predict", "--model", "tiny.onnx", "--json", "--top", "2", "digit.png")
+	// The classes have the keys of the server's /v1/predict.
 	var preds []struct {
 		Image string
-		Top   []struct {
-			Class       int
-			Name        string
-			Probability float64
-		}
+		Top   []map[string]any
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &preds); err != nil || len(preds) != 1 || len(preds[0].Top) != 2 {
 		t.Fatalf("predict printed %q (%v)", r.stdout, err)
 	}
-	if top := preds[0].Top[0]; top.Name == "" || top.Probability <= 0 || top.Probability > 1 {
-		t.Errorf("predict: top class %+v", top)
+	for _, top := range preds[0].Top {
+		index, _ := top["index"].(float64)
+		label, _ := top["label"].(string)
+		p, _ := top["probability"].(float64)
+		if len(top) != 3 || label != fmt.Sprint(index) || !(p > 0 && p <= 1) {
+			t.Errorf("predict --json: class %v, want the keys index, label (here the index) and probability", top)
+		}
 	}
 
 	r = mustSucceed(t, dir, "eval", "--model", "tiny.onnx", "--limit", "200", "--json")

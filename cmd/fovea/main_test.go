@@ -221,8 +221,8 @@ func TestEndToEnd(t *testing.T) {
 		Image    string `json:"image"`
 		Inverted bool   `json:"inverted"`
 		Top      []struct {
-			Class       int     `json:"class"`
-			Name        string  `json:"name"`
+			Index       int     `json:"index"`
+			Label       string  `json:"label"`
 			Probability float64 `json:"probability"`
 		} `json:"top"`
 	}
@@ -241,10 +241,10 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %d classes with --top 1", p.Image, len(p.Top))
 		}
 		top := p.Top[0]
-		if top.Name != fmt.Sprint(top.Class) || !(top.Probability > 0 && top.Probability <= 1) {
-			t.Errorf("%s: class %d named %q with probability %v", p.Image, top.Class, top.Name, top.Probability)
+		if top.Label != fmt.Sprint(top.Index) || !(top.Probability > 0 && top.Probability <= 1) {
+			t.Errorf("%s: class %d named %q with probability %v", p.Image, top.Index, top.Label, top.Probability)
 		}
-		label[i] = top.Class
+		label[i] = top.Index
 	}
 	correct := 0
 	for i := range n {

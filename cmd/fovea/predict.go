@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -13,17 +11,12 @@ import (
 	"github.com/fovea-ml/fovea/tensor"
 )
 
-// prediction is one image's top-k result.
+// prediction is one image's top-k result; its classes have the keys of
+// the server's /v1/predict response (label, index, probability).
 type prediction struct {
-	Image    string  `json:"image"`
-	Inverted bool    `json:"inverted,omitempty"`
-	Top      []label `json:"top"`
-}
-
-type label struct {
-	Class       int     `json:"class"`
-	Name        string  `json:"name"`
-	Probability float64 `json:"probability"`
+	Image    string           `json:"image"`
+	Inverted bool             `json:"inverted,omitempty"`
+	Top      []metrics.Ranked `json:"top"`
 }
 
 func newPredictCmd() *cobra.Command {
@@ -80,8 +73,8 @@ first, and the output says so.`,
 					ds := &data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}
 					ds.Normalize(meta.Mean, meta.Std)
 				}
-				logits := withTemperature(model.Forward(autograd.Const(in)).Value.Data(), meta)
-				p.Top = topLabels(logits, meta.Classes, topK)
+				logits := model.Forward(autograd.Const(in)).Value.Data()
+				p.Top = metrics.TopClasses(metrics.Softmax(logits, temperature(meta)), meta.Classes, topK)
 				preds = append(preds, p)
 			}
 			if asJSON {
@@ -90,7 +83,7 @@ first, and the output says so.`,
 			for _, p := range preds {
 				line := p.Image + ":"
 				for _, l := range p.Top {
-					line += fmt.Sprintf("  %s %.2f%%", l.Name, 100*l.Probability)
+					line += fmt.Sprintf("  %s %.2f%%", l.Label, 100*l.Probability)
 				}
 				if p.Inverted {
 					line += "  (inverted: dark figure on light ground)"
@@ -105,25 +98,6 @@ first, and the output says so.`,
 	fl.IntVar(&topK, "top", 3, "how many classes to show per image")
 	fl.StringVar(&invert, "invert", "auto", "invert grayscale images: auto, yes or no")
 	fl.StringVar(&resize, "resize", data.ResizeCrop, "fit images to the model input: crop (keep the aspect ratio, cut the centre, as image folders are trained) or stretch")
-	fl.BoolVar(&asJSON, "json", false, "print the predictions as JSON")
+	fl.BoolVar(&asJSON, "json", false, "print the predictions as JSON: per image its top classes with the keys label, index\nand probability, as the server's /v1/predict (docs/serve.md)")
 	return cmd
-}
-
-// topLabels returns the k most probable classes of one row of logits.
-func topLabels(logits []float32, names []string, k int) []label {
-	probs := metrics.Softmax(logits, 1)
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
-	var out []label
-	for _, i := range idx[:min(k, len(idx))] {
-		name := strconv.Itoa(i)
-		if i < len(names) {
-			name = names[i]
-		}
-		out = append(out, label{Class: i, Name: name, Probability: probs[i]})
-	}
-	return out
 }
