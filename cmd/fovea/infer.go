@@ -28,10 +28,11 @@ func newInferCmd() *cobra.Command {
 		Short: "Run a checkpoint or ONNX model on a NumPy array of inputs",
 		Long: `Infer reads a float32 array (N, C, H, W) from a .npy file, runs the model on it
 in evaluation mode, batch by batch, and writes the raw outputs (logits for a
-classifier) as a float32 .npy file. The input is used as is: no resizing and no
-normalization. The model is a Fovea checkpoint or an ONNX file (.onnx). With
---engine (the default) batches run on the compiled inference engine when it
-supports every operation of the model, else eagerly.`,
+classifier) as a float32 .npy file, printing its name and shape. The input is
+used as is: no resizing and no normalization. The model is a Fovea checkpoint
+or an ONNX file (.onnx). With --engine (the default) batches run on the
+compiled inference engine when it supports every operation of the model, else
+eagerly. The folder of --out must exist.`,
 		Example: "  fovea infer --model model.onnx --input images.npy --out logits.npy",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,7 +61,11 @@ supports every operation of the model, else eagerly.`,
 			if err != nil {
 				return fmt.Errorf("--model %s: %v", modelPath, err)
 			}
-			return writeNPY(outPath, y)
+			if err := writeNPY(outPath, y); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: float32 %s\n", outPath, shapeText(y.Shape()))
+			return nil
 		},
 	}
 	fl := cmd.Flags()

@@ -152,7 +152,10 @@ func TestInferCheckpointAndONNX(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, engine := range []string{"--engine=true", "--engine=false"} {
-		mustSucceed(t, dir, "infer", "--model", "lenet.safetensors", "--input", "in.npy", "--out", "out.npy", "--batch-size", "2", engine)
+		r := mustSucceed(t, dir, "infer", "--model", "lenet.safetensors", "--input", "in.npy", "--out", "out.npy", "--batch-size", "2", engine)
+		if want := "wrote out.npy: float32 (5, 10)\n"; r.stdout != want {
+			t.Errorf("infer printed %q, want %q", r.stdout, want)
+		}
 		assertClose(t, "checkpoint "+engine, readNPYFile(t, filepath.Join(dir, "out.npy")), eagerOut(t, m, x))
 	}
 
@@ -227,6 +230,9 @@ func TestInferBadInput(t *testing.T) {
 	if err := writeNPY(filepath.Join(dir, "wrong.npy"), tensor.New(2, 3, 28, 28)); err != nil {
 		t.Fatal(err)
 	}
+	if err := writeNPY(filepath.Join(dir, "good.npy"), tensor.New(2, 1, 28, 28)); err != nil {
+		t.Fatal(err)
+	}
 	// A float64 array: header by hand.
 	hdr := "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 28, 28), }"
 	hdr += strings.Repeat(" ", 64-(10+len(hdr)+1)%64) + "\n"
@@ -244,11 +250,13 @@ func TestInferBadInput(t *testing.T) {
 		{[]string{"--model", "tiny.onnx", "--input", "f64.npy", "--out", "o.npy"}, "--input f64.npy: dtype <f8, want float32"},
 		{[]string{"--model", "tiny.onnx", "--input", "tiny.onnx", "--out", "o.npy"}, "not a .npy file"},
 		{[]string{"--model", "tiny.onnx", "--input", "wrong.npy"}, "--out: an output .npy file is required"},
+		{[]string{"--model", "tiny.onnx", "--input", "good.npy", "--out", filepath.Join("missing", "o.npy")},
+			"--out: writing " + filepath.Join("missing", "o.npy") + ": folder missing does not exist"},
 	}
 	for _, c := range cases {
 		r := fovea(t, dir, append([]string{"infer"}, c.args...)...)
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-		if r.code == 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "fovea: ") || !strings.Contains(lines[0], c.want) {
+		if r.code == 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "fovea: ") || !strings.Contains(lines[0], c.want) || strings.Contains(lines[0], ".tmp-") {
 			t.Errorf("fovea infer %s: exit %d, stderr %q; want one line with %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
 		}
 	}
