@@ -46,7 +46,7 @@ and their macro mean), sensitivity and specificity at --threshold (binary),
 and the expected calibration error over 15 confidence bins. A checkpoint
 calibrated with fovea calibrate has its logits divided by its temperature
 before the softmax. See docs/evaluation.md.`,
-		Example: `  fovea eval --model fovea-mnist.safetensors
+		Example: `  fovea eval --model mnist-cnn-mnist.safetensors
   fovea eval --model fashion.safetensors --data fashion-mnist:DIR --json
   fovea eval --model tumour.safetensors --data npz:breastmnist.npz --threshold 0.3 --csv per-class.csv --report eval-report/`,
 		Args: cobra.NoArgs,
@@ -54,8 +54,9 @@ before the softmax. See docs/evaluation.md.`,
 			if err := setThreads(threads); err != nil {
 				return err
 			}
-			if ckpt == "" {
-				return fmt.Errorf("--model: a checkpoint file is required")
+			ckpt, err := modelOrDefault(ckpt)
+			if err != nil {
+				return err
 			}
 			if batch < 1 {
 				return fmt.Errorf("--batch-size %d: must be at least 1", batch)
@@ -122,7 +123,7 @@ before the softmax. See docs/evaluation.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to evaluate (required)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to evaluate"+modelDefault)
 	fl.StringVar(&dataSpec, "data", "mnist", "dataset whose test split is used: mnist, cifar10:DIR, npz:FILE, …, an image folder or archive (see fovea train --help)")
 	fl.IntVar(&batch, "batch-size", 500, "images per forward pass")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")

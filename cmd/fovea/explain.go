@@ -32,7 +32,7 @@ func newExplainCmd() *cobra.Command {
 		asJSON                               bool
 	)
 	cmd := &cobra.Command{
-		Use:   "explain --model CKPT IMAGE...",
+		Use:   "explain [--model CKPT] IMAGE...",
 		Short: "Grad-CAM, saliency, SmoothGrad and feature-map images of what a model looks at",
 		Long: `Explain writes PNG images showing which parts of each IMAGE drive a Fovea
 checkpoint's prediction:
@@ -48,12 +48,13 @@ DIR/NAME.features.LAYER.png. Images are read like fovea predict reads them
 (resized and centre-cropped to the model's input, normalized as in training).
 --layer names the Grad-CAM layer by its path in the model (see fovea summary);
 the default is the output of the last conv block. See docs/explain.md.`,
-		Example: "  fovea explain --model fovea-mnist.safetensors digit.png\n" +
+		Example: "  fovea explain --model mnist-cnn-mnist.safetensors digit.png\n" +
 			"  fovea explain --model m.safetensors --method gradcam,features --layer 6 --out maps a.png b.png",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, images []string) error {
-			if ckpt == "" {
-				return fmt.Errorf("--model: a checkpoint file is required")
+			ckpt, err := modelOrDefault(ckpt)
+			if err != nil {
+				return err
 			}
 			ms := strings.Split(methods, ",")
 			for i, m := range ms {
@@ -164,7 +165,7 @@ the default is the output of the last conv block. See docs/explain.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file (required; gradcam and features need conv layers)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file; gradcam and features need conv layers"+modelDefault)
 	fl.StringVar(&methods, "method", "gradcam,saliency,smoothgrad,features", "comma-separated methods: gradcam, saliency, smoothgrad, features")
 	fl.StringVar(&layer, "layer", "", "Grad-CAM layer path, e.g. 6 or layer4.1 (default: the last conv block's output)")
 	fl.IntVar(&class, "class", -1, "class to explain (-1: the predicted class)")

@@ -24,7 +24,7 @@ func newInferCmd() *cobra.Command {
 	var batch, threads int
 	var useEngine bool
 	cmd := &cobra.Command{
-		Use:   "infer --model CKPT|ONNX --input IN.npy --out OUT.npy",
+		Use:   "infer [--model CKPT|ONNX] --input IN.npy --out OUT.npy",
 		Short: "Run a checkpoint or ONNX model on a NumPy array of inputs",
 		Long: `Infer reads a float32 array (N, C, H, W) from a .npy file, runs the model on it
 in evaluation mode, batch by batch, and writes the raw outputs (logits for a
@@ -39,9 +39,11 @@ eagerly. The folder of --out must exist.`,
 			if err := setThreads(threads); err != nil {
 				return err
 			}
+			modelPath, err := modelOrDefault(modelPath)
+			if err != nil {
+				return err
+			}
 			switch {
-			case modelPath == "":
-				return fmt.Errorf("--model: a checkpoint or ONNX file is required")
 			case inPath == "":
 				return fmt.Errorf("--input: a .npy file is required")
 			case outPath == "":
@@ -69,7 +71,7 @@ eagerly. The folder of --out must exist.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&modelPath, "model", "", "checkpoint or .onnx file (required)")
+	fl.StringVar(&modelPath, "model", "", "checkpoint or .onnx file"+modelDefault)
 	fl.StringVar(&inPath, "input", "", "float32 .npy array of shape (N, C, H, W) (required)")
 	fl.StringVar(&outPath, "out", "", "where to write the float32 .npy output (required)")
 	fl.IntVar(&batch, "batch-size", 64, "images per forward pass")

@@ -24,18 +24,19 @@ func newPredictCmd() *cobra.Command {
 	var topK int
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "predict --model CKPT IMAGE...",
+		Use:   "predict [--model CKPT] IMAGE...",
 		Short: "Classify PNG, JPEG or GIF images with a checkpoint",
 		Long: `Classify images. Each image is converted to the model's input: grayscale or
 RGB, resized to the model's input size, scaled to [0, 1] and normalized as in
 training. MNIST models see light digits on a dark ground; with --invert auto
 (the default) a single-channel image whose border is mostly light is inverted
 first, and the output says so.`,
-		Example: "  fovea predict --model fovea-mnist.safetensors digit.png\n  fovea predict --model fovea-mnist.safetensors --json --top 3 *.png",
+		Example: "  fovea predict --model mnist-cnn-mnist.safetensors digit.png\n  fovea predict --model mnist-cnn-mnist.safetensors --json --top 3 *.png",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, images []string) error {
-			if ckpt == "" {
-				return fmt.Errorf("--model: a checkpoint file is required")
+			ckpt, err := modelOrDefault(ckpt)
+			if err != nil {
+				return err
 			}
 			if err := oneOf("invert", invert, "auto", "yes", "no"); err != nil {
 				return err
@@ -94,7 +95,7 @@ first, and the output says so.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to use (required)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to use"+modelDefault)
 	fl.IntVar(&topK, "top", 3, "how many classes to show per image")
 	fl.StringVar(&invert, "invert", "auto", "invert grayscale images: auto, yes or no")
 	fl.StringVar(&resize, "resize", data.ResizeCrop, "fit images to the model input: crop (keep the aspect ratio, cut the centre, as image folders are trained) or stretch")

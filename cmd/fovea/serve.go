@@ -44,7 +44,7 @@ up to --max-batch examples. On SIGINT or SIGTERM the server
 stops accepting connections, finishes the requests it has, and exits.
 
 See docs/serve.md for the protocol, examples and limits.`,
-		Example: "  fovea serve --model mnist=fovea-mnist.safetensors\n" +
+		Example: "  fovea serve --model mnist=mnist-cnn-mnist.safetensors\n" +
 			"  fovea serve --model a=a.safetensors --model b=b.onnx --addr :8080 --token-file token.txt",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
