@@ -31,7 +31,7 @@ type evalOutput struct {
 }
 
 func newEvalCmd() *cobra.Command {
-	var ckpt, dataSpec, csvPath, reportDir, tta string
+	var ckpt, dataSpec, csvPath, reportDir, tta, positive string
 	var batch, threads, limit int
 	var threshold float64
 	var asJSON bool
@@ -41,9 +41,10 @@ func newEvalCmd() *cobra.Command {
 		Long: `Evaluate a checkpoint or ONNX model on the test split of a dataset: accuracy,
 top-5 accuracy (5 or more classes), loss, the confusion matrix, per-class
 precision, recall, F1 and support with macro and weighted averages, ROC
-curves and AUC (binary: class 1 is positive; otherwise one-vs-rest per class
-and their macro mean), sensitivity and specificity at --threshold (binary),
-and the expected calibration error over 15 confidence bins. A checkpoint
+curves and AUC (binary: of the --positive class, class 1 unless named;
+otherwise one-vs-rest per class and their macro mean), sensitivity and
+specificity at --threshold (binary), and the expected calibration error over
+15 confidence bins. A checkpoint
 calibrated with fovea calibrate has its logits divided by its temperature
 before the softmax. See docs/evaluation.md.`,
 		Example: `  fovea eval --model mnist-cnn-mnist.safetensors
@@ -78,6 +79,15 @@ before the softmax. See docs/evaluation.md.`,
 			if err := oneOf("tta", tta, "none", "flip"); err != nil {
 				return err
 			}
+			names, pos := classNames(meta, test), 1
+			if positive != "" {
+				if len(names) != 2 {
+					return fmt.Errorf("--positive %s: %s has %d classes; the positive class is for two-class models", positive, ckpt, len(names))
+				}
+				if pos, err = classIndex("positive", positive, names, ckpt); err != nil {
+					return err
+				}
+			}
 			temp := temperature(meta)
 			logits := train.Logits(model, test, batch)
 			if tta == "flip" {
@@ -90,7 +100,7 @@ before the softmax. See docs/evaluation.md.`,
 					}
 				}
 			}
-			e := metrics.Evaluate(metrics.Probabilities(logits, temp), test.Y, classNames(meta, test), threshold)
+			e := metrics.Evaluate(metrics.Probabilities(logits, temp), test.Y, names, pos, threshold)
 			e.Loss = metrics.NLL(logits, test.Y, temp)
 			if csvPath != "" {
 				if err := report.WriteFile(csvPath, func(w io.Writer) error { return writeClassCSV(w, e) }); err != nil {
@@ -132,7 +142,8 @@ before the softmax. See docs/evaluation.md.`,
 	fl.StringVar(&csvPath, "csv", "", "also write the per-class precision, recall, F1, support and AUC to this CSV file")
 	fl.StringVar(&reportDir, "report", "", "also write a report into this folder: confusion.png, roc.png, reliability.png and index.html")
 	fl.StringVar(&tta, "tta", "none", "test-time augmentation: none, or flip (average the logits of each image and its mirror image)")
-	fl.Float64Var(&threshold, "threshold", 0.5, "decision threshold on the probability of class 1 for sensitivity and specificity (binary tasks)")
+	fl.Float64Var(&threshold, "threshold", 0.5, "decision threshold on the probability of the positive class for sensitivity and specificity (binary tasks)")
+	fl.StringVar(&positive, "positive", "", "the positive class of a two-class model, by name or index, for --threshold,\nsensitivity, specificity and the ROC curve (default: class 1, the second)")
 	return cmd
 }
 
@@ -218,7 +229,7 @@ func printEvaluation(e metrics.Evaluation, temp float64) {
 	}
 	if b := e.Binary; b != nil {
 		fmt.Printf("at threshold %g (positive class %q): sensitivity %.4f, specificity %.4f (TP %d, FP %d, TN %d, FN %d)\n",
-			b.Threshold, e.Classes[1], b.Sensitivity, b.Specificity, b.TP, b.FP, b.TN, b.FN)
+			b.Threshold, b.Positive, b.Sensitivity, b.Specificity, b.TP, b.FP, b.TN, b.FN)
 	}
 	tempText := ""
 	if temp != 1 {
