@@ -218,6 +218,16 @@ func TestONNXPredictEvalSummary(t *testing.T) {
 	if s.TotalParams != 4*9+4+40+10 {
 		t.Errorf("summary: %d parameters, want %d", s.TotalParams, 4*9+4+40+10)
 	}
+	// The layers with weights are typed by their ONNX operators.
+	var rows []string
+	for _, l := range s.Layers {
+		if l.Params > 0 || l.Type == "?" || l.Type == "" {
+			rows = append(rows, l.Name+" "+l.Type)
+		}
+	}
+	if strings.Join(rows, ", ") != "conv Conv, fc Gemm" {
+		t.Errorf("summary rows with weights (or without a type): %s; want conv Conv, fc Gemm", strings.Join(rows, ", "))
+	}
 }
 
 // TestInferBadInput checks that bad models and arrays give one clear line.
