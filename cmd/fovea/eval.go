@@ -44,12 +44,11 @@ precision, recall, F1 and support with macro and weighted averages, ROC
 curves and AUC (binary: of the --positive class, class 1 unless named;
 otherwise one-vs-rest per class and their macro mean), sensitivity and
 specificity at --threshold (binary), and the expected calibration error over
-15 confidence bins. A checkpoint
-calibrated with fovea calibrate has its logits divided by its temperature
-before the softmax. See docs/evaluation.md.`,
+15 confidence bins. A checkpoint calibrated with fovea calibrate has its
+logits divided by its temperature before the softmax. See docs/evaluation.md.`,
 		Example: `  fovea eval --model mnist-cnn-mnist.safetensors
   fovea eval --model fashion.safetensors --data fashion-mnist:DIR --json
-  fovea eval --model tumour.safetensors --data npz:breastmnist.npz --threshold 0.3 --csv per-class.csv --report eval-report/`,
+  fovea eval --model tumour.safetensors --data npz:breastmnist.npz --positive 0 --threshold 0.3 --csv per-class.csv --report eval-report/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setThreads(threads); err != nil {
