@@ -106,14 +106,22 @@ func TestEvalPositive(t *testing.T) {
 		t.Errorf("eval text does not name the positive class:\n%s", res.stdout)
 	}
 
+	digits, err := models.New("lenet5", models.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.Save(filepath.Join(dir, "digits.safetensors"), digits, models.Meta{Model: "lenet5", InputShape: [3]int{1, 28, 28}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--positive", "cyst"}, `--positive "cyst": not a class of tumour.safetensors (benign, malignant) nor an index 0 to 1`},
-		{[]string{"--positive", "2"}, `--positive "2": not a class of tumour.safetensors`},
+		{[]string{"--model", "tumour.safetensors", "--data", "scans", "--positive", "cyst"}, `--positive "cyst": not a class of tumour.safetensors (benign, malignant) nor an index 0 to 1`},
+		{[]string{"--model", "tumour.safetensors", "--data", "scans", "--positive", "2"}, `--positive "2": not a class of tumour.safetensors`},
+		{[]string{"--model", "digits.safetensors", "--limit", "10", "--positive", "1"}, "--positive 1: digits.safetensors has 10 classes; the positive class is for two-class models"},
 	} {
-		r := fovea(t, dir, append([]string{"eval", "--model", "tumour.safetensors", "--data", "scans"}, c.args...)...)
+		r := fovea(t, dir, append([]string{"eval"}, c.args...)...)
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("eval %s: exit %d, stderr %q; want one line with %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
 		}
