@@ -116,6 +116,43 @@ func ReadFile(path string) (*File, error) {
 	return Parse(data, path)
 }
 
+// ReadMetadata reads the metadata of the safetensors file at path from its
+// header alone, without reading or checking the tensors: a quick look at
+// what a file is. The map is nil when the header has none.
+func ReadMetadata(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	defer f.Close()
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("checkpoint: %s: "+format, append([]any{path}, args...)...)
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return nil, fail("reading the 8-byte header length: %v", err)
+	}
+	n := le.Uint64(lenBuf[:])
+	if n > MaxHeaderSize {
+		return nil, fail("header length %d exceeds the %d-byte limit (not a safetensors file?)", n, MaxHeaderSize)
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, fail("header length %d: %v (file truncated?)", n, err)
+	}
+	var h map[string]json.RawMessage
+	if err := json.Unmarshal(header, &h); err != nil {
+		return nil, fail("header: %v", err)
+	}
+	var md map[string]string
+	if raw, ok := h[metadataKey]; ok {
+		if err := json.Unmarshal(raw, &md); err != nil {
+			return nil, fail("header: %s: %v", metadataKey, err)
+		}
+	}
+	return md, nil
+}
+
 // Parse parses a safetensors file held in data; name identifies it in
 // errors. The tensors are copied out of data, converted to float32.
 //

@@ -503,3 +503,40 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestReadMetadata(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	meta := map[string]string{KeyModel: "lenet", KeyClasses: `["a","b"]`}
+	if err := WriteFile(path, sampleTensors(), meta); err != nil {
+		t.Fatal(err)
+	}
+	// The tensors are not read: a cut file still shows its metadata.
+	b, _ := os.ReadFile(path)
+	cut := filepath.Join(dir, "cut.safetensors")
+	os.WriteFile(cut, b[:len(b)-10], 0o644)
+	for _, p := range []string{path, cut} {
+		md, err := ReadMetadata(p)
+		if err != nil || md[KeyModel] != "lenet" || md[KeyClasses] != meta[KeyClasses] {
+			t.Errorf("ReadMetadata(%s) = %v, %v", p, md, err)
+		}
+	}
+	if md, err := ReadMetadata("testdata/torch_small.safetensors"); err != nil || md["format"] != "pt" {
+		t.Errorf("PyTorch file: %v, %v", md, err)
+	}
+	for name, content := range map[string][]byte{
+		"short":     []byte("abc"),
+		"text":      []byte("these are notes, not weights\n"),
+		"truncated": b[:20],
+		"badjson":   build(`{"__metadata__": [1]}`, nil),
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, content, 0o644)
+		if _, err := ReadMetadata(p); err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("ReadMetadata(%s): error %v, want one naming the file", name, err)
+		}
+	}
+	if _, err := ReadMetadata(filepath.Join(dir, "gone")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}

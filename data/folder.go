@@ -53,6 +53,20 @@ type SplitReport struct {
 	MinSize, MaxSize [2]int
 }
 
+// SizeError is the error of [LoadImageFolder] for an image whose size
+// differs from the first image's when [FolderOptions] has no Size to
+// resize them to.
+type SizeError struct {
+	File  string // the image
+	Size  [2]int // its (H, W)
+	First [2]int // the (H, W) of the first image
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("data: %s: image is %dx%d, the first image is %dx%d (set a size to resize every image)",
+		e.File, e.Size[0], e.Size[1], e.First[0], e.First[1])
+}
+
 // maxWorkers bounds FolderOptions.Workers.
 const maxWorkers = 64
 
@@ -483,7 +497,7 @@ func (d *decoder) one(raw []byte, name string, dst []float32) (imageConfigT, err
 			return imageConfigT{}, err
 		}
 		if cfg.Height != d.h || cfg.Width != d.w {
-			return imageConfigT{cfg.Height, cfg.Width}, fmt.Errorf("data: %s: image is %dx%d, the first image is %dx%d (set a size to resize every image)", name, cfg.Height, cfg.Width, d.h, d.w)
+			return imageConfigT{cfg.Height, cfg.Width}, &SizeError{File: name, Size: [2]int{cfg.Height, cfg.Width}, First: [2]int{d.h, d.w}}
 		}
 	}
 	cfg, err := decodeInto(raw, name, d.c, d.h, d.w, d.mode, dst)

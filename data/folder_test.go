@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -350,6 +351,10 @@ func TestImageFolderErrors(t *testing.T) {
 		_, _, err = LoadImageFolder(p, opt)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s (archive): %v, want %q", c.name, err, c.want)
+		}
+		var se *SizeError
+		if isSize := errors.As(err, &se); isSize != (c.name == "size differs") || isSize && (se.Size != [2]int{5, 4} || se.First != [2]int{4, 4}) {
+			t.Errorf("%s: error %#v", c.name, err)
 		}
 	}
 	// A truncated tar.gz names the archive.

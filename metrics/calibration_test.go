@@ -76,12 +76,12 @@ func TestFitTemperature(t *testing.T) {
 }
 
 // Evaluate on a two-class set fills in the binary section and the curve of
-// class 1.
+// the positive class.
 func TestEvaluateBinary(t *testing.T) {
 	p := [][]float32{{0.6, 0.4}, {0.1, 0.9}, {0.9, 0.1}, {0.2, 0.8}}
 	y := []int{1, 1, 0, 0}
-	e := Evaluate(p, y, []string{"neg", "pos"}, 0.5)
-	if e.Binary == nil || e.Binary.TP != 1 || e.Binary.FN != 1 || e.Binary.FP != 1 || e.Binary.TN != 1 {
+	e := Evaluate(p, y, []string{"neg", "pos"}, 1, 0.5)
+	if e.Binary == nil || e.Binary.TP != 1 || e.Binary.FN != 1 || e.Binary.FP != 1 || e.Binary.TN != 1 || e.Binary.Positive != "pos" {
 		t.Fatalf("binary %+v", e.Binary)
 	}
 	if e.AUC == nil || *e.AUC != 0.75 || len(e.ROC) != 1 || e.ROC[0].Class != "pos" {
@@ -89,5 +89,22 @@ func TestEvaluateBinary(t *testing.T) {
 	}
 	if e.TopK != 0 || e.Accuracy != 0.5 || len(e.Reliability) != ECEBins {
 		t.Errorf("evaluation %+v", e)
+	}
+
+	// Class 0 as the positive class: its probabilities are the scores.
+	p = [][]float32{{0.6, 0.4}, {0.3, 0.7}, {0.9, 0.1}, {0.8, 0.2}}
+	for _, c := range []struct {
+		positive       int
+		tp, fp, tn, fn int
+		auc            float64
+	}{{1, 1, 0, 2, 1, 1}, {0, 2, 1, 1, 0, 1}} {
+		e := Evaluate(p, y, []string{"neg", "pos"}, c.positive, 0.5)
+		b := e.Binary
+		if b.Positive != e.Classes[c.positive] || b.TP != c.tp || b.FP != c.fp || b.TN != c.tn || b.FN != c.fn {
+			t.Errorf("positive %d: binary %+v", c.positive, b)
+		}
+		if e.ROC[0].Class != e.Classes[c.positive] || *e.AUC != c.auc {
+			t.Errorf("positive %d: ROC of %q, AUC %v; want %v", c.positive, e.ROC[0].Class, *e.AUC, c.auc)
+		}
 	}
 }

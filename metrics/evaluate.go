@@ -24,13 +24,14 @@ type Evaluation struct {
 	PerClass  []ClassStats `json:"per_class"`
 	Macro     Averages     `json:"macro_avg"`
 	Weighted  Averages     `json:"weighted_avg"`
-	// AUC is the ROC AUC: of class 1 for two classes, else the
-	// one-vs-rest macro average; nil when undefined.
+	// AUC is the ROC AUC: of the positive class for two classes, else
+	// the one-vs-rest macro average; nil when undefined.
 	AUC *float64 `json:"roc_auc,omitempty"`
-	// ROC holds the ROC curve of class 1 for two classes, else one
-	// one-vs-rest curve per class.
+	// ROC holds the ROC curve of the positive class for two classes, else
+	// one one-vs-rest curve per class.
 	ROC []ClassROC `json:"roc"`
-	// Binary is the outcome at the decision threshold, for two classes.
+	// Binary is the outcome at the decision threshold on the positive
+	// class's probability, for two classes.
 	Binary *Binary `json:"binary,omitempty"`
 	// ECE is the expected calibration error over the ECEBins bins of
 	// Reliability.
@@ -47,13 +48,14 @@ type ClassROC struct {
 
 // Evaluate measures predicted class probabilities against labels: probs
 // has one row of k probabilities per example, classes names the k classes
-// (missing names become the class ids) and threshold is the decision
-// threshold on the probability of class 1 for two-class tasks (where class
-// 1 is the positive class). The predicted class is the most probable one.
-// The loss is computed from the probabilities (clamped at 1e-45); a caller
-// with logits can set a more exact one with [NLL]. It panics if the slices
-// differ in length or a label is outside [0, k).
-func Evaluate(probs [][]float32, labels []int, classes []string, threshold float64) Evaluation {
+// (missing names become the class ids). For two-class tasks, positive is
+// the positive class (0 or 1; usually 1), whose ROC curve and AUC are
+// reported, and threshold the decision threshold on its probability. The
+// predicted class is the most probable one. The loss is computed from the
+// probabilities (clamped at 1e-45); a caller with logits can set a more
+// exact one with [NLL]. It panics if the slices differ in length, a label
+// is outside [0, k) or, for two classes, positive is not 0 or 1.
+func Evaluate(probs [][]float32, labels []int, classes []string, positive int, threshold float64) Evaluation {
 	if len(probs) != len(labels) {
 		panic(fmt.Sprintf("metrics: Evaluate with %d probability rows and %d labels", len(probs), len(labels)))
 	}
@@ -86,11 +88,15 @@ func Evaluate(probs [][]float32, labels []int, classes []string, threshold float
 		}
 	}
 	if k == 2 {
-		column(1)
+		if positive != 0 && positive != 1 {
+			panic(fmt.Sprintf("metrics: Evaluate with positive class %d of 2", positive))
+		}
+		column(positive)
 		auc := ROCAUC(scores, pos)
 		e.AUC = finite(auc)
-		e.ROC = []ClassROC{{Class: e.Classes[1], AUC: finite(auc), Points: ROCCurve(scores, pos)}}
+		e.ROC = []ClassROC{{Class: e.Classes[positive], AUC: finite(auc), Points: ROCCurve(scores, pos)}}
 		b := AtThreshold(scores, pos, threshold)
+		b.Positive = e.Classes[positive]
 		e.Binary = &b
 	} else if len(probs) > 0 {
 		mean, per := MacroAUC(probs, labels)

@@ -85,6 +85,8 @@ func ROCCurve(scores []float64, positive []bool) []ROCPoint {
 // Binary is the outcome of thresholding the scores of a two-class task:
 // an example is predicted positive when its score is at least Threshold.
 type Binary struct {
+	// Positive names the positive class ([Evaluate] sets it).
+	Positive    string  `json:"positive,omitempty"`
 	Threshold   float64 `json:"threshold"`
 	TP          int     `json:"tp"`
 	FP          int     `json:"fp"`

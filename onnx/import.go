@@ -54,6 +54,7 @@ type Model struct {
 
 	inits    map[string]value // initializers, by ONNX name
 	params   []nn.Named[*autograd.Var]
+	paramOps map[string][2]string // parameter name → name and type of the node reading it
 	buffers  []nn.Named[*tensor.Tensor]
 	steps    []step
 	training bool
@@ -220,6 +221,7 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 		known[n] = true
 	}
 	uses := map[string]useKind{} // strongest use of each float initializer
+	firstUse := map[string]int{} // step first reading each float initializer as a weight
 	for i, n := range g.GetNode() {
 		c := &nodeCtx{m: m, n: n, idx: i}
 		for _, inName := range n.GetInput() {
@@ -238,6 +240,9 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 					k = s.roles[j]
 				}
 				uses[inName] = max(uses[inName], k)
+				if _, seen := firstUse[inName]; !seen && k == useParam {
+					firstUse[inName] = len(m.steps)
+				}
 			}
 		}
 		for _, out := range n.GetOutput() {
@@ -254,13 +259,15 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 	// Float initializers become parameters (trained), buffers (batch-norm
 	// statistics) or plain constants (Clip bounds and the like).
 	taken := map[string]bool{}
+	paramName := map[string]string{} // ONNX name → parameter name
 	for _, n := range floatInits {
 		t := initTensors[n]
 		switch uses[n] {
 		case useParam:
 			v := autograd.Param(t)
 			m.inits[n] = floatValue(v)
-			m.params = append(m.params, nn.Named[*autograd.Var]{Name: sanitizeName(n, taken), Value: v})
+			paramName[n] = sanitizeName(n, taken)
+			m.params = append(m.params, nn.Named[*autograd.Var]{Name: paramName[n], Value: v})
 		case useBuffer:
 			m.inits[n] = floatValue(autograd.Const(t))
 			m.buffers = append(m.buffers, nn.Named[*tensor.Tensor]{Name: sanitizeName(n, taken), Value: t})
@@ -268,7 +275,39 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 			m.inits[n] = floatValue(autograd.Const(t))
 		}
 	}
+	m.nameParamOps(paramName, firstUse)
 	return m, nil
+}
+
+// nameParamOps fills m.paramOps: each parameter belongs to the first node
+// reading it as a weight, named after its first parameter's module path
+// when that name has one ("layer1.0.conv1" for "layer1.0.conv1.weight"),
+// else by the node's name ("/conv1/Conv" for the "onnx::Conv_193" of a
+// constant-folded PyTorch export), else by its operator and index.
+// paramName maps ONNX initializer names to parameter names, firstUse to
+// the index of their node.
+func (m *Model) nameParamOps(paramName map[string]string, firstUse map[string]int) {
+	m.paramOps = map[string][2]string{}
+	nodeName := map[int]string{}
+	for i, s := range m.steps {
+		for _, in := range s.inputs {
+			p, ok := paramName[in]
+			if !ok || firstUse[in] != i {
+				continue
+			}
+			if _, named := nodeName[i]; !named {
+				switch dot := strings.LastIndexByte(p, '.'); {
+				case dot > 0:
+					nodeName[i] = p[:dot]
+				case s.name != "":
+					nodeName[i] = s.name
+				default:
+					nodeName[i] = fmt.Sprintf("%s_%d", s.op, i)
+				}
+			}
+			m.paramOps[p] = [2]string{nodeName[i], s.op}
+		}
+	}
 }
 
 // useKind is how a node uses an initializer input, weakest first.
@@ -427,6 +466,16 @@ func (m *Model) Forward(x *autograd.Var) *autograd.Var {
 // OwnParams lists the float32 initializers that nodes use as weights, in
 // file order, named by their (sanitized) ONNX names.
 func (m *Model) OwnParams() []nn.Named[*autograd.Var] { return m.params }
+
+// ParamOp returns the node that reads the parameter called name (one of
+// [Model.OwnParams]) as a weight: its name, the parameter's module path
+// where the initializer name has one ("layer1.0.conv1"), else the node's
+// own ("/conv1/Conv"), and its operator type ("Conv", "Gemm"). Both are ""
+// for another name. Package summary shows the parameters on such rows.
+func (m *Model) ParamOp(name string) (op, opType string) {
+	p := m.paramOps[name]
+	return p[0], p[1]
+}
 
 // OwnBuffers lists the batch-norm running statistics.
 func (m *Model) OwnBuffers() []nn.Named[*tensor.Tensor] { return m.buffers }

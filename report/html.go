@@ -178,8 +178,8 @@ func EvaluationSections(e metrics.Evaluation) ([]Section, error) {
 	}
 	if b := e.Binary; b != nil {
 		sum.Rows = append(sum.Rows,
-			[]string{fmt.Sprintf("sensitivity at %g", b.Threshold), num(b.Sensitivity, 4)},
-			[]string{fmt.Sprintf("specificity at %g", b.Threshold), num(b.Specificity, 4)})
+			[]string{fmt.Sprintf("sensitivity at %g (positive class %s)", b.Threshold, b.Positive), num(b.Sensitivity, 4)},
+			[]string{fmt.Sprintf("specificity at %g (positive class %s)", b.Threshold, b.Positive), num(b.Specificity, 4)})
 	}
 	sum.Rows = append(sum.Rows, []string{fmt.Sprintf("expected calibration error (%d bins)", len(e.Reliability)), num(e.ECE, 4)})
 

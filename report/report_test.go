@@ -30,7 +30,7 @@ func evaluation() metrics.Evaluation {
 		{0.1, 0.8, 0.1}, {0.5, 0.4, 0.1}, {0.1, 0.2, 0.7}, {0.2, 0.2, 0.6}, {0.3, 0.4, 0.3},
 	}
 	labels := []int{0, 0, 0, 0, 1, 1, 2, 2, 2}
-	return metrics.Evaluate(probs, labels, []string{"cat", "dog", "bird"}, 0.5)
+	return metrics.Evaluate(probs, labels, []string{"cat", "dog", "bird"}, 1, 0.5)
 }
 
 // checkPNG decodes b and fails unless at least 1% of its pixels differ
@@ -151,6 +151,30 @@ func TestWriteDir(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(left) > 0 {
 		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
+// TestEvaluationSectionsBinary checks that the summary of a two-class
+// evaluation names the positive class of its sensitivity and specificity.
+func TestEvaluationSectionsBinary(t *testing.T) {
+	e := metrics.Evaluate([][]float32{{0.7, 0.3}, {0.4, 0.6}, {0.2, 0.8}}, []int{0, 0, 1}, []string{"benign", "malignant"}, 0, 0.5)
+	secs, err := EvaluationSections(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, s := range secs {
+		for _, tb := range s.Tables {
+			for _, r := range tb.Rows {
+				rows = append(rows, strings.Join(r, " = "))
+			}
+		}
+	}
+	all := strings.Join(rows, "\n")
+	for _, want := range []string{"sensitivity at 0.5 (positive class benign) = 0.5000", "specificity at 0.5 (positive class benign) = 1.0000"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the tables lack %q:\n%s", want, all)
+		}
 	}
 }
 

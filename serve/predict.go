@@ -14,32 +14,25 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/explain"
+	evalmetrics "github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
 // predictResponse is the POST /v1/predict/{name} response.
 type predictResponse struct {
-	Model       string       `json:"model"`
-	Top         []topLabel   `json:"top"`
-	Inverted    bool         `json:"inverted,omitempty"`
-	ElapsedMS   float64      `json:"elapsed_ms"`
-	Explanation *explanation `json:"explanation,omitempty"`
+	Model       string               `json:"model"`
+	Top         []evalmetrics.Ranked `json:"top"`
+	Inverted    bool                 `json:"inverted,omitempty"`
+	ElapsedMS   float64              `json:"elapsed_ms"`
+	Explanation *explanation         `json:"explanation,omitempty"`
 	// ExplainError says why no explanation was made, when one was asked.
 	ExplainError string `json:"explain_error,omitempty"`
-}
-
-// topLabel is one of the most probable classes.
-type topLabel struct {
-	Label       string  `json:"label"`
-	Index       int     `json:"index"`
-	Probability float64 `json:"probability"`
 }
 
 // explanation is a Grad-CAM of the predicted class.
@@ -351,22 +344,12 @@ func (s *Server) reserve(ctx context.Context, m *served) reserveFunc {
 }
 
 // top returns the k most probable classes of one row of logits.
-func (m *served) top(logits []float32, k, topK int) []topLabel {
-	probs := softmaxRows(logits[:k], k, m.Meta.Temperature)
-	idx := make([]int, k)
-	for i := range idx {
-		idx[i] = i
+func (m *served) top(logits []float32, k, topK int) []evalmetrics.Ranked {
+	t := m.Meta.Temperature
+	if t <= 0 {
+		t = 1
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
-	out := make([]topLabel, 0, min(topK, k))
-	for _, i := range idx[:min(topK, k)] {
-		label := strconv.Itoa(i)
-		if i < len(m.Meta.Classes) {
-			label = m.Meta.Classes[i]
-		}
-		out = append(out, topLabel{Label: label, Index: i, Probability: float64(probs[i])})
-	}
-	return out
+	return evalmetrics.TopClasses(evalmetrics.Softmax(logits[:k], t), m.Meta.Classes, topK)
 }
 
 // explain computes the Grad-CAM of the predicted class for the normalized

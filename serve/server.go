@@ -50,12 +50,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fovea-ml/fovea/internal/version"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 )
 
-// Version is reported by GET /v2 as the server's version.
-const Version = "0.1.0"
+// Version is reported by GET /v2 as the server's version: the Fovea
+// release, the one fovea --version prints.
+const Version = version.Version
 
 // Model is one model to serve.
 type Model struct {

@@ -18,6 +18,10 @@
 // it gets a row of its own named after the operation under that path
 // ("layer1.0.relu", "layers.4.add"; just "relu" at the top). The flatten
 // that [nn.Linear] applies to its input is folded into the linear row.
+// The type of a module's row is its Go type ("Conv2d"); a layer whose
+// parameters belong to operations of its own rather than to modules, as an
+// imported ONNX graph's, says where each goes with [OpParams] (rows
+// "layer1.0.conv1" of type "Conv").
 //
 // # Counting
 //
@@ -46,6 +50,16 @@ import (
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
+
+// OpParams is implemented by a layer whose parameters belong to the
+// operations it runs rather than to child modules, such as an imported
+// ONNX graph (onnx.Model).
+type OpParams interface {
+	// ParamOp returns the operation that reads the parameter called name
+	// (one of the layer's OwnParams): its row name, e.g. "layer1.0.conv1"
+	// or "/conv1/Conv", and its type, e.g. "Conv"; "" and "" if unknown.
+	ParamOp(name string) (op, opType string)
+}
 
 // bytesPerValue is the size of a float32, Fovea's only element type.
 const bytesPerValue = 4
@@ -93,12 +107,13 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 			modules[path] = l
 		}
 	})
+	rowOf, rowType := opRows(model)
 	owner := map[string]string{} // parameter name → module path
 	ownParams := map[string]int64{}
 	var total, trainable, buffers int64
 	seen := map[*tensor.Tensor]bool{}
 	for _, p := range nn.Params(model) {
-		path := parent(p.Name)
+		path := rowOf(p.Name)
 		if seen[p.Value.Value] {
 			continue // a shared tensor is counted once
 		}
@@ -138,7 +153,7 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 			}
 			if p, ok := owner[g.Values[in].Param]; ok {
 				path, module = p, true
-				typ = typeName(modules[p])
+				typ = rowType(p, modules[p], o.Op)
 				break
 			}
 		}
@@ -174,10 +189,10 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 	}
 	// Parameters no operation read still count, on rows of their own.
 	for _, p := range nn.Params(model) {
-		path := parent(p.Name)
+		path := rowOf(p.Name)
 		if !counted[path] {
 			counted[path] = true
-			s.Rows = append(s.Rows, Row{Name: path, Type: typeName(modules[path]) + " (unused)", Params: ownParams[path]})
+			s.Rows = append(s.Rows, Row{Name: path, Type: rowType(path, modules[path], "") + " (unused)", Params: ownParams[path]})
 		}
 	}
 	for _, r := range s.Rows {
@@ -185,6 +200,44 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 		s.ActivationBytes += r.Memory
 	}
 	return s, nil
+}
+
+// opRows returns the row path of each parameter of model, by its full
+// name: the operation [OpParams] names for the parameters of such layers,
+// else the parameter's module path; and the type of a row: the
+// operation's type, else the module's Go type, else op's type.
+func opRows(model nn.Layer) (rowOf func(param string) string, rowType func(path string, module nn.Layer, op string) string) {
+	rows := map[string]string{}  // parameter name → row of its operation
+	types := map[string]string{} // row → operation type
+	nn.Walk(model, func(path string, l nn.Layer) {
+		ops, ok := l.(OpParams)
+		owner, ok2 := l.(nn.ParamOwner)
+		if !ok || !ok2 {
+			return
+		}
+		for _, p := range owner.OwnParams() {
+			if op, typ := ops.ParamOp(p.Name); op != "" {
+				row := join(path, op)
+				rows[join(path, p.Name)], types[row] = row, typ
+			}
+		}
+	})
+	rowOf = func(param string) string {
+		if r, ok := rows[param]; ok {
+			return r
+		}
+		return parent(param)
+	}
+	rowType = func(path string, module nn.Layer, op string) string {
+		switch {
+		case types[path] != "":
+			return types[path]
+		case module != nil:
+			return typeName(module)
+		}
+		return opType(op)
+	}
+	return rowOf, rowType
 }
 
 // nodeMACs counts the multiply-accumulates of one operation at the traced
@@ -245,9 +298,6 @@ func isParent(l nn.Layer) bool {
 
 // typeName is the Go type name of l without package or pointer: "Conv2d".
 func typeName(l nn.Layer) string {
-	if l == nil {
-		return "?"
-	}
 	t := reflect.TypeOf(l)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -3,12 +3,17 @@ package summary_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/onnx"
+	"github.com/fovea-ml/fovea/onnx/onnxpb"
 	"github.com/fovea-ml/fovea/summary"
 )
 
@@ -209,4 +214,80 @@ func TestBadInput(t *testing.T) {
 	if got := summary.Commas(1234567); got != "1,234,567" {
 		t.Errorf("Commas %q", got)
 	}
+}
+
+// TestONNXRows summarizes imported ONNX graphs: a parameter's row is the
+// operation reading it, named as in the state dict (or by its ONNX node
+// when the initializer name says nothing, as in constant-folded PyTorch
+// exports) and typed by its ONNX operator.
+func TestONNXRows(t *testing.T) {
+	m, err := models.New("lenet5", models.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := summary.Of("lenet5", m, [3]int{1, 28, 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := onnx.Export(m, []int{1, 1, 28, 28}, onnx.ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{"Conv2d": "Conv", "Linear": "Gemm"}
+	check := func(mp *onnxpb.ModelProto, rename func(string) string) {
+		t.Helper()
+		im, err := onnx.FromProto(mp, "lenet5.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := summary.Of("lenet5.onnx", im, [3]int{1, 28, 28})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRows(t, s, im)
+		var got []string
+		for _, r := range s.Rows {
+			if r.Params > 0 {
+				got = append(got, r.Name+" "+r.Type)
+			}
+		}
+		var exp []string
+		for _, r := range want.Rows {
+			if r.Params > 0 {
+				exp = append(exp, rename(r.Name)+" "+types[r.Type])
+			}
+		}
+		if strings.Join(got, ", ") != strings.Join(exp, ", ") {
+			t.Errorf("rows with parameters: %s; want %s", strings.Join(got, ", "), strings.Join(exp, ", "))
+		}
+	}
+	check(mp, func(s string) string { return s })
+
+	// The same graph with initializers named as constant folding names
+	// them ("onnx::Conv_7"): the rows take the nodes' names.
+	nodeOf := map[string]string{}
+	for _, n := range mp.GetGraph().GetNode() {
+		for _, in := range n.GetInput() {
+			nodeOf[in] = n.GetName()
+		}
+	}
+	rename := map[string]string{}
+	var rowNames []string
+	for i, init := range mp.GetGraph().GetInitializer() {
+		n := init.GetName()
+		rename[n] = fmt.Sprintf("onnx::%s_%d", "W", i)
+		if strings.HasSuffix(n, ".weight") {
+			rowNames = append(rowNames, nodeOf[n])
+		}
+		init.Name = proto.String(rename[n])
+	}
+	for _, n := range mp.GetGraph().GetNode() {
+		for j, in := range n.Input {
+			if r, ok := rename[in]; ok {
+				n.Input[j] = r
+			}
+		}
+	}
+	k := 0
+	check(mp, func(string) string { k++; return rowNames[k-1] })
 }

@@ -40,7 +40,7 @@ func newCalibrateCmd() *cobra.Command {
 	var seed uint64
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "calibrate --model CKPT --out CKPT2",
+		Use:   "calibrate [--model CKPT] --out CKPT2",
 		Short: "Fit a softmax temperature so a checkpoint's probabilities are calibrated",
 		Long: `Fit temperature scaling (Guo et al. 2017): the temperature T > 0 that
 minimizes the negative log-likelihood of softmax(logits / T) on validation
@@ -55,16 +55,18 @@ checkpoint, as for fovea eval) when it has one (an .npz with val arrays), its
 test split reported as held out; else a stratified --val-split fraction of
 the test split, the rest reported as held out. A line on stderr says which.
 See docs/evaluation.md.`,
-		Example: `  fovea calibrate --model fovea-mnist.safetensors --out fovea-mnist.calibrated.safetensors
+		Example: `  fovea calibrate --model mnist-cnn-mnist.safetensors --out mnist-cnn-mnist.cal.safetensors
   fovea calibrate --model r20.safetensors --data cifar10:DIR --val-split 0.5 --out r20.cal.safetensors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setThreads(threads); err != nil {
 				return err
 			}
+			ckpt, err := modelOrDefault(ckpt)
+			if err != nil {
+				return err
+			}
 			switch {
-			case ckpt == "":
-				return fmt.Errorf("--model: a checkpoint file is required")
 			case isONNXPath(ckpt):
 				return fmt.Errorf("--model %s: calibrate writes a Fovea checkpoint; give a .safetensors checkpoint, not an ONNX file", ckpt)
 			case out == "":
@@ -116,7 +118,7 @@ See docs/evaluation.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) to calibrate (required)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) to calibrate"+modelDefault)
 	fl.StringVar(&dataSpec, "data", "", "dataset to fit on: its validation split, else a --val-split of its test split\n(default: the data recorded in the checkpoint)")
 	fl.Float64Var(&valSplit, "val-split", 0.2, "fraction of the test split (stratified) to fit the temperature on, when the data has no\nvalidation split or this flag is given")
 	fl.StringVar(&valSpec, "val-data", "", "fit on all of this dataset's test split instead of a --val-split of --data")

@@ -88,7 +88,7 @@ func TestCalibrateRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p0[0].Top[0].Class != p1[0].Top[0].Class || p0[0].Top[0].Probability == p1[0].Top[0].Probability {
+	if p0[0].Top[0].Index != p1[0].Top[0].Index || p0[0].Top[0].Probability == p1[0].Top[0].Probability {
 		t.Errorf("predict before %+v and after %+v calibration", p0[0].Top, p1[0].Top)
 	}
 

@@ -87,3 +87,15 @@ func oneOf(flag, v string, allowed ...string) error {
 	}
 	return fmt.Errorf("--%s %q: must be one of %s", flag, v, strings.Join(allowed, ", "))
 }
+
+// classIndex resolves a --flag naming a class of model (a checkpoint or
+// ONNX path) by its name in classes, or else by its index.
+func classIndex(flag, value string, classes []string, model string) (int, error) {
+	if i := slices.Index(classes, value); i >= 0 {
+		return i, nil
+	}
+	if i, err := strconv.Atoi(value); err == nil && i >= 0 && i < len(classes) {
+		return i, nil
+	}
+	return 0, fmt.Errorf("--%s %q: not a class of %s (%s) nor an index 0 to %d", flag, value, model, strings.Join(classes, ", "), len(classes)-1)
+}

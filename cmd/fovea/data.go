@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -96,6 +97,10 @@ func runInspect(spec string, f dataFlags) error {
 		splits = append(splits, inspectSplit{"test", test})
 	} else {
 		train, test, err := data.LoadWith(spec, opt)
+		if se := (*data.SizeError)(nil); errors.As(err, &se) {
+			return fmt.Errorf("%s: image is %dx%d, the first image is %dx%d: give --size HxW (e.g. --size %dx%d) to resize every image",
+				se.File, se.Size[0], se.Size[1], se.First[0], se.First[1], se.First[0], se.First[1])
+		}
 		if err != nil {
 			return err
 		}

@@ -79,9 +79,11 @@ func TestDataInspect(t *testing.T) {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
 
-	// Without --size, images of different sizes are an error naming one.
+	// Without --size, images of different sizes are an error naming one
+	// and the flag that resizes them.
 	r = fovea(t, dir, "data", "inspect", imgs)
-	if r.code == 0 || !strings.HasPrefix(r.stderr, "fovea: data: ") || !strings.Contains(r.stderr, "a.png: image is") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+	if r.code == 0 || !strings.HasPrefix(r.stderr, "fovea: ") || !strings.Contains(r.stderr, "a.png: image is") ||
+		!strings.Contains(r.stderr, "--size HxW") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("mixed sizes: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = fovea(t, dir, "data", "inspect", imgs, "--channels", "2")

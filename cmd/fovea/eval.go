@@ -32,7 +32,7 @@ type evalOutput struct {
 }
 
 func newEvalCmd() *cobra.Command {
-	var ckpt, dataSpec, csvPath, reportDir, tta string
+	var ckpt, dataSpec, csvPath, reportDir, tta, positive string
 	var batch, threads, limit int
 	var threshold float64
 	var asJSON bool
@@ -42,11 +42,11 @@ func newEvalCmd() *cobra.Command {
 		Long: `Evaluate a checkpoint or ONNX model on the test split of a dataset: accuracy,
 top-5 accuracy (5 or more classes), loss, the confusion matrix, per-class
 precision, recall, F1 and support with macro and weighted averages, ROC
-curves and AUC (binary: class 1 is positive; otherwise one-vs-rest per class
-and their macro mean), sensitivity and specificity at --threshold (binary),
-and the expected calibration error over 15 confidence bins. A checkpoint
-calibrated with fovea calibrate has its logits divided by its temperature
-before the softmax.
+curves and AUC (binary: of the --positive class, class 1 unless named;
+otherwise one-vs-rest per class and their macro mean), sensitivity and
+specificity at --threshold (binary), and the expected calibration error over
+15 confidence bins. A checkpoint calibrated with fovea calibrate has its
+logits divided by its temperature before the softmax.
 
 Without --data, eval uses the data fovea train recorded in the checkpoint:
 its --test-data, else the test split of its --data, else the part of it that
@@ -55,16 +55,17 @@ records no data (older files, imported models) needs --data, unless it is an
 MNIST model (1x28x28, classes 0-9): that one is evaluated on the embedded
 MNIST. A line on stderr says which data and split are used. Data whose classes
 are not the model's is refused. See docs/evaluation.md.`,
-		Example: `  fovea eval --model fovea-mnist.safetensors     # on the test split of the data it was trained on
+		Example: `  fovea eval --model mnist-cnn-mnist.safetensors     # on the test split of the data it was trained on
   fovea eval --model fashion.safetensors --data fashion-mnist:DIR --json
-  fovea eval --model tumour.safetensors --data npz:breastmnist.npz --threshold 0.3 --csv per-class.csv --report eval-report/`,
+  fovea eval --model tumour.safetensors --data npz:breastmnist.npz --positive 0 --threshold 0.3 --csv per-class.csv --report eval-report/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setThreads(threads); err != nil {
 				return err
 			}
-			if ckpt == "" {
-				return fmt.Errorf("--model: a checkpoint file is required")
+			ckpt, err := modelOrDefault(ckpt)
+			if err != nil {
+				return err
 			}
 			if batch < 1 {
 				return fmt.Errorf("--batch-size %d: must be at least 1", batch)
@@ -88,6 +89,15 @@ are not the model's is refused. See docs/evaluation.md.`,
 			}
 			test := sets.test
 			fmt.Fprintln(os.Stderr, "data:", sets.about)
+			names, pos := classNames(meta, test), 1
+			if positive != "" {
+				if len(names) != 2 {
+					return fmt.Errorf("--positive %s: %s has %d classes; the positive class is for two-class models", positive, ckpt, len(names))
+				}
+				if pos, err = classIndex("positive", positive, names, ckpt); err != nil {
+					return err
+				}
+			}
 			temp := temperature(meta)
 			logits := train.Logits(model, test, batch)
 			if tta == "flip" {
@@ -100,7 +110,7 @@ are not the model's is refused. See docs/evaluation.md.`,
 					}
 				}
 			}
-			e := metrics.Evaluate(metrics.Probabilities(logits, temp), test.Y, classNames(meta, test), threshold)
+			e := metrics.Evaluate(metrics.Probabilities(logits, temp), test.Y, names, pos, threshold)
 			e.Loss = metrics.NLL(logits, test.Y, temp)
 			if csvPath != "" {
 				if err := report.WriteFile(csvPath, func(w io.Writer) error { return writeClassCSV(w, e) }); err != nil {
@@ -133,7 +143,7 @@ are not the model's is refused. See docs/evaluation.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to evaluate (required)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to evaluate"+modelDefault)
 	fl.StringVar(&dataSpec, "data", "", "dataset whose test split is used (default: the data recorded in the checkpoint by fovea train):\nmnist, cifar10:DIR, npz:FILE, …, an image folder or archive (see fovea train --help)")
 	fl.IntVar(&batch, "batch-size", 500, "images per forward pass")
 	fl.IntVar(&threads, "threads", 0, "worker threads (0: all cores)")
@@ -142,7 +152,8 @@ are not the model's is refused. See docs/evaluation.md.`,
 	fl.StringVar(&csvPath, "csv", "", "also write the per-class precision, recall, F1, support and AUC to this CSV file")
 	fl.StringVar(&reportDir, "report", "", "also write a report into this folder: confusion.png, roc.png, reliability.png and index.html")
 	fl.StringVar(&tta, "tta", "none", "test-time augmentation: none, or flip (average the logits of each image and its mirror image)")
-	fl.Float64Var(&threshold, "threshold", 0.5, "decision threshold on the probability of class 1 for sensitivity and specificity (binary tasks)")
+	fl.Float64Var(&threshold, "threshold", 0.5, "decision threshold on the probability of the positive class for sensitivity and specificity (binary tasks)")
+	fl.StringVar(&positive, "positive", "", "the positive class of a two-class model, by name or index, for --threshold,\nsensitivity, specificity and the ROC curve (default: class 1, the second)")
 	return cmd
 }
 
@@ -187,21 +198,6 @@ func temperature(meta models.Meta) float64 {
 	return 1
 }
 
-// withTemperature returns logits divided by the model's temperature (a
-// copy; logits itself when the model has none), for the softmax of
-// predict.
-func withTemperature(logits []float32, meta models.Meta) []float32 {
-	t := temperature(meta)
-	if t == 1 {
-		return logits
-	}
-	out := make([]float32, len(logits))
-	for i, v := range logits {
-		out[i] = float32(float64(v) / t)
-	}
-	return out
-}
-
 // writeClassCSV writes the per-class rows of e, then the macro and
 // weighted averages.
 func writeClassCSV(w io.Writer, e metrics.Evaluation) error {
@@ -241,7 +237,7 @@ func printEvaluation(e metrics.Evaluation, temp float64) {
 	}
 	if b := e.Binary; b != nil {
 		fmt.Printf("at threshold %g (positive class %q): sensitivity %.4f, specificity %.4f (TP %d, FP %d, TN %d, FN %d)\n",
-			b.Threshold, e.Classes[1], b.Sensitivity, b.Specificity, b.TP, b.FP, b.TN, b.FN)
+			b.Threshold, b.Positive, b.Sensitivity, b.Specificity, b.TP, b.FP, b.TN, b.FN)
 	}
 	tempText := ""
 	if temp != 1 {

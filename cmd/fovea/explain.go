@@ -40,7 +40,7 @@ type explainFlags struct {
 func newExplainCmd() *cobra.Command {
 	var f explainFlags
 	cmd := &cobra.Command{
-		Use:   "explain --model CKPT IMAGE...",
+		Use:   "explain [--model CKPT] IMAGE...",
 		Short: "Grad-CAM, saliency, SmoothGrad and feature-map images of what a model looks at",
 		Long: `Explain writes PNG images showing which parts of each IMAGE drive the
 prediction of a Fovea checkpoint or an ONNX model:
@@ -61,14 +61,14 @@ the default is the output of the last conv block. An ONNX model runs as one
 graph with no inner layers to hook: on it, and on a model without conv
 layers, gradcam and features are skipped with a note. DIR is created only
 when there is something to write. See docs/explain.md.`,
-		Example: "  fovea explain --model fovea-mnist.safetensors digit.png\n" +
+		Example: "  fovea explain --model mnist-cnn-mnist.safetensors digit.png\n" +
 			"  fovea explain --model m.safetensors --method gradcam,features --layer 6 --out maps a.png b.png\n" +
 			"  fovea explain --model m.onnx --method saliency,smoothgrad digit.png",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, images []string) error { return runExplain(f, images) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file (required; gradcam and features need conv layers)")
+	fl.StringVar(&f.ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file; gradcam and features need conv layers"+modelDefault)
 	fl.StringVar(&f.methods, "method", "gradcam,saliency,smoothgrad,features", "comma-separated methods: gradcam, saliency, smoothgrad, features")
 	fl.StringVar(&f.layer, "layer", "", "Grad-CAM layer path, e.g. 6 or layer4.1 (default: the last conv block's output)")
 	fl.IntVar(&f.class, "class", -1, "class to explain (-1: the predicted class)")
@@ -96,8 +96,9 @@ type pngFile struct {
 }
 
 func runExplain(f explainFlags, images []string) error {
-	if f.ckpt == "" {
-		return fmt.Errorf("--model: a checkpoint file is required")
+	var err error
+	if f.ckpt, err = modelOrDefault(f.ckpt); err != nil {
+		return err
 	}
 	ms := strings.Split(f.methods, ",")
 	for i, m := range ms {

@@ -47,7 +47,7 @@ func TestExplainInvertsLikePredict(t *testing.T) {
 	// explain saw.
 	pick := -1
 	for i := range auto {
-		if pick < 0 && auto[i].Top[0].Class != plain[i].Top[0].Class {
+		if pick < 0 && auto[i].Top[0].Index != plain[i].Top[0].Index {
 			pick = i
 		}
 	}
@@ -63,8 +63,8 @@ func TestExplainInvertsLikePredict(t *testing.T) {
 		want     int
 		inverted bool
 	}{
-		{nil, auto[pick].Top[0].Class, true},
-		{[]string{"--invert", "no"}, plain[pick].Top[0].Class, false},
+		{nil, auto[pick].Top[0].Index, true},
+		{[]string{"--invert", "no"}, plain[pick].Top[0].Index, false},
 	} {
 		args := append([]string{"explain", "--model", "m.safetensors", "--method", "saliency,gradcam", "--out", "maps", "--json", files[pick]}, c.args...)
 		r := mustSucceed(t, dir, args...)

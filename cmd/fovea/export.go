@@ -21,7 +21,7 @@ func newExportCmd() *cobra.Command {
 		seed                      uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "export --model CKPT|ZOO-NAME|FILE.onnx --out model.onnx",
+		Use:   "export [--model CKPT|ZOO-NAME|FILE.onnx] --out model.onnx",
 		Short: "Write a model as an ONNX file",
 		Long: `Export writes a model as ONNX (see docs/onnx.md) for ONNX Runtime, TensorRT,
 OpenVINO and other runtimes. The model is a checkpoint (its input shape comes
@@ -33,8 +33,12 @@ has the input "input" (N, C, H, W) and the output "output" (the logits).`,
   fovea export --model lenet5 --out lenet.onnx --opset 13`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if model == "" || out == "" {
-				return fmt.Errorf("--model and --out are required")
+			if out == "" {
+				return fmt.Errorf("--out: the .onnx file to write is required")
+			}
+			model, err := modelOrDefault(model)
+			if err != nil {
+				return err
 			}
 			if err := oneOf("format", format, "onnx"); err != nil {
 				return err
@@ -66,7 +70,7 @@ has the input "input" (N, C, H, W) and the output "output" (the logits).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&model, "model", "", "checkpoint, zoo model name or .onnx file")
+	cmd.Flags().StringVar(&model, "model", "", "checkpoint, zoo model name or .onnx file"+modelDefault)
 	cmd.Flags().StringVar(&format, "format", "onnx", "output format (onnx)")
 	cmd.Flags().StringVar(&out, "out", "", "file to write")
 	cmd.Flags().IntVar(&opset, "opset", onnx.DefaultOpset, fmt.Sprintf("ONNX opset, %d to %d", onnx.MinOpset, onnx.MaxOpset))

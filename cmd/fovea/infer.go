@@ -24,23 +24,26 @@ func newInferCmd() *cobra.Command {
 	var batch, threads int
 	var useEngine bool
 	cmd := &cobra.Command{
-		Use:   "infer --model CKPT|ONNX --input IN.npy --out OUT.npy",
+		Use:   "infer [--model CKPT|ONNX] --input IN.npy --out OUT.npy",
 		Short: "Run a checkpoint or ONNX model on a NumPy array of inputs",
 		Long: `Infer reads a float32 array (N, C, H, W) from a .npy file, runs the model on it
 in evaluation mode, batch by batch, and writes the raw outputs (logits for a
-classifier) as a float32 .npy file. The input is used as is: no resizing and no
-normalization. The model is a Fovea checkpoint or an ONNX file (.onnx). With
---engine (the default) batches run on the compiled inference engine when it
-supports every operation of the model, else eagerly.`,
+classifier) as a float32 .npy file, printing its name and shape. The input is
+used as is: no resizing and no normalization. The model is a Fovea checkpoint
+or an ONNX file (.onnx). With --engine (the default) batches run on the
+compiled inference engine when it supports every operation of the model, else
+eagerly. The folder of --out must exist.`,
 		Example: "  fovea infer --model model.onnx --input images.npy --out logits.npy",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setThreads(threads); err != nil {
 				return err
 			}
+			modelPath, err := modelOrDefault(modelPath)
+			if err != nil {
+				return err
+			}
 			switch {
-			case modelPath == "":
-				return fmt.Errorf("--model: a checkpoint or ONNX file is required")
 			case inPath == "":
 				return fmt.Errorf("--input: a .npy file is required")
 			case outPath == "":
@@ -60,11 +63,15 @@ supports every operation of the model, else eagerly.`,
 			if err != nil {
 				return fmt.Errorf("--model %s: %v", modelPath, err)
 			}
-			return writeNPY(outPath, y)
+			if err := writeNPY(outPath, y); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: float32 %s\n", outPath, shapeText(y.Shape()))
+			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&modelPath, "model", "", "checkpoint or .onnx file (required)")
+	fl.StringVar(&modelPath, "model", "", "checkpoint or .onnx file"+modelDefault)
 	fl.StringVar(&inPath, "input", "", "float32 .npy array of shape (N, C, H, W) (required)")
 	fl.StringVar(&outPath, "out", "", "where to write the float32 .npy output (required)")
 	fl.IntVar(&batch, "batch-size", 64, "images per forward pass")

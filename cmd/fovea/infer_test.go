@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"image/color"
 	"math"
 	"math/rand/v2"
@@ -151,7 +152,10 @@ func TestInferCheckpointAndONNX(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, engine := range []string{"--engine=true", "--engine=false"} {
-		mustSucceed(t, dir, "infer", "--model", "lenet.safetensors", "--input", "in.npy", "--out", "out.npy", "--batch-size", "2", engine)
+		r := mustSucceed(t, dir, "infer", "--model", "lenet.safetensors", "--input", "in.npy", "--out", "out.npy", "--batch-size", "2", engine)
+		if want := "wrote out.npy: float32 (5, 10)\n"; r.stdout != want {
+			t.Errorf("infer printed %q, want %q", r.stdout, want)
+		}
 		assertClose(t, "checkpoint "+engine, readNPYFile(t, filepath.Join(dir, "out.npy")), eagerOut(t, m, x))
 	}
 
@@ -181,19 +185,21 @@ func TestONNXPredictEvalSummary(t *testing.T) {
 	tinyONNX(t, filepath.Join(dir, "tiny.onnx"), 0)
 	writePNG(t, filepath.Join(dir, "digit.png"), 28, 28, color.RGBA{200, 200, 200, 255})
 	r := mustSucceed(t, dir, "predict", "--model", "tiny.onnx", "--json", "--top", "2", "digit.png")
+	// The classes have the keys of the server's /v1/predict.
 	var preds []struct {
 		Image string
-		Top   []struct {
-			Class       int
-			Name        string
-			Probability float64
-		}
+		Top   []map[string]any
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &preds); err != nil || len(preds) != 1 || len(preds[0].Top) != 2 {
 		t.Fatalf("predict printed %q (%v)", r.stdout, err)
 	}
-	if top := preds[0].Top[0]; top.Name == "" || top.Probability <= 0 || top.Probability > 1 {
-		t.Errorf("predict: top class %+v", top)
+	for _, top := range preds[0].Top {
+		index, _ := top["index"].(float64)
+		label, _ := top["label"].(string)
+		p, _ := top["probability"].(float64)
+		if len(top) != 3 || label != fmt.Sprint(index) || !(p > 0 && p <= 1) {
+			t.Errorf("predict --json: class %v, want the keys index, label (here the index) and probability", top)
+		}
 	}
 
 	r = mustSucceed(t, dir, "eval", "--model", "tiny.onnx", "--limit", "200", "--json")
@@ -212,6 +218,16 @@ func TestONNXPredictEvalSummary(t *testing.T) {
 	if s.TotalParams != 4*9+4+40+10 {
 		t.Errorf("summary: %d parameters, want %d", s.TotalParams, 4*9+4+40+10)
 	}
+	// The layers with weights are typed by their ONNX operators.
+	var rows []string
+	for _, l := range s.Layers {
+		if l.Params > 0 || l.Type == "?" || l.Type == "" {
+			rows = append(rows, l.Name+" "+l.Type)
+		}
+	}
+	if strings.Join(rows, ", ") != "conv Conv, fc Gemm" {
+		t.Errorf("summary rows with weights (or without a type): %s; want conv Conv, fc Gemm", strings.Join(rows, ", "))
+	}
 }
 
 // TestInferBadInput checks that bad models and arrays give one clear line.
@@ -222,6 +238,9 @@ func TestInferBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := writeNPY(filepath.Join(dir, "wrong.npy"), tensor.New(2, 3, 28, 28)); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeNPY(filepath.Join(dir, "good.npy"), tensor.New(2, 1, 28, 28)); err != nil {
 		t.Fatal(err)
 	}
 	// A float64 array: header by hand.
@@ -241,11 +260,13 @@ func TestInferBadInput(t *testing.T) {
 		{[]string{"--model", "tiny.onnx", "--input", "f64.npy", "--out", "o.npy"}, "--input f64.npy: dtype <f8, want float32"},
 		{[]string{"--model", "tiny.onnx", "--input", "tiny.onnx", "--out", "o.npy"}, "not a .npy file"},
 		{[]string{"--model", "tiny.onnx", "--input", "wrong.npy"}, "--out: an output .npy file is required"},
+		{[]string{"--model", "tiny.onnx", "--input", "good.npy", "--out", filepath.Join("missing", "o.npy")},
+			"--out: writing " + filepath.Join("missing", "o.npy") + ": folder missing does not exist"},
 	}
 	for _, c := range cases {
 		r := fovea(t, dir, append([]string{"infer"}, c.args...)...)
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-		if r.code == 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "fovea: ") || !strings.Contains(lines[0], c.want) {
+		if r.code == 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "fovea: ") || !strings.Contains(lines[0], c.want) || strings.Contains(lines[0], ".tmp-") {
 			t.Errorf("fovea infer %s: exit %d, stderr %q; want one line with %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
 		}
 	}

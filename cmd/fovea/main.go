@@ -14,6 +14,7 @@
 //	fovea import --from state_dict.safetensors --model resnet18 --out CKPT
 //	fovea bench --workload W1   the peer-benchmark contract (bench/peers)
 //	fovea serve --model NAME=CKPT             KServe v2 REST, image upload, metrics (docs/serve.md)
+//	fovea version               the version (also fovea --version)
 //
 // Run `fovea help` for the full list and `fovea COMMAND --help` for flags.
 // Every error is printed as one line on stderr with a non-zero exit status.
@@ -25,6 +26,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/fovea-ml/fovea/internal/version"
 )
 
 func main() {
@@ -52,10 +55,12 @@ func newRoot() *cobra.Command {
 		Short: "Fovea builds, trains, evaluates and runs CNN image classifiers",
 		Long: `Fovea builds, trains, evaluates and runs convolutional image classifiers in
 pure Go. With no data given, it trains on the MNIST digits embedded in the binary.`,
+		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newTrainCmd(), newEvalCmd(), newPredictCmd(), newInferCmd(), newModelsCmd(), newSummaryCmd(),
+	root.SetVersionTemplate(versionLine() + "\n")
+	root.AddCommand(newVersionCmd(), newTrainCmd(), newEvalCmd(), newPredictCmd(), newInferCmd(), newModelsCmd(), newSummaryCmd(),
 		newDataCmd(), newExportCmd(), newImportCmd(), newBenchCmd(), newCalibrateCmd(), newRobustnessCmd(), newExplainCmd(), newServeCmd())
 	return root
 }

@@ -15,16 +15,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/internal/version"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/serve"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -215,8 +221,8 @@ func TestEndToEnd(t *testing.T) {
 		Image    string `json:"image"`
 		Inverted bool   `json:"inverted"`
 		Top      []struct {
-			Class       int     `json:"class"`
-			Name        string  `json:"name"`
+			Index       int     `json:"index"`
+			Label       string  `json:"label"`
 			Probability float64 `json:"probability"`
 		} `json:"top"`
 	}
@@ -235,10 +241,10 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %d classes with --top 1", p.Image, len(p.Top))
 		}
 		top := p.Top[0]
-		if top.Name != fmt.Sprint(top.Class) || !(top.Probability > 0 && top.Probability <= 1) {
-			t.Errorf("%s: class %d named %q with probability %v", p.Image, top.Class, top.Name, top.Probability)
+		if top.Label != fmt.Sprint(top.Index) || !(top.Probability > 0 && top.Probability <= 1) {
+			t.Errorf("%s: class %d named %q with probability %v", p.Image, top.Index, top.Label, top.Probability)
 		}
-		label[i] = top.Class
+		label[i] = top.Index
 	}
 	correct := 0
 	for i := range n {
@@ -550,4 +556,42 @@ func TestBench(t *testing.T) {
 		math.Abs(res.Value-128/res.IterMedian) > 1e-6*res.Value || res.Note == "" {
 		t.Errorf("bench W2: %+v", res)
 	}
+}
+
+// TestVersion checks that --version and the version command print the
+// release the server reports, with the Go version that built the binary.
+func TestVersion(t *testing.T) {
+	dir := t.TempDir()
+	flag := mustSucceed(t, dir, "--version")
+	cmd := mustSucceed(t, dir, "version")
+	want := "fovea " + version.Version + " (" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+	if !strings.HasPrefix(flag.stdout, want) || strings.Count(flag.stdout, "\n") != 1 {
+		t.Errorf("fovea --version printed %q, want one line starting %q", flag.stdout, want)
+	}
+	if cmd.stdout != flag.stdout {
+		t.Errorf("fovea version printed %q, fovea --version %q", cmd.stdout, flag.stdout)
+	}
+	if serve.Version != version.Version {
+		t.Errorf("the server reports version %q, the command %q", serve.Version, version.Version)
+	}
+}
+
+// TestFlagTypes checks the type that --help prints for every flag. pflag
+// takes a `backquoted` word of a usage string as the flag's type, so a
+// usage that quotes a command shows it as the type ("--model fovea models").
+func TestFlagTypes(t *testing.T) {
+	typeWord := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`) // string, int, float, strings, stringArray, …
+	var visit func(c *cobra.Command)
+	visit = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			name, _ := pflag.UnquoteUsage(f)
+			if name != "" && !typeWord.MatchString(name) {
+				t.Errorf("%s --%s: --help shows the type %q (a backquoted word in the usage?)", c.CommandPath(), f.Name, name)
+			}
+		})
+		for _, sub := range c.Commands() {
+			visit(sub)
+		}
+	}
+	visit(newRoot())
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -13,17 +11,12 @@ import (
 	"github.com/fovea-ml/fovea/tensor"
 )
 
-// prediction is one image's top-k result.
+// prediction is one image's top-k result; its classes have the keys of
+// the server's /v1/predict response (label, index, probability).
 type prediction struct {
-	Image    string  `json:"image"`
-	Inverted bool    `json:"inverted,omitempty"`
-	Top      []label `json:"top"`
-}
-
-type label struct {
-	Class       int     `json:"class"`
-	Name        string  `json:"name"`
-	Probability float64 `json:"probability"`
+	Image    string           `json:"image"`
+	Inverted bool             `json:"inverted,omitempty"`
+	Top      []metrics.Ranked `json:"top"`
 }
 
 func newPredictCmd() *cobra.Command {
@@ -31,18 +24,19 @@ func newPredictCmd() *cobra.Command {
 	var topK int
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "predict --model CKPT IMAGE...",
+		Use:   "predict [--model CKPT] IMAGE...",
 		Short: "Classify PNG, JPEG or GIF images with a checkpoint",
 		Long: `Classify images. Each image is converted to the model's input: grayscale or
 RGB, resized to the model's input size, scaled to [0, 1] and normalized as in
 training. MNIST models see light digits on a dark ground; with --invert auto
 (the default) a single-channel image whose border is mostly light is inverted
 first, and the output says so.`,
-		Example: "  fovea predict --model fovea-mnist.safetensors digit.png\n  fovea predict --model fovea-mnist.safetensors --json --top 3 *.png",
+		Example: "  fovea predict --model mnist-cnn-mnist.safetensors digit.png\n  fovea predict --model mnist-cnn-mnist.safetensors --json --top 3 *.png",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, images []string) error {
-			if ckpt == "" {
-				return fmt.Errorf("--model: a checkpoint file is required")
+			ckpt, err := modelOrDefault(ckpt)
+			if err != nil {
+				return err
 			}
 			if err := oneOf("invert", invert, "auto", "yes", "no"); err != nil {
 				return err
@@ -74,8 +68,8 @@ first, and the output says so.`,
 					ds := &data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}
 					ds.Normalize(meta.Mean, meta.Std)
 				}
-				logits := withTemperature(model.Forward(autograd.Const(in)).Value.Data(), meta)
-				p.Top = topLabels(logits, meta.Classes, topK)
+				logits := model.Forward(autograd.Const(in)).Value.Data()
+				p.Top = metrics.TopClasses(metrics.Softmax(logits, temperature(meta)), meta.Classes, topK)
 				preds = append(preds, p)
 			}
 			if asJSON {
@@ -84,7 +78,7 @@ first, and the output says so.`,
 			for _, p := range preds {
 				line := p.Image + ":"
 				for _, l := range p.Top {
-					line += fmt.Sprintf("  %s %.2f%%", l.Name, 100*l.Probability)
+					line += fmt.Sprintf("  %s %.2f%%", l.Label, 100*l.Probability)
 				}
 				if p.Inverted {
 					line += invertedNote
@@ -95,29 +89,10 @@ first, and the output says so.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to use (required)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file to use"+modelDefault)
 	fl.IntVar(&topK, "top", 3, "how many classes to show per image")
 	addInvertFlag(cmd, &invert)
 	fl.StringVar(&resize, "resize", data.ResizeCrop, "fit images to the model input: crop (keep the aspect ratio, cut the centre, as image folders are trained) or stretch")
-	fl.BoolVar(&asJSON, "json", false, "print the predictions as JSON")
+	fl.BoolVar(&asJSON, "json", false, "print the predictions as JSON: per image its top classes with the keys label, index\nand probability, as the server's /v1/predict (docs/serve.md)")
 	return cmd
-}
-
-// topLabels returns the k most probable classes of one row of logits.
-func topLabels(logits []float32, names []string, k int) []label {
-	probs := metrics.Softmax(logits, 1)
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
-	var out []label
-	for _, i := range idx[:min(k, len(idx))] {
-		name := strconv.Itoa(i)
-		if i < len(names) {
-			name = names[i]
-		}
-		out = append(out, label{Class: i, Name: name, Probability: probs[i]})
-	}
-	return out
 }

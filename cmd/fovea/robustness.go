@@ -22,7 +22,7 @@ func newRobustnessCmd() *cobra.Command {
 		asJSON                                                   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "robustness --model CKPT [--data SPEC]",
+		Use:   "robustness [--model CKPT] [--data SPEC]",
 		Short: "Accuracy under common image corruptions (noise, blur, JPEG, fog, …) at severities 1-5",
 		Long: `Robustness evaluates a checkpoint or ONNX model on the test split of --data
 (without it, the data recorded in the checkpoint, as fovea eval uses it)
@@ -35,12 +35,13 @@ corruption accuracy (mCA) and mCA relative to clean.
 
 Corruptions: ` + strings.Join(robust.Names(), ", ") + `.
 See docs/robustness.md.`,
-		Example: "  fovea robustness --model fovea-mnist.safetensors --limit 1000\n" +
+		Example: "  fovea robustness --model mnist-cnn-mnist.safetensors --limit 1000\n" +
 			"  fovea robustness --model m.safetensors --corruptions gaussian_noise,jpeg --severities 1,3,5 --plot curves.png --samples samples.png",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if ckpt == "" {
-				return fmt.Errorf("--model: a checkpoint or ONNX file is required")
+			ckpt, err := modelOrDefault(ckpt)
+			if err != nil {
+				return err
 			}
 			if err := setThreads(threads); err != nil {
 				return err
@@ -85,7 +86,7 @@ See docs/robustness.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file (required)")
+	fl.StringVar(&ckpt, "model", "", "Fovea checkpoint (.safetensors) or ONNX file"+modelDefault)
 	fl.StringVar(&dataSpec, "data", "", "dataset whose test split is used (images in [0, 1]): mnist, cifar10:DIR, npz:FILE, an image\nfolder or archive (default: the data recorded in the checkpoint, as for fovea eval)")
 	fl.IntVar(&limit, "limit", 0, "use only N test images, a fixed random subset (0: all)")
 	fl.StringVar(&corrList, "corruptions", "", "comma-separated corruptions (default: all)")

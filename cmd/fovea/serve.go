@@ -52,7 +52,7 @@ stops accepting connections, finishes the requests it has (for at most
 --shutdown-grace), and exits with status 0.
 
 See docs/serve.md for the protocol, examples and limits.`,
-		Example: "  fovea serve --model mnist=fovea-mnist.safetensors\n" +
+		Example: "  fovea serve --model mnist=mnist-cnn-mnist.safetensors\n" +
 			"  fovea serve --model a=a.safetensors --model b=b.onnx --addr :8080 --token-file token.txt",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -20,12 +20,14 @@ func newSummaryCmd() *cobra.Command {
 		asJSON  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "summary MODEL|SPEC|CKPT",
+		Use:   "summary MODEL|SPEC|CKPT|ONNX",
 		Short: "Print a model's layers with output shapes, parameters, MACs and memory",
 		Long: `Summary prints one row per layer of a model: its path, type, output shape,
 parameters, multiply-accumulates (MACs) and output memory for one input, then
 the totals, as torchinfo does. The model is a zoo name (see fovea models), a
-YAML architecture spec (.yaml or .yml, see docs/spec.md) or a checkpoint.`,
+YAML architecture spec (.yaml or .yml, see docs/spec.md), a checkpoint or an
+ONNX file, whose layers with weights are typed by their ONNX operator (Conv,
+Gemm).`,
 		Example: `  fovea summary resnet18 --classes 1000
   fovea summary examples/specs/cifar-resnet.yaml --input 3x64x64
   fovea summary model.safetensors --json`,

@@ -18,6 +18,7 @@ func summaryJSON(t *testing.T, dir string, args ...string) (s struct {
 	TotalMACs   int64 `json:"total_macs"`
 	Layers      []struct {
 		Name   string `json:"name"`
+		Type   string `json:"type"`
 		Params int64  `json:"params"`
 	} `json:"layers"`
 }) {

@@ -39,7 +39,7 @@ type trainFlags struct {
 	lr, weightDecay, valSplit, swaLR      float64
 	labelSmoothing                        float32
 	seed                                  uint64
-	json, quiet                           bool
+	json, quiet, force                    bool
 }
 
 func newTrainCmd() *cobra.Command {
@@ -62,7 +62,7 @@ func newTrainCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(f, cmd) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train: a zoo name (see `fovea models`) or a .yaml spec file (docs/spec.md)")
+	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train: a zoo name (see fovea models) or a .yaml spec file (docs/spec.md)")
 	fl.StringVar(&f.data, "data", "mnist", "dataset: mnist (embedded), mnist:DIR, fashion-mnist:DIR, idx:DIR, cifar10:DIR,\ncifar100:DIR, npz:FILE, or a folder or .tar/.tar.gz archive of images in one\nsub-folder per class (optionally train/ and test/ or val/ splits)")
 	fl.StringVar(&f.testData, "test-data", "", "test set from another spec or path (default: the test split of --data)")
 	fl.Float64Var(&f.valSplit, "val-split", 0.2, "fraction held out (stratified) for testing when the data has no test split")
@@ -83,7 +83,8 @@ func newTrainCmd() *cobra.Command {
 	fl.Float64Var(&f.swaLR, "swa-lr", 0, "constant learning rate of the averaged epochs, with --swa-start (0: keep the schedule)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for initialization and shuffling")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
-	fl.StringVar(&f.out, "out", "fovea-mnist.safetensors", "checkpoint file to write")
+	fl.StringVar(&f.out, "out", "", "checkpoint file to write, replaced if it exists (default: MODEL-DATA.safetensors in the\ncurrent folder, e.g. mnist-cnn-mnist.safetensors, which only --force replaces)")
+	fl.BoolVar(&f.force, "force", false, "replace the checkpoint at the default --out name (and its step checkpoints)")
 	fl.IntVar(&f.trainLimit, "train-limit", 0, "use only N training images drawn at random with --seed (0: all), for quick trials")
 	fl.IntVar(&f.testLimit, "test-limit", 0, "use only N test images, a fixed random subset (the one eval --limit N uses; 0: all)")
 	fl.BoolVar(&f.json, "json", false, "print the final metrics as one JSON object on stdout")
@@ -256,7 +257,16 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 		return fmt.Errorf("--swa-lr needs --swa-start")
 	}
 	if f.out == "" {
-		return fmt.Errorf("--out: a checkpoint path is required")
+		// A fresh run without --out (a resumed one keeps its recipe's).
+		f.out = defaultOut(f.model, f.data)
+		if !f.force {
+			if err := checkDefaultOut(f.out, f.checkpointEvery); err != nil {
+				return err
+			}
+		}
+	}
+	if err := checkOutFolder("out", f.out); err != nil {
+		return err
 	}
 	input, anySize, err := modelInput(f.model)
 	if err != nil {

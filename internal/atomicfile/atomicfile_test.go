@@ -3,8 +3,10 @@ package atomicfile
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,7 +40,40 @@ func TestWrite(t *testing.T) {
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
 		t.Errorf("mode %v, want 0644", st.Mode().Perm())
 	}
-	if err := WriteBytes(filepath.Join(dir, "missing", "f"), nil); err == nil {
-		t.Error("writing into a missing folder succeeded")
+}
+
+// TestWriteErrors checks that errors name the file asked for and its
+// folder, never the temporary file.
+func TestWriteErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	aFile := filepath.Join(dir, "a-file")
+	if err := WriteBytes(aFile, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path, want string
+		is         error
+	}{
+		{filepath.Join(missing, "f.npy"), "writing " + filepath.Join(missing, "f.npy") + ": folder " + missing + " does not exist", fs.ErrNotExist},
+		{filepath.Join(aFile, "f.npy"), "writing " + filepath.Join(aFile, "f.npy") + ": " + aFile + " is not a folder", nil},
+	} {
+		err := WriteBytes(c.path, nil)
+		if err == nil || err.Error() != c.want || strings.Contains(err.Error(), ".tmp-") {
+			t.Errorf("WriteBytes(%s): error %v, want %q", c.path, err, c.want)
+		}
+		if c.is != nil && !errors.Is(err, c.is) {
+			t.Errorf("WriteBytes(%s): error %v is not %v", c.path, err, c.is)
+		}
+	}
+	// A failing write of the temporary file is reported under the target's
+	// name too.
+	err := Write(filepath.Join(dir, "f"), func(w io.Writer) error {
+		w.(tmpWriter).f.Close()
+		_, err := w.Write([]byte("y"))
+		return err
+	})
+	if err == nil || strings.Contains(err.Error(), ".tmp-") || !strings.Contains(err.Error(), "writing "+filepath.Join(dir, "f")+": ") {
+		t.Errorf("write after close: error %v", err)
 	}
 }
