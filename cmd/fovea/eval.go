@@ -88,7 +88,6 @@ are not the model's is refused. See docs/evaluation.md.`,
 				return err
 			}
 			test := sets.test
-			fmt.Fprintln(os.Stderr, "data:", sets.about)
 			names, pos := classNames(meta, test), 1
 			if positive != "" {
 				if len(names) != 2 {
@@ -98,6 +97,7 @@ are not the model's is refused. See docs/evaluation.md.`,
 					return err
 				}
 			}
+			fmt.Fprintln(os.Stderr, "data:", sets.about)
 			temp := temperature(meta)
 			logits := train.Logits(model, test, batch)
 			if tta == "flip" {

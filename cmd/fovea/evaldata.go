@@ -248,10 +248,12 @@ func checkClasses(ds *data.Dataset, meta models.Meta, ckpt string) error {
 	if k == 0 {
 		k = meta.Options.NumClasses
 	}
+	if k == 0 { // the model does not say
+		return nil
+	}
 	model := &data.Dataset{Name: ckpt, ClassNames: meta.Classes, NumClasses: k}
-	named := ds.ClassNames != nil && !isLabelNumbers(ds.ClassNames)
-	if len(meta.Classes) > 0 && named && data.AlignClasses(model, ds) == nil ||
-		(k == 0 || ds.NumClasses == k) && (!named || len(meta.Classes) == 0) && data.AlignClasses(model, ds) == nil {
+	byName := len(meta.Classes) > 0 && ds.ClassNames != nil && !isLabelNumbers(ds.ClassNames)
+	if (byName || ds.NumClasses == k) && data.AlignClasses(model, ds) == nil {
 		return nil
 	}
 	return fmt.Errorf("data %s has %d classes (%s) but model %s has %d classes (%s): give --data with the model's classes",
