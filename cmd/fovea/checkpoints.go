@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/models"
@@ -74,27 +75,29 @@ func fileSafe(s string) string {
 	return s
 }
 
-// checkDefaultOut refuses to let a run write the default checkpoint name
-// over an earlier run's files: the checkpoint itself, or, with step
-// checkpoints on (every > 0), the step checkpoints of an interrupted run,
-// which it would overwrite or prune. --force allows both.
-func checkDefaultOut(path string, every int) error {
-	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("--out: %s exists (the default name for this model and data): pass --force to replace it, or --out to name another file", path)
+// freeDefaultOut returns the default checkpoint name path if no earlier
+// run has used it, else the first of NAME-2, NAME-3, … that none has: a run
+// without --out never writes over an earlier run's checkpoint, nor over the
+// step checkpoints of an interrupted one (which it would overwrite or
+// prune). It fails only if listing step checkpoints fails.
+func freeDefaultOut(path string) (string, error) {
+	stem := strings.TrimSuffix(path, ".safetensors")
+	for n := 1; ; n++ {
+		p := path
+		if n > 1 {
+			p = fmt.Sprintf("%s-%d.safetensors", stem, n)
+		}
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		steps, err := train.Checkpoints(p)
+		if err != nil {
+			return "", err
+		}
+		if len(steps) == 0 {
+			return p, nil
+		}
 	}
-	if every == 0 {
-		return nil
-	}
-	steps, err := train.Checkpoints(path)
-	if err != nil {
-		return err
-	}
-	if len(steps) > 0 {
-		last := steps[len(steps)-1]
-		return fmt.Errorf("--out: %s has the step checkpoints of an earlier run (%s): continue it with --resume %s, or pass --force to start over, or --out to name another file",
-			path, strings.Join(steps, ", "), last)
-	}
-	return nil
 }
 
 // checkOutFolder reports a --flag file whose folder is missing before any
@@ -115,11 +118,11 @@ func checkOutFolder(flag, path string) error {
 
 // modelDefault ends the help of the --model flags that modelOrDefault
 // resolves.
-const modelDefault = "\n(default: the one Fovea checkpoint in the current folder, as fovea train writes it)"
+const modelDefault = "\n(default: the newest Fovea checkpoint in the current folder, as fovea train writes it)"
 
 // modelOrDefault returns the --model value, or when none was given the
-// Fovea checkpoint in the current folder if there is exactly one (as
-// fovea train writes by default), saying so on stderr.
+// newest Fovea checkpoint in the current folder (the one fovea train wrote
+// last), saying on stderr which it uses.
 func modelOrDefault(path string) (string, error) {
 	if path != "" {
 		return path, nil
@@ -128,15 +131,21 @@ func modelOrDefault(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch len(found) {
-	case 0:
+	if len(found) == 0 {
 		return "", fmt.Errorf("--model: no model given and no Fovea checkpoint in the current folder: run fovea train, or pass --model CKPT")
-	case 1:
-		fmt.Fprintf(os.Stderr, "using --model %s, the one checkpoint in the current folder\n", found[0])
-		return found[0], nil
 	}
-	return "", fmt.Errorf("--model: no model given and %d checkpoints in the current folder (%s): pick one with --model",
-		len(found), strings.Join(found, ", "))
+	newest, when := "", time.Time{}
+	for _, f := range found {
+		if st, err := os.Stat(f); err == nil && (newest == "" || st.ModTime().After(when)) {
+			newest, when = f, st.ModTime()
+		}
+	}
+	if len(found) == 1 {
+		fmt.Fprintf(os.Stderr, "using --model %s, the checkpoint in the current folder\n", newest)
+	} else {
+		fmt.Fprintf(os.Stderr, "using --model %s, the newest of the %d checkpoints in the current folder (%s)\n", newest, len(found), strings.Join(found, ", "))
+	}
+	return newest, nil
 }
 
 // checkpointsHere lists the Fovea model checkpoints in the current folder,

@@ -34,9 +34,9 @@ func TestDefaultOut(t *testing.T) {
 }
 
 // TestTrainDefaultOut checks that train names its checkpoint after the
-// model and data, never overwrites that default without --force (an --out
-// given is overwritten as asked), and that predict finds it without
-// --model.
+// model and data, never overwrites an earlier run's without --force but
+// numbers its own (an --out given is overwritten as asked), and that
+// predict finds the newest without --model.
 func TestTrainDefaultOut(t *testing.T) {
 	dir := t.TempDir()
 	quick := []string{"train", "--model", "lenet5", "--train-limit", "200", "--test-limit", "100", "--epochs", "1", "--quiet"}
@@ -65,13 +65,19 @@ func TestTrainDefaultOut(t *testing.T) {
 		t.Errorf("predict without --model: stdout %q, stderr %q", r.stdout, r.stderr)
 	}
 
-	// A second run refuses to replace the default file.
-	r = fovea(t, dir, append(quick, "--seed", "2")...)
-	if r.code == 0 || !strings.Contains(r.stderr, out) || !strings.Contains(r.stderr, "--force") || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("second train run: exit %d, stderr %q; want one line naming %s and --force", r.code, r.stderr, out)
+	// A second run does not replace the default file: it numbers its own.
+	r = mustSucceed(t, dir, append(quick, "--seed", "2")...)
+	const second = "lenet5-mnist-2.safetensors"
+	if !strings.Contains(r.stdout, "saved "+second) || !strings.Contains(r.stderr, out) || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("second train run: stdout %q, stderr %q; want it to write %s and say why", r.stdout, r.stderr, second)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, out)); !bytes.Equal(b, first) {
-		t.Error("the refused run changed the checkpoint")
+		t.Error("the second run changed the first checkpoint")
+	}
+	// predict without --model uses the newest checkpoint and says so.
+	r = mustSucceed(t, dir, "predict", "digit.png")
+	if !strings.Contains(r.stderr, "using --model "+second) {
+		t.Errorf("predict with two checkpoints here: stderr %q; want it to use %s", r.stderr, second)
 	}
 	mustSucceed(t, dir, append(quick, "--seed", "2", "--force")...)
 	if b, _ := os.ReadFile(filepath.Join(dir, out)); bytes.Equal(b, first) {
@@ -81,37 +87,31 @@ func TestTrainDefaultOut(t *testing.T) {
 	// An --out given is replaced as asked.
 	mustSucceed(t, dir, append(quick, "--out", "mine.safetensors")...)
 	mustSucceed(t, dir, append(quick, "--out", "mine.safetensors", "--seed", "3")...)
-
-	// With two checkpoints here, predict asks which.
-	r = fovea(t, dir, "predict", "digit.png")
-	if r.code == 0 || !strings.Contains(r.stderr, out) || !strings.Contains(r.stderr, "mine.safetensors") || !strings.Contains(r.stderr, "--model") {
-		t.Errorf("predict with two checkpoints here: exit %d, stderr %q", r.code, r.stderr)
+	if r = mustSucceed(t, dir, "predict", "digit.png"); !strings.Contains(r.stderr, "using --model mine.safetensors") {
+		t.Errorf("predict after writing mine.safetensors: stderr %q", r.stderr)
 	}
 
 	// Step checkpoints of the default name are an interrupted run's: a new
-	// run with --checkpoint-every would overwrite or prune them.
+	// run takes the next name rather than overwrite or prune them.
 	fresh := t.TempDir()
 	step := filepath.Join(fresh, "lenet5-mnist.step0000001.safetensors")
 	if err := os.WriteFile(step, []byte("state"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r = fovea(t, fresh, append(quick, "--checkpoint-every", "1")...)
-	if r.code == 0 || !strings.Contains(r.stderr, "lenet5-mnist.step0000001.safetensors") || !strings.Contains(r.stderr, "--resume") {
-		t.Errorf("train over step checkpoints: exit %d, stderr %q", r.code, r.stderr)
+	r = mustSucceed(t, fresh, append(quick, "--checkpoint-every", "1", "--batch-size", "50")...)
+	if b, err := os.ReadFile(step); err != nil || string(b) != "state" {
+		t.Errorf("the earlier run's step checkpoint was changed: %q, %v", b, err)
 	}
-
-	// --force starts over; the step checkpoints carry the default name,
-	// and a resumed run writes the checkpoint of that name.
-	mustSucceed(t, fresh, append(quick, "--checkpoint-every", "1", "--batch-size", "50", "--force")...)
-	steps, err := train.Checkpoints(filepath.Join(fresh, "lenet5-mnist.safetensors"))
+	steps, err := train.Checkpoints(filepath.Join(fresh, second))
 	if err != nil || len(steps) < 2 {
-		t.Fatalf("step checkpoints %v (%v)", steps, err)
+		t.Fatalf("step checkpoints of %s: %v (%v)", second, steps, err)
 	}
-	if err := os.Remove(filepath.Join(fresh, "lenet5-mnist.safetensors")); err != nil {
+	// A resumed run writes the checkpoint of its own name.
+	if err := os.Remove(filepath.Join(fresh, second)); err != nil {
 		t.Fatal(err)
 	}
 	mustSucceed(t, fresh, "train", "--resume", filepath.Base(steps[len(steps)-2]), "--quiet")
-	if _, err := os.Stat(filepath.Join(fresh, "lenet5-mnist.safetensors")); err != nil {
+	if _, err := os.Stat(filepath.Join(fresh, second)); err != nil {
 		t.Errorf("the resumed run wrote no checkpoint: %v", err)
 	}
 

@@ -83,8 +83,8 @@ func newTrainCmd() *cobra.Command {
 	fl.Float64Var(&f.swaLR, "swa-lr", 0, "constant learning rate of the averaged epochs, with --swa-start (0: keep the schedule)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for initialization and shuffling")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
-	fl.StringVar(&f.out, "out", "", "checkpoint file to write, replaced if it exists (default: MODEL-DATA.safetensors in the\ncurrent folder, e.g. mnist-cnn-mnist.safetensors, which only --force replaces)")
-	fl.BoolVar(&f.force, "force", false, "replace the checkpoint at the default --out name (and its step checkpoints)")
+	fl.StringVar(&f.out, "out", "", "checkpoint file to write, replaced if it exists (default: MODEL-DATA.safetensors in the\ncurrent folder, e.g. mnist-cnn-mnist.safetensors, or MODEL-DATA-2.safetensors and so on\nwhen an earlier run has it)")
+	fl.BoolVar(&f.force, "force", false, "without --out, replace the checkpoint of the default name (and its step checkpoints)\ninstead of numbering a new one")
 	fl.IntVar(&f.trainLimit, "train-limit", 0, "use only N training images drawn at random with --seed (0: all), for quick trials")
 	fl.IntVar(&f.testLimit, "test-limit", 0, "use only N test images, a fixed random subset (the one eval --limit N uses; 0: all)")
 	fl.BoolVar(&f.json, "json", false, "print the final metrics as one JSON object on stdout")
@@ -260,8 +260,13 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 		// A fresh run without --out (a resumed one keeps its recipe's).
 		f.out = defaultOut(f.model, f.data)
 		if !f.force {
-			if err := checkDefaultOut(f.out, f.checkpointEvery); err != nil {
+			free, err := freeDefaultOut(f.out)
+			if err != nil {
 				return err
+			}
+			if free != f.out {
+				fmt.Fprintf(os.Stderr, "note: %s is an earlier run's; writing %s (--force replaces it, --out names the file)\n", f.out, free)
+				f.out = free
 			}
 		}
 	}
