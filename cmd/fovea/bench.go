@@ -14,6 +14,7 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/engine"
+	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/optim"
@@ -73,7 +74,9 @@ func newBenchCmd() *cobra.Command {
 		Short: "Run one reference workload of the peer benchmark and print its RESULT line",
 		Long: `Run one workload of shared/bench/peers with the harness's timing protocol and
 print one line "RESULT {json}" on stdout, so run.sh can compare Fovea with
-PyTorch, ONNX Runtime and the Go peers on the same machine in the same run.`,
+PyTorch, ONNX Runtime and the Go peers on the same machine in the same run.
+The note names the kernels' instruction-set path; FOVEA_CPU=avx2 (or
+generic) runs a lower one than the CPU's best, e.g. AVX2 on an AVX-512 CPU.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w, ok := workloads[name]
@@ -91,6 +94,7 @@ PyTorch, ONNX Runtime and the Go peers on the same machine in the same run.`,
 			if w.setup == nil {
 				res.Status = "n/a"
 			} else {
+				res.Note += "; kernels " + kernels.Path()
 				iter := w.setup(w.batch)
 				if cpuprofile != "" {
 					f, err := os.Create(cpuprofile)

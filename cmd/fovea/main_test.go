@@ -27,6 +27,7 @@ import (
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/data"
+	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/internal/version"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
@@ -543,6 +544,9 @@ func TestBench(t *testing.T) {
 	}
 	if math.Abs(res.Value-res.IterMedian*1e6) > 1e-6*res.Value {
 		t.Errorf("bench W4: value %v us but median iteration %v s", res.Value, res.IterMedian)
+	}
+	if want := "; kernels " + kernels.Path(); !strings.HasSuffix(res.Note, want) {
+		t.Errorf("bench W4: note %q does not end in %q", res.Note, want)
 	}
 	if testing.Short() {
 		return

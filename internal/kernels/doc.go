@@ -1,9 +1,22 @@
 // Package kernels holds the numeric inner loops of Fovea: they see only flat
 // float32 slices, leading dimensions and sizes, never tensors.
 //
-// Every kernel here is the plain-Go reference implementation. Faster variants
-// (assembly, blocked layouts) added later must keep these loops as their
-// fallback and be tested against them.
+// Every kernel has a plain-Go reference loop. The faster variants (Go
+// assembly generated from _asm, blocked layouts) keep that loop as their
+// fallback and are tested against it; the noasm build tag builds only the
+// loops.
+//
+// # Instruction-set paths
+//
+// The kernels with assembly (the GEMM micro-kernels and the vector kernels
+// of vec.go) run one path, chosen once at start-up: "avx512" (AVX-512 F and
+// DQ), "avx2" (AVX2 and FMA) or "generic" (the Go loops), the best the CPU
+// supports. The environment variable FOVEA_CPU ([CPUEnv]) lowers it for a
+// whole run, for instance FOVEA_CPU=avx2 to run an AVX2-only CPU's code on an
+// AVX-512 one; asking for a path the CPU lacks, or a name it does not know,
+// prints a warning and runs the best supported path. [Path] reports the path
+// in use, and [UsePath] switches between [Paths] inside one process (tests
+// and benchmarks).
 //
 // # Error handling
 //

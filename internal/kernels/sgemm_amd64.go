@@ -2,17 +2,14 @@
 
 package kernels
 
-import (
-	"strings"
+import "strings"
 
-	"golang.org/x/sys/cpu"
-)
-
-// asmGemmKernels returns the assembly micro-kernels this CPU supports,
-// fastest first. Their names start with the path ("avx512", "avx2").
+// asmGemmKernels returns the assembly micro-kernels of the paths up to
+// isaBest (what the CPU supports, lowered by $FOVEA_CPU), fastest first.
+// Their names start with the path ("avx512", "avx2").
 func asmGemmKernels() []*gemmKernel {
 	var ks []*gemmKernel
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
+	if isaBest >= isaAVX512 {
 		ks = append(ks,
 			&gemmKernel{name: "avx512_6x64", mr: 6, nr: 64, kc: 256, mc: 4096, nc: 512, fn: func(k int, a, b, c []float32, ldc int, beta float32) {
 				_, _, _ = a[6*k-1], b[64*k-1], c[5*ldc+63]
@@ -32,7 +29,7 @@ func asmGemmKernels() []*gemmKernel {
 			}},
 		)
 	}
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+	if isaBest >= isaAVX2 {
 		ks = append(ks, &gemmKernel{name: "avx2_6x16", mr: 6, nr: 16, kc: 256, mc: 4096, nc: 512, fn: func(k int, a, b, c []float32, ldc int, beta float32) {
 			_, _, _ = a[6*k-1], b[16*k-1], c[5*ldc+15]
 			sgemmKernelAVX2_6x16(k, &a[0], &b[0], &c[0], ldc, beta)

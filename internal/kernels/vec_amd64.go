@@ -2,67 +2,13 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
-
-// vecPath names an implementation of the kernels in vec.go.
-type vecPath int
-
-const (
-	vecGeneric vecPath = iota // the reference loops
-	vecAVX2                   // AVX2 + FMA, 8 float32 lanes
-	vecAVX512                 // AVX-512 F + DQ, 16 float32 lanes
-)
-
-func (p vecPath) String() string {
-	return [...]string{"generic", "avx2", "avx512"}[p]
-}
-
-// vecBest is the fastest path this CPU (and OS) supports; vecUse is the one
-// the kernels run, which tests lower through setVecPath.
-var (
-	vecBest = detectVec()
-	vecUse  = vecBest
-)
-
-func detectVec() vecPath {
-	x := cpu.X86
-	switch {
-	case x.HasAVX512F && x.HasAVX512DQ && x.HasAVX2 && x.HasFMA:
-		return vecAVX512
-	case x.HasAVX2 && x.HasFMA:
-		return vecAVX2
-	}
-	return vecGeneric
-}
-
-// vecPaths lists the paths this build and CPU can run.
-func vecPaths() []vecPath {
-	var ps []vecPath
-	for p := vecGeneric; p <= vecBest; p++ {
-		ps = append(ps, p)
-	}
-	return ps
-}
-
-// setVecPath makes the kernels run path p (which must be in vecPaths) until
-// restore is called: the test hook that forces each path in turn. It is not
-// safe to call while kernels run.
-func setVecPath(p vecPath) (restore func()) {
-	if p > vecBest {
-		panic("kernels: setVecPath: " + p.String() + " not supported by this CPU")
-	}
-	prev := vecUse
-	vecUse = p
-	return func() { vecUse = prev }
-}
-
 // vecSplit returns how many leading elements of an n-element float32 loop
 // the current vector path handles; the reference loop does the rest.
 func vecSplit(n int) int {
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		return n &^ 15
-	case vecAVX2:
+	case isaAVX2:
 		return n &^ 7
 	}
 	return 0
@@ -71,9 +17,9 @@ func vecSplit(n int) int {
 // vecSplit64 is vecSplit for the float64-accumulating reductions.
 func vecSplit64(n int) int {
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		return n &^ 7
-	case vecAVX2:
+	case isaAVX2:
 		return n &^ 3
 	}
 	return 0
@@ -82,9 +28,9 @@ func vecSplit64(n int) int {
 func addTo(dst, x, y []float32) {
 	k := vecSplit(len(dst))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		addToAVX512(dst[:k], x[:k], y[:k])
-	case vecAVX2:
+	case isaAVX2:
 		addToAVX2(dst[:k], x[:k], y[:k])
 	}
 	addToGeneric(dst[k:], x[k:], y[k:])
@@ -93,9 +39,9 @@ func addTo(dst, x, y []float32) {
 func subTo(dst, x, y []float32) {
 	k := vecSplit(len(dst))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		subToAVX512(dst[:k], x[:k], y[:k])
-	case vecAVX2:
+	case isaAVX2:
 		subToAVX2(dst[:k], x[:k], y[:k])
 	}
 	subToGeneric(dst[k:], x[k:], y[k:])
@@ -104,9 +50,9 @@ func subTo(dst, x, y []float32) {
 func mulTo(dst, x, y []float32) {
 	k := vecSplit(len(dst))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		mulToAVX512(dst[:k], x[:k], y[:k])
-	case vecAVX2:
+	case isaAVX2:
 		mulToAVX2(dst[:k], x[:k], y[:k])
 	}
 	mulToGeneric(dst[k:], x[k:], y[k:])
@@ -115,9 +61,9 @@ func mulTo(dst, x, y []float32) {
 func axpy(alpha float32, x, y []float32) {
 	k := vecSplit(len(y))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		axpyAVX512(alpha, x[:k], y[:k])
-	case vecAVX2:
+	case isaAVX2:
 		axpyAVX2(alpha, x[:k], y[:k])
 	}
 	axpyGeneric(alpha, x[k:], y[k:])
@@ -126,9 +72,9 @@ func axpy(alpha float32, x, y []float32) {
 func scalTo(dst []float32, alpha float32, x []float32) {
 	k := vecSplit(len(dst))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		scalToAVX512(dst[:k], alpha, x[:k])
-	case vecAVX2:
+	case isaAVX2:
 		scalToAVX2(dst[:k], alpha, x[:k])
 	}
 	scalToGeneric(dst[k:], alpha, x[k:])
@@ -137,9 +83,9 @@ func scalTo(dst []float32, alpha float32, x []float32) {
 func affineTo(dst []float32, a, b float32, x []float32) {
 	k := vecSplit(len(dst))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		affineToAVX512(dst[:k], a, b, x[:k])
-	case vecAVX2:
+	case isaAVX2:
 		affineToAVX2(dst[:k], a, b, x[:k])
 	}
 	affineToGeneric(dst[k:], a, b, x[k:])
@@ -148,9 +94,9 @@ func affineTo(dst []float32, a, b float32, x []float32) {
 func axpbyDev(dst []float32, a float32, x []float32, b float32, y []float32, mu, c float32) {
 	k := vecSplit(len(dst))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		axpbyDevAVX512(dst[:k], a, x[:k], b, y[:k], mu, c)
-	case vecAVX2:
+	case isaAVX2:
 		axpbyDevAVX2(dst[:k], a, x[:k], b, y[:k], mu, c)
 	}
 	axpbyDevGeneric(dst[k:], a, x[k:], b, y[k:], mu, c)
@@ -159,9 +105,9 @@ func axpbyDev(dst []float32, a float32, x []float32, b float32, y []float32, mu,
 func reluTo(dst, x []float32) {
 	k := vecSplit(len(dst))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		reluToAVX512(dst[:k], x[:k])
-	case vecAVX2:
+	case isaAVX2:
 		reluToAVX2(dst[:k], x[:k])
 	}
 	reluToGeneric(dst[k:], x[k:])
@@ -170,9 +116,9 @@ func reluTo(dst, x []float32) {
 func reluBackward(dx, g, x []float32) {
 	k := vecSplit(len(dx))
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		reluBackwardAVX512(dx[:k], g[:k], x[:k])
-	case vecAVX2:
+	case isaAVX2:
 		reluBackwardAVX2(dx[:k], g[:k], x[:k])
 	}
 	reluBackwardGeneric(dx[k:], g[k:], x[k:])
@@ -182,9 +128,9 @@ func sum64(x []float32) float64 {
 	k := vecSplit64(len(x))
 	var s float64
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		s = sum64AVX512(x[:k])
-	case vecAVX2:
+	case isaAVX2:
 		s = sum64AVX2(x[:k])
 	}
 	return s + sum64Generic(x[k:])
@@ -194,9 +140,9 @@ func sqDevSum64(x []float32, mu float64) float64 {
 	k := vecSplit64(len(x))
 	var s float64
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		s = sqDevSum64AVX512(x[:k], mu)
-	case vecAVX2:
+	case isaAVX2:
 		s = sqDevSum64AVX2(x[:k], mu)
 	}
 	return s + sqDevSum64Generic(x[k:], mu)
@@ -206,9 +152,9 @@ func dotDev64(g, x []float32, mu float64) float64 {
 	k := vecSplit64(len(x))
 	var s float64
 	switch vecUse {
-	case vecAVX512:
+	case isaAVX512:
 		s = dotDev64AVX512(g[:k], x[:k], mu)
-	case vecAVX2:
+	case isaAVX2:
 		s = dotDev64AVX2(g[:k], x[:k], mu)
 	}
 	return s + dotDev64Generic(g[k:], x[k:], mu)

@@ -4,19 +4,6 @@ package kernels
 
 // Without assembly every kernel of vec.go is its reference loop.
 
-// vecPath names an implementation of the kernels in vec.go.
-type vecPath int
-
-const vecGeneric vecPath = 0
-
-func (p vecPath) String() string { return "generic" }
-
-// vecPaths lists the paths this build and CPU can run.
-func vecPaths() []vecPath { return []vecPath{vecGeneric} }
-
-// setVecPath forces path p (always generic here) for tests.
-func setVecPath(vecPath) (restore func()) { return func() {} }
-
 func addTo(dst, x, y []float32)                    { addToGeneric(dst, x, y) }
 func subTo(dst, x, y []float32)                    { subToGeneric(dst, x, y) }
 func mulTo(dst, x, y []float32)                    { mulToGeneric(dst, x, y) }
