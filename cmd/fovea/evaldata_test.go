@@ -30,6 +30,17 @@ layers:
 `, c, h, w)
 }
 
+// newDigitPicker returns a digitPicker over the embedded MNIST training
+// set.
+func newDigitPicker(t *testing.T) *digitPicker {
+	t.Helper()
+	train, _, err := data.MNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &digitPicker{ds: train}
+}
+
 // digitPicker hands out MNIST training images of chosen digits, each image
 // at most once, so the splits of a synthetic data set do not overlap.
 type digitPicker struct {
@@ -243,11 +254,7 @@ func evalJSON(t *testing.T, dir string, args ...string) (evaluated, string) {
 // training's), say which split it uses, and need no other flag.
 func TestEvalUsesRecordedData(t *testing.T) {
 	dir := t.TempDir()
-	train, _, err := data.MNIST()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &digitPicker{ds: train}
+	p := newDigitPicker(t)
 	writeFile(t, dir, "tiny.yaml", []byte(tinySpec(1, 28, 28)))
 	writeFile(t, dir, "tiny3.yaml", []byte(tinySpec(3, 32, 32)))
 
@@ -325,12 +332,8 @@ func TestEvalUsesRecordedData(t *testing.T) {
 // the test split, robustness uses the test split.
 func TestCalibrateRobustnessUseRecordedData(t *testing.T) {
 	dir := t.TempDir()
-	train, _, err := data.MNIST()
-	if err != nil {
-		t.Fatal(err)
-	}
 	writeFile(t, dir, "tiny.yaml", []byte(tinySpec(1, 28, 28)))
-	writeDigitNPZ(t, filepath.Join(dir, "two.npz"), &digitPicker{ds: train}, []int{0, 1}, 60, 20, true)
+	writeDigitNPZ(t, filepath.Join(dir, "two.npz"), newDigitPicker(t), []int{0, 1}, 60, 20, true)
 	trainJSON(t, dir, "--model", "tiny.yaml", "--data", "npz:two.npz", "--epochs", "1", "--batch-size", "16", "--out", "m.safetensors")
 
 	r := mustSucceed(t, dir, "calibrate", "--model", "m.safetensors", "--out", "cal.safetensors", "--json")
@@ -370,13 +373,9 @@ func TestCalibrateRobustnessUseRecordedData(t *testing.T) {
 // fails clearly when neither exists.
 func TestEvalRecordedPaths(t *testing.T) {
 	dir := t.TempDir()
-	train, _, err := data.MNIST()
-	if err != nil {
-		t.Fatal(err)
-	}
 	run := filepath.Join(dir, "run")
 	writeFile(t, run, "tiny.yaml", []byte(tinySpec(1, 28, 28)))
-	writeDigitNPZ(t, filepath.Join(run, "data", "two.npz"), &digitPicker{ds: train}, []int{0, 1}, 40, 10, false)
+	writeDigitNPZ(t, filepath.Join(run, "data", "two.npz"), newDigitPicker(t), []int{0, 1}, 40, 10, false)
 	tr := trainJSON(t, run, "--model", "tiny.yaml", "--data", "npz:data/two.npz", "--epochs", "1", "--out", "m.safetensors")
 
 	elsewhere := filepath.Join(dir, "elsewhere")
@@ -414,11 +413,7 @@ func TestEvalRecordedPaths(t *testing.T) {
 // checkpoint without recorded data that is not an MNIST model.
 func TestEvalRefusesOtherClasses(t *testing.T) {
 	dir := t.TempDir()
-	train, _, err := data.MNIST()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &digitPicker{ds: train}
+	p := newDigitPicker(t)
 	writeFile(t, dir, "tiny.yaml", []byte(tinySpec(1, 28, 28)))
 	writeDigitNPZ(t, filepath.Join(dir, "two.npz"), p, []int{0, 1}, 60, 20, false)
 	for _, split := range []string{"train", "val"} {
