@@ -17,12 +17,12 @@ const pointwiseGrain = 1 << 14
 // the output y and the output gradient g, each of the same length.
 func pointwise(x *Var, fwd func(x, y []float32), bwd func(x, y, g, dx []float32)) *Var {
 	xs := x.Value.Contiguous().Data()
-	out := tensor.Empty(x.Value.Shape()...)
+	out := x.Value.Arena().Empty(x.Value.Shape()...)
 	ys := out.Data()
 	kernels.For(len(xs), pointwiseGrain, func(lo, hi int) { fwd(xs[lo:hi], ys[lo:hi]) })
 	return record(out, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
-		dx := tensor.Empty(x.Value.Shape()...)
+		dx := x.Value.Arena().Empty(x.Value.Shape()...)
 		ds := dx.Data()
 		kernels.For(len(xs), pointwiseGrain, func(lo, hi int) { bwd(xs[lo:hi], ys[lo:hi], gs[lo:hi], ds[lo:hi]) })
 		x.addGrad(dx)

@@ -58,7 +58,7 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 
 	xd := x.Value.Contiguous().Data() // (N, C, S)
 	gd, bd := optData(gamma), optData(beta)
-	out := tensor.Empty(shape...)
+	out := x.Value.Arena().Empty(shape...)
 	od := out.Data()
 	mean := make([]float32, c)   // μ per channel
 	invStd := make([]float32, c) // 1/√(σ²+eps) per channel
@@ -121,15 +121,15 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 		var dx, dgamma, dbeta *tensor.Tensor
 		var dxd, dgd, dbd []float32
 		if x.requiresGrad {
-			dx = tensor.New(shape...)
+			dx = x.Value.Arena().New(shape...)
 			dxd = dx.Data()
 		}
 		if gamma != nil && gamma.requiresGrad {
-			dgamma = tensor.New(c)
+			dgamma = x.Value.Arena().New(c)
 			dgd = dgamma.Data()
 		}
 		if beta != nil && beta.requiresGrad {
-			dbeta = tensor.New(c)
+			dbeta = x.Value.Arena().New(c)
 			dbd = dbeta.Data()
 		}
 		kernels.For(c, grain, func(lo, hi int) {

@@ -104,11 +104,19 @@ func TestAccumulateAndNoGrad(t *testing.T) {
 	if w.Grad.Data()[1] != 0 {
 		t.Fatal("ZeroGrad left a value")
 	}
-	restore := NoGrad()
-	y := Sum(Scale(w, 2))
-	restore()
-	if y.RequiresGrad() {
-		t.Fatal("op recorded under NoGrad")
+	ev := &Tape{NoGrad: true}
+	zero := ev.Const(tensor.New(3))
+	y := Sum(Scale(Add(zero, w), 2))
+	if y.RequiresGrad() || y.Tape() != ev || y.GradEnabled() {
+		t.Fatal("op recorded on a NoGrad tape")
+	}
+	// Ops on parameters alone are on no tape: they record.
+	if !Sum(Scale(w, 2)).RequiresGrad() {
+		t.Fatal("op on a parameter alone did not record")
+	}
+	// Another tape in the same process still records.
+	if tr := Sum(Scale(Add((&Tape{}).Const(tensor.New(3)), w), 2)); !tr.RequiresGrad() {
+		t.Fatal("a recording tape did not record beside a NoGrad one")
 	}
 	if d := Scale(w, 2).Detach(); d.RequiresGrad() {
 		t.Fatal("Detach kept the gradient")

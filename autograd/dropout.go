@@ -26,24 +26,24 @@ func Dropout(x *Var, p float32, rng *rand.Rand) (res *Var) {
 	}
 	shape := x.Value.Shape()
 	if p == 1 {
-		return record(tensor.New(shape...), func(g *tensor.Tensor) {
-			x.addGrad(tensor.New(shape...))
+		return record(x.Value.Arena().New(shape...), func(g *tensor.Tensor) {
+			x.addGrad(x.Value.Arena().New(shape...))
 		}, x)
 	}
 	keep := 1 / (1 - p)
-	mask := tensor.New(x.Value.Size()).Data() // 0 or 1/(1−p), shape of x
+	mask := x.Value.Arena().New(x.Value.Size()).Data() // 0 or 1/(1−p), shape of x
 	for i := range mask {
 		if rng.Float32() >= p {
 			mask[i] = keep
 		}
 	}
-	out := tensor.New(shape...)
+	out := x.Value.Arena().New(shape...)
 	od := out.Data()
 	for i, v := range x.Value.Contiguous().Data() {
 		od[i] = v * mask[i]
 	}
 	return record(out, func(g *tensor.Tensor) {
-		dx := tensor.New(shape...)
+		dx := x.Value.Arena().New(shape...)
 		dd := dx.Data()
 		for i, gv := range g.Contiguous().Data() {
 			dd[i] = gv * mask[i]

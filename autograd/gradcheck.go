@@ -46,7 +46,9 @@ func CheckGrad(f func(xs []*Var) *Var, inputs []*tensor.Tensor, opt CheckOpts) e
 	out.BackwardWith(r)
 
 	project := func() float64 {
-		defer NoGrad()()
+		// Constants on no tape: f may keep them (install them as a
+		// layer's parameters), and nothing records, since no input needs
+		// a gradient.
 		consts := make([]*Var, len(vars))
 		for i, v := range vars {
 			consts[i] = Const(v.Value)

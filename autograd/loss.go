@@ -106,7 +106,7 @@ func CrossEntropy(logits *Var, labels []int, opt CrossEntropyOpts) *Var {
 	}
 	return record(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
 		scale := float64(g.Item()) / wSum
-		dz := tensor.New(n, c)
+		dz := logits.Value.Arena().New(n, c)
 		ds := dz.Data()
 		for i, y := range labels {
 			wy := classWeight(opt.Weight, y)
@@ -144,7 +144,7 @@ func NLLLoss(logProbs *Var, labels []int, weight []float32) *Var {
 	}
 	return record(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
 		scale := float64(g.Item()) / wSum
-		dx := tensor.New(logProbs.Value.Shape()...)
+		dx := logProbs.Value.Arena().New(logProbs.Value.Shape()...)
 		ds := dx.Data()
 		for i, y := range labels {
 			ds[i*c+y] = float32(-scale * classWeight(weight, y))
@@ -169,7 +169,7 @@ func MSELoss(pred, target *Var) *Var {
 	size := float64(len(ps))
 	return record(tensor.Scalar(float32(total/size)), func(g *tensor.Tensor) {
 		scale := float32(2 * float64(g.Item()) / size)
-		dp := tensor.New(pred.Value.Shape()...)
+		dp := pred.Value.Arena().New(pred.Value.Shape()...)
 		ds := dp.Data()
 		for i, p := range ps {
 			ds[i] = scale * (p - ts[i])
@@ -220,7 +220,7 @@ func BCEWithLogits(logits, targets *Var, posWeight []float32) *Var {
 	return record(tensor.Scalar(float32(total/size)), func(g *tensor.Tensor) {
 		scale := float64(g.Item()) / size
 		if logits.requiresGrad {
-			dx := tensor.New(logits.Value.Shape()...)
+			dx := logits.Value.Arena().New(logits.Value.Shape()...)
 			ds := dx.Data()
 			for k, x := range xs {
 				u, t := float64(x), float64(ts[k])
@@ -229,7 +229,7 @@ func BCEWithLogits(logits, targets *Var, posWeight []float32) *Var {
 			logits.addGrad(dx)
 		}
 		if targets.requiresGrad {
-			dt := tensor.New(targets.Value.Shape()...)
+			dt := targets.Value.Arena().New(targets.Value.Shape()...)
 			ds := dt.Data()
 			for k, x := range xs {
 				u := float64(x)

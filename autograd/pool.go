@@ -43,7 +43,7 @@ func GlobalAvgPool2d(x *Var) (res *Var) {
 	}
 	grain := max(1, poolGrain/hw)
 	xd := x.Value.Contiguous().Data() // (N·C, H·W)
-	out := tensor.New(n, c, 1, 1)
+	out := x.Value.Arena().New(n, c, 1, 1)
 	od := out.Data()
 	kernels.For(planes, grain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -56,7 +56,7 @@ func GlobalAvgPool2d(x *Var) (res *Var) {
 	})
 	return record(out, func(g *tensor.Tensor) {
 		gd := g.Contiguous().Data() // (N·C)
-		dx := tensor.New(n, c, h, w)
+		dx := x.Value.Arena().New(n, c, h, w)
 		dd := dx.Data()
 		kernels.For(planes, grain, func(lo, hi int) {
 			for i := lo; i < hi; i++ {

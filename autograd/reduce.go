@@ -36,5 +36,5 @@ func broadcastBack(g *tensor.Tensor, shape []int, axes []int) *tensor.Tensor {
 		}
 		kept[a] = 1
 	}
-	return tensor.Add(tensor.New(shape...), g.Reshape(kept...))
+	return tensor.Add(g.Arena().New(shape...), g.Reshape(kept...))
 }

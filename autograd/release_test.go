@@ -14,10 +14,10 @@ import (
 // Narrow views of the gradient), a Detach-ed value and a branch computed
 // without gradients feeding the graph. It returns the loss and the Vars
 // whose values the caller checks afterwards.
-func releaseGraph(params []*Var, x *tensor.Tensor, labels []int) (loss, logits, detached *Var) {
+func releaseGraph(tp *Tape, params []*Var, x *tensor.Tensor, labels []int) (loss, logits, detached *Var) {
 	w1, w2, g, b, lw, lb := params[0], params[1], params[2], params[3], params[4], params[5]
 	conv := tensor.ConvParams{Pad: [4]int{1, 1, 1, 1}}
-	in := Const(x)
+	in := tp.Const(x)
 	h := Conv2d(in, w1, nil, conv)                             // (N,4,6,6)
 	h = ReLU(BatchNorm(h, g, b, nil, nil, true, 0.1, 1e-5))    // conv, bn, relu
 	h = Add(h, h)                                              // the same g for both inputs
@@ -25,7 +25,7 @@ func releaseGraph(params []*Var, x *tensor.Tensor, labels []int) (loss, logits, 
 	r = Add(Conv2d(r, w2, nil, conv), r)                       // residual, other order
 	r = Reshape(Reshape(r, -1, 36), r.Shape()...)              // views
 	detached = r.Detach()                                      // shares r's value
-	side := Scale(Const(x), 0)                                 // computed without gradients
+	side := Scale(tp.Const(x), 0)                              // computed without gradients
 	r = Add(r, Scale(Mul(detached, r), 0.5))                   // reads the detached value
 	r = Add(r, Mean(Reshape(side, side.Value.Dim(0), -1)))     // and the side branch
 	p := MaxPool2d(r, tensor.PoolParams{Kernel: [2]int{2, 2}}) // (N,4,3,3)
@@ -62,7 +62,7 @@ func TestBackwardReleases(t *testing.T) {
 	}
 
 	ref := params()
-	loss, logits, _ := releaseGraph(ref, x, labels)
+	loss, logits, _ := releaseGraph(nil, ref, x, labels)
 	wantLogits := logits.Value.Clone()
 	wantLoss := loss.Value.Item()
 	loss.Backward()
@@ -75,8 +75,7 @@ func TestBackwardReleases(t *testing.T) {
 			ps := params()
 			for step := range 3 { // later steps reuse dirty, poisoned buffers
 				a.Reset()
-				stop := a.Use()
-				loss, logits, detached := releaseGraph(ps, x, labels)
+				loss, logits, detached := releaseGraph(&Tape{Arena: a}, ps, x, labels)
 				gotLogits := logits.Value.Clone()
 				detachedBefore := detached.Value.Clone()
 				xBefore := x.Clone()
@@ -85,13 +84,10 @@ func TestBackwardReleases(t *testing.T) {
 					releaseGrads = false
 					loss.Backward()
 					releaseGrads = true
-					stop()
 				case "grads":
 					loss.Backward()
-					stop()
 				case "values":
 					loss.BackwardWithOptions(nil, BackwardOptions{ReleaseValues: true})
-					stop()
 				}
 				if !tensor.Equal(gotLogits, wantLogits) || loss.Value.Item() != wantLoss {
 					t.Fatalf("step %d: forward differs", step)
@@ -127,10 +123,12 @@ func TestBackwardReleaseSeed(t *testing.T) {
 	for _, values := range []bool{false, true} {
 		t.Run(fmt.Sprint(values), func(t *testing.T) {
 			a.Reset()
-			stop := a.Use()
-			defer stop()
 			w := Param(tensor.Full(2, 3))
-			y := Mul(AddScalar(w, 1), AddScalar(w, 1)) // (w+1)²
+			v := Add((&Tape{Arena: a}).Const(tensor.New(3)), w) // w, on a tape with the arena
+			y := Mul(AddScalar(v, 1), AddScalar(v, 1))          // (w+1)²
+			if y.Value.Arena() != a {
+				t.Fatal("the result is not arena memory")
+			}
 			seed := tensor.Full(1, 3)
 			yBefore := y.Value.Clone()
 			y.BackwardWithOptions(seed, BackwardOptions{ReleaseValues: values})

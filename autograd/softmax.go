@@ -51,7 +51,7 @@ func Softmax(x *Var, axis int) (res *Var) {
 	defer func() { emit("softmax", axis, res, x) }()
 	outer, n, inner := axisSplit("Softmax", x.Value.Shape(), axis)
 	xs := x.Value.Contiguous().Data()
-	out := tensor.Empty(x.Value.Shape()...)
+	out := x.Value.Arena().Empty(x.Value.Shape()...)
 	ys := out.Data()
 	overRows(outer, n, inner, func(b int) {
 		m := float32(math.Inf(-1))
@@ -71,7 +71,7 @@ func Softmax(x *Var, axis int) (res *Var) {
 	})
 	return record(out, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
-		dx := tensor.Empty(x.Value.Shape()...)
+		dx := x.Value.Arena().Empty(x.Value.Shape()...)
 		ds := dx.Data()
 		overRows(outer, n, inner, func(b int) {
 			var dot float64 // Σⱼ gⱼyⱼ
@@ -95,7 +95,7 @@ func LogSoftmax(x *Var, axis int) (res *Var) {
 	defer func() { emit("log_softmax", axis, res, x) }()
 	outer, n, inner := axisSplit("LogSoftmax", x.Value.Shape(), axis)
 	xs := x.Value.Contiguous().Data()
-	out := tensor.Empty(x.Value.Shape()...)
+	out := x.Value.Arena().Empty(x.Value.Shape()...)
 	ys := out.Data()
 	overRows(outer, n, inner, func(b int) {
 		m := float32(math.Inf(-1))
@@ -113,7 +113,7 @@ func LogSoftmax(x *Var, axis int) (res *Var) {
 	})
 	return record(out, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
-		dx := tensor.Empty(x.Value.Shape()...)
+		dx := x.Value.Arena().Empty(x.Value.Shape()...)
 		ds := dx.Data()
 		overRows(outer, n, inner, func(b int) {
 			var sum float64 // Σⱼ gⱼ

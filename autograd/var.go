@@ -10,8 +10,30 @@
 //
 // Leaf Vars made by [Param] accumulate gradients across Backward calls until
 // [Var.ZeroGrad]; gradients of intermediate results are dropped once used.
-// [NoGrad] turns recording off (evaluation, inference), so no graph and no
-// saved activations are kept.
+//
+// # Tapes: the context of a computation
+//
+// How a computation runs is decided by its [Tape], not by switches of the
+// process: whether it records gradients (off for evaluation and inference,
+// so no graph and no saved activations are kept), the [tensor.Arena] its
+// tensors come from, the callback that receives every operation as it runs
+// (tracing: package graph builds the model's IR from it) and the hook run
+// around each child of a container (module scopes, captured layer outputs).
+// A computation is on a tape when its input is: [Tape.Const] puts a tensor
+// on a tape, and the result of every operation is on the tape of its
+// inputs (the first one that has a tape; parameters have none). Its
+// tensors likewise take their memory from the arena of their inputs
+// (package tensor), so a tape's arena is given to its input and followed
+// by everything computed from it. A Var on no tape ([Const], [Param])
+// records gradients in ordinary memory, as the zero Tape does.
+//
+// So two goroutines can train, trace, explain and infer different models
+// at the same time, each on its own tape; nothing is shared but the
+// parameters they read. A tape is used by one goroutine at a time. Results
+// computed from parameters alone (none of the tape's inputs in their
+// history) are off the tape: they record gradients and are not traced,
+// which a model should avoid in Forward (an op on parameters alone is a
+// constant of the traced graph).
 //
 // # Error handling
 //
@@ -23,7 +45,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -36,6 +57,7 @@ type Var struct {
 	// Value, accumulated over Backward calls for leaves; nil until set.
 	Grad *tensor.Tensor
 
+	tape         *Tape // the computation's context, or nil
 	requiresGrad bool
 	gradOwned    bool                   // Grad may be modified in place
 	inputs       []*Var                 // nil for leaves
@@ -46,7 +68,8 @@ type Var struct {
 // Param returns a leaf Var that requires a gradient: a trainable parameter.
 func Param(t *tensor.Tensor) *Var { return &Var{Value: t, requiresGrad: true} }
 
-// Const returns a leaf Var that needs no gradient: input data, labels.
+// Const returns a leaf Var that needs no gradient, on no tape: input data,
+// labels. [Tape.Const] puts one on a tape.
 func Const(t *tensor.Tensor) *Var { return &Var{Value: t} }
 
 // RequiresGrad reports whether gradients flow to v.
@@ -67,8 +90,9 @@ func (v *Var) IsLeaf() bool { return v.inputs == nil }
 // Shape is v.Value.Shape().
 func (v *Var) Shape() []int { return v.Value.Shape() }
 
-// Detach returns a leaf sharing v's value with no gradient history.
-func (v *Var) Detach() *Var { return &Var{Value: v.Value} }
+// Detach returns a leaf sharing v's value with no gradient history, on
+// v's tape.
+func (v *Var) Detach() *Var { return &Var{Value: v.Value, tape: v.tape} }
 
 // ZeroGrad zeroes v's accumulated gradient, keeping its buffer for reuse.
 func (v *Var) ZeroGrad() {
@@ -77,30 +101,83 @@ func (v *Var) ZeroGrad() {
 	}
 }
 
-// noGrad counts active NoGrad scopes; recording is off while it is > 0.
-var noGrad atomic.Int32
-
-// NoGrad turns gradient recording off until the returned function is called:
+// Tape is the context of a computation (see the package documentation):
+// put its input on the tape with [Tape.Const] and everything computed from
+// it runs as the tape says. The zero Tape records gradients in ordinary
+// memory, traces nothing and hooks nothing, as a Var on no tape does.
 //
-//	defer autograd.NoGrad()()
+//	ev := &autograd.Tape{NoGrad: true}            // evaluation
+//	logits := model.Forward(ev.Const(batch))
 //
-// The switch is process-wide (Go has no goroutine-local state): do not train
-// in one goroutine while another evaluates under NoGrad.
-func NoGrad() (restore func()) {
-	noGrad.Add(1)
-	var once atomic.Bool
-	return func() {
-		if once.CompareAndSwap(false, true) {
-			noGrad.Add(-1)
-		}
-	}
+//	step := &autograd.Tape{Arena: arena}          // a training step
+//	loss := lossFn(model.Forward(step.Const(batch)), labels)
+//	loss.Backward()
+//
+// A tape is used by one goroutine at a time; its fields must not change
+// while a computation on it runs.
+type Tape struct {
+	// NoGrad turns gradient recording off: evaluation and inference.
+	NoGrad bool
+	// Arena, if not nil, is where the computation's tensors take their
+	// memory, activations and gradients alike ([tensor.Arena]).
+	Arena *tensor.Arena
+	// Trace, if not nil, receives every operation as it runs.
+	Trace func(TraceOp)
+	// Module, if not nil, runs each child of a container (the layers of an
+	// nn.Sequential, the branches of an nn.Concat, the body, shortcut and
+	// post of an nn.Residual): it is called with the call and a function
+	// running the child's Forward, and returns the child's output, which it
+	// may replace. Package graph learns module scopes this way (nn.Scopes),
+	// package explain captures layer outputs.
+	Module func(call ModuleCall, forward func() *Var) *Var
 }
 
-// GradEnabled reports whether operations currently record gradients.
-func GradEnabled() bool { return noGrad.Load() == 0 }
+// ModuleCall is a container running one of its children, as [Tape.Module]
+// sees it.
+type ModuleCall struct {
+	Parent any    // the container
+	Name   string // the child's name in it ("0", "body"), as nn names children
+	Layer  any    // the child
+}
 
-// record wraps an op's result. If recording is on and any input requires a
-// gradient, the result remembers its inputs and backward closure.
+// Const returns a leaf Var holding x on tape t: the input of a computation.
+// Its value is x tagged with t's arena ([tensor.Tensor.In]), so that every
+// tensor computed from it takes memory from that arena. A nil t gives
+// [Const].
+func (t *Tape) Const(x *tensor.Tensor) *Var {
+	if t == nil {
+		return Const(x)
+	}
+	if t.Arena != nil {
+		x = x.In(t.Arena)
+	}
+	return &Var{Value: x, tape: t}
+}
+
+// EvalConst returns x as the input of an evaluation or inference: a leaf on
+// a new tape that records no gradients.
+func EvalConst(x *tensor.Tensor) *Var { return (&Tape{NoGrad: true}).Const(x) }
+
+// Tape returns the tape v is on, or nil.
+func (v *Var) Tape() *Tape { return v.tape }
+
+// GradEnabled reports whether operations on v record gradients: it is on no
+// tape or on one without NoGrad.
+func (v *Var) GradEnabled() bool { return v.tape == nil || !v.tape.NoGrad }
+
+// tapeOf returns the tape of the first of vs on one, or nil.
+func tapeOf(vs []*Var) *Tape {
+	for _, v := range vs {
+		if v != nil && v.tape != nil {
+			return v.tape
+		}
+	}
+	return nil
+}
+
+// record wraps an op's result, on the tape of its inputs. If that tape
+// records gradients and any input requires one, the result remembers its
+// inputs and backward closure.
 //
 // The closure may read only the values of inputs and value itself (or
 // memory the op allocated privately), must not keep g or anything computed
@@ -108,8 +185,9 @@ func GradEnabled() bool { return noGrad.Load() == 0 }
 // never forward values: backward passes release memory relying on that
 // (see backwardPass).
 func record(value *tensor.Tensor, backward func(g *tensor.Tensor), inputs ...*Var) *Var {
-	out := &Var{Value: value}
-	if !GradEnabled() {
+	t := tapeOf(inputs)
+	out := &Var{Value: value, tape: t}
+	if t != nil && t.NoGrad {
 		return out
 	}
 	for _, in := range inputs {
@@ -188,7 +266,7 @@ func (v *Var) Backward() {
 	if v.Value.Size() != 1 {
 		panic(fmt.Sprintf("autograd: Backward of a non-scalar of shape %v; use BackwardWith", v.Value.Shape()))
 	}
-	v.BackwardWith(tensor.Ones(v.Value.Shape()...))
+	v.BackwardWith(nil)
 }
 
 // BackwardWith runs the backward pass seeded with grad, the gradient of some
@@ -227,7 +305,8 @@ func (v *Var) BackwardWithOptions(grad *tensor.Tensor, opt BackwardOptions) {
 		if v.Value.Size() != 1 {
 			panic(fmt.Sprintf("autograd: Backward of a non-scalar of shape %v; use BackwardWith", v.Value.Shape()))
 		}
-		grad = tensor.Ones(v.Value.Shape()...)
+		grad = v.Value.Arena().Empty(v.Value.Shape()...) // from the computation's arena
+		grad.Fill(1)
 	}
 	if !v.requiresGrad {
 		panic("autograd: Backward of a value that needs no gradient (no parameter in its history, or its graph was already consumed by an earlier Backward)")

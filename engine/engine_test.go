@@ -31,9 +31,8 @@ func randomizeBN(t *testing.T, m nn.Layer, seed uint64) {
 
 // eager runs the model the ordinary way, in evaluation mode.
 func eager(m nn.Layer, x *tensor.Tensor) *tensor.Tensor {
-	defer autograd.NoGrad()()
 	nn.SetTraining(m, false)
-	return m.Forward(autograd.Const(x)).Value
+	return m.Forward(autograd.EvalConst(x)).Value
 }
 
 // compare checks got against want elementwise: |g-w| ≤ 1e-4 + 1e-4·|w|.

@@ -3,23 +3,23 @@ package explain
 import (
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
-// Capturing an inner layer's output. The model stays an opaque nn.Layer;
-// two mechanisms find the output of the layer at a given nn.Walk path:
+// Capturing an inner layer's output. The model stays an opaque nn.Layer
+// and is not changed; two mechanisms of the forward pass's tape find the
+// output of the layer at a given nn.Walk path:
 //
-//   - A child of an nn.Sequential, nn.Concat or nn.Residual is replaced,
-//     for the duration of one forward pass, by a wrapper that runs it and
-//     sees its output (as package graph does to learn scopes). This works
-//     for any layer, parameter-free or a whole block.
+//   - A child of an nn.Sequential, nn.Concat or nn.Residual runs through
+//     the tape's Module hook, which sees (and may replace) its output. This
+//     works for any layer, parameter-free or a whole block.
 //   - Any other layer that owns parameters (a Conv2d field of a struct
-//     model such as LeNet5) is found through autograd.Trace: its output is
-//     the output of the last operation that reads one of its parameters.
+//     model such as LeNet5) is found through the tape's Trace callback: its
+//     output is the output of the last operation that reads one of its
+//     parameters.
 //
 // To obtain the gradient with respect to that output, which Backward does
 // not keep for intermediate results, the output is routed through
@@ -42,19 +42,6 @@ type capturer struct {
 	paths []string
 	hooks bool
 	got   map[string]*captured
-}
-
-// hookWrap is the wrapper put in place of a container child.
-type hookWrap struct {
-	inner nn.Layer
-	path  string
-	c     *capturer
-}
-
-// Forward runs the wrapped layer and records (and hooks) its output.
-func (h *hookWrap) Forward(x *autograd.Var) *autograd.Var {
-	out := h.inner.Forward(x)
-	return h.c.record(h.path, out)
 }
 
 // record stores out as the output of path and returns what the model
@@ -80,19 +67,13 @@ func layerAt(model nn.Layer, path string) (nn.Layer, bool) {
 	return found, found != nil
 }
 
-// run does one forward pass of model on x, capturing the layers' outputs.
-// It returns the model's output. Unknown or uncapturable paths are errors.
-func (c *capturer) run(x *autograd.Var) (out *autograd.Var, err error) {
+// run does one forward pass of model on x (on the tape tape, whose
+// Module and Trace hooks it sets), capturing the layers' outputs. It returns
+// the model's output. Unknown or uncapturable paths are errors.
+func (c *capturer) run(tape *autograd.Tape, x *tensor.Tensor) (out *autograd.Var, err error) {
 	c.got = map[string]*captured{}
-	var undo []func()
-	defer func() {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-	}()
-	// Layers reached through a container are wrapped; the others must own
-	// parameters and are found by tracing.
-	byParam := map[*tensor.Tensor]string{}
+	byPath := map[string]bool{}            // container children to capture
+	byParam := map[*tensor.Tensor]string{} // other layers, by their parameters
 	for _, path := range c.paths {
 		if path == "" {
 			return nil, fmt.Errorf("explain: the empty path is the whole model, not a layer")
@@ -101,8 +82,8 @@ func (c *capturer) run(x *autograd.Var) (out *autograd.Var, err error) {
 		if !ok {
 			return nil, fmt.Errorf("explain: the model has no layer %q (see `fovea summary` for layer paths)", path)
 		}
-		if u, ok := c.wrapChild(path); ok {
-			undo = append(undo, u)
+		if c.containerChild(path) {
+			byPath[path] = true
 			continue
 		}
 		po, ok := l.(nn.ParamOwner)
@@ -115,9 +96,21 @@ func (c *capturer) run(x *autograd.Var) (out *autograd.Var, err error) {
 			}
 		}
 	}
+	if len(byPath) > 0 {
+		sc := nn.NewScopes(c.model)
+		tape.Module = func(call autograd.ModuleCall, forward func() *autograd.Var) *autograd.Var {
+			path := sc.Enter(call)
+			out := forward()
+			sc.Exit()
+			if byPath[path] {
+				return c.record(path, out)
+			}
+			return out
+		}
+	}
 	if len(byParam) > 0 {
 		busy := false
-		stop := autograd.Trace(func(op autograd.TraceOp) {
+		tape.Trace = func(op autograd.TraceOp) {
 			if busy {
 				return
 			}
@@ -136,15 +129,14 @@ func (c *capturer) run(x *autograd.Var) (out *autograd.Var, err error) {
 				busy = false
 				return
 			}
-		})
-		defer stop()
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("explain: running the model: %v", r)
 		}
 	}()
-	out = c.model.Forward(x)
+	out = c.model.Forward(tape.Const(x))
 	for _, path := range c.paths {
 		if c.got[path] == nil {
 			return nil, fmt.Errorf("explain: layer %q did not run in the forward pass", path)
@@ -153,49 +145,19 @@ func (c *capturer) run(x *autograd.Var) (out *autograd.Var, err error) {
 	return out, nil
 }
 
-// wrapChild puts a hookWrap around the layer at path if its parent is a
-// Sequential, Concat or Residual, returning the function that undoes it.
-func (c *capturer) wrapChild(path string) (undo func(), ok bool) {
+// containerChild reports whether the layer at path is a child of an
+// nn.Sequential, nn.Concat or nn.Residual, whose Forward runs it through
+// the tape's Module hook.
+func (c *capturer) containerChild(path string) (ok bool) {
 	nn.Walk(c.model, func(p string, l nn.Layer) {
-		if ok {
-			return
-		}
-		name, isChild := childName(p, path)
-		if !isChild {
-			return
-		}
-		wrap := func(x nn.Layer) nn.Layer { return &hookWrap{inner: x, path: path, c: c} }
-		switch parent := l.(type) {
-		case *nn.Sequential:
-			if i, err := strconv.Atoi(name); err == nil && i >= 0 && i < len(parent.Layers) {
-				old := parent.Layers
-				parent.Layers = slices.Clone(old)
-				parent.Layers[i] = wrap(old[i])
-				undo, ok = func() { parent.Layers = old }, true
+		if _, isChild := childName(p, path); isChild {
+			switch l.(type) {
+			case *nn.Sequential, *nn.Concat, *nn.Residual:
+				ok = true
 			}
-		case *nn.Concat:
-			if i, err := strconv.Atoi(name); err == nil && i >= 0 && i < len(parent.Branches) {
-				old := parent.Branches
-				parent.Branches = slices.Clone(old)
-				parent.Branches[i] = wrap(old[i])
-				undo, ok = func() { parent.Branches = old }, true
-			}
-		case *nn.Residual:
-			old := *parent
-			switch {
-			case name == "body" && parent.Body != nil:
-				parent.Body = wrap(parent.Body)
-			case name == "shortcut" && parent.Shortcut != nil:
-				parent.Shortcut = wrap(parent.Shortcut)
-			case name == "post" && parent.Post != nil:
-				parent.Post = wrap(parent.Post)
-			default:
-				return
-			}
-			undo, ok = func() { *parent = old }, true
 		}
 	})
-	return undo, ok
+	return ok
 }
 
 // childName reports whether path names a direct child of the layer at

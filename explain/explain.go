@@ -6,11 +6,11 @@
 //
 // Every method takes a model (any nn.Layer producing logits of shape
 // (1, K)) and one input x of shape (1, C, H, W), normalized as the model
-// expects; a class of -1 explains the predicted class. Methods use
-// autograd's backward pass and so must not run under [autograd.NoGrad];
-// like [autograd.Trace] they need the model to themselves while they run
-// (its parameters are frozen and container children briefly wrapped).
-// They leave the model in evaluation mode.
+// expects; a class of -1 explains the predicted class. Methods run the
+// model on tapes of their own ([autograd.Tape]), so other models may train,
+// trace or infer at the same time; they need their model to themselves
+// while they run (its parameters' gradients are switched off for the
+// while). They leave the model in evaluation mode.
 //
 // Inner layers are named by their nn.Walk path ("8", "layer4.1.conv2",
 // "conv2"); see capture.go for which layers can be captured.
@@ -58,16 +58,10 @@ type CAM struct {
 	RawH, RawW int
 }
 
-// errNoGrad is returned when called under autograd.NoGrad.
-var errNoGrad = errors.New("explain: gradients are off (called under autograd.NoGrad)")
-
 // checkInput validates x as one (1, C, H, W) image.
 func checkInput(x *tensor.Tensor) error {
 	if s := x.Shape(); len(s) != 4 || s[0] != 1 {
 		return fmt.Errorf("explain: input of shape %v; want one image (1, C, H, W)", s)
-	}
-	if !autograd.GradEnabled() {
-		return errNoGrad
 	}
 	return nil
 }
@@ -128,7 +122,7 @@ func GradCAM(model nn.Layer, x *tensor.Tensor, layer string, class int) (*CAM, e
 	nn.SetTraining(model, false)
 	defer frozen(model)()
 	c := &capturer{model: model, paths: []string{layer}, hooks: true}
-	logits, err := c.run(autograd.Const(x))
+	logits, err := c.run(&autograd.Tape{}, x)
 	if err != nil {
 		return nil, err
 	}
@@ -426,9 +420,8 @@ func FeatureMaps(model nn.Layer, x *tensor.Tensor, paths []string) ([]FeatureMap
 		paths = Stages(model, 8)
 	}
 	nn.SetTraining(model, false)
-	defer autograd.NoGrad()()
 	c := &capturer{model: model, paths: paths}
-	if _, err := c.run(autograd.Const(x)); err != nil {
+	if _, err := c.run(&autograd.Tape{NoGrad: true}, x); err != nil {
 		return nil, err
 	}
 	var out []FeatureMap

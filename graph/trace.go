@@ -13,12 +13,11 @@ import (
 // with zeros, in evaluation mode and without gradients, and returns the
 // graph of the operations it performed, each with its shapes and module
 // scope: tracing is Fovea's shape inference. The model is left in
-// evaluation mode. Like [autograd.Trace], it needs the model and the
-// process to itself while it runs (it briefly wraps the model's container
-// children to learn the scopes).
+// evaluation mode. The trace runs on a tape of its own
+// ([autograd.Tape]): other computations, of this model or others, may run
+// at the same time, as long as none switches the model to training mode.
 func Trace(model nn.Layer, inputShape ...int) (g *Graph, err error) {
 	nn.SetTraining(model, false)
-	defer autograd.NoGrad()()
 
 	params := map[*tensor.Tensor]string{}
 	for _, p := range nn.StateDict(model) {
@@ -47,14 +46,13 @@ func Trace(model nn.Layer, inputShape ...int) (g *Graph, err error) {
 		ids[v], byTensor[v.Value] = id, id
 		return id
 	}
-	x := autograd.Const(tensor.New(inputShape...))
+	sc := nn.NewScopes(model)
+	tape := &autograd.Tape{NoGrad: true, Module: scoped(sc)}
+	x := tape.Const(tensor.New(inputShape...))
 	g.Input = newValue(x.Value, -1)
 	ids[x] = g.Input
-
-	t := &tracer{}
-	defer t.wrap(model)()
-	stop := autograd.Trace(func(op autograd.TraceOp) {
-		n := Node{Op: op.Name, Attrs: op.Attrs, Scope: t.scope()}
+	tape.Trace = func(op autograd.TraceOp) {
+		n := Node{Op: op.Name, Attrs: op.Attrs, Scope: sc.Path()}
 		for _, in := range op.Inputs {
 			if in == nil {
 				n.Inputs = append(n.Inputs, -1)
@@ -65,8 +63,7 @@ func Trace(model nn.Layer, inputShape ...int) (g *Graph, err error) {
 		n.Output = newValue(op.Output.Value, len(g.Nodes))
 		ids[op.Output] = n.Output
 		g.Nodes = append(g.Nodes, n)
-	})
-	defer stop()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			g, err = nil, fmt.Errorf("graph: tracing the model on input %v: %v", inputShape, r)

@@ -77,7 +77,7 @@ func TestFromTorchvisionLogits(t *testing.T) {
 			}
 			x, _ := ref.Tensor("x")
 			want, _ := ref.Tensor("logits")
-			got := func() *autograd.Var { defer autograd.NoGrad()(); return model.Forward(autograd.Const(x)) }()
+			got := model.Forward(autograd.EvalConst(x))
 			worst := 0.0
 			for i, b := range want.Data() {
 				d := math.Abs(float64(got.Value.Data()[i]-b)) / math.Max(1, math.Abs(float64(b)))
@@ -102,7 +102,7 @@ func TestFromTorchvisionLogits(t *testing.T) {
 			if meta2.Model != "resnet18" || meta2.Mean[0] != 0.485 || meta2.Std[2] != 0.225 || meta2.Classes[9] != "9" {
 				t.Fatalf("loaded meta %+v", meta2)
 			}
-			again := func() *autograd.Var { defer autograd.NoGrad()(); return back.Forward(autograd.Const(x)) }()
+			again := back.Forward(autograd.EvalConst(x))
 			for i, v := range again.Value.Data() {
 				if v != got.Value.Data()[i] {
 					t.Fatalf("logit %d after save and load: %v, want %v", i, v, got.Value.Data()[i])

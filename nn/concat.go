@@ -19,7 +19,7 @@ type Concat struct {
 func (c *Concat) Forward(x *autograd.Var) *autograd.Var {
 	outs := make([]*autograd.Var, len(c.Branches))
 	for i, b := range c.Branches {
-		outs[i] = b.Forward(x)
+		outs[i] = forwardChild(x, c, i, "", b)
 	}
 	return autograd.Concat(1, outs...)
 }

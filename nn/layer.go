@@ -18,6 +18,8 @@
 package nn
 
 import (
+	"strconv"
+
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -25,6 +27,19 @@ import (
 // Layer maps an input to an output.
 type Layer interface {
 	Forward(x *autograd.Var) *autograd.Var
+}
+
+// forwardChild runs l, the child of parent named name (or, when name is "",
+// its index), on x: through the Module hook of x's tape
+// ([autograd.Tape.Module]) when it has one.
+func forwardChild(x *autograd.Var, parent Layer, index int, name string, l Layer) *autograd.Var {
+	if t := x.Tape(); t != nil && t.Module != nil {
+		if name == "" {
+			name = strconv.Itoa(index)
+		}
+		return t.Module(autograd.ModuleCall{Parent: parent, Name: name, Layer: l}, func() *autograd.Var { return l.Forward(x) })
+	}
+	return l.Forward(x)
 }
 
 // Named pairs a name with a value; it lists parameters, buffers and children.

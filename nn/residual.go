@@ -16,11 +16,11 @@ type Residual struct {
 func (r *Residual) Forward(x *autograd.Var) *autograd.Var {
 	s := x
 	if r.Shortcut != nil {
-		s = r.Shortcut.Forward(x)
+		s = forwardChild(x, r, 0, "shortcut", r.Shortcut)
 	}
-	y := autograd.Add(r.Body.Forward(x), s)
+	y := autograd.Add(forwardChild(x, r, 0, "body", r.Body), s)
 	if r.Post != nil {
-		y = r.Post.Forward(y)
+		y = forwardChild(y, r, 0, "post", r.Post)
 	}
 	return y
 }

@@ -20,8 +20,8 @@ func (s *Sequential) Append(layers ...Layer) { s.Layers = append(s.Layers, layer
 
 // Forward applies every layer in turn.
 func (s *Sequential) Forward(x *autograd.Var) *autograd.Var {
-	for _, l := range s.Layers {
-		x = l.Forward(x)
+	for i, l := range s.Layers {
+		x = forwardChild(x, s, i, "", l)
 	}
 	return x
 }

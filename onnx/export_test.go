@@ -116,8 +116,7 @@ func relErr(t *testing.T, got, want *tensor.Tensor) float64 {
 // eager runs model on x in evaluation mode without gradients.
 func eager(model nn.Layer, x *tensor.Tensor) *tensor.Tensor {
 	nn.SetTraining(model, false)
-	defer autograd.NoGrad()()
-	return model.Forward(autograd.Const(x)).Value
+	return model.Forward(autograd.EvalConst(x)).Value
 }
 
 // randomizeStats gives batch norms non-trivial running statistics, so the

@@ -136,8 +136,8 @@ func (o *Adam) Step() {
 			continue
 		}
 		if o.expAvg[i] == nil {
-			o.expAvg[i] = tensor.NewPersistent(p.Value.Shape()...)
-			o.expAvgSq[i] = tensor.NewPersistent(p.Value.Shape()...)
+			o.expAvg[i] = tensor.New(p.Value.Shape()...)
+			o.expAvgSq[i] = tensor.New(p.Value.Shape()...)
 		}
 		o.steps[i]++
 		t := float64(o.steps[i])

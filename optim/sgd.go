@@ -99,7 +99,7 @@ func (o *SGD) Step() {
 		c.lr = float32(lrOf(o.cfg.LR, o.mult, i))
 		if o.cfg.Momentum != 0 {
 			if o.momentum[i] == nil {
-				o.momentum[i] = tensor.NewPersistent(p.Value.Shape()...)
+				o.momentum[i] = tensor.New(p.Value.Shape()...)
 				c.first = true
 			}
 			buf = o.momentum[i].Data()

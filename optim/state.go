@@ -92,7 +92,7 @@ func restore(names []string, shapes [][]int, s State, kinds ...string) (map[stri
 		if !slices.Equal(t.Value.Shape(), shapes[i]) {
 			return nil, fmt.Errorf("optim: state tensor %q has shape %v, parameter %q %v", t.Name, t.Value.Shape(), param, shapes[i])
 		}
-		c := tensor.NewPersistent(shapes[i]...)
+		c := tensor.New(shapes[i]...)
 		c.CopyFrom(t.Value)
 		bufs[i] = c
 	}

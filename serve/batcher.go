@@ -296,12 +296,7 @@ func (b *batcher) forward(x []float32, n int) (out []float32, k int, err error) 
 		if p := b.plan(size); p != nil {
 			y = p.Run(in)
 		} else {
-			b.s.autogradMu.RLock()
-			func() {
-				defer b.s.autogradMu.RUnlock()
-				defer autograd.NoGrad()()
-				y = b.m.Layer.Forward(autograd.Const(in)).Value
-			}()
+			y = b.m.Layer.Forward(autograd.EvalConst(in)).Value
 		}
 		b.s.metrics.inference.WithLabelValues(b.m.Name).Observe(time.Since(start).Seconds())
 		s := y.Shape()
@@ -327,9 +322,7 @@ func (b *batcher) plan(n int) *engine.Plan {
 		return p
 	}
 	c, h, w := b.m.Meta.InputShape[0], b.m.Meta.InputShape[1], b.m.Meta.InputShape[2]
-	b.s.autogradMu.Lock()
 	p, err := func() (p *engine.Plan, err error) {
-		defer b.s.autogradMu.Unlock()
 		defer func() {
 			if r := recover(); r != nil {
 				err = fmt.Errorf("%v", r)

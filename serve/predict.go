@@ -354,15 +354,14 @@ func (m *served) top(logits []float32, k, topK int) []evalmetrics.Ranked {
 
 // explain computes the Grad-CAM of the predicted class for the normalized
 // input x and renders it over pixels (the image in [0, 1]) as a PNG. The
-// Grad-CAM runs in m's worker holding the autograd lock for writing, since
-// it hooks the model and needs gradients on; rendering runs here.
+// Grad-CAM runs in m's worker, which owns the model (it switches its
+// parameters' gradients off for the while); other models go on meanwhile.
+// Rendering runs here.
 func (s *Server) explain(ctx context.Context, m *served, pixels, x []float32) (*explanation, error) {
 	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
 	var cam *explain.CAM
 	var camErr error
 	err := m.b.exclusive(ctx, func() {
-		s.autogradMu.Lock()
-		defer s.autogradMu.Unlock()
 		cam, camErr = explain.GradCAM(m.Layer, tensor.FromSlice(x, 1, c, h, w), "", -1)
 	})
 	if err != nil {

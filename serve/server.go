@@ -214,12 +214,7 @@ type Server struct {
 	metrics  *metrics
 	draining atomic.Bool
 	closeMu  sync.Once
-	// autogradMu guards autograd's process-wide state: eager forward
-	// passes under autograd.NoGrad hold it for reading; Grad-CAM (which
-	// needs gradients on) and engine.Compile (whose tracing needs the
-	// process to itself) hold it for writing. Engine plans need neither.
-	autogradMu sync.RWMutex
-	decode     *decodeBudget
+	decode   *decodeBudget
 	// bodies are the request bodies being read, which a shutdown cuts
 	// when they do not arrive within bodyDrainGrace.
 	bodiesMu sync.Mutex

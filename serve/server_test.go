@@ -71,8 +71,7 @@ func newTest(t testing.TB, opt Options, ms ...Model) (*Server, *httptest.Server)
 
 // eager runs layer on x (n×1×28×28) directly.
 func eager(l nn.Layer, x []float32, n int) []float32 {
-	defer autograd.NoGrad()()
-	return l.Forward(autograd.Const(tensor.FromSlice(x, n, 1, 28, 28))).Value.Contiguous().Data()
+	return l.Forward(autograd.EvalConst(tensor.FromSlice(x, n, 1, 28, 28))).Value.Contiguous().Data()
 }
 
 // input returns n deterministic preprocessed examples, seeded by seed.

@@ -3,45 +3,45 @@ package tensor
 import (
 	"math"
 	"sync"
-	"sync/atomic"
 )
 
 // Arena recycles tensor memory across the iterations of a repeated
 // computation, such as training steps, that allocate the same sequence of
-// shapes each time. While an arena is in use, [New] (and so every operation
-// creating a tensor) takes memory from it; [Arena.Reset] makes all of that
-// memory available again. After the first iteration the steady state
+// shapes each time. A tensor remembers the arena its memory came from (or
+// was tagged with, [Tensor.In]), and every operation that computes a new
+// tensor from it takes the result's memory from that arena too: the memory
+// of a computation follows its inputs, as a device does in PyTorch. So
+// tagging a step's input with an arena is all it takes for the activations
+// and gradients of the step to come from it; [Arena.Reset] makes all of
+// that memory available again. After the first iteration the steady state
 // allocates no tensor memory, so the garbage collector has nothing to do.
-//
-// Use it around the part of an iteration whose tensors die with it:
 //
 //	a := tensor.NewArena()
 //	for step := range steps {
 //		a.Reset()
-//		stop := a.Use()
-//		loss := lossFn(model.Forward(x), y) // activations, gradients: arena memory
+//		x := batch.In(a)                     // results computed from x: arena memory
+//		loss := lossFn(model.Forward(x), y)  // activations, gradients
 //		loss.Backward()
-//		stop()
-//		opt.Step() // optimizer state must not live in the arena
+//		opt.Step() // parameters and optimizer state are ordinary memory
 //	}
 //
-// Tensors that outlive the iteration must not come from the arena:
-// parameters, optimizer state and running statistics are made outside it,
-// and [Tensor.Clone] always copies to ordinary memory (autograd stores leaf
-// gradients that way). A tensor from the arena must not be used after the
-// next Reset.
-//
-// The arena in use is process-wide, like autograd's NoGrad switch.
+// (package autograd does the tagging: see autograd.Tape.) Results computed
+// from tensors of no arena only (parameters, optimizer state, running
+// statistics) are ordinary memory, and [Tensor.Clone] always copies to
+// ordinary memory (autograd stores leaf gradients that way), so they may
+// outlive the iteration. A tensor from the arena must not be used after the
+// next Reset. An arena may be used by one computation at a time; two
+// goroutines computing at once use two arenas, or none.
 //
 // # Giving memory back early
 //
 // [Arena.Release] returns one buffer to the arena before the next Reset, so
 // that later tensors of the same iteration can reuse it (autograd gives
 // back each intermediate gradient once it has been passed on). A buffer is
-// the whole allocation behind a tensor handed out by [New] or [Empty]; every
-// view of it ([Tensor.Reshape] of a contiguous tensor, [Tensor.Slice],
-// [Tensor.Narrow], [Tensor.Permute], [Tensor.Data]) shares it, and
-// [Tensor.Buffer] tells which buffer a tensor uses. Releasing is the
+// the whole allocation behind a tensor handed out by [Arena.New] or
+// [Arena.Empty]; every view of it ([Tensor.Reshape] of a contiguous tensor,
+// [Tensor.Slice], [Tensor.Narrow], [Tensor.Permute], [Tensor.Data]) shares
+// it, and [Tensor.Buffer] tells which buffer a tensor uses. Releasing is the
 // caller's promise that no tensor using the buffer, the released one or any
 // view, is read or written again: the arena cannot see views, so the caller
 // must know every holder (autograd counts them per [BufferID]).
@@ -62,13 +62,57 @@ func NewArena() *Arena {
 	return &Arena{free: map[int][][]float32{}, index: map[*float32]int{}}
 }
 
-// current is the arena New draws from, or nil.
-var current atomic.Pointer[Arena]
+// New returns a zero-filled tensor of the given shape whose memory comes
+// from a, and which a's results keep taking memory from. A nil a gives
+// ordinary memory: (*Arena)(nil).New is [New].
+func (a *Arena) New(shape ...int) *Tensor {
+	n := checkShape(shape)
+	t := &Tensor{shape: append([]int(nil), shape...), strides: rowMajor(shape), arena: a}
+	if a != nil && n > 0 {
+		t.data = a.get(n)
+	} else {
+		t.data = make([]float32, n)
+	}
+	return t
+}
 
-// Use makes New draw from a until the returned function is called.
-func (a *Arena) Use() (stop func()) {
-	prev := current.Swap(a)
-	return func() { current.Store(prev) }
+// Empty is [Arena.New] without the guarantee of zeros: for an output that
+// the caller overwrites completely. From an arena it skips clearing
+// recycled memory; a nil a gives ordinary (zeroed) memory.
+func (a *Arena) Empty(shape ...int) *Tensor {
+	n := checkShape(shape)
+	t := &Tensor{shape: append([]int(nil), shape...), strides: rowMajor(shape), arena: a}
+	if a != nil && n > 0 {
+		t.data = a.getDirty(n)
+	} else {
+		t.data = make([]float32, n)
+	}
+	return t
+}
+
+// Arena returns the arena t's results take memory from: the one its own
+// memory came from, or the one it was tagged with; nil for ordinary memory.
+func (t *Tensor) Arena() *Arena { return t.arena }
+
+// In returns a view of t (sharing its memory) tagged with a, so that
+// results computed from it take their memory from a; a nil a removes the
+// tag. t's own memory does not move: Release of the view does nothing
+// unless a handed that memory out.
+func (t *Tensor) In(a *Arena) *Tensor {
+	v := *t
+	v.arena = a
+	return &v
+}
+
+// arenaOf returns the arena of the first of ts that has one: where the
+// result of an operation on ts takes its memory.
+func arenaOf(ts ...*Tensor) *Arena {
+	for _, t := range ts {
+		if t != nil && t.arena != nil {
+			return t.arena
+		}
+	}
+	return nil
 }
 
 // Reset returns every buffer handed out since the last Reset to the arena.
@@ -126,13 +170,14 @@ func (a *Arena) Release(t *Tensor) bool {
 	return true
 }
 
-// Release gives t's buffer back to the arena in use, as [Arena.Release]
-// does; it does nothing and returns false when no arena is in use.
+// Release gives t's buffer back to the arena it came from, as
+// [Arena.Release] does; it does nothing and returns false for ordinary
+// memory.
 func Release(t *Tensor) bool {
-	if a := current.Load(); a != nil {
-		return a.Release(t)
+	if t == nil || t.arena == nil {
+		return false
 	}
-	return false
+	return t.arena.Release(t)
 }
 
 // BufferID identifies the memory a tensor's elements live in: a tensor and
@@ -190,34 +235,4 @@ func (a *Arena) getDirty(n int) []float32 {
 	a.index[bufferEnd(b)] = len(a.used)
 	a.used = append(a.used, b)
 	return b
-}
-
-// alloc returns zeroed memory for n values: from the arena in use, if any.
-func alloc(n int) []float32 {
-	if a := current.Load(); a != nil && n > 0 {
-		return a.get(n)
-	}
-	return make([]float32, n)
-}
-
-// NewPersistent is [New] in ordinary garbage-collected memory even while an
-// arena is in use: for state that outlives an iteration, such as optimizer
-// buffers created lazily on the first step.
-func NewPersistent(shape ...int) *Tensor {
-	n := checkShape(shape)
-	return &Tensor{shape: append([]int(nil), shape...), strides: rowMajor(shape), data: make([]float32, n)}
-}
-
-// Empty is [New] without the guarantee of zeros: for an output that the
-// caller overwrites completely. Inside an arena it skips clearing recycled
-// memory; outside one it is New.
-func Empty(shape ...int) *Tensor {
-	n := checkShape(shape)
-	var data []float32
-	if a := current.Load(); a != nil && n > 0 {
-		data = a.getDirty(n)
-	} else {
-		data = make([]float32, n)
-	}
-	return &Tensor{shape: append([]int(nil), shape...), strides: rowMajor(shape), data: data}
 }

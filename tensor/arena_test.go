@@ -1,92 +1,124 @@
 package tensor
 
-import "testing"
+import (
+	"slices"
+	"sync"
+	"testing"
+)
+
+// fullIn is Full in arena a.
+func fullIn(a *Arena, v float32, shape ...int) *Tensor {
+	t := a.Empty(shape...)
+	for i := range t.data {
+		t.data[i] = v
+	}
+	return t
+}
 
 func TestArenaRecyclesMemory(t *testing.T) {
 	a := NewArena()
+	ordinary := Full(3, 4, 5)
 	step := func() (*Tensor, *Tensor) {
 		a.Reset()
-		defer a.Use()()
-		x := Full(3, 4, 5)
+		x := ordinary.In(a) // results of x come from a
 		y := Add(x, x)
-		return x, y
+		return y, Mul(y, ordinary)
 	}
-	x1, y1 := step()
-	if y1.At(0, 0) != 6 {
-		t.Fatalf("arena tensor value %g", y1.At(0, 0))
+	s1, y1 := step()
+	if y1.At(0, 0) != 18 || y1.Arena() != a {
+		t.Fatalf("arena result %g from arena %p", y1.At(0, 0), y1.Arena())
 	}
 	owned := a.Floats()
-	x2, _ := step()
+	first := []BufferID{s1.Buffer(), y1.Buffer()}
+	s2, y2 := step()
 	if a.Floats() != owned {
 		t.Fatalf("second step grew the arena from %d to %d floats", owned, a.Floats())
 	}
-	if &x1.Data()[0] != &x2.Data()[0] && &y1.Data()[0] != &x2.Data()[0] {
+	if !slices.Contains(first, s2.Buffer()) || !slices.Contains(first, y2.Buffer()) {
 		t.Fatal("second step did not reuse the first step's memory")
 	}
-	// Memory comes back zeroed.
+	// Memory comes back zeroed from New.
 	a.Reset()
-	stop := a.Use()
-	z := New(4, 5)
-	stop()
+	z := a.New(4, 5)
 	for _, v := range z.Data() {
 		if v != 0 {
 			t.Fatal("recycled tensor not zeroed")
 		}
 	}
-	// Outside Use, and for clones and persistent tensors, memory is ordinary.
-	if New(20).Data()[0] != 0 {
-		t.Fatal("New outside the arena")
+	// Results of tensors of no arena, clones and New are ordinary memory.
+	if New(20).Arena() != nil || Add(ordinary, ordinary).Arena() != nil {
+		t.Fatal("ordinary tensors' results have an arena")
 	}
-	stop = a.Use()
 	c := z.Clone()
-	p := NewPersistent(4, 5)
-	stop()
 	before := a.Floats()
 	a.Reset()
-	stop = a.Use()
-	w := Full(7, 4, 5)
-	stop()
-	if &w.Data()[0] == &c.Data()[0] || &w.Data()[0] == &p.Data()[0] || a.Floats() != before {
-		t.Fatal("Clone or NewPersistent memory came from the arena")
+	w := fullIn(a, 7, 4, 5)
+	if c.Arena() != nil || w.Buffer() == c.Buffer() || a.Floats() != before {
+		t.Fatal("Clone memory came from the arena")
 	}
+	// Views keep the arena: results computed from them come from it.
+	if v := w.Reshape(20).Slice(2, 5); v.Arena() != a || Neg(v).Arena() != a || Neg(w.Transpose(0, 1)).Arena() != a {
+		t.Fatal("views lost the arena")
+	}
+	// The first input with an arena decides.
+	if Add(ordinary, w).Arena() != a || Concat(0, ordinary, w).Arena() != a || w.In(nil).Arena() != nil {
+		t.Fatal("mixed inputs: the result's arena does not follow the inputs")
+	}
+}
+
+// TestArenasAreIndependent: two goroutines computing at once, each with its
+// own arena, get their own memory and correct results.
+func TestArenasAreIndependent(t *testing.T) {
+	base := Full(1, 32, 32)
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := NewArena()
+			for step := range 200 {
+				a.Reset()
+				x := base.In(a)
+				y := Add(Scale(x, float32(g+1)), Full(float32(step), 32, 32))
+				if y.Arena() != a || y.At(3, 4) != float32(g+1+step) {
+					t.Errorf("goroutine %d step %d: %g from arena %p", g, step, y.At(3, 4), y.Arena())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestArenaAllocsPerStep(t *testing.T) {
 	a := NewArena()
-	x := Full(1, 64, 64)
+	base := Full(1, 64, 64)
 	run := func() {
 		a.Reset()
-		stop := a.Use()
+		x := base.In(a)
 		_ = Add(Mul(x, x), x)
-		stop()
 	}
 	run()
 	// Only the small Tensor headers (shape and stride slices) are allocated.
-	if n := testing.AllocsPerRun(10, run); n > 12 {
+	if n := testing.AllocsPerRun(10, run); n > 14 {
 		t.Fatalf("%v allocations per arena step", n)
 	}
 }
 
 func TestArenaRelease(t *testing.T) {
 	a := NewArena()
-	stop := a.Use()
-	x := Full(1, 4, 5)
-	y := Full(2, 4, 5)
-	stop()
+	x := fullIn(a, 1, 4, 5)
+	y := fullIn(a, 2, 4, 5)
 	owned := a.Floats()
 
-	// Foreign memory: ordinary, persistent, another arena's, nil, empty.
+	// Foreign memory: ordinary, another arena's, nil, empty, a clone, and
+	// ordinary memory tagged with a.
 	other := NewArena()
-	stop = other.Use()
-	z := New(4, 5)
-	stop()
-	for name, f := range map[string]*Tensor{"ordinary": New(4, 5), "persistent": NewPersistent(4, 5), "other arena": z, "nil": nil, "empty": New(0, 3), "clone": x.Clone()} {
-		if a.Release(f) {
+	for name, f := range map[string]*Tensor{"ordinary": New(4, 5), "other arena": other.New(4, 5), "nil": nil,
+		"empty": New(0, 3), "clone": x.Clone(), "tagged": New(4, 5).In(a)} {
+		if a.Release(f) || name != "other arena" && Release(f) {
 			t.Errorf("released %s memory", name)
 		}
-	}
-	if Release(x) {
-		t.Error("package Release with no arena in use released")
 	}
 
 	// A view identifies its buffer: releasing through it releases the
@@ -98,18 +130,16 @@ func TestArenaRelease(t *testing.T) {
 	if (&Tensor{}).Buffer() != (BufferID{}) {
 		t.Fatal("empty tensor has a buffer")
 	}
-	if !a.Release(v) {
+	if !Release(v) {
 		t.Fatal("release through a view failed")
 	}
-	if a.Release(x) || a.Release(v) {
+	if a.Release(x) || Release(v) {
 		t.Fatal("double release succeeded")
 	}
 
 	// The released buffer is reused, zeroed by New, and the arena does not
 	// grow; y is untouched.
-	stop = a.Use()
-	w := New(20)
-	stop()
+	w := a.New(20)
 	if w.Buffer() != x.Buffer() || a.Floats() != owned {
 		t.Fatal("released buffer not reused")
 	}
@@ -134,9 +164,7 @@ func TestArenaRelease(t *testing.T) {
 	if a.Release(y) {
 		t.Fatal("released after Reset")
 	}
-	stop = a.Use()
-	p, q, r := New(4, 5), New(4, 5), New(4, 5)
-	stop()
+	p, q, r := a.New(4, 5), a.New(4, 5), a.New(4, 5)
 	if p.Buffer() == q.Buffer() || p.Buffer() == r.Buffer() || q.Buffer() == r.Buffer() {
 		t.Fatal("one buffer handed out twice")
 	}
@@ -157,9 +185,7 @@ func TestArenaRelease(t *testing.T) {
 func TestArenaPoison(t *testing.T) {
 	a := NewArena()
 	a.Poison = true
-	stop := a.Use()
-	x := Full(1, 8)
-	stop()
+	x := fullIn(a, 1, 8)
 	a.Release(x)
 	for _, v := range x.Data() {
 		if v == v {
@@ -170,18 +196,17 @@ func TestArenaPoison(t *testing.T) {
 
 func TestArenaReleaseAllocs(t *testing.T) {
 	a := NewArena()
-	x := Full(1, 64, 64)
+	base := Full(1, 64, 64)
 	step := func(release bool) func() {
 		return func() {
 			a.Reset()
-			stop := a.Use()
+			x := base.In(a)
 			m := Mul(x, x)
 			s := Add(m, x)
 			if release {
 				a.Release(m)
 			}
 			_ = Add(s, x) // reuses m's buffer when released
-			stop()
 		}
 	}
 	step(true)()

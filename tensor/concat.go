@@ -25,7 +25,7 @@ func Concat(axis int, ts ...*Tensor) *Tensor {
 		}
 		shape[axis] += t.shape[axis]
 	}
-	out := Empty(shape...)
+	out := arenaOf(ts...).Empty(shape...)
 	outer := 1
 	for _, d := range shape[:axis] {
 		outer *= d
@@ -56,5 +56,5 @@ func (t *Tensor) Narrow(axis, start, length int) *Tensor {
 	if length > 0 && t.Size() > 0 {
 		data = t.data[start*t.strides[axis]:]
 	}
-	return &Tensor{shape: shape, strides: slices.Clone(t.strides), data: data}
+	return &Tensor{shape: shape, strides: slices.Clone(t.strides), data: data, arena: t.arena}
 }

@@ -205,7 +205,7 @@ func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
 	}
 	x, w = x.Contiguous(), w.Contiguous()
 	a := newConvArgs(geo, p, x.shape[0], o)
-	out := New(a.n, o, geo.OutH, geo.OutW)
+	out := arenaOf(x, w, b).New(a.n, o, geo.OutH, geo.OutW)
 	xd, wd := x.Data(), w.Data()
 	var bd []float32
 	if b != nil {
@@ -235,7 +235,7 @@ func Conv2dBackwardInput(dy, w *Tensor, xShape []int, p ConvParams) *Tensor {
 	checkDy("Conv2dBackwardInput", dy, xShape[0], o, geo)
 	dy, w = dy.Contiguous(), w.Contiguous()
 	a := newConvArgs(geo, p, xShape[0], o)
-	dx := New(xShape...)
+	dx := arenaOf(dy, w).New(xShape...)
 	dyd, wd := dy.Data(), w.Data()
 	switch a.algo(opBackInput) {
 	case convRef:
@@ -260,7 +260,7 @@ func Conv2dBackwardWeight(dy, x *Tensor, wShape []int, p ConvParams) *Tensor {
 	checkDy("Conv2dBackwardWeight", dy, x.shape[0], o, geo)
 	dy, x = dy.Contiguous(), x.Contiguous()
 	a := newConvArgs(geo, p, x.shape[0], o)
-	dw := New(wShape...)
+	dw := arenaOf(dy, x).New(wShape...)
 	dyd, xd := dy.Data(), x.Data()
 	switch a.algo(opBackWeight) {
 	case convRef:

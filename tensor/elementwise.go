@@ -52,7 +52,7 @@ func (t *Tensor) broadcastStrides(shape []int) []int {
 // Binary applies f elementwise to a and b broadcast together.
 func Binary(a, b *Tensor, f func(x, y float32) float32) *Tensor {
 	if SameShape(a, b) && a.IsContiguous() && b.IsContiguous() {
-		out := Empty(a.shape...)
+		out := arenaOf(a, b).Empty(a.shape...)
 		x, y, z := a.Data(), b.Data(), out.data
 		kernels.For(len(z), elementGrain, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -62,7 +62,7 @@ func Binary(a, b *Tensor, f func(x, y float32) float32) *Tensor {
 		return out
 	}
 	shape := BroadcastShape(a.shape, b.shape)
-	out := Empty(shape...)
+	out := arenaOf(a, b).Empty(shape...)
 	if len(shape) == 0 {
 		out.data[0] = f(a.data[0], b.data[0])
 		return out
@@ -97,7 +97,7 @@ func binaryKernel(a, b *Tensor, k func(dst, x, y []float32), f func(x, y float32
 	if !SameShape(a, b) || !a.IsContiguous() || !b.IsContiguous() {
 		return Binary(a, b, f)
 	}
-	out := Empty(a.shape...)
+	out := arenaOf(a, b).Empty(a.shape...)
 	x, y, z := a.Data(), b.Data(), out.data
 	kernels.For(len(z), elementGrain, func(lo, hi int) { k(z[lo:hi], x[lo:hi], y[lo:hi]) })
 	return out
@@ -134,7 +134,7 @@ func Minimum(a, b *Tensor) *Tensor {
 // Map returns f applied to every element of t.
 func Map(t *Tensor, f func(x float32) float32) *Tensor {
 	c := t.Contiguous()
-	out := Empty(t.shape...)
+	out := t.arena.Empty(t.shape...)
 	x, z := c.Data(), out.data
 	kernels.For(len(z), elementGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -149,7 +149,7 @@ func Neg(t *Tensor) *Tensor { return Map(t, func(x float32) float32 { return -x 
 
 // mapKernel is [Map] through a vector kernel k that writes dst from x.
 func mapKernel(t *Tensor, k func(dst, x []float32)) *Tensor {
-	out := Empty(t.shape...)
+	out := t.arena.Empty(t.shape...)
 	x, z := t.Contiguous().Data(), out.data
 	kernels.For(len(z), elementGrain, func(lo, hi int) { k(z[lo:hi], x[lo:hi]) })
 	return out

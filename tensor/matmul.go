@@ -20,7 +20,7 @@ func MatMul(a, b *Tensor) *Tensor {
 			break
 		}
 		a, b = a.Contiguous(), b.Contiguous()
-		out := Empty(batch, m, n)
+		out := arenaOf(a, b).Empty(batch, m, n)
 		ad, bd := a.Data(), b.Data()
 		kernels.For(batch, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -55,7 +55,7 @@ func MatMulT(a, b *Tensor, transA, transB bool) *Tensor {
 	if k != kb {
 		panic(fmt.Sprintf("tensor: MatMulT of shapes %v (trans %v) and %v (trans %v): inner sizes differ", a.shape, transA, b.shape, transB))
 	}
-	out := Empty(m, n)
+	out := arenaOf(a, b).Empty(m, n)
 	kernels.Gemm(transA, transB, m, n, k, 1, a.Data(), a.shape[1], b.Data(), b.shape[1], 0, out.data, n)
 	return out
 }

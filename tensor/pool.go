@@ -63,7 +63,7 @@ func MaxPool2d(x *Tensor, p PoolParams) (*Tensor, []int32) {
 	g := p.geom("MaxPool2d", x.shape)
 	x = x.Contiguous()
 	planes, in, on := x.shape[0]*x.shape[1], g.H*g.W, g.OutH*g.OutW
-	out := Empty(x.shape[0], x.shape[1], g.OutH, g.OutW)
+	out := x.arena.Empty(x.shape[0], x.shape[1], g.OutH, g.OutW)
 	arg := make([]int32, planes*on)
 	xd := x.Data()
 	kernels.For(planes, max(1, elementGrain/max(in, 1)), func(lo, hi int) {
@@ -78,7 +78,7 @@ func MaxPool2d(x *Tensor, p PoolParams) (*Tensor, []int32) {
 // [MaxPool2d], giving the gradient with respect to an input of shape xShape.
 func MaxPool2dBackward(dy *Tensor, arg []int32, xShape []int) *Tensor {
 	dy = dy.Contiguous()
-	dx := New(xShape...)
+	dx := dy.arena.New(xShape...)
 	planes, in := xShape[0]*xShape[1], xShape[2]*xShape[3]
 	on := dy.Size() / max(planes, 1)
 	if len(arg) != dy.Size() || on*planes != dy.Size() {
@@ -98,7 +98,7 @@ func AvgPool2d(x *Tensor, p PoolParams) *Tensor {
 	g := p.geom("AvgPool2d", x.shape)
 	x = x.Contiguous()
 	planes, in, on := x.shape[0]*x.shape[1], g.H*g.W, g.OutH*g.OutW
-	out := Empty(x.shape[0], x.shape[1], g.OutH, g.OutW)
+	out := x.arena.Empty(x.shape[0], x.shape[1], g.OutH, g.OutW)
 	xd := x.Data()
 	kernels.For(planes, max(1, elementGrain/max(in, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -117,7 +117,7 @@ func AvgPool2dBackward(dy *Tensor, xShape []int, p PoolParams) *Tensor {
 	if dy.Size() != planes*on {
 		panic(fmt.Sprintf("tensor: AvgPool2dBackward: gradient %v does not match input %v", dy.shape, xShape))
 	}
-	dx := New(xShape...)
+	dx := dy.arena.New(xShape...)
 	dd := dy.Data()
 	kernels.For(planes, max(1, elementGrain/max(in, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {

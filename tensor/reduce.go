@@ -52,7 +52,10 @@ func reduceRows(t *Tensor, mask []bool, init float32, f func(acc, x float32) flo
 			outShape[i] = 1
 		}
 	}
-	out := Full(init, outShape...)
+	out := t.arena.Empty(outShape...)
+	for i := range out.data {
+		out.data[i] = init
+	}
 	x := c.Data()
 	// Fast path: reducing exactly the trailing axes.
 	split := len(mask)

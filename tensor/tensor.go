@@ -12,13 +12,12 @@ type Tensor struct {
 	shape   []int
 	strides []int
 	data    []float32 // element (0, …, 0) is data[0]
+	arena   *Arena    // where results computed from t take memory, or nil
 }
 
-// New returns a zero-filled tensor of the given shape.
-func New(shape ...int) *Tensor {
-	n := checkShape(shape)
-	return &Tensor{shape: slices.Clone(shape), strides: rowMajor(shape), data: alloc(n)}
-}
+// New returns a zero-filled tensor of the given shape, in ordinary
+// garbage-collected memory. [Arena.New] takes the memory from an arena.
+func New(shape ...int) *Tensor { return (*Arena)(nil).New(shape...) }
 
 // Zeros is [New]: a zero-filled tensor.
 func Zeros(shape ...int) *Tensor { return New(shape...) }
@@ -47,8 +46,8 @@ func FromSlice(data []float32, shape ...int) *Tensor {
 	return &Tensor{shape: slices.Clone(shape), strides: rowMajor(shape), data: data}
 }
 
-// ZerosLike returns a zero-filled tensor with t's shape.
-func ZerosLike(t *Tensor) *Tensor { return New(t.shape...) }
+// ZerosLike returns a zero-filled tensor with t's shape, from t's arena.
+func ZerosLike(t *Tensor) *Tensor { return t.arena.New(t.shape...) }
 
 func checkShape(shape []int) int {
 	n := 1
@@ -116,7 +115,7 @@ func (t *Tensor) Contiguous() *Tensor {
 	if t.IsContiguous() {
 		return t
 	}
-	out := New(t.shape...)
+	out := t.arena.Empty(t.shape...)
 	i := 0
 	t.each(func(off int) { out.data[i] = t.data[off]; i++ })
 	return out
@@ -247,7 +246,7 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 		panic(fmt.Sprintf("tensor: Reshape %v (%d elements) to %v (%d elements)", t.shape, t.Size(), shape, n))
 	}
 	c := t.Contiguous()
-	return &Tensor{shape: shape, strides: rowMajor(shape), data: c.data}
+	return &Tensor{shape: shape, strides: rowMajor(shape), data: c.data, arena: t.arena}
 }
 
 // Permute returns a view with axes reordered: axis i of the result is axis
@@ -266,7 +265,7 @@ func (t *Tensor) Permute(perm ...int) *Tensor {
 		seen[p] = true
 		shape[i], strides[i] = t.shape[p], t.strides[p]
 	}
-	return &Tensor{shape: shape, strides: strides, data: t.data}
+	return &Tensor{shape: shape, strides: strides, data: t.data, arena: t.arena}
 }
 
 // Transpose returns a view with axes a and b swapped.
@@ -292,7 +291,7 @@ func (t *Tensor) Slice(lo, hi int) *Tensor {
 	if hi > lo {
 		data = t.data[lo*t.strides[0]:]
 	}
-	return &Tensor{shape: shape, strides: slices.Clone(t.strides), data: data}
+	return &Tensor{shape: shape, strides: slices.Clone(t.strides), data: data, arena: t.arena}
 }
 
 // String formats small tensors in full and large ones by shape only.

@@ -43,20 +43,19 @@ func NewStepper(model nn.Layer, loss nn.CrossEntropyLoss, opt optim.Optimizer) *
 // correctly before the update. A non-finite loss skips the update.
 func (s *Stepper) Step(x *tensor.Tensor, y []int) (loss float64, correct int) {
 	s.arena.Reset()
-	stop := s.arena.Use()
-	logits := s.Model.Forward(autograd.Const(x)) // (N, classes)
+	tape := &autograd.Tape{Arena: s.arena}   // activations and gradients: arena memory
+	logits := s.Model.Forward(tape.Const(x)) // (N, classes)
 	l := s.Loss.Loss(logits, y)
 	loss = float64(l.Value.Item())
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		stop()
 		return loss, 0
 	}
 	// The logits are released during backward: count before.
 	correct = countCorrect(logits, y)
 	s.Opt.ZeroGrad()
 	l.BackwardWithOptions(nil, autograd.BackwardOptions{ReleaseValues: !s.KeepValues})
-	stop()
-	// Optimizer state is created outside the arena: it outlives the step.
+	// Parameters, their gradients and the optimizer state are ordinary
+	// memory: they outlive the step.
 	if s.ClipNorm > 0 {
 		optim.ClipGradNorm(s.params, s.ClipNorm)
 	}

@@ -96,9 +96,7 @@ func TestStepperArenaSize(t *testing.T) {
 
 	// The forward pass and loss alone.
 	s := newStepper()
-	stop := s.arena.Use()
-	s.Loss.Loss(s.Model.Forward(autograd.Const(x)), y)
-	stop()
+	s.Loss.Loss(s.Model.Forward((&autograd.Tape{Arena: s.arena}).Const(x)), y)
 	forward := s.arena.Floats()
 
 	sizes := map[bool]int{}

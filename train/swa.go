@@ -113,18 +113,16 @@ func UpdateBatchNorm(model nn.Layer, loader *data.Loader) int {
 		bn.RunningMean.Fill(0)
 		bn.RunningVar.Fill(1)
 	}
-	defer autograd.NoGrad()()
-	arena := tensor.NewArena()
-	defer arena.Use()()
+	tape := &autograd.Tape{NoGrad: true, Arena: tensor.NewArena()}
 	batches := 0
 	for b := range loader.Epoch(0) {
-		arena.Reset()
+		tape.Arena.Reset()
 		// running = (1 − 1/k)·running + (1/k)·batch is the mean of the
 		// first k batches' statistics.
 		for _, bn := range bns {
 			bn.Momentum = 1 / float32(batches+1)
 		}
-		model.Forward(autograd.Const(b.X))
+		model.Forward(tape.Const(b.X))
 		batches++
 	}
 	for i, bn := range bns {

@@ -388,17 +388,15 @@ func Evaluate(model nn.Layer, ds *data.Dataset, batchSize int) (loss, accuracy f
 	if ds.Len() == 0 {
 		return math.NaN(), math.NaN()
 	}
-	defer autograd.NoGrad()()
 	nn.SetTraining(model, false)
 	ce := nn.CrossEntropyLoss{}
 	loader := &data.Loader{Source: ds, BatchSize: max(batchSize, 1)}
-	arena := tensor.NewArena()
-	defer arena.Use()()
+	tape := &autograd.Tape{NoGrad: true, Arena: tensor.NewArena()}
 	var lossSum float64
 	var correct int
 	for b := range loader.Epoch(0) {
-		arena.Reset()
-		logits := model.Forward(autograd.Const(b.X))
+		tape.Arena.Reset()
+		logits := model.Forward(tape.Const(b.X))
 		lossSum += float64(ce.Loss(logits, b.Y).Value.Item()) * float64(len(b.Y))
 		correct += countCorrect(logits, b.Y)
 	}
@@ -471,15 +469,13 @@ func exampleNames(params []nn.Named[*autograd.Var]) string {
 // example of ds, one row per example, in evaluation mode without
 // gradients. The model is left in evaluation mode.
 func Logits(model nn.Layer, ds *data.Dataset, batchSize int) [][]float32 {
-	defer autograd.NoGrad()()
 	nn.SetTraining(model, false)
 	loader := &data.Loader{Source: ds, BatchSize: max(batchSize, 1)}
-	arena := tensor.NewArena()
-	defer arena.Use()()
+	tape := &autograd.Tape{NoGrad: true, Arena: tensor.NewArena()}
 	out := make([][]float32, 0, ds.Len())
 	for b := range loader.Epoch(0) {
-		arena.Reset()
-		z := model.Forward(autograd.Const(b.X)).Value.Contiguous() // (N, classes)
+		tape.Arena.Reset()
+		z := model.Forward(tape.Const(b.X)).Value.Contiguous() // (N, classes)
 		k := z.Shape()[1]
 		d := z.Data()
 		for i := range len(b.Y) {

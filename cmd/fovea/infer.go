@@ -105,7 +105,6 @@ func readInputNPY(path string, in [3]int) (*tensor.Tensor, error) {
 // A panic of the model becomes an error.
 func infer(model nn.Layer, x *tensor.Tensor, batch int, useEngine bool) (y *tensor.Tensor, err error) {
 	nn.SetTraining(model, false)
-	defer autograd.NoGrad()()
 	defer func() {
 		if r := recover(); r != nil {
 			y, err = nil, fmt.Errorf("%v", r)
@@ -138,7 +137,7 @@ func infer(model nn.Layer, x *tensor.Tensor, batch int, useEngine bool) (y *tens
 				return out
 			}
 		}
-		return model.Forward(autograd.Const(xb)).Value
+		return model.Forward(autograd.EvalConst(xb)).Value
 	}
 	n := x.Dim(0)
 	var outs []*tensor.Tensor

@@ -85,13 +85,12 @@ func loadModel(path string) (nn.Layer, models.Meta, error) {
 // outputShape runs model on one zero image of shape in and returns the
 // output's shape, turning a panic into an error.
 func outputShape(model nn.Layer, in [3]int) (shape []int, err error) {
-	defer autograd.NoGrad()()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("running the model on a %dx%dx%d input: %v", in[0], in[1], in[2], r)
 		}
 	}()
-	return model.Forward(autograd.Const(tensor.New(1, in[0], in[1], in[2]))).Shape(), nil
+	return model.Forward(autograd.EvalConst(tensor.New(1, in[0], in[1], in[2]))).Shape(), nil
 }
 
 // shapeText formats an ONNX shape, "N" for symbolic dimensions.
@@ -122,7 +121,7 @@ func (f *fixedBatch) Forward(x *autograd.Var) *autograd.Var {
 	if total == f.n {
 		return f.m.Forward(x)
 	}
-	if total < f.n && autograd.GradEnabled() {
+	if total < f.n && x.GradEnabled() {
 		pad := autograd.Const(tensor.New(append([]int{f.n - total}, x.Shape()[1:]...)...))
 		return firstRows(f.m.Forward(autograd.Concat(0, x, pad)), total)
 	}

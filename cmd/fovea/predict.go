@@ -55,7 +55,6 @@ first, and the output says so.`,
 			if topK < 1 {
 				return fmt.Errorf("--top %d: must be at least 1", topK)
 			}
-			defer autograd.NoGrad()()
 			var preds []prediction
 			for _, path := range images {
 				x, inverted, err := readModelImage(path, c, h, w, resize, invert)
@@ -68,7 +67,7 @@ first, and the output says so.`,
 					ds := &data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}
 					ds.Normalize(meta.Mean, meta.Std)
 				}
-				logits := model.Forward(autograd.Const(in)).Value.Data()
+				logits := model.Forward(autograd.EvalConst(in)).Value.Data()
 				p.Top = metrics.TopClasses(metrics.Softmax(logits, temperature(meta)), meta.Classes, topK)
 				preds = append(preds, p)
 			}
