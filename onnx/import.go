@@ -114,13 +114,41 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 		}
 		m.Metadata[p.GetKey()] = p.GetValue()
 	}
-	fail := func(format string, args ...any) (*Model, error) {
-		return nil, fmt.Errorf("onnx: %s: "+format, append([]any{name}, args...)...)
-	}
 	g := mp.GetGraph()
 	if g == nil {
-		return fail("the model has no graph")
+		return nil, m.errorf("the model has no graph")
 	}
+	if err := m.readOpset(mp); err != nil {
+		return nil, err
+	}
+	initTensors, err := m.readInitializers(g)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.readInput(g); err != nil {
+		return nil, err
+	}
+	if len(g.GetOutput()) == 0 {
+		return nil, m.errorf("the graph has no output")
+	}
+	m.OutputName = g.GetOutput()[0].GetName()
+	m.OutputShape = outputShape(g.GetOutput()[0])
+	uses, firstUse, err := m.compileNodes(g, initTensors)
+	if err != nil {
+		return nil, err
+	}
+	paramName := m.placeInitializers(g, initTensors, uses)
+	m.nameParamOps(paramName, firstUse)
+	return m, nil
+}
+
+// errorf returns an error about the file.
+func (m *Model) errorf(format string, args ...any) error {
+	return fmt.Errorf("onnx: %s: %s", m.Name, fmt.Sprintf(format, args...))
+}
+
+// readOpset sets m.Opset, the version of the default domain.
+func (m *Model) readOpset(mp *onnxpb.ModelProto) error {
 	m.Opset = -1
 	for _, o := range mp.GetOpsetImport() {
 		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
@@ -132,36 +160,43 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 		m.Opset = 1
 	}
 	if m.Opset < 6 || m.Opset > 23 {
-		return fail("opset %d of the default domain is not supported (6 to 23)", m.Opset)
+		return m.errorf("opset %d of the default domain is not supported (6 to 23)", m.Opset)
 	}
+	return nil
+}
 
-	// Initializers.
+// readInitializers decodes the initializers into m.inits and returns the
+// float32 ones as tensors by name; their values in m.inits are set by
+// [Model.placeInitializers].
+func (m *Model) readInitializers(g *onnxpb.GraphProto) (map[string]*tensor.Tensor, error) {
 	m.inits = map[string]value{}
 	initTensors := map[string]*tensor.Tensor{}
-	var floatInits []string
 	for i, t := range g.GetInitializer() {
 		n := t.GetName()
 		if n == "" {
-			return fail("initializer %d has no name", i)
+			return nil, m.errorf("initializer %d has no name", i)
 		}
 		if _, dup := m.inits[n]; dup {
-			return fail("initializer %q is defined twice", n)
+			return nil, m.errorf("initializer %q is defined twice", n)
 		}
 		v, ft, err := decodeTensor(t)
 		if err != nil {
-			return fail("initializer %q: %v", n, err)
+			return nil, m.errorf("initializer %q: %v", n, err)
 		}
 		m.inits[n] = v
 		if ft != nil {
 			initTensors[n] = ft
-			floatInits = append(floatInits, n)
 		}
 	}
 	if len(g.GetSparseInitializer()) > 0 {
-		return fail("sparse initializers are not supported")
+		return nil, m.errorf("sparse initializers are not supported")
 	}
+	return initTensors, nil
+}
 
-	// The graph input: the one listed input that is not an initializer.
+// readInput sets m.InputName and m.InputShape from the one graph input
+// that is not an initializer, a float32 tensor.
+func (m *Model) readInput(g *onnxpb.GraphProto) error {
 	var inputs []*onnxpb.ValueInfoProto
 	for _, in := range g.GetInput() {
 		if _, ok := m.inits[in.GetName()]; !ok {
@@ -169,69 +204,78 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 		}
 	}
 	if len(inputs) != 1 {
-		return fail("the graph has %d inputs besides its initializers; Fovea models take exactly one", len(inputs))
+		return m.errorf("the graph has %d inputs besides its initializers; Fovea models take exactly one", len(inputs))
 	}
 	in := inputs[0]
 	m.InputName = in.GetName()
 	if m.InputName == "" {
-		return fail("the graph input has no name")
+		return m.errorf("the graph input has no name")
 	}
 	tt := in.GetType().GetTensorType()
 	if tt == nil {
-		return fail("graph input %q is not a tensor", m.InputName)
+		return m.errorf("graph input %q is not a tensor", m.InputName)
 	}
 	if et := onnxpb.TensorProto_DataType(tt.GetElemType()); et != onnxpb.TensorProto_FLOAT {
-		return fail("graph input %q has data type %v; only float32 activations are supported", m.InputName, et)
+		return m.errorf("graph input %q has data type %v; only float32 activations are supported", m.InputName, et)
 	}
 	if tt.GetShape() == nil {
-		return fail("graph input %q has no shape", m.InputName)
+		return m.errorf("graph input %q has no shape", m.InputName)
 	}
 	dims := tt.GetShape().GetDim()
 	if len(dims) > maxImportRank {
-		return fail("graph input %q has %d dimensions", m.InputName, len(dims))
+		return m.errorf("graph input %q has %d dimensions", m.InputName, len(dims))
 	}
 	for _, d := range dims {
 		v := -1
 		if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok {
 			if d.GetDimValue() < 1 || d.GetDimValue() > maxImportDim {
-				return fail("graph input %q has dimension %d", m.InputName, d.GetDimValue())
+				return m.errorf("graph input %q has dimension %d", m.InputName, d.GetDimValue())
 			}
 			v = int(d.GetDimValue())
 		}
 		m.InputShape = append(m.InputShape, v)
 	}
-	if len(g.GetOutput()) == 0 {
-		return fail("the graph has no output")
-	}
-	m.OutputName = g.GetOutput()[0].GetName()
-	if sh := g.GetOutput()[0].GetType().GetTensorType().GetShape(); sh != nil && len(sh.GetDim()) <= maxImportRank {
-		m.OutputShape = []int{}
-		for _, d := range sh.GetDim() {
-			v := -1
-			if dv := d.GetDimValue(); dv > 0 && dv <= maxImportDim {
-				v = int(dv)
-			}
-			m.OutputShape = append(m.OutputShape, v)
-		}
-	}
+	return nil
+}
 
-	// Nodes: compile each, checking that its inputs exist.
+// outputShape returns the shape that the graph declares for out, -1 for a
+// symbolic or unknown dimension; nil when it declares none.
+func outputShape(out *onnxpb.ValueInfoProto) []int {
+	sh := out.GetType().GetTensorType().GetShape()
+	if sh == nil || len(sh.GetDim()) > maxImportRank {
+		return nil
+	}
+	shape := []int{}
+	for _, d := range sh.GetDim() {
+		v := -1
+		if dv := d.GetDimValue(); dv > 0 && dv <= maxImportDim {
+			v = int(dv)
+		}
+		shape = append(shape, v)
+	}
+	return shape
+}
+
+// compileNodes compiles the nodes into m.steps, checking that each input
+// exists and that the graph output is produced. It returns the strongest
+// use of each float initializer (initTensors) and the step first reading
+// each as a weight.
+func (m *Model) compileNodes(g *onnxpb.GraphProto, initTensors map[string]*tensor.Tensor) (map[string]useKind, map[string]int, error) {
 	known := map[string]bool{m.InputName: true}
 	for n := range m.inits {
 		known[n] = true
 	}
-	uses := map[string]useKind{} // strongest use of each float initializer
-	firstUse := map[string]int{} // step first reading each float initializer as a weight
+	uses, firstUse := map[string]useKind{}, map[string]int{}
 	for i, n := range g.GetNode() {
 		c := &nodeCtx{m: m, n: n, idx: i}
 		for _, inName := range n.GetInput() {
 			if inName != "" && !known[inName] {
-				return nil, c.errorf("input %q is not a graph input, an initializer or the output of an earlier node", inName)
+				return nil, nil, c.errorf("input %q is not a graph input, an initializer or the output of an earlier node", inName)
 			}
 		}
 		s, err := c.compile()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for j, inName := range n.GetInput() {
 			if _, ok := initTensors[inName]; ok {
@@ -253,15 +297,24 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 		m.steps = append(m.steps, s)
 	}
 	if !known[m.OutputName] {
-		return fail("graph output %q is not produced by any node", m.OutputName)
+		return nil, nil, m.errorf("graph output %q is not produced by any node", m.OutputName)
 	}
+	return uses, firstUse, nil
+}
 
-	// Float initializers become parameters (trained), buffers (batch-norm
-	// statistics) or plain constants (Clip bounds and the like).
+// placeInitializers makes the float initializers, in file order,
+// parameters (trained), buffers (batch-norm statistics) or plain constants
+// (Clip bounds and the like) by their uses, and returns the parameter name
+// of each parameter's ONNX name.
+func (m *Model) placeInitializers(g *onnxpb.GraphProto, initTensors map[string]*tensor.Tensor, uses map[string]useKind) map[string]string {
 	taken := map[string]bool{}
-	paramName := map[string]string{} // ONNX name → parameter name
-	for _, n := range floatInits {
-		t := initTensors[n]
+	paramName := map[string]string{}
+	for _, init := range g.GetInitializer() {
+		n := init.GetName()
+		t, ok := initTensors[n]
+		if !ok {
+			continue
+		}
 		switch uses[n] {
 		case useParam:
 			v := autograd.Param(t)
@@ -275,8 +328,7 @@ func FromProto(mp *onnxpb.ModelProto, name string) (*Model, error) {
 			m.inits[n] = floatValue(autograd.Const(t))
 		}
 	}
-	m.nameParamOps(paramName, firstUse)
-	return m, nil
+	return paramName
 }
 
 // nameParamOps fills m.paramOps: each parameter belongs to the first node
@@ -356,84 +408,104 @@ func decodeTensor(t *onnxpb.TensorProto) (value, *tensor.Tensor, error) {
 	if t.GetSegment() != nil {
 		return value{}, nil, errors.New("segmented tensors are not supported")
 	}
-	dims := t.GetDims()
-	if len(dims) > maxImportRank {
-		return value{}, nil, fmt.Errorf("%d dimensions", len(dims))
+	shape, n, err := tensorShape(t.GetDims())
+	if err != nil {
+		return value{}, nil, err
 	}
-	shape := make([]int, len(dims))
-	n := 1
-	for i, d := range dims {
-		if d < 0 || d > maxImportDim {
-			return value{}, nil, fmt.Errorf("dimension %d of shape %v", d, dims)
-		}
-		shape[i] = int(d)
-		if d > 0 && n > maxImportElems/int(d) {
-			return value{}, nil, fmt.Errorf("shape %v is too large", dims)
-		}
-		n *= int(d)
-	}
-	raw := t.GetRawData()
-	dt := onnxpb.TensorProto_DataType(t.GetDataType())
-	switch dt {
+	switch dt := onnxpb.TensorProto_DataType(t.GetDataType()); dt {
 	case onnxpb.TensorProto_FLOAT:
-		var data []float32
-		switch {
-		case raw != nil || n == 0 && len(t.GetFloatData()) == 0:
-			if len(raw) != 4*n {
-				return value{}, nil, fmt.Errorf("shape %v needs %d bytes of float32 data, found %d", dims, 4*n, len(raw))
-			}
-			data = make([]float32, n)
-			for i := range data {
-				data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-			}
-		default:
-			if len(t.GetFloatData()) != n {
-				return value{}, nil, fmt.Errorf("shape %v needs %d float32 values, found %d", dims, n, len(t.GetFloatData()))
-			}
-			data = slices.Clone(t.GetFloatData())
+		data, err := floatData(t, n)
+		if err != nil {
+			return value{}, nil, err
 		}
-		ft := tensor.FromSlice(data, shape...)
-		return value{set: true}, ft, nil
+		return value{set: true}, tensor.FromSlice(data, shape...), nil
 	case onnxpb.TensorProto_INT64, onnxpb.TensorProto_INT32, onnxpb.TensorProto_BOOL:
-		size := 8
-		src := t.GetInt64Data()
-		if dt != onnxpb.TensorProto_INT64 {
-			size = 4
-			if dt == onnxpb.TensorProto_BOOL {
-				size = 1
-			}
-			src = nil
-			for _, v := range t.GetInt32Data() {
-				src = append(src, int64(v))
-			}
-		}
-		var data []int64
-		switch {
-		case raw != nil || n == 0 && len(src) == 0:
-			if len(raw) != size*n {
-				return value{}, nil, fmt.Errorf("shape %v needs %d bytes of %v data, found %d", dims, size*n, dt, len(raw))
-			}
-			data = make([]int64, n)
-			for i := range data {
-				switch size {
-				case 8:
-					data[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
-				case 4:
-					data[i] = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
-				default:
-					data[i] = int64(raw[i])
-				}
-			}
-		default:
-			if len(src) != n {
-				return value{}, nil, fmt.Errorf("shape %v needs %d %v values, found %d", dims, n, dt, len(src))
-			}
-			data = slices.Clone(src)
+		data, err := intData(t, dt, n)
+		if err != nil {
+			return value{}, nil, err
 		}
 		return intsValue(data, shape...), nil, nil
 	default:
 		return value{}, nil, fmt.Errorf("data type %v is not supported (float32, int64, int32 and bool are)", dt)
 	}
+}
+
+// tensorShape checks a tensor's dims and returns them as a shape with its
+// element count.
+func tensorShape(dims []int64) ([]int, int, error) {
+	if len(dims) > maxImportRank {
+		return nil, 0, fmt.Errorf("%d dimensions", len(dims))
+	}
+	shape := make([]int, len(dims))
+	n := 1
+	for i, d := range dims {
+		if d < 0 || d > maxImportDim {
+			return nil, 0, fmt.Errorf("dimension %d of shape %v", d, dims)
+		}
+		shape[i] = int(d)
+		if d > 0 && n > maxImportElems/int(d) {
+			return nil, 0, fmt.Errorf("shape %v is too large", dims)
+		}
+		n *= int(d)
+	}
+	return shape, n, nil
+}
+
+// floatData returns the n float32 values of t, from raw_data or
+// float_data.
+func floatData(t *onnxpb.TensorProto, n int) ([]float32, error) {
+	raw, dims := t.GetRawData(), t.GetDims()
+	if raw == nil && (n > 0 || len(t.GetFloatData()) > 0) {
+		if len(t.GetFloatData()) != n {
+			return nil, fmt.Errorf("shape %v needs %d float32 values, found %d", dims, n, len(t.GetFloatData()))
+		}
+		return slices.Clone(t.GetFloatData()), nil
+	}
+	if len(raw) != 4*n {
+		return nil, fmt.Errorf("shape %v needs %d bytes of float32 data, found %d", dims, 4*n, len(raw))
+	}
+	data := make([]float32, n)
+	for i := range data {
+		data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return data, nil
+}
+
+// intData returns the n values of t, of type dt (INT64, INT32 or BOOL),
+// from raw_data, int64_data or int32_data.
+func intData(t *onnxpb.TensorProto, dt onnxpb.TensorProto_DataType, n int) ([]int64, error) {
+	size, src := 8, t.GetInt64Data()
+	if dt != onnxpb.TensorProto_INT64 {
+		size, src = 4, nil
+		if dt == onnxpb.TensorProto_BOOL {
+			size = 1
+		}
+		for _, v := range t.GetInt32Data() {
+			src = append(src, int64(v))
+		}
+	}
+	raw, dims := t.GetRawData(), t.GetDims()
+	if raw == nil && (n > 0 || len(src) > 0) {
+		if len(src) != n {
+			return nil, fmt.Errorf("shape %v needs %d %v values, found %d", dims, n, dt, len(src))
+		}
+		return slices.Clone(src), nil
+	}
+	if len(raw) != size*n {
+		return nil, fmt.Errorf("shape %v needs %d bytes of %v data, found %d", dims, size*n, dt, len(raw))
+	}
+	data := make([]int64, n)
+	for i := range data {
+		switch size {
+		case 8:
+			data[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
+		case 4:
+			data[i] = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
+		default:
+			data[i] = int64(raw[i])
+		}
+	}
+	return data, nil
 }
 
 // Forward runs the graph on x, whose shape must match [Model.InputShape]

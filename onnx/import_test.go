@@ -516,6 +516,18 @@ func TestImportErrors(t *testing.T) {
 			b.g.Node[0].Domain = proto.String("com.microsoft")
 			return b.bytes(t, "y")
 		}, `unsupported operator Relu of domain "com.microsoft"`},
+		{"reflect pad", func() []byte {
+			b := newGB(13, 1, 1, 4, 4)
+			return b.bytes(t, b.node("Pad", []string{"x", b.ints("p", 0, 0, 1, 1, 0, 0, 1, 1)}, "y", aString("mode", "reflect")))
+		}, `node 0 ("/Pad_y"): Pad mode "reflect" is not supported (only constant)`},
+		{"integer alpha", func() []byte {
+			b := newGB(13, 1, 3)
+			return b.bytes(t, b.node("LeakyRelu", []string{"x"}, "y", aInt("alpha", 1)))
+		}, `node 0 ("/LeakyRelu_y"): attribute alpha is INT, want FLOAT`},
+		{"integer beta", func() []byte {
+			b := newGB(13, 1, 3)
+			return b.bytes(t, b.node("HardSigmoid", []string{"x"}, "y", aInt("beta", 1)))
+		}, `node 0 ("/HardSigmoid_y"): attribute beta is INT, want FLOAT`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
