@@ -537,3 +537,35 @@ func TestHostCheck(t *testing.T) {
 		t.Errorf("AllowedHosts *: %d", got)
 	}
 }
+
+// TestExplainShare: while plain inference requests are in flight, an
+// explanation holds the explanation gate for (1/ExplainShare − 1) times
+// its own duration after its response, so explanations take a bounded
+// share of the server's time; with no other request in flight the gate is
+// free at once.
+func TestExplainShare(t *testing.T) {
+	s, ts := newTest(t, Options{ExplainShare: 0.01}, mnistModel(t, "m"))
+	img := digitPNG(t, 28, 28, false)
+	explainOnce := func() {
+		t.Helper()
+		if code, _, b := do(t, "POST", ts.URL+"/v1/predict/m?explain=true", "image/png", img); code != 200 || !strings.Contains(string(b), `"explanation"`) {
+			t.Fatalf("explain: %d %.200s", code, b)
+		}
+	}
+	explainOnce()
+	if len(s.explainGate) != 0 {
+		t.Fatal("gate held after an explanation with nothing else in flight")
+	}
+	s.plain.Add(1) // a plain request in flight
+	explainOnce()
+	if len(s.explainGate) != 1 {
+		t.Fatal("gate free right after an explanation while a plain request is in flight")
+	}
+	s.plain.Add(-1)
+	for deadline := time.Now().Add(10 * time.Second); len(s.explainGate) != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("gate still held 10 s later")
+		}
+	}
+	explainOnce() // the next one runs
+}

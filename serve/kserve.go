@@ -180,6 +180,8 @@ func (s *Server) handleInfer(w http.ResponseWriter, r *http.Request) {
 	}
 	a := m.b.expect()
 	defer a.leave()
+	s.plain.Add(1)
+	defer s.plain.Add(-1)
 	headerLen := -1
 	if h := r.Header.Get(headerLenH); h != "" {
 		n, err := strconv.Atoi(h)

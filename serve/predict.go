@@ -208,6 +208,10 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		}
 		wantExplain = b
 	}
+	if !wantExplain {
+		s.plain.Add(1)
+		defer s.plain.Add(-1)
+	}
 	raw, err := readUpload(r)
 	if err != nil {
 		writeErr(w, err)
@@ -358,6 +362,23 @@ func (m *served) top(logits []float32, k, topK int) []evalmetrics.Ranked {
 // parameters' gradients off for the while); other models go on meanwhile.
 // Rendering runs here.
 func (s *Server) explain(ctx context.Context, m *served, pixels, x []float32) (*explanation, error) {
+	select {
+	case s.explainGate <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	start := time.Now()
+	defer func() {
+		// Hold the gate a while after this explanation, if others are
+		// waiting for plain inference, so explanations take at most
+		// ExplainShare of the time; this response does not wait.
+		hold := time.Duration(float64(time.Since(start)) * (1/s.opt.ExplainShare - 1))
+		if hold <= 0 || s.plain.Load() == 0 {
+			<-s.explainGate
+			return
+		}
+		time.AfterFunc(hold, func() { <-s.explainGate })
+	}()
 	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
 	var cam *explain.CAM
 	var camErr error

@@ -105,6 +105,14 @@ type Options struct {
 	// MaxDecodes bounds the image decodes (uploads and UINT8 tensors that
 	// need resizing) that run at once (default GOMAXPROCS).
 	MaxDecodes int
+	// ExplainShare bounds the time Grad-CAM explanations (explain=true on
+	// /v1/predict) take while other inference requests are in flight, as
+	// a fraction of the wall-clock time (default 0.2; 1: no bound), so a
+	// flood of explanations, each several times the cost of an inference,
+	// cannot starve plain requests. Explanations run one at a time; after
+	// one that took t, the next waits t·(1/ExplainShare − 1) if other
+	// requests are in flight, and not at all otherwise.
+	ExplainShare float64
 	// MaxExamples bounds the batch size N of one request (default 256).
 	MaxExamples int
 	// Token, if set, is the bearer token every request except the health
@@ -183,6 +191,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxDecodes <= 0 {
 		o.MaxDecodes = runtime.GOMAXPROCS(0)
 	}
+	if !(o.ExplainShare > 0 && o.ExplainShare <= 1) {
+		o.ExplainShare = 0.2
+	}
 	if o.ReadHeaderTimeout <= 0 {
 		o.ReadHeaderTimeout = 10 * time.Second
 	}
@@ -215,6 +226,11 @@ type Server struct {
 	draining atomic.Bool
 	closeMu  sync.Once
 	decode   *decodeBudget
+	// explainGate runs one explanation at a time (see
+	// Options.ExplainShare); plain counts the other inference requests in
+	// flight.
+	explainGate chan struct{}
+	plain       atomic.Int64
 	// bodies are the request bodies being read, which a shutdown cuts
 	// when they do not arrive within bodyDrainGrace.
 	bodiesMu sync.Mutex
@@ -248,6 +264,7 @@ func New(ms []Model, opt Options) (*Server, error) {
 	s.metrics = met
 	s.decode = newDecodeBudget(opt.DecodeBudget, opt.MaxDecodes, met.decodeBytes.Set)
 	s.bodies = map[*inflightBody]struct{}{}
+	s.explainGate = make(chan struct{}, 1)
 	for _, m := range ms {
 		if !validName(m.Name) {
 			return nil, fmt.Errorf("serve: model name %q: use letters, digits, '-', '_' and '.'", m.Name)

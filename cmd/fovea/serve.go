@@ -36,6 +36,7 @@ func newServeCmd() *cobra.Command {
 		writeTimeout         time.Duration
 		idleTimeout, grace   time.Duration
 		allowHosts           []string
+		explainShare         float64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --model NAME=PATH [--model NAME=PATH...]",
@@ -82,6 +83,9 @@ See docs/serve.md for the protocol, examples and limits.`,
 					return fmt.Errorf("%s %v: must be positive", name, d)
 				}
 			}
+			if !(explainShare > 0 && explainShare <= 1) {
+				return fmt.Errorf("--explain-share %g: want a fraction in (0, 1]", explainShare)
+			}
 			if grace < 0 {
 				return fmt.Errorf("--shutdown-grace %v: must not be negative", grace)
 			}
@@ -90,6 +94,7 @@ See docs/serve.md for the protocol, examples and limits.`,
 				MaxBody: body, MaxPixels: maxPixels, MaxExamples: maxExamples, Pprof: pprof, NoEngine: noEngine,
 				DecodeBudget: budget, MaxDecodes: maxDecodes, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 				WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ShutdownTimeout: grace, AllowedHosts: allowHosts,
+				ExplainShare: explainShare,
 			}
 			if maxDelay == 0 {
 				opt.MaxDelay = -1 // no waiting for a batch to fill
@@ -142,6 +147,7 @@ See docs/serve.md for the protocol, examples and limits.`,
 	fl.Int64Var(&maxPixels, "max-pixels", 0, "largest width×height an uploaded image may declare (0: the default of 64Mi pixels)")
 	fl.StringVar(&decodeBudget, "decode-budget", "256MiB", "memory the image decodes in flight may hold together, estimated from each header (bytes per pixel\nincluded); an image that alone needs more gets 413")
 	fl.IntVar(&maxDecodes, "max-decodes", 0, "image decodes run at once (0: one per core)")
+	fl.Float64Var(&explainShare, "explain-share", 0.2, "the most of the time Grad-CAM explanations take while other inference requests\nare in flight (1: no bound)")
 	fl.DurationVar(&readHeaderTimeout, "read-header-timeout", 10*time.Second, "time to read a request's headers")
 	fl.DurationVar(&readTimeout, "read-timeout", 60*time.Second, "time to read a whole request, body included (408 and disconnect past it)")
 	fl.DurationVar(&writeTimeout, "write-timeout", 30*time.Second, "time to write a response once it begins (a client that does not read is disconnected)")

@@ -13,6 +13,10 @@
 // preprocessed), as JSON or, with --binary, the binary tensor extension.
 // The shape C×H×W defaults to the model's, from GET /v2/models/NAME.
 //
+// With --image FILE it posts that image file to POST /v1/predict/NAME
+// instead (the plain image-upload endpoint), with --explain asking for a
+// Grad-CAM of each prediction as well.
+//
 // With --pid, VmRSS of that process is read from /proc/PID/status every
 // second; the row gives its value at the start and end of the level and
 // its minimum and maximum, and --rss-log FILE appends every sample as CSV.
@@ -44,6 +48,8 @@ import (
 
 type config struct {
 	url, model, input, label, token, rssLog string
+	image                                   string // --image: upload this file to /v1/predict
+	explain                                 bool
 	levels                                  []int
 	duration, warmup, timeout               time.Duration
 	shape                                   [3]int
@@ -69,6 +75,8 @@ func main() {
 	flag.StringVar(&tokenFile, "token-file", "", "file holding the server's bearer token")
 	flag.DurationVar(&c.timeout, "timeout", 30*time.Second, "per-request client timeout")
 	flag.BoolVar(&c.header, "header", true, "print the table header")
+	flag.StringVar(&c.image, "image", "", "post this image file to /v1/predict/NAME instead of KServe tensors")
+	flag.BoolVar(&c.explain, "explain", false, "with --image: ask for a Grad-CAM of each prediction (explain=true)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: loadgen --model NAME [flags]\n\n")
 		flag.PrintDefaults()
@@ -128,12 +136,17 @@ func (c *config) parse(levels, shape, tokenFile string) error {
 	if c.label == "" {
 		c.label = c.model
 	}
+	if c.explain && c.image == "" {
+		return errors.New("--explain needs --image")
+	}
 	c.bodies = 16
 	return nil
 }
 
-// request is one prepared request body.
+// request is one prepared request.
 type request struct {
+	path      string // under --url
+	ctype     string
 	body      []byte
 	headerLen int // Inference-Header-Content-Length, 0 for JSON
 }
@@ -148,17 +161,9 @@ func run(ctx context.Context, c config, w io.Writer) error {
 			IdleConnTimeout:     time.Minute,
 		},
 	}
-	if c.shape == ([3]int{}) {
-		s, err := modelShape(ctx, client, c)
-		if err != nil {
-			return err
-		}
-		c.shape = s
-	}
-	reqs := make([]request, c.bodies)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range reqs {
-		reqs[i] = makeRequest(c, rng)
+	reqs, err := makeRequests(ctx, client, &c)
+	if err != nil {
+		return err
 	}
 	// One request first: fail fast on a wrong model, shape or token.
 	if _, err := send(ctx, client, c, reqs[0]); err != nil {
@@ -217,7 +222,34 @@ func modelShape(ctx context.Context, client *http.Client, c config) ([3]int, err
 	return [3]int{s[1], s[2], s[3]}, nil
 }
 
-// makeRequest builds a random request body.
+// makeRequests prepares the requests to send: the --image upload, or
+// c.bodies random tensors of the model's shape (read from its metadata
+// unless --shape gave it).
+func makeRequests(ctx context.Context, client *http.Client, c *config) ([]request, error) {
+	if c.image != "" {
+		b, err := os.ReadFile(c.image)
+		if err != nil {
+			return nil, fmt.Errorf("--image: %v", err)
+		}
+		path := fmt.Sprintf("/v1/predict/%s?explain=%v", c.model, c.explain)
+		return []request{{path: path, ctype: "application/octet-stream", body: b}}, nil
+	}
+	if c.shape == ([3]int{}) {
+		s, err := modelShape(ctx, client, *c)
+		if err != nil {
+			return nil, err
+		}
+		c.shape = s
+	}
+	reqs := make([]request, c.bodies)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range reqs {
+		reqs[i] = makeRequest(*c, rng)
+	}
+	return reqs, nil
+}
+
+// makeRequest builds a random KServe request.
 func makeRequest(c config, rng *rand.Rand) request {
 	n := c.batch * c.shape[0] * c.shape[1] * c.shape[2]
 	shape := []int{c.batch, c.shape[0], c.shape[1], c.shape[2]}
@@ -258,10 +290,11 @@ func makeRequest(c config, rng *rand.Rand) request {
 	}
 	in["parameters"] = params
 	head, _ := json.Marshal(map[string]any{"inputs": []any{in}, "outputs": []any{map[string]any{"name": "probabilities"}}})
+	path := "/v2/models/" + c.model + "/infer"
 	if !c.binary {
-		return request{body: head}
+		return request{path: path, ctype: "application/json", body: head}
 	}
-	return request{body: append(head, raw...), headerLen: len(head)}
+	return request{path: path, ctype: "application/octet-stream", body: append(head, raw...), headerLen: len(head)}
 }
 
 // errStatus is a non-200 answer.
@@ -274,15 +307,13 @@ func (e *errStatus) Error() string { return fmt.Sprintf("HTTP %d: %s", e.code, e
 
 // send posts one request and returns its latency.
 func send(ctx context.Context, client *http.Client, c config, r request) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", c.url+"/v2/models/"+c.model+"/infer", bytes.NewReader(r.body))
+	req, err := http.NewRequestWithContext(ctx, "POST", c.url+r.path, bytes.NewReader(r.body))
 	if err != nil {
 		return 0, err
 	}
+	req.Header.Set("Content-Type", r.ctype)
 	if r.headerLen > 0 {
-		req.Header.Set("Content-Type", "application/octet-stream")
 		req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(r.headerLen))
-	} else {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -477,6 +508,12 @@ func (r result) row(c config, n int) string {
 		input += " bin"
 	}
 	input += fmt.Sprintf(" %d×%d×%d×%d", c.batch, c.shape[0], c.shape[1], c.shape[2])
+	if c.image != "" {
+		input = "image"
+		if c.explain {
+			input += " + Grad-CAM"
+		}
+	}
 	rss := "–"
 	if len(r.rss) > 0 {
 		rss = fmt.Sprintf("%.0f / %.0f / %.0f / %.0f", r.rss[0], slices.Min(r.rss), slices.Max(r.rss), r.rss[len(r.rss)-1])

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/png"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -58,6 +61,29 @@ func TestRun(t *testing.T) {
 		}
 		t.Logf("\n%s", out.String())
 	}
+	// Image uploads, with Grad-CAM.
+	var png bytes.Buffer
+	if err := pngEncode(&png); err != nil {
+		t.Fatal(err)
+	}
+	img := t.TempDir() + "/digit.png"
+	if err := os.WriteFile(img, png.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := config{model: "m", url: ts.URL, duration: 300 * time.Millisecond, timeout: 10 * time.Second, input: "uint8", batch: 1, image: img, explain: true}
+	if err := up.parse("2", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), up, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "| m | image + Grad-CAM | 2 |") || strings.Contains(out.String(), "| 0 | 0 |") {
+		t.Errorf("image upload rows:\n%s", out.String())
+	}
+	if err := (&config{model: "m", input: "uint8", batch: 1, duration: time.Second, timeout: time.Second, explain: true}).parse("1", "", ""); err == nil {
+		t.Error("--explain without --image accepted")
+	}
 	c := config{model: "nope", url: ts.URL, duration: time.Second, timeout: time.Second, input: "uint8", batch: 1}
 	if err := c.parse("1", "", ""); err != nil {
 		t.Fatal(err)
@@ -65,4 +91,13 @@ func TestRun(t *testing.T) {
 	if err := run(context.Background(), c, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("unknown model: %v, want a 404 error", err)
 	}
+}
+
+// pngEncode writes a 28×28 gray PNG with a bar, a digit-like image.
+func pngEncode(w io.Writer) error {
+	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	for y := 6; y < 22; y++ {
+		img.Pix[y*28+14] = 255
+	}
+	return png.Encode(w, img)
 }
