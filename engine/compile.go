@@ -160,16 +160,16 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 		case "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "scale", "add_scalar":
 			x := in(0)
 			alpha, _ := n.Attrs.(float32)
+			act, shift := n.Op, float32(0)
+			if act == "add_scalar" {
+				act, alpha, shift = "scale", 1, alpha // x·1 + s
+			}
 			if p := producer[x]; p != nil && epilogueKinds[p.kind] && p.act == "" && singleUse(n.Inputs[0]) {
-				p.act, p.alpha = n.Op, alpha
+				p.act, p.alpha, p.shift = act, alpha, shift
 				fuse(p, n.Output)
 				continue
 			}
-			o := &op{kind: "act", inputs: []int{x}, out: n.Output, act: n.Op, alpha: alpha}
-			if n.Op == "add_scalar" {
-				o.act, o.alpha, o.shift = "scale", 1, alpha
-			}
-			emit(o)
+			emit(&op{kind: "act", inputs: []int{x}, out: n.Output, act: act, alpha: alpha, shift: shift})
 		case "maxpool2d", "avgpool2d":
 			emit(&op{kind: n.Op[:7], inputs: []int{in(0)}, out: n.Output, pool: n.Attrs.(tensor.PoolParams)})
 		case "global_avgpool2d":
