@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -115,23 +116,23 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 	outShape := g.Values[o.out].Shape
 	act := activation(o.act, o.alpha, o.shift)
 	name := o.kind
-	if o.act != "" {
-		name += "+" + o.act
+	if o.act != ops.None {
+		name += "+" + o.act.String()
 	}
 	switch o.kind {
 	case "conv":
 		c := newConv(inShape, outShape, o)
 		if o.add >= 0 {
 			name = "conv+add"
-			if o.act != "" {
-				name += "+" + o.act
+			if o.act != ops.None {
+				name += "+" + o.act.String()
 			}
 		}
 		var add []float32
 		if o.add >= 0 {
 			add = p.buf(o.add)[:size(o.add)]
 		}
-		c.bind(in(0), out(), add, act, o.act == "relu")
+		c.bind(in(0), out(), add, act, o.act == ops.ReLU)
 		if c.wino != nil {
 			name = "winograd-" + name
 			if need := c.wino.ScratchSize(); len(p.wino) < need {
@@ -152,7 +153,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 		// plain GEMM on the transposed weight.
 		if n <= 4 {
 			l := kernels.NewLinear(m, k, o.w, o.b)
-			relu := o.act == "relu"
+			relu := o.act == ops.ReLU
 			return step{name: name, run: func(*Plan) {
 				l.Run(n, x, y, relu)
 				if !relu {
@@ -180,7 +181,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			act(y)
 		}}, nil
 	case "act":
-		return step{name: o.act, run: func(p *Plan) {
+		return step{name: o.act.String(), run: func(p *Plan) {
 			y := out()
 			copy(y, in(0))
 			act(y)
@@ -292,8 +293,9 @@ func softmaxRow(x, y []float32, log bool) {
 	}
 }
 
-// activation returns the in-place function applying a traced activation.
-func activation(name string, alpha, shift float32) func([]float32) {
+// activation returns the in-place function applying a traced activation
+// (ops.Scale computes alpha·x + shift).
+func activation(act ops.Op, alpha, shift float32) func([]float32) {
 	apply := func(fn func(float32) float32) func([]float32) {
 		return func(y []float32) {
 			for i, v := range y {
@@ -301,10 +303,10 @@ func activation(name string, alpha, shift float32) func([]float32) {
 			}
 		}
 	}
-	switch name {
-	case "":
+	switch act {
+	case ops.None:
 		return func([]float32) {}
-	case "relu":
+	case ops.ReLU:
 		return func(y []float32) {
 			for i, v := range y {
 				if !(v > 0) && v == v {
@@ -312,39 +314,39 @@ func activation(name string, alpha, shift float32) func([]float32) {
 				}
 			}
 		}
-	case "relu6":
+	case ops.ReLU6:
 		return apply(func(v float32) float32 {
 			if v != v {
 				return v
 			}
 			return min(max(v, 0), 6)
 		})
-	case "leaky_relu":
+	case ops.LeakyReLU:
 		return apply(func(v float32) float32 {
 			if v < 0 {
 				return alpha * v
 			}
 			return v
 		})
-	case "elu":
+	case ops.ELU:
 		return apply(func(v float32) float32 {
 			if v < 0 {
 				return alpha * float32(math.Expm1(float64(v)))
 			}
 			return v
 		})
-	case "gelu":
+	case ops.GELU:
 		return apply(func(v float32) float32 {
 			return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
 		})
-	case "silu":
+	case ops.SiLU:
 		return apply(func(v float32) float32 { return v / (1 + float32(math.Exp(-float64(v)))) })
-	case "sigmoid":
+	case ops.Sigmoid:
 		return apply(func(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) })
-	case "tanh":
+	case ops.Tanh:
 		return apply(func(v float32) float32 { return float32(math.Tanh(float64(v))) })
-	case "scale":
+	case ops.Scale:
 		return apply(func(v float32) float32 { return alpha*v + shift })
 	}
-	panic("engine: unknown activation " + name)
+	panic("engine: unknown activation " + act.String())
 }
