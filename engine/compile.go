@@ -11,12 +11,44 @@ import (
 	"github.com/fovea-ml/fovea/tensor"
 )
 
+// kind is what an engine op computes. Its name starts the op's step name
+// in Plan.Summary ("conv+relu").
+type kind uint8
+
+// The kinds.
+const (
+	kindConv       kind = iota // convolution, with optional residual add and activation
+	kindLinear                 // linear layer, with optional activation
+	kindAffine                 // per-channel scale and shift (a batch norm not folded)
+	kindAdd                    // elementwise sum of two same-shape values
+	kindAct                    // activation alone
+	kindMaxPool                // max pooling
+	kindAvgPool                // average pooling
+	kindGAP                    // global average pooling
+	kindView                   // reshape: the input's buffer
+	kindConcat                 // concatenation along axis
+	kindSoftmax                // softmax over the last axis
+	kindLogSoftmax             // log-softmax over the last axis
+)
+
+var kindNames = [...]string{
+	kindConv: "conv", kindLinear: "linear", kindAffine: "affine", kindAdd: "add", kindAct: "act",
+	kindMaxPool: "maxpool", kindAvgPool: "avgpool", kindGAP: "gap", kindView: "view",
+	kindConcat: "concat", kindSoftmax: "softmax", kindLogSoftmax: "logsoftmax",
+}
+
+func (k kind) String() string { return kindNames[k] }
+
+// epilogue reports whether an op of kind k may take an activation
+// epilogue.
+func (k kind) epilogue() bool { return k == kindConv || k == kindLinear || k == kindAdd }
+
 // op is an executable operation after rewriting. Fields beyond kind are
 // used by the kinds that need them.
 type op struct {
-	kind   string // conv, linear, maxpool, avgpool, gap, add, act, affine, concat, view, softmax, logsoftmax
-	inputs []int  // activation value IDs read
-	out    int    // value ID written
+	kind   kind
+	inputs []int // activation value IDs read
+	out    int   // value ID written
 
 	w, b   []float32 // conv/linear weights (folded copy) and bias (never nil)
 	wShape []int
@@ -25,14 +57,11 @@ type op struct {
 	add    int     // conv: value added before the activation, or -1
 	act    ops.Op  // activation applied last: ops.None, ops.ReLU, ops.LeakyReLU, …, ops.Scale
 	alpha  float32 // activation parameter (slope, alpha, scale)
-	shift  float32 // add_scalar
+	shift  float32 // ops.Scale: added after the product (AddScalar's scalar)
 	scale  []float32
 	bias   []float32 // affine per channel
 	axis   int
 }
-
-// epilogueKinds are the kinds whose output may take an activation epilogue.
-var epilogueKinds = map[string]bool{"conv": true, "linear": true, "add": true}
 
 func compileGraph(g *graph.Graph) (*Plan, error) {
 	uses := g.Uses()
@@ -84,7 +113,7 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 		switch n.Op {
 		case ops.Conv2d:
 			w := g.Values[n.Inputs[1]]
-			o := &op{kind: "conv", inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]),
+			o := &op{kind: kindConv, inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]),
 				wShape: slices.Clone(w.Shape), conv: n.Attrs.(tensor.ConvParams), add: -1}
 			o.b = data(n.Inputs[2])
 			if o.b == nil {
@@ -93,7 +122,7 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 			emit(o)
 		case ops.Linear:
 			w := g.Values[n.Inputs[1]]
-			o := &op{kind: "linear", inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]), wShape: slices.Clone(w.Shape), add: -1}
+			o := &op{kind: kindLinear, inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]), wShape: slices.Clone(w.Shape), add: -1}
 			o.b = data(n.Inputs[2])
 			if o.b == nil {
 				o.b = make([]float32, w.Shape[0])
@@ -120,7 +149,7 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 				shift[i] = bt - mean[i]*scale[i]
 			}
 			x := in(0)
-			if p := producer[x]; p != nil && p.kind == "conv" && p.add < 0 && p.act == ops.None && singleUse(n.Inputs[0]) {
+			if p := producer[x]; p != nil && p.kind == kindConv && p.add < 0 && p.act == ops.None && singleUse(n.Inputs[0]) {
 				per := len(p.w) / len(p.b)
 				for oc := range p.b {
 					for j := range per {
@@ -131,7 +160,7 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 				fuse(p, n.Output)
 				continue
 			}
-			emit(&op{kind: "affine", inputs: []int{x}, out: n.Output, scale: scale, bias: shift})
+			emit(&op{kind: kindAffine, inputs: []int{x}, out: n.Output, scale: scale, bias: shift})
 		case ops.Add:
 			a, b := in(0), in(1)
 			if !slices.Equal(g.Values[n.Inputs[0]].Shape, g.Values[n.Inputs[1]].Shape) {
@@ -144,13 +173,13 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 				a, b, pa, pb = b, a, pb, pa
 				n.Inputs[0], n.Inputs[1] = n.Inputs[1], n.Inputs[0]
 			}
-			if pa != nil && pa.kind == "conv" && pa.add < 0 && pa.act == ops.None && singleUse(n.Inputs[0]) && (pb == nil || opIndex[pb] < opIndex[pa]) {
+			if pa != nil && pa.kind == kindConv && pa.add < 0 && pa.act == ops.None && singleUse(n.Inputs[0]) && (pb == nil || opIndex[pb] < opIndex[pa]) {
 				pa.add = b
 				pa.inputs = append(pa.inputs, b)
 				fuse(pa, n.Output)
 				continue
 			}
-			emit(&op{kind: "add", inputs: []int{a, b}, out: n.Output})
+			emit(&op{kind: kindAdd, inputs: []int{a, b}, out: n.Output})
 		case ops.ReLU, ops.ReLU6, ops.LeakyReLU, ops.ELU, ops.GELU, ops.SiLU, ops.Sigmoid, ops.Tanh, ops.Scale, ops.AddScalar:
 			x := in(0)
 			alpha, _ := n.Attrs.(float32)
@@ -158,28 +187,28 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 			if act == ops.AddScalar {
 				act, alpha, shift = ops.Scale, 1, alpha // x·1 + s
 			}
-			if p := producer[x]; p != nil && epilogueKinds[p.kind] && p.act == ops.None && singleUse(n.Inputs[0]) {
+			if p := producer[x]; p != nil && p.kind.epilogue() && p.act == ops.None && singleUse(n.Inputs[0]) {
 				p.act, p.alpha, p.shift = act, alpha, shift
 				fuse(p, n.Output)
 				continue
 			}
-			emit(&op{kind: "act", inputs: []int{x}, out: n.Output, act: act, alpha: alpha, shift: shift})
+			emit(&op{kind: kindAct, inputs: []int{x}, out: n.Output, act: act, alpha: alpha, shift: shift})
 		case ops.MaxPool2d, ops.AvgPool2d:
-			kind := "maxpool"
+			k := kindMaxPool
 			if n.Op == ops.AvgPool2d {
-				kind = "avgpool"
+				k = kindAvgPool
 			}
-			emit(&op{kind: kind, inputs: []int{in(0)}, out: n.Output, pool: n.Attrs.(tensor.PoolParams)})
+			emit(&op{kind: k, inputs: []int{in(0)}, out: n.Output, pool: n.Attrs.(tensor.PoolParams)})
 		case ops.GlobalAvgPool2d:
-			emit(&op{kind: "gap", inputs: []int{in(0)}, out: n.Output})
+			emit(&op{kind: kindGAP, inputs: []int{in(0)}, out: n.Output})
 		case ops.Mean:
 			axes, _ := n.Attrs.([]int)
 			if len(g.Values[n.Inputs[0]].Shape) != 4 || !sameAxes(axes, 2, 3) {
 				return nil, fmt.Errorf("engine: mean over axes %v is not supported (only the spatial mean of NCHW)", axes)
 			}
-			emit(&op{kind: "gap", inputs: []int{in(0)}, out: n.Output})
+			emit(&op{kind: kindGAP, inputs: []int{in(0)}, out: n.Output})
 		case ops.Reshape:
-			emit(&op{kind: "view", inputs: []int{in(0)}, out: n.Output})
+			emit(&op{kind: kindView, inputs: []int{in(0)}, out: n.Output})
 		case ops.Concat:
 			axis, _ := n.Attrs.(int)
 			if axis < 0 {
@@ -189,7 +218,7 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 			for i := range n.Inputs {
 				ins[i] = in(i)
 			}
-			emit(&op{kind: "concat", inputs: ins, out: n.Output, axis: axis})
+			emit(&op{kind: kindConcat, inputs: ins, out: n.Output, axis: axis})
 		case ops.Softmax, ops.LogSoftmax:
 			axis, _ := n.Attrs.(int)
 			shape := g.Values[n.Inputs[0]].Shape
@@ -199,11 +228,11 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 			if axis != len(shape)-1 {
 				return nil, fmt.Errorf("engine: %s over axis %d of %v is not supported (only the last axis)", n.Op, axis, shape)
 			}
-			kind := "softmax"
+			k := kindSoftmax
 			if n.Op == ops.LogSoftmax {
-				kind = "logsoftmax"
+				k = kindLogSoftmax
 			}
-			emit(&op{kind: kind, inputs: []int{in(0)}, out: n.Output})
+			emit(&op{kind: k, inputs: []int{in(0)}, out: n.Output})
 		default:
 			return nil, fmt.Errorf("engine: operation %q is not supported by the inference engine", n.Op)
 		}

@@ -36,7 +36,7 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 		return id
 	}
 	for _, o := range ops {
-		if o.kind == "view" {
+		if o.kind == kindView {
 			root[o.out] = rootOf(o.inputs[0])
 		}
 	}
@@ -70,7 +70,7 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 	}
 	take(g.Input)
 	for i, o := range ops {
-		if o.kind == "view" {
+		if o.kind == kindView {
 			p.bufOf[o.out] = p.bufOf[rootOf(o.out)]
 		} else {
 			take(o.out)
@@ -115,12 +115,12 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 	inShape := g.Values[o.inputs[0]].Shape
 	outShape := g.Values[o.out].Shape
 	act := activation(o.act, o.alpha, o.shift)
-	name := o.kind
+	name := o.kind.String()
 	if o.act != ops.None {
 		name += "+" + o.act.String()
 	}
 	switch o.kind {
-	case "conv":
+	case kindConv:
 		c := newConv(inShape, outShape, o)
 		if o.add >= 0 {
 			name = "conv+add"
@@ -142,7 +142,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			p.bindLater = append(p.bindLater, func() { c.wino.Bind(c.x, c.y, c.add, c.relu, p.wino) })
 		}
 		return step{name: name, run: c.run}, nil
-	case "linear":
+	case kindLinear:
 		n, k, m := inShape[0], o.wShape[1], o.wShape[0]
 		if size(o.inputs[0]) != n*k {
 			return step{}, fmt.Errorf("engine: linear layer expects %d inputs per example, got shape %v", k, inShape)
@@ -172,7 +172,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			kernels.GemmEx(false, false, n, m, k, 1, x, k, wt, m, 0, y, m, ep, true)
 			act(y)
 		}}, nil
-	case "add":
+	case kindAdd:
 		return step{name: name, run: func(p *Plan) {
 			a, b, y := in(0), in(1), out()
 			for i := range y {
@@ -180,13 +180,13 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			}
 			act(y)
 		}}, nil
-	case "act":
+	case kindAct:
 		return step{name: o.act.String(), run: func(p *Plan) {
 			y := out()
 			copy(y, in(0))
 			act(y)
 		}}, nil
-	case "affine":
+	case kindAffine:
 		hw := size(o.inputs[0]) / (inShape[0] * inShape[1])
 		return step{name: name, run: func(p *Plan) {
 			x, y := in(0), out()
@@ -198,11 +198,11 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 				}
 			}
 		}}, nil
-	case "maxpool", "avgpool":
+	case kindMaxPool, kindAvgPool:
 		pg := poolGeom(inShape, outShape, o.pool)
 		planes := inShape[0] * inShape[1]
 		ip, opl := inShape[2]*inShape[3], outShape[2]*outShape[3]
-		isMax := o.kind == "maxpool"
+		isMax := o.kind == kindMaxPool
 		x, y := in(0), out()
 		body := func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -218,7 +218,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			return step{name: name, run: func(*Plan) { body(0, planes) }}, nil
 		}
 		return step{name: name, run: func(*Plan) { kernels.For(planes, 8, body) }}, nil
-	case "gap":
+	case kindGAP:
 		hw := inShape[2] * inShape[3]
 		return step{name: name, run: func(p *Plan) {
 			x, y := in(0), out()
@@ -230,9 +230,9 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 				y[i] = s / float32(hw)
 			}
 		}}, nil
-	case "view":
+	case kindView:
 		return step{name: name, run: func(*Plan) {}}, nil
-	case "concat":
+	case kindConcat:
 		outer := 1
 		for _, d := range outShape[:o.axis] {
 			outer *= d
@@ -250,9 +250,9 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 				at += n
 			}
 		}}, nil
-	case "softmax", "logsoftmax":
+	case kindSoftmax, kindLogSoftmax:
 		n := outShape[len(outShape)-1]
-		log := o.kind == "logsoftmax"
+		log := o.kind == kindLogSoftmax
 		return step{name: name, run: func(p *Plan) {
 			x, y := in(0), out()
 			for r := 0; r < len(y); r += n {
