@@ -11,8 +11,8 @@ import (
 	"github.com/fovea-ml/fovea/tensor"
 )
 
-// plan assigns buffers to values and turns ops into steps.
-func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
+// plan assigns buffers to values and turns the ops of prog into steps.
+func plan(g *graph.Graph, prog []*op, output int) (*Plan, error) {
 	p := &Plan{
 		inShape: slices.Clone(g.Values[g.Input].Shape), outShape: slices.Clone(g.Values[output].Shape),
 		input: g.Input, output: output, bufOf: make([]int, len(g.Values)),
@@ -35,14 +35,14 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 		}
 		return id
 	}
-	for _, o := range ops {
+	for _, o := range prog {
 		if o.kind == kindView {
 			root[o.out] = rootOf(o.inputs[0])
 		}
 	}
 	// Last op index reading each root; the output lives to the end.
 	last := map[int]int{}
-	for i, o := range ops {
+	for i, o := range prog {
 		for _, in := range o.inputs {
 			last[rootOf(in)] = i
 		}
@@ -69,7 +69,7 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 		p.bufs = append(p.bufs, make([]float32, need))
 	}
 	take(g.Input)
-	for i, o := range ops {
+	for i, o := range prog {
 		if o.kind == kindView {
 			p.bufOf[o.out] = p.bufOf[rootOf(o.out)]
 		} else {
@@ -85,7 +85,7 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 	}
 	p.in = tensor.FromSlice(p.buf(g.Input)[:size(g.Input)], p.inShape...)
 	p.out = tensor.FromSlice(p.buf(output)[:size(output)], p.outShape...)
-	for _, o := range ops {
+	for _, o := range prog {
 		st, err := p.step(g, o, size)
 		if err != nil {
 			return nil, err
