@@ -17,9 +17,10 @@
 // import this leaf package but not graph.
 //
 // Adding an op: a constant below, its row in the table, an emit call in
-// autograd, and a case in every consumer that supports it (the engine
-// and the ONNX exporter refuse an op they do not know with an error naming
-// it; the summary falls back on its trace name).
+// autograd, and a case in each consumer that supports it. The engine
+// refuses an op it has no case for with an error naming it; so does the
+// ONNX exporter, which needs no case for an op of a generic [ONNXForm];
+// the summary falls back on the trace name for labels not declared.
 package ops
 
 import "strconv"
