@@ -3,6 +3,7 @@ package autograd
 import (
 	"math"
 
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -34,7 +35,7 @@ func pointwise(x *Var, fwd func(x, y []float32), bwd func(x, y, g, dx []float32)
 // A NaN stays NaN, as in PyTorch. Both directions run the vector kernels
 // [kernels.ReLUTo] and [kernels.ReLUBackward].
 func ReLU(x *Var) (res *Var) {
-	defer func() { emit("relu", nil, res, x) }()
+	defer func() { emit(ops.ReLU, nil, res, x) }()
 	return pointwise(x, func(x, y []float32) { kernels.ReLUTo(y, x) },
 		func(x, _, g, dx []float32) { kernels.ReLUBackward(dx, g, x) })
 }
@@ -43,7 +44,7 @@ func ReLU(x *Var) (res *Var) {
 // is 1 where 0 < x < 6 and 0 elsewhere, at exactly 0 and 6 too (PyTorch's
 // hardtanh_backward). A NaN stays NaN and gets gradient 0.
 func ReLU6(x *Var) (res *Var) {
-	defer func() { emit("relu6", nil, res, x) }()
+	defer func() { emit(ops.ReLU6, nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			switch {
@@ -69,7 +70,7 @@ func ReLU6(x *Var) (res *Var) {
 // LeakyReLU returns x where x > 0 and slope·x elsewhere; the gradient is 1
 // or slope accordingly (slope at 0, as in PyTorch).
 func LeakyReLU(x *Var, slope float32) (res *Var) {
-	defer func() { emit("leaky_relu", slope, res, x) }()
+	defer func() { emit(ops.LeakyReLU, slope, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			if v > 0 {
@@ -92,7 +93,7 @@ func LeakyReLU(x *Var, slope float32) (res *Var) {
 // ELU returns x where x > 0 and alpha·(eˣ − 1) elsewhere; the gradient is
 // 1 or alpha·eˣ = y + alpha accordingly.
 func ELU(x *Var, alpha float32) (res *Var) {
-	defer func() { emit("elu", alpha, res, x) }()
+	defer func() { emit(ops.ELU, alpha, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			if v > 0 {
@@ -116,7 +117,7 @@ func ELU(x *Var, alpha float32) (res *Var) {
 // through erf (PyTorch's default, approximate="none"). Its gradient is
 // Φ(x) + x·φ(x) with φ the normal density.
 func GELU(x *Var) (res *Var) {
-	defer func() { emit("gelu", nil, res, x) }()
+	defer func() { emit(ops.GELU, nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			u := float64(v)
@@ -145,7 +146,7 @@ func sigmoid(v float64) float64 {
 // SiLU returns x·σ(x) (also called swish); its gradient is
 // σ(x)·(1 + x·(1 − σ(x))).
 func SiLU(x *Var) (res *Var) {
-	defer func() { emit("silu", nil, res, x) }()
+	defer func() { emit(ops.SiLU, nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			y[i] = float32(float64(v) * sigmoid(float64(v)))
@@ -161,7 +162,7 @@ func SiLU(x *Var) (res *Var) {
 
 // Sigmoid returns σ(x) = 1/(1+e⁻ˣ); its gradient is y·(1 − y).
 func Sigmoid(x *Var) (res *Var) {
-	defer func() { emit("sigmoid", nil, res, x) }()
+	defer func() { emit(ops.Sigmoid, nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			y[i] = float32(sigmoid(float64(v)))
@@ -175,7 +176,7 @@ func Sigmoid(x *Var) (res *Var) {
 
 // Tanh returns tanh x; its gradient is 1 − y².
 func Tanh(x *Var) (res *Var) {
-	defer func() { emit("tanh", nil, res, x) }()
+	defer func() { emit(ops.Tanh, nil, res, x) }()
 	return pointwise(x, func(x, y []float32) {
 		for i, v := range x {
 			y[i] = float32(math.Tanh(float64(v)))

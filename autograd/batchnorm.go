@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -28,7 +29,7 @@ import (
 // modes (in evaluation mode μ and σ² are constants).
 func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) (res *Var) {
 	defer func() {
-		emit("batchnorm", BatchNormAttrs{RunMean: runMean, RunVar: runVar, Training: training, Momentum: momentum, Eps: eps}, res, x, gamma, beta)
+		emit(ops.BatchNorm, BatchNormAttrs{RunMean: runMean, RunVar: runVar, Training: training, Momentum: momentum, Eps: eps}, res, x, gamma, beta)
 	}()
 	shape := x.Value.Shape()
 	if len(shape) < 2 {

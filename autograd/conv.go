@@ -1,11 +1,14 @@
 package autograd
 
-import "github.com/fovea-ml/fovea/tensor"
+import (
+	"github.com/fovea-ml/fovea/graph/ops"
+	"github.com/fovea-ml/fovea/tensor"
+)
 
 // Conv2d returns the 2-D convolution of x (N,C,H,W) with w (O, C/groups, KH,
 // KW) plus bias b (O; nil for none).
 func Conv2d(x, w, b *Var, p tensor.ConvParams) (res *Var) {
-	defer func() { emit("conv2d", p, res, x, w, b) }()
+	defer func() { emit(ops.Conv2d, p, res, x, w, b) }()
 	var bv *tensor.Tensor
 	if b != nil {
 		bv = b.Value

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -15,7 +16,7 @@ import (
 func Dropout(x *Var, p float32, rng *rand.Rand) (res *Var) {
 	defer func() {
 		if res != x {
-			emit("dropout", p, res, x)
+			emit(ops.Dropout, p, res, x)
 		}
 	}()
 	if !(p >= 0 && p <= 1) {

@@ -1,10 +1,13 @@
 package autograd
 
-import "github.com/fovea-ml/fovea/tensor"
+import (
+	"github.com/fovea-ml/fovea/graph/ops"
+	"github.com/fovea-ml/fovea/tensor"
+)
 
 // Add returns a + b with broadcasting.
 func Add(a, b *Var) (res *Var) {
-	defer func() { emit("add", nil, res, a, b) }()
+	defer func() { emit(ops.Add, nil, res, a, b) }()
 	return record(tensor.Add(a.Value, b.Value), func(g *tensor.Tensor) {
 		a.addGrad(tensor.SumTo(g, a.Value.Shape()))
 		b.addGrad(tensor.SumTo(g, b.Value.Shape()))
@@ -13,7 +16,7 @@ func Add(a, b *Var) (res *Var) {
 
 // Sub returns a - b with broadcasting.
 func Sub(a, b *Var) (res *Var) {
-	defer func() { emit("sub", nil, res, a, b) }()
+	defer func() { emit(ops.Sub, nil, res, a, b) }()
 	return record(tensor.Sub(a.Value, b.Value), func(g *tensor.Tensor) {
 		a.addGrad(tensor.SumTo(g, a.Value.Shape()))
 		if b.requiresGrad {
@@ -24,7 +27,7 @@ func Sub(a, b *Var) (res *Var) {
 
 // Mul returns a * b elementwise with broadcasting.
 func Mul(a, b *Var) (res *Var) {
-	defer func() { emit("mul", nil, res, a, b) }()
+	defer func() { emit(ops.Mul, nil, res, a, b) }()
 	return record(tensor.Mul(a.Value, b.Value), func(g *tensor.Tensor) {
 		if a.requiresGrad {
 			a.addGrad(tensor.SumTo(tensor.Mul(g, b.Value), a.Value.Shape()))
@@ -37,7 +40,7 @@ func Mul(a, b *Var) (res *Var) {
 
 // Div returns a / b elementwise with broadcasting.
 func Div(a, b *Var) (res *Var) {
-	defer func() { emit("div", nil, res, a, b) }()
+	defer func() { emit(ops.Div, nil, res, a, b) }()
 	out := tensor.Div(a.Value, b.Value)
 	return record(out, func(g *tensor.Tensor) {
 		if a.requiresGrad { // d(a/b)/da = 1/b
@@ -51,38 +54,38 @@ func Div(a, b *Var) (res *Var) {
 
 // Neg returns -x.
 func Neg(x *Var) (res *Var) {
-	defer func() { emit("neg", nil, res, x) }()
+	defer func() { emit(ops.Neg, nil, res, x) }()
 	return record(tensor.Neg(x.Value), func(g *tensor.Tensor) { x.addGrad(tensor.Neg(g)) }, x)
 }
 
 // Scale returns s·x.
 func Scale(x *Var, s float32) (res *Var) {
-	defer func() { emit("scale", s, res, x) }()
+	defer func() { emit(ops.Scale, s, res, x) }()
 	return record(tensor.Scale(x.Value, s), func(g *tensor.Tensor) { x.addGrad(tensor.Scale(g, s)) }, x)
 }
 
 // AddScalar returns x + s.
 func AddScalar(x *Var, s float32) (res *Var) {
-	defer func() { emit("add_scalar", s, res, x) }()
+	defer func() { emit(ops.AddScalar, s, res, x) }()
 	return record(tensor.AddScalar(x.Value, s), func(g *tensor.Tensor) { x.addGrad(g) }, x)
 }
 
 // Exp returns e^x; its derivative is the output itself.
 func Exp(x *Var) (res *Var) {
-	defer func() { emit("exp", nil, res, x) }()
+	defer func() { emit(ops.Exp, nil, res, x) }()
 	out := tensor.Exp(x.Value)
 	return record(out, func(g *tensor.Tensor) { x.addGrad(tensor.Mul(g, out)) }, x)
 }
 
 // Log returns ln x; its derivative is 1/x.
 func Log(x *Var) (res *Var) {
-	defer func() { emit("log", nil, res, x) }()
+	defer func() { emit(ops.Log, nil, res, x) }()
 	return record(tensor.Log(x.Value), func(g *tensor.Tensor) { x.addGrad(tensor.Div(g, x.Value)) }, x)
 }
 
 // Sqrt returns √x; its derivative is 1/(2√x).
 func Sqrt(x *Var) (res *Var) {
-	defer func() { emit("sqrt", nil, res, x) }()
+	defer func() { emit(ops.Sqrt, nil, res, x) }()
 	out := tensor.Sqrt(x.Value)
 	return record(out, func(g *tensor.Tensor) {
 		x.addGrad(tensor.Binary(g, out, func(g, y float32) float32 { return g / (2 * y) }))
@@ -91,7 +94,7 @@ func Sqrt(x *Var) (res *Var) {
 
 // Pow returns x^p; its derivative is p·x^(p-1).
 func Pow(x *Var, p float32) (res *Var) {
-	defer func() { emit("pow", p, res, x) }()
+	defer func() { emit(ops.Pow, p, res, x) }()
 	return record(tensor.Pow(x.Value, p), func(g *tensor.Tensor) {
 		x.addGrad(tensor.Mul(g, tensor.Scale(tensor.Pow(x.Value, p-1), p)))
 	}, x)
@@ -99,7 +102,7 @@ func Pow(x *Var, p float32) (res *Var) {
 
 // Clamp limits x to [lo, hi]; the gradient passes only where x is inside.
 func Clamp(x *Var, lo, hi float32) (res *Var) {
-	defer func() { emit("clamp", [2]float32{lo, hi}, res, x) }()
+	defer func() { emit(ops.Clamp, [2]float32{lo, hi}, res, x) }()
 	return record(tensor.Clamp(x.Value, lo, hi), func(g *tensor.Tensor) {
 		x.addGrad(tensor.Binary(g, x.Value, func(g, v float32) float32 {
 			if v < lo || v > hi {

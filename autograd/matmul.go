@@ -3,12 +3,13 @@ package autograd
 import (
 	"fmt"
 
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
 // MatMul returns a·b for 2-D a (m,k) and b (k,n).
 func MatMul(a, b *Var) (res *Var) {
-	defer func() { emit("matmul", nil, res, a, b) }()
+	defer func() { emit(ops.MatMul, nil, res, a, b) }()
 	return record(tensor.MatMulT(a.Value, b.Value, false, false), func(g *tensor.Tensor) {
 		if a.requiresGrad { // dA = G·Bᵀ  (m,n)(n,k)
 			a.addGrad(tensor.MatMulT(g, b.Value, false, true))
@@ -22,7 +23,7 @@ func MatMul(a, b *Var) (res *Var) {
 // Linear returns x·wᵀ + b for x (N, in), w (out, in) and b (out; nil for
 // none), PyTorch's nn.Linear layout.
 func Linear(x, w, b *Var) (res *Var) {
-	defer func() { emit("linear", nil, res, x, w, b) }()
+	defer func() { emit(ops.Linear, nil, res, x, w, b) }()
 	if x.Value.Dims() != 2 || w.Value.Dims() != 2 || x.Value.Dim(1) != w.Value.Dim(1) {
 		panic(fmt.Sprintf("autograd: Linear of input %v with weight %v: want (N, in) and (out, in)", x.Shape(), w.Shape()))
 	}

@@ -3,6 +3,7 @@ package autograd
 import (
 	"fmt"
 
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -11,7 +12,7 @@ import (
 // gradient of each output goes to the input element that won its window
 // (the first one on ties, as in PyTorch).
 func MaxPool2d(x *Var, p tensor.PoolParams) (res *Var) {
-	defer func() { emit("maxpool2d", p, res, x) }()
+	defer func() { emit(ops.MaxPool2d, p, res, x) }()
 	out, arg := tensor.MaxPool2d(x.Value, p) // arg: winner's flat index in its H×W plane
 	return record(out, func(g *tensor.Tensor) {
 		x.addGrad(tensor.MaxPool2dBackward(g, arg, x.Value.Shape()))
@@ -22,7 +23,7 @@ func MaxPool2d(x *Var, p tensor.PoolParams) (res *Var) {
 // gradient of each output is spread evenly over its window, divided by the
 // same count the forward divided by (p.CountPad).
 func AvgPool2d(x *Var, p tensor.PoolParams) (res *Var) {
-	defer func() { emit("avgpool2d", p, res, x) }()
+	defer func() { emit(ops.AvgPool2d, p, res, x) }()
 	return record(tensor.AvgPool2d(x.Value, p), func(g *tensor.Tensor) {
 		x.addGrad(tensor.AvgPool2dBackward(g, x.Value.Shape(), p))
 	}, x)
@@ -32,7 +33,7 @@ func AvgPool2d(x *Var, p tensor.PoolParams) (res *Var) {
 // (N,C,1,1), PyTorch's AdaptiveAvgPool2d(1) and ONNX GlobalAveragePool.
 // Each input element receives g[n,c]/(H·W).
 func GlobalAvgPool2d(x *Var) (res *Var) {
-	defer func() { emit("global_avgpool2d", nil, res, x) }()
+	defer func() { emit(ops.GlobalAvgPool2d, nil, res, x) }()
 	if x.Value.Dims() != 4 {
 		panic(fmt.Sprintf("autograd: GlobalAvgPool2d of shape %v: want 4-D NCHW", x.Shape()))
 	}

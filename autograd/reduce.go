@@ -1,6 +1,9 @@
 package autograd
 
-import "github.com/fovea-ml/fovea/tensor"
+import (
+	"github.com/fovea-ml/fovea/graph/ops"
+	"github.com/fovea-ml/fovea/tensor"
+)
 
 // Sum returns the sum of x over the given axes (all when none are given);
 // the gradient broadcasts back over the summed axes.
@@ -8,13 +11,13 @@ func Sum(x *Var, axes ...int) *Var {
 	out := record(tensor.Sum(x.Value, axes...), func(g *tensor.Tensor) {
 		x.addGrad(broadcastBack(g, x.Value.Shape(), axes))
 	}, x)
-	return emit("sum", axes, out, x)
+	return emit(ops.Sum, axes, out, x)
 }
 
 // Mean returns the mean of x over the given axes (all when none are given).
 func Mean(x *Var, axes ...int) *Var {
 	out := tensor.Mean(x.Value, axes...)
-	return emit("mean", axes, record(out, func(g *tensor.Tensor) {
+	return emit(ops.Mean, axes, record(out, func(g *tensor.Tensor) {
 		n := float32(x.Value.Size()) / float32(max(out.Size(), 1))
 		x.addGrad(tensor.Scale(broadcastBack(g, x.Value.Shape(), axes), 1/n))
 	}, x), x)

@@ -1,13 +1,16 @@
 package autograd
 
-import "github.com/fovea-ml/fovea/tensor"
+import (
+	"github.com/fovea-ml/fovea/graph/ops"
+	"github.com/fovea-ml/fovea/tensor"
+)
 
 // Reshape returns x with a new shape (one dimension may be -1).
 func Reshape(x *Var, shape ...int) *Var {
 	out := record(x.Value.Reshape(shape...), func(g *tensor.Tensor) {
 		x.addGrad(g.Reshape(x.Value.Shape()...))
 	}, x)
-	return emit("reshape", shape, out, x)
+	return emit(ops.Reshape, shape, out, x)
 }
 
 // Flatten reshapes x (N, ...) to (N, rest), keeping the batch axis.
@@ -25,7 +28,7 @@ func Permute(x *Var, perm ...int) *Var {
 	out := record(x.Value.Permute(perm...).Contiguous(), func(g *tensor.Tensor) {
 		x.addGrad(g.Permute(inv...).Contiguous())
 	}, x)
-	return emit("permute", perm, out, x)
+	return emit(ops.Permute, perm, out, x)
 }
 
 // Concat joins xs along axis; each input receives its slice of the gradient.
@@ -35,7 +38,7 @@ func Concat(axis int, xs ...*Var) *Var {
 		vals[i] = x.Value
 	}
 	out := tensor.Concat(axis, vals...)
-	return emit("concat", axis, record(out, func(g *tensor.Tensor) {
+	return emit(ops.Concat, axis, record(out, func(g *tensor.Tensor) {
 		at := 0
 		for _, x := range xs {
 			n := x.Value.Dim(axis)

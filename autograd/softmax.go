@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -48,7 +49,7 @@ func overRows(outer, n, inner int, fn func(base int)) {
 // from the end), computed stably by subtracting each row's maximum first.
 // With y the output, the gradient of a row is y ⊙ (g − Σⱼ gⱼyⱼ).
 func Softmax(x *Var, axis int) (res *Var) {
-	defer func() { emit("softmax", axis, res, x) }()
+	defer func() { emit(ops.Softmax, axis, res, x) }()
 	outer, n, inner := axisSplit("Softmax", x.Value.Shape(), axis)
 	xs := x.Value.Contiguous().Data()
 	out := x.Value.Arena().Empty(x.Value.Shape()...)
@@ -92,7 +93,7 @@ func Softmax(x *Var, axis int) (res *Var) {
 // end), computed stably by subtracting each row's maximum first. With y the
 // output, the gradient of a row is g − exp(y)·Σⱼ gⱼ.
 func LogSoftmax(x *Var, axis int) (res *Var) {
-	defer func() { emit("log_softmax", axis, res, x) }()
+	defer func() { emit(ops.LogSoftmax, axis, res, x) }()
 	outer, n, inner := axisSplit("LogSoftmax", x.Value.Shape(), axis)
 	xs := x.Value.Contiguous().Data()
 	out := x.Value.Arena().Empty(x.Value.Shape()...)

@@ -7,42 +7,65 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/tensor"
 )
+
+// kind is what an engine op computes. Its name starts the op's step name
+// in Plan.Summary ("conv+relu").
+type kind uint8
+
+// The kinds.
+const (
+	kindConv       kind = iota // convolution, with optional residual add and activation
+	kindLinear                 // linear layer, with optional activation
+	kindAffine                 // per-channel scale and shift (a batch norm not folded)
+	kindAdd                    // elementwise sum of two same-shape values
+	kindAct                    // activation alone
+	kindMaxPool                // max pooling
+	kindAvgPool                // average pooling
+	kindGAP                    // global average pooling
+	kindView                   // reshape: the input's buffer
+	kindConcat                 // concatenation along axis
+	kindSoftmax                // softmax over the last axis
+	kindLogSoftmax             // log-softmax over the last axis
+)
+
+var kindNames = [...]string{
+	kindConv: "conv", kindLinear: "linear", kindAffine: "affine", kindAdd: "add", kindAct: "act",
+	kindMaxPool: "maxpool", kindAvgPool: "avgpool", kindGAP: "gap", kindView: "view",
+	kindConcat: "concat", kindSoftmax: "softmax", kindLogSoftmax: "logsoftmax",
+}
+
+func (k kind) String() string { return kindNames[k] }
+
+// epilogue reports whether an op of kind k may take an activation
+// epilogue.
+func (k kind) epilogue() bool { return k == kindConv || k == kindLinear || k == kindAdd }
 
 // op is an executable operation after rewriting. Fields beyond kind are
 // used by the kinds that need them.
 type op struct {
-	kind   string // conv, linear, maxpool, avgpool, gap, add, act, affine, concat, view, softmax, logsoftmax
-	inputs []int  // activation value IDs read
-	out    int    // value ID written
+	kind   kind
+	inputs []int // activation value IDs read
+	out    int   // value ID written
 
 	w, b   []float32 // conv/linear weights (folded copy) and bias (never nil)
 	wShape []int
 	conv   tensor.ConvParams
 	pool   tensor.PoolParams
 	add    int     // conv: value added before the activation, or -1
-	act    string  // activation applied last: "", "relu", "leaky_relu", …
+	act    ops.Op  // activation applied last: ops.None, ops.ReLU, ops.LeakyReLU, …, ops.Scale
 	alpha  float32 // activation parameter (slope, alpha, scale)
-	shift  float32 // add_scalar
+	shift  float32 // ops.Scale: added after the product (AddScalar's scalar)
 	scale  []float32
 	bias   []float32 // affine per channel
 	axis   int
-	dead   bool
-}
-
-// fusable activations: ops whose output may take an activation epilogue.
-var epilogueKinds = map[string]bool{"conv": true, "linear": true, "add": true}
-
-// pointwise maps traced activation names to engine activations.
-var pointwise = map[string]bool{
-	"relu": true, "relu6": true, "leaky_relu": true, "elu": true, "gelu": true, "silu": true,
-	"sigmoid": true, "tanh": true, "scale": true, "add_scalar": true,
 }
 
 func compileGraph(g *graph.Graph) (*Plan, error) {
 	uses := g.Uses()
-	ops := make([]*op, 0, len(g.Nodes))
+	prog := make([]*op, 0, len(g.Nodes))
 	producer := map[int]*op{} // value ID → op writing it
 	opIndex := map[*op]int{}
 	// rename maps a traced value to the value that now holds it after a
@@ -65,8 +88,8 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 	}
 	singleUse := func(id int) bool { return len(uses[id]) == 1 }
 	emit := func(o *op) {
-		opIndex[o] = len(ops)
-		ops = append(ops, o)
+		opIndex[o] = len(prog)
+		prog = append(prog, o)
 		producer[o.out] = o
 	}
 	// fuse points the traced output out at the output of o, which now
@@ -88,24 +111,24 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 		}
 		in := func(i int) int { return resolve(n.Inputs[i]) }
 		switch n.Op {
-		case "conv2d":
+		case ops.Conv2d:
 			w := g.Values[n.Inputs[1]]
-			o := &op{kind: "conv", inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]),
+			o := &op{kind: kindConv, inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]),
 				wShape: slices.Clone(w.Shape), conv: n.Attrs.(tensor.ConvParams), add: -1}
 			o.b = data(n.Inputs[2])
 			if o.b == nil {
 				o.b = make([]float32, w.Shape[0])
 			}
 			emit(o)
-		case "linear":
+		case ops.Linear:
 			w := g.Values[n.Inputs[1]]
-			o := &op{kind: "linear", inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]), wShape: slices.Clone(w.Shape), add: -1}
+			o := &op{kind: kindLinear, inputs: []int{in(0)}, out: n.Output, w: data(n.Inputs[1]), wShape: slices.Clone(w.Shape), add: -1}
 			o.b = data(n.Inputs[2])
 			if o.b == nil {
 				o.b = make([]float32, w.Shape[0])
 			}
 			emit(o)
-		case "batchnorm":
+		case ops.BatchNorm:
 			a := n.Attrs.(autograd.BatchNormAttrs)
 			if a.Training || a.RunMean == nil {
 				return nil, fmt.Errorf("engine: batch norm in training mode or without running statistics cannot be compiled")
@@ -126,7 +149,7 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 				shift[i] = bt - mean[i]*scale[i]
 			}
 			x := in(0)
-			if p := producer[x]; p != nil && p.kind == "conv" && p.add < 0 && p.act == "" && singleUse(n.Inputs[0]) {
+			if p := producer[x]; p != nil && p.kind == kindConv && p.add < 0 && p.act == ops.None && singleUse(n.Inputs[0]) {
 				per := len(p.w) / len(p.b)
 				for oc := range p.b {
 					for j := range per {
@@ -137,8 +160,8 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 				fuse(p, n.Output)
 				continue
 			}
-			emit(&op{kind: "affine", inputs: []int{x}, out: n.Output, scale: scale, bias: shift})
-		case "add":
+			emit(&op{kind: kindAffine, inputs: []int{x}, out: n.Output, scale: scale, bias: shift})
+		case ops.Add:
 			a, b := in(0), in(1)
 			if !slices.Equal(g.Values[n.Inputs[0]].Shape, g.Values[n.Inputs[1]].Shape) {
 				return nil, fmt.Errorf("engine: broadcasting add of %v and %v is not supported", g.Values[n.Inputs[0]].Shape, g.Values[n.Inputs[1]].Shape)
@@ -150,39 +173,43 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 				a, b, pa, pb = b, a, pb, pa
 				n.Inputs[0], n.Inputs[1] = n.Inputs[1], n.Inputs[0]
 			}
-			if pa != nil && pa.kind == "conv" && pa.add < 0 && pa.act == "" && singleUse(n.Inputs[0]) && (pb == nil || opIndex[pb] < opIndex[pa]) {
+			if pa != nil && pa.kind == kindConv && pa.add < 0 && pa.act == ops.None && singleUse(n.Inputs[0]) && (pb == nil || opIndex[pb] < opIndex[pa]) {
 				pa.add = b
 				pa.inputs = append(pa.inputs, b)
 				fuse(pa, n.Output)
 				continue
 			}
-			emit(&op{kind: "add", inputs: []int{a, b}, out: n.Output})
-		case "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "scale", "add_scalar":
+			emit(&op{kind: kindAdd, inputs: []int{a, b}, out: n.Output})
+		case ops.ReLU, ops.ReLU6, ops.LeakyReLU, ops.ELU, ops.GELU, ops.SiLU, ops.Sigmoid, ops.Tanh, ops.Scale, ops.AddScalar:
 			x := in(0)
 			alpha, _ := n.Attrs.(float32)
-			if p := producer[x]; p != nil && epilogueKinds[p.kind] && p.act == "" && singleUse(n.Inputs[0]) {
-				p.act, p.alpha = n.Op, alpha
+			act, shift := n.Op, float32(0)
+			if act == ops.AddScalar {
+				act, alpha, shift = ops.Scale, 1, alpha // x·1 + s
+			}
+			if p := producer[x]; p != nil && p.kind.epilogue() && p.act == ops.None && singleUse(n.Inputs[0]) {
+				p.act, p.alpha, p.shift = act, alpha, shift
 				fuse(p, n.Output)
 				continue
 			}
-			o := &op{kind: "act", inputs: []int{x}, out: n.Output, act: n.Op, alpha: alpha}
-			if n.Op == "add_scalar" {
-				o.act, o.alpha, o.shift = "scale", 1, alpha
+			emit(&op{kind: kindAct, inputs: []int{x}, out: n.Output, act: act, alpha: alpha, shift: shift})
+		case ops.MaxPool2d, ops.AvgPool2d:
+			k := kindMaxPool
+			if n.Op == ops.AvgPool2d {
+				k = kindAvgPool
 			}
-			emit(o)
-		case "maxpool2d", "avgpool2d":
-			emit(&op{kind: n.Op[:7], inputs: []int{in(0)}, out: n.Output, pool: n.Attrs.(tensor.PoolParams)})
-		case "global_avgpool2d":
-			emit(&op{kind: "gap", inputs: []int{in(0)}, out: n.Output})
-		case "mean":
+			emit(&op{kind: k, inputs: []int{in(0)}, out: n.Output, pool: n.Attrs.(tensor.PoolParams)})
+		case ops.GlobalAvgPool2d:
+			emit(&op{kind: kindGAP, inputs: []int{in(0)}, out: n.Output})
+		case ops.Mean:
 			axes, _ := n.Attrs.([]int)
 			if len(g.Values[n.Inputs[0]].Shape) != 4 || !sameAxes(axes, 2, 3) {
 				return nil, fmt.Errorf("engine: mean over axes %v is not supported (only the spatial mean of NCHW)", axes)
 			}
-			emit(&op{kind: "gap", inputs: []int{in(0)}, out: n.Output})
-		case "reshape", "flatten":
-			emit(&op{kind: "view", inputs: []int{in(0)}, out: n.Output})
-		case "concat":
+			emit(&op{kind: kindGAP, inputs: []int{in(0)}, out: n.Output})
+		case ops.Reshape:
+			emit(&op{kind: kindView, inputs: []int{in(0)}, out: n.Output})
+		case ops.Concat:
 			axis, _ := n.Attrs.(int)
 			if axis < 0 {
 				axis += len(g.Values[n.Output].Shape)
@@ -191,8 +218,8 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 			for i := range n.Inputs {
 				ins[i] = in(i)
 			}
-			emit(&op{kind: "concat", inputs: ins, out: n.Output, axis: axis})
-		case "softmax", "log_softmax":
+			emit(&op{kind: kindConcat, inputs: ins, out: n.Output, axis: axis})
+		case ops.Softmax, ops.LogSoftmax:
 			axis, _ := n.Attrs.(int)
 			shape := g.Values[n.Inputs[0]].Shape
 			if axis < 0 {
@@ -201,16 +228,16 @@ func compileGraph(g *graph.Graph) (*Plan, error) {
 			if axis != len(shape)-1 {
 				return nil, fmt.Errorf("engine: %s over axis %d of %v is not supported (only the last axis)", n.Op, axis, shape)
 			}
-			kind := "softmax"
-			if n.Op == "log_softmax" {
-				kind = "logsoftmax"
+			k := kindSoftmax
+			if n.Op == ops.LogSoftmax {
+				k = kindLogSoftmax
 			}
-			emit(&op{kind: kind, inputs: []int{in(0)}, out: n.Output})
+			emit(&op{kind: k, inputs: []int{in(0)}, out: n.Output})
 		default:
 			return nil, fmt.Errorf("engine: operation %q is not supported by the inference engine", n.Op)
 		}
 	}
-	return plan(g, ops, resolve(g.Output))
+	return plan(g, prog, resolve(g.Output))
 }
 
 func sameAxes(axes []int, want ...int) bool {

@@ -10,7 +10,8 @@
 //   - a residual addition is fused into the convolution that produces one
 //     of its operands (the one computed last), and a ReLU into the
 //     convolution, linear layer or addition before it;
-//   - reshape and flatten become views of their input's buffer.
+//   - reshapes (nn.Flatten's included) become views of their input's
+//     buffer.
 //
 // Buffers are shared between values whose lifetimes do not overlap.
 //

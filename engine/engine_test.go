@@ -121,6 +121,41 @@ func TestPlanMatchesEager(t *testing.T) {
 	}
 }
 
+// scalarNet ends its layers in the scalar ops: a shift (AddScalar) and a
+// scale after a convolution, a ReLU, a linear layer and a tanh.
+type scalarNet struct {
+	conv *nn.Conv2d
+	fc   *nn.Linear
+}
+
+func (m *scalarNet) Forward(x *autograd.Var) *autograd.Var {
+	y := autograd.AddScalar(m.conv.Forward(x), 0.25) // conv+scale (shift)
+	y = autograd.AddScalar(autograd.ReLU(y), -0.5)   // scale alone
+	y = autograd.Scale(m.fc.Forward(autograd.Flatten(y)), 1.5)
+	return autograd.AddScalar(autograd.Tanh(y), 2)
+}
+
+func (m *scalarNet) Children() []nn.Named[nn.Layer] {
+	return []nn.Named[nn.Layer]{{Name: "conv", Value: m.conv}, {Name: "fc", Value: m.fc}}
+}
+
+// TestScalarEpilogues checks the scalar ops as activation epilogues: fused
+// into the convolution or linear layer before them, and alone after
+// another activation.
+func TestScalarEpilogues(t *testing.T) {
+	r := tensor.NewRNG(3)
+	m := &scalarNet{conv: nn.NewConv2d(r, nn.Conv2dConfig{In: 2, Out: 3, Kernel: 3, Padding: 1}), fc: nn.NewLinear(r, 3*5*5, 4, true)}
+	x := tensor.Normal(tensor.NewRNG(5), 0, 1, 2, 2, 5, 5)
+	p, err := Compile(m, 2, 2, 5, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, p.Run(x), eager(m, x))
+	if got, want := strings.Join(p.Summary, " "), "conv+scale relu scale view linear+scale tanh scale"; got != want {
+		t.Fatalf("steps %q, want %q", got, want)
+	}
+}
+
 func TestFoldingAndFusion(t *testing.T) {
 	m := models.NewMNISTCNN(models.Options{Seed: 1})
 	p, err := Compile(m, 1, 1, 28, 28)

@@ -6,12 +6,13 @@ import (
 	"slices"
 
 	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
-// plan assigns buffers to values and turns ops into steps.
-func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
+// plan assigns buffers to values and turns the ops of prog into steps.
+func plan(g *graph.Graph, prog []*op, output int) (*Plan, error) {
 	p := &Plan{
 		inShape: slices.Clone(g.Values[g.Input].Shape), outShape: slices.Clone(g.Values[output].Shape),
 		input: g.Input, output: output, bufOf: make([]int, len(g.Values)),
@@ -34,14 +35,14 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 		}
 		return id
 	}
-	for _, o := range ops {
-		if o.kind == "view" {
+	for _, o := range prog {
+		if o.kind == kindView {
 			root[o.out] = rootOf(o.inputs[0])
 		}
 	}
 	// Last op index reading each root; the output lives to the end.
 	last := map[int]int{}
-	for i, o := range ops {
+	for i, o := range prog {
 		for _, in := range o.inputs {
 			last[rootOf(in)] = i
 		}
@@ -68,8 +69,8 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 		p.bufs = append(p.bufs, make([]float32, need))
 	}
 	take(g.Input)
-	for i, o := range ops {
-		if o.kind == "view" {
+	for i, o := range prog {
+		if o.kind == kindView {
 			p.bufOf[o.out] = p.bufOf[rootOf(o.out)]
 		} else {
 			take(o.out)
@@ -84,7 +85,7 @@ func plan(g *graph.Graph, ops []*op, output int) (*Plan, error) {
 	}
 	p.in = tensor.FromSlice(p.buf(g.Input)[:size(g.Input)], p.inShape...)
 	p.out = tensor.FromSlice(p.buf(output)[:size(output)], p.outShape...)
-	for _, o := range ops {
+	for _, o := range prog {
 		st, err := p.step(g, o, size)
 		if err != nil {
 			return nil, err
@@ -114,24 +115,24 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 	inShape := g.Values[o.inputs[0]].Shape
 	outShape := g.Values[o.out].Shape
 	act := activation(o.act, o.alpha, o.shift)
-	name := o.kind
-	if o.act != "" {
-		name += "+" + o.act
+	name := o.kind.String()
+	if o.act != ops.None {
+		name += "+" + o.act.String()
 	}
 	switch o.kind {
-	case "conv":
+	case kindConv:
 		c := newConv(inShape, outShape, o)
 		if o.add >= 0 {
 			name = "conv+add"
-			if o.act != "" {
-				name += "+" + o.act
+			if o.act != ops.None {
+				name += "+" + o.act.String()
 			}
 		}
 		var add []float32
 		if o.add >= 0 {
 			add = p.buf(o.add)[:size(o.add)]
 		}
-		c.bind(in(0), out(), add, act, o.act == "relu")
+		c.bind(in(0), out(), add, act, o.act == ops.ReLU)
 		if c.wino != nil {
 			name = "winograd-" + name
 			if need := c.wino.ScratchSize(); len(p.wino) < need {
@@ -141,7 +142,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			p.bindLater = append(p.bindLater, func() { c.wino.Bind(c.x, c.y, c.add, c.relu, p.wino) })
 		}
 		return step{name: name, run: c.run}, nil
-	case "linear":
+	case kindLinear:
 		n, k, m := inShape[0], o.wShape[1], o.wShape[0]
 		if size(o.inputs[0]) != n*k {
 			return step{}, fmt.Errorf("engine: linear layer expects %d inputs per example, got shape %v", k, inShape)
@@ -152,7 +153,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 		// plain GEMM on the transposed weight.
 		if n <= 4 {
 			l := kernels.NewLinear(m, k, o.w, o.b)
-			relu := o.act == "relu"
+			relu := o.act == ops.ReLU
 			return step{name: name, run: func(*Plan) {
 				l.Run(n, x, y, relu)
 				if !relu {
@@ -171,7 +172,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			kernels.GemmEx(false, false, n, m, k, 1, x, k, wt, m, 0, y, m, ep, true)
 			act(y)
 		}}, nil
-	case "add":
+	case kindAdd:
 		return step{name: name, run: func(p *Plan) {
 			a, b, y := in(0), in(1), out()
 			for i := range y {
@@ -179,13 +180,13 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			}
 			act(y)
 		}}, nil
-	case "act":
-		return step{name: o.act, run: func(p *Plan) {
+	case kindAct:
+		return step{name: o.act.String(), run: func(p *Plan) {
 			y := out()
 			copy(y, in(0))
 			act(y)
 		}}, nil
-	case "affine":
+	case kindAffine:
 		hw := size(o.inputs[0]) / (inShape[0] * inShape[1])
 		return step{name: name, run: func(p *Plan) {
 			x, y := in(0), out()
@@ -197,11 +198,11 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 				}
 			}
 		}}, nil
-	case "maxpool", "avgpool":
+	case kindMaxPool, kindAvgPool:
 		pg := poolGeom(inShape, outShape, o.pool)
 		planes := inShape[0] * inShape[1]
 		ip, opl := inShape[2]*inShape[3], outShape[2]*outShape[3]
-		isMax := o.kind == "maxpool"
+		isMax := o.kind == kindMaxPool
 		x, y := in(0), out()
 		body := func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -217,7 +218,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 			return step{name: name, run: func(*Plan) { body(0, planes) }}, nil
 		}
 		return step{name: name, run: func(*Plan) { kernels.For(planes, 8, body) }}, nil
-	case "gap":
+	case kindGAP:
 		hw := inShape[2] * inShape[3]
 		return step{name: name, run: func(p *Plan) {
 			x, y := in(0), out()
@@ -229,9 +230,9 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 				y[i] = s / float32(hw)
 			}
 		}}, nil
-	case "view":
+	case kindView:
 		return step{name: name, run: func(*Plan) {}}, nil
-	case "concat":
+	case kindConcat:
 		outer := 1
 		for _, d := range outShape[:o.axis] {
 			outer *= d
@@ -249,9 +250,9 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 				at += n
 			}
 		}}, nil
-	case "softmax", "logsoftmax":
+	case kindSoftmax, kindLogSoftmax:
 		n := outShape[len(outShape)-1]
-		log := o.kind == "logsoftmax"
+		log := o.kind == kindLogSoftmax
 		return step{name: name, run: func(p *Plan) {
 			x, y := in(0), out()
 			for r := 0; r < len(y); r += n {
@@ -292,8 +293,9 @@ func softmaxRow(x, y []float32, log bool) {
 	}
 }
 
-// activation returns the in-place function applying a traced activation.
-func activation(name string, alpha, shift float32) func([]float32) {
+// activation returns the in-place function applying a traced activation
+// (ops.Scale computes alpha·x + shift).
+func activation(act ops.Op, alpha, shift float32) func([]float32) {
 	apply := func(fn func(float32) float32) func([]float32) {
 		return func(y []float32) {
 			for i, v := range y {
@@ -301,10 +303,10 @@ func activation(name string, alpha, shift float32) func([]float32) {
 			}
 		}
 	}
-	switch name {
-	case "":
+	switch act {
+	case ops.None:
 		return func([]float32) {}
-	case "relu":
+	case ops.ReLU:
 		return func(y []float32) {
 			for i, v := range y {
 				if !(v > 0) && v == v {
@@ -312,39 +314,39 @@ func activation(name string, alpha, shift float32) func([]float32) {
 				}
 			}
 		}
-	case "relu6":
+	case ops.ReLU6:
 		return apply(func(v float32) float32 {
 			if v != v {
 				return v
 			}
 			return min(max(v, 0), 6)
 		})
-	case "leaky_relu":
+	case ops.LeakyReLU:
 		return apply(func(v float32) float32 {
 			if v < 0 {
 				return alpha * v
 			}
 			return v
 		})
-	case "elu":
+	case ops.ELU:
 		return apply(func(v float32) float32 {
 			if v < 0 {
 				return alpha * float32(math.Expm1(float64(v)))
 			}
 			return v
 		})
-	case "gelu":
+	case ops.GELU:
 		return apply(func(v float32) float32 {
 			return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
 		})
-	case "silu":
+	case ops.SiLU:
 		return apply(func(v float32) float32 { return v / (1 + float32(math.Exp(-float64(v)))) })
-	case "sigmoid":
+	case ops.Sigmoid:
 		return apply(func(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) })
-	case "tanh":
+	case ops.Tanh:
 		return apply(func(v float32) float32 { return float32(math.Tanh(float64(v))) })
-	case "scale":
+	case ops.Scale:
 		return apply(func(v float32) float32 { return alpha*v + shift })
 	}
-	panic("engine: unknown activation " + name)
+	panic("engine: unknown activation " + act.String())
 }

@@ -2,11 +2,14 @@
 // operations of one forward pass as nodes, the tensors between them as
 // values with shapes, and the parameters by their state-dict names.
 //
+// The operations are the [ops.Op] constants of package ops, which declares
+// each once with its trace name, ONNX operator and summary labels.
+//
 // A graph is obtained by tracing: [Trace] runs the model's ordinary Go
 // Forward once, in evaluation mode without gradients, while package
 // autograd reports each operation. Everything that needs the model as data
-// (the inference engine today; summaries and ONNX export later) reads this
-// IR, so a model written as plain Go code needs no second description.
+// (the inference engine, summaries, ONNX export) reads this IR, so a model
+// written as plain Go code needs no second description.
 //
 // # Error handling
 //
@@ -18,6 +21,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -37,8 +41,8 @@ type Value struct {
 
 // Node is one operation.
 type Node struct {
-	Op     string // "conv2d", "relu", "maxpool2d", "linear", "add", …
-	Attrs  any    // op-specific: tensor.ConvParams, tensor.PoolParams, …
+	Op     ops.Op // ops.Conv2d, ops.ReLU, …
+	Attrs  any    // op-specific (see package ops): tensor.ConvParams, tensor.PoolParams, …
 	Inputs []int  // value IDs; -1 for an absent optional input (a conv without bias)
 	Output int    // value ID
 	// Scope is the nn.Walk path of the innermost child of an

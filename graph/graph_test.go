@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
@@ -17,7 +18,7 @@ func TestTraceLeNet5(t *testing.T) {
 	}
 	var ops []string
 	for _, n := range g.Nodes {
-		ops = append(ops, n.Op)
+		ops = append(ops, n.Op.String())
 	}
 	want := "conv2d relu maxpool2d conv2d relu maxpool2d reshape linear relu linear relu linear"
 	if got := strings.Join(ops, " "); got != want {
@@ -50,7 +51,7 @@ func TestTraceSharedInputAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	add := g.Nodes[len(g.Nodes)-1]
-	if add.Op != "add" || add.Inputs[1] != g.Input || g.Nodes[0].Inputs[0] != g.Input {
+	if add.Op != ops.Add || add.Inputs[1] != g.Input || g.Nodes[0].Inputs[0] != g.Input {
 		t.Fatalf("residual graph:\n%s", g)
 	}
 	if uses := g.Uses(); len(uses[g.Input]) != 2 {

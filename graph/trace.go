@@ -52,7 +52,7 @@ func Trace(model nn.Layer, inputShape ...int) (g *Graph, err error) {
 	g.Input = newValue(x.Value, -1)
 	ids[x] = g.Input
 	tape.Trace = func(op autograd.TraceOp) {
-		n := Node{Op: op.Name, Attrs: op.Attrs, Scope: sc.Path()}
+		n := Node{Op: op.Op, Attrs: op.Attrs, Scope: sc.Path()}
 		for _, in := range op.Inputs {
 			if in == nil {
 				n.Inputs = append(n.Inputs, -1)

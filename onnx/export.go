@@ -11,6 +11,7 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/atomicfile"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/onnx/onnxpb"
@@ -219,170 +220,17 @@ func int64s(v []int) []int64 {
 // one1 is 1 for 0 (the "0 means 1" defaults of tensor.ConvParams).
 func one1(v int) int { return max(v, 1) }
 
-// run maps every traced node.
+// run maps every traced node: an op of a generic form (package ops) to one
+// node of its ONNX type, the others by code of their own.
 func (e *exporter) run() error {
 	g := e.g
 	for i, n := range g.Nodes {
-		in := func(k int) string { return e.name(n.Inputs[k]) }
-		out := e.name(n.Output)
-		inShape := func(k int) []int { return g.Values[n.Inputs[k]].Shape }
-		outShape := g.Values[n.Output].Shape
-		switch n.Op {
-		case "conv2d":
-			p := n.Attrs.(tensor.ConvParams)
-			w := g.Values[n.Inputs[1]].Shape
-			ins := []string{in(0), in(1)}
-			if n.Inputs[2] >= 0 {
-				ins = append(ins, in(2))
-			}
-			e.node("Conv", ins, out,
-				attrInts("kernel_shape", w[2], w[3]),
-				attrInts("strides", one1(p.Stride[0]), one1(p.Stride[1])),
-				attrInts("pads", p.Pad[0], p.Pad[1], p.Pad[2], p.Pad[3]),
-				attrInts("dilations", one1(p.Dilation[0]), one1(p.Dilation[1])),
-				attrInt("group", one1(p.Groups)))
-		case "batchnorm":
-			a := n.Attrs.(autograd.BatchNormAttrs)
-			if a.Training || a.RunMean == nil || a.RunVar == nil {
-				return fmt.Errorf("onnx: node %d (batchnorm): training mode or no running statistics; only inference batch norm exports", i)
-			}
-			c := a.RunMean.Size()
-			gamma, beta := "", ""
-			if n.Inputs[1] >= 0 {
-				gamma = in(1)
-			} else {
-				gamma = e.constTensor(tensor.Full(1, c))
-			}
-			if n.Inputs[2] >= 0 {
-				beta = in(2)
-			} else {
-				beta = e.constTensor(tensor.Zeros(c))
-			}
-			e.node("BatchNormalization", []string{in(0), gamma, beta, e.buffer(a.RunMean), e.buffer(a.RunVar)}, out,
-				attrFloat("epsilon", a.Eps))
-		case "linear":
-			if len(inShape(0)) == 2 {
-				ins := []string{in(0), in(1)}
-				if n.Inputs[2] >= 0 {
-					ins = append(ins, in(2))
-				}
-				e.node("Gemm", ins, out, attrInt("transB", 1))
-				break
-			}
-			wt := e.node("Transpose", []string{in(1)}, e.temp("wT"), attrInts("perm", 1, 0))
-			if n.Inputs[2] < 0 {
-				e.node("MatMul", []string{in(0), wt}, out)
-				break
-			}
-			mm := e.node("MatMul", []string{in(0), wt}, e.temp("matmul"))
-			e.node("Add", []string{mm, in(2)}, out)
-		case "matmul":
-			e.node("MatMul", []string{in(0), in(1)}, out)
-		case "relu":
-			e.node("Relu", []string{in(0)}, out)
-		case "relu6":
-			e.node("Clip", []string{in(0), e.scalar(0), e.scalar(6)}, out)
-		case "clamp":
-			b := n.Attrs.([2]float32)
-			e.node("Clip", []string{in(0), e.scalar(b[0]), e.scalar(b[1])}, out)
-		case "leaky_relu":
-			e.node("LeakyRelu", []string{in(0)}, out, attrFloat("alpha", n.Attrs.(float32)))
-		case "elu":
-			e.node("Elu", []string{in(0)}, out, attrFloat("alpha", n.Attrs.(float32)))
-		case "gelu":
-			if e.opt.Opset >= 20 {
-				e.node("Gelu", []string{in(0)}, out)
-				break
-			}
-			// x·½(1 + erf(x/√2))
-			d := e.node("Div", []string{in(0), e.scalar(math.Sqrt2)}, e.temp("gelu_div"))
-			erf := e.node("Erf", []string{d}, e.temp("gelu_erf"))
-			p1 := e.node("Add", []string{erf, e.scalar(1)}, e.temp("gelu_add"))
-			m := e.node("Mul", []string{in(0), p1}, e.temp("gelu_mul"))
-			e.node("Mul", []string{m, e.scalar(0.5)}, out)
-		case "silu":
-			s := e.node("Sigmoid", []string{in(0)}, e.temp("silu_sigmoid"))
-			e.node("Mul", []string{in(0), s}, out)
-		case "sigmoid", "tanh", "exp", "log", "sqrt", "neg":
-			e.node(unaryOps[n.Op], []string{in(0)}, out)
-		case "pow":
-			e.node("Pow", []string{in(0), e.scalar(n.Attrs.(float32))}, out)
-		case "scale":
-			e.node("Mul", []string{in(0), e.scalar(n.Attrs.(float32))}, out)
-		case "add_scalar":
-			e.node("Add", []string{in(0), e.scalar(n.Attrs.(float32))}, out)
-		case "add", "sub", "mul", "div":
-			e.node(binaryOps[n.Op], []string{in(0), in(1)}, out)
-		case "maxpool2d", "avgpool2d":
-			p := n.Attrs.(tensor.PoolParams)
-			stride := p.Stride
-			for k := range stride {
-				if stride[k] == 0 {
-					stride[k] = p.Kernel[k]
-				}
-			}
-			attrs := []*onnxpb.AttributeProto{
-				attrInts("kernel_shape", p.Kernel[0], p.Kernel[1]),
-				attrInts("strides", stride[0], stride[1]),
-				attrInts("pads", p.Pad[0], p.Pad[1], p.Pad[0], p.Pad[1]),
-				attrInt("ceil_mode", b2i(p.CeilMode)),
-			}
-			op := "MaxPool"
-			if n.Op == "avgpool2d" {
-				op = "AveragePool"
-				attrs = append(attrs, attrInt("count_include_pad", b2i(p.CountPad)))
-			}
-			e.node(op, []string{in(0)}, out, attrs...)
-		case "global_avgpool2d":
-			if len(outShape) == 4 {
-				e.node("GlobalAveragePool", []string{in(0)}, out)
-				break
-			}
-			gp := e.node("GlobalAveragePool", []string{in(0)}, e.temp("gap"))
-			e.node("Flatten", []string{gp}, out, attrInt("axis", 1))
-		case "mean", "sum":
-			axes, _ := n.Attrs.([]int)
-			if len(axes) == 0 {
-				axes = make([]int, len(inShape(0)))
-				for k := range axes {
-					axes[k] = k
-				}
-			}
-			keep := b2i(len(outShape) == len(inShape(0)))
-			op := map[string]string{"mean": "ReduceMean", "sum": "ReduceSum"}[n.Op]
-			if op == "ReduceMean" && e.opt.Opset < 18 {
-				e.node(op, []string{in(0)}, out, attrInts("axes", axes...), attrInt("keepdims", keep))
-				break
-			}
-			e.node(op, []string{in(0), e.ints("axes", int64s(axes))}, out, attrInt("keepdims", keep))
-		case "reshape", "flatten":
-			s := inShape(0)
-			if len(outShape) == 2 && len(s) >= 2 && outShape[0] == s[0] && outShape[1] == prod(s[1:]) {
-				e.node("Flatten", []string{in(0)}, out, attrInt("axis", 1))
-				break
-			}
-			target := int64s(outShape)
-			if e.opt.DynamicBatch && len(target) > 0 {
-				target[0] = -1
-			}
-			e.node("Reshape", []string{in(0), e.ints("shape", target)}, out)
-		case "permute":
-			e.node("Transpose", []string{in(0)}, out, attrInts("perm", n.Attrs.([]int)...))
-		case "concat":
-			ins := make([]string, len(n.Inputs))
-			for k := range n.Inputs {
-				ins[k] = in(k)
-			}
-			e.node("Concat", ins, out, attrInt("axis", n.Attrs.(int)))
-		case "softmax":
-			e.node("Softmax", []string{in(0)}, out, attrInt("axis", n.Attrs.(int)))
-		case "log_softmax":
-			e.node("LogSoftmax", []string{in(0)}, out, attrInt("axis", n.Attrs.(int)))
-		case "dropout":
-			// The identity in inference: later readers use the input.
-			e.alias[n.Output] = n.Inputs[0]
-		default:
-			return fmt.Errorf("onnx: node %d: operation %q has no ONNX mapping", i, n.Op)
+		if n.Op.ONNXForm() != ops.ONNXCustom {
+			e.generic(n)
+			continue
+		}
+		if err := e.custom(i, n); err != nil {
+			return err
 		}
 	}
 	if e.name(g.Output) != "output" {
@@ -392,9 +240,161 @@ func (e *exporter) run() error {
 	return nil
 }
 
-var unaryOps = map[string]string{"sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "neg": "Neg"}
+// generic writes node n of an op whose ONNX form is not ops.ONNXCustom: its
+// inputs in order, then what the form adds.
+func (e *exporter) generic(n graph.Node) {
+	ins := make([]string, len(n.Inputs))
+	for k, id := range n.Inputs {
+		ins[k] = e.name(id)
+	}
+	var attrs []*onnxpb.AttributeProto
+	switch n.Op.ONNXForm() {
+	case ops.ONNXScalar:
+		ins = append(ins, e.scalar(n.Attrs.(float32)))
+	case ops.ONNXAxis:
+		attrs = append(attrs, attrInt("axis", n.Attrs.(int)))
+	case ops.ONNXAlpha:
+		attrs = append(attrs, attrFloat("alpha", n.Attrs.(float32)))
+	}
+	e.node(n.Op.ONNX(), ins, e.name(n.Output), attrs...)
+}
 
-var binaryOps = map[string]string{"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
+// custom writes node i, n, of an op of form ops.ONNXCustom; an op it does
+// not know is an error.
+func (e *exporter) custom(i int, n graph.Node) error {
+	g := e.g
+	in := func(k int) string { return e.name(n.Inputs[k]) }
+	out := e.name(n.Output)
+	inShape := func(k int) []int { return g.Values[n.Inputs[k]].Shape }
+	outShape := g.Values[n.Output].Shape
+	switch n.Op {
+	case ops.Conv2d:
+		p := n.Attrs.(tensor.ConvParams)
+		w := g.Values[n.Inputs[1]].Shape
+		ins := []string{in(0), in(1)}
+		if n.Inputs[2] >= 0 {
+			ins = append(ins, in(2))
+		}
+		e.node(n.Op.ONNX(), ins, out,
+			attrInts("kernel_shape", w[2], w[3]),
+			attrInts("strides", one1(p.Stride[0]), one1(p.Stride[1])),
+			attrInts("pads", p.Pad[0], p.Pad[1], p.Pad[2], p.Pad[3]),
+			attrInts("dilations", one1(p.Dilation[0]), one1(p.Dilation[1])),
+			attrInt("group", one1(p.Groups)))
+	case ops.BatchNorm:
+		a := n.Attrs.(autograd.BatchNormAttrs)
+		if a.Training || a.RunMean == nil || a.RunVar == nil {
+			return fmt.Errorf("onnx: node %d (%s): training mode or no running statistics; only inference batch norm exports", i, n.Op)
+		}
+		c := a.RunMean.Size()
+		gamma, beta := "", ""
+		if n.Inputs[1] >= 0 {
+			gamma = in(1)
+		} else {
+			gamma = e.constTensor(tensor.Full(1, c))
+		}
+		if n.Inputs[2] >= 0 {
+			beta = in(2)
+		} else {
+			beta = e.constTensor(tensor.Zeros(c))
+		}
+		e.node(n.Op.ONNX(), []string{in(0), gamma, beta, e.buffer(a.RunMean), e.buffer(a.RunVar)}, out,
+			attrFloat("epsilon", a.Eps))
+	case ops.Linear:
+		if len(inShape(0)) == 2 {
+			ins := []string{in(0), in(1)}
+			if n.Inputs[2] >= 0 {
+				ins = append(ins, in(2))
+			}
+			e.node(n.Op.ONNX(), ins, out, attrInt("transB", 1))
+			break
+		}
+		wt := e.node("Transpose", []string{in(1)}, e.temp("wT"), attrInts("perm", 1, 0))
+		if n.Inputs[2] < 0 {
+			e.node("MatMul", []string{in(0), wt}, out)
+			break
+		}
+		mm := e.node("MatMul", []string{in(0), wt}, e.temp("matmul"))
+		e.node("Add", []string{mm, in(2)}, out)
+	case ops.ReLU6:
+		e.node(n.Op.ONNX(), []string{in(0), e.scalar(0), e.scalar(6)}, out)
+	case ops.Clamp:
+		b := n.Attrs.([2]float32)
+		e.node(n.Op.ONNX(), []string{in(0), e.scalar(b[0]), e.scalar(b[1])}, out)
+	case ops.GELU:
+		if e.opt.Opset >= 20 {
+			e.node(n.Op.ONNX(), []string{in(0)}, out)
+			break
+		}
+		// x·½(1 + erf(x/√2))
+		d := e.node("Div", []string{in(0), e.scalar(math.Sqrt2)}, e.temp("gelu_div"))
+		erf := e.node("Erf", []string{d}, e.temp("gelu_erf"))
+		p1 := e.node("Add", []string{erf, e.scalar(1)}, e.temp("gelu_add"))
+		m := e.node("Mul", []string{in(0), p1}, e.temp("gelu_mul"))
+		e.node("Mul", []string{m, e.scalar(0.5)}, out)
+	case ops.SiLU:
+		s := e.node("Sigmoid", []string{in(0)}, e.temp("silu_sigmoid"))
+		e.node("Mul", []string{in(0), s}, out)
+	case ops.MaxPool2d, ops.AvgPool2d:
+		p := n.Attrs.(tensor.PoolParams)
+		stride := p.Stride
+		for k := range stride {
+			if stride[k] == 0 {
+				stride[k] = p.Kernel[k]
+			}
+		}
+		attrs := []*onnxpb.AttributeProto{
+			attrInts("kernel_shape", p.Kernel[0], p.Kernel[1]),
+			attrInts("strides", stride[0], stride[1]),
+			attrInts("pads", p.Pad[0], p.Pad[1], p.Pad[0], p.Pad[1]),
+			attrInt("ceil_mode", b2i(p.CeilMode)),
+		}
+		if n.Op == ops.AvgPool2d {
+			attrs = append(attrs, attrInt("count_include_pad", b2i(p.CountPad)))
+		}
+		e.node(n.Op.ONNX(), []string{in(0)}, out, attrs...)
+	case ops.GlobalAvgPool2d:
+		if len(outShape) == 4 {
+			e.node(n.Op.ONNX(), []string{in(0)}, out)
+			break
+		}
+		gp := e.node(n.Op.ONNX(), []string{in(0)}, e.temp("gap"))
+		e.node("Flatten", []string{gp}, out, attrInt("axis", 1))
+	case ops.Mean, ops.Sum:
+		axes, _ := n.Attrs.([]int)
+		if len(axes) == 0 {
+			axes = make([]int, len(inShape(0)))
+			for k := range axes {
+				axes[k] = k
+			}
+		}
+		keep := b2i(len(outShape) == len(inShape(0)))
+		if n.Op == ops.Mean && e.opt.Opset < 18 {
+			e.node(n.Op.ONNX(), []string{in(0)}, out, attrInts("axes", axes...), attrInt("keepdims", keep))
+			break
+		}
+		e.node(n.Op.ONNX(), []string{in(0), e.ints("axes", int64s(axes))}, out, attrInt("keepdims", keep))
+	case ops.Reshape:
+		s := inShape(0)
+		if len(outShape) == 2 && len(s) >= 2 && outShape[0] == s[0] && outShape[1] == prod(s[1:]) {
+			e.node("Flatten", []string{in(0)}, out, attrInt("axis", 1))
+			break
+		}
+		target := int64s(outShape)
+		if e.opt.DynamicBatch && len(target) > 0 {
+			target[0] = -1
+		}
+		e.node(n.Op.ONNX(), []string{in(0), e.ints("shape", target)}, out)
+	case ops.Permute:
+		e.node(n.Op.ONNX(), []string{in(0)}, out, attrInts("perm", n.Attrs.([]int)...))
+	case ops.Dropout:
+		// The identity in inference: later readers use the input.
+		e.alias[n.Output] = n.Inputs[0]
+	default:
+		return fmt.Errorf("onnx: node %d: operation %q has no ONNX mapping", i, n.Op)
+	}
+	return nil
+}
 
 // buffer returns the initializer name of a batch-norm statistic: its
 // state-dict name, or a constant name when the model does not list it.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/onnx/onnxpb"
@@ -305,9 +306,9 @@ func TestExportModelProto(t *testing.T) {
 	}
 	// An op without a mapping names itself and its node.
 	tg, _ := graph.Trace(model, 1, 1, 28, 28)
-	tg.Nodes[3].Op = "frobnicate"
+	tg.Nodes[3].Op = ops.None
 	e := &exporter{g: tg, opt: ExportOptions{Opset: 17}, alias: map[int]int{}, added: map[string]bool{}, scalars: map[float32]string{}}
-	if err := e.run(); err == nil || !strings.Contains(err.Error(), `node 3: operation "frobnicate"`) {
+	if err := e.run(); err == nil || !strings.Contains(err.Error(), `node 3: operation "none"`) {
 		t.Errorf("unknown op: err = %v", err)
 	}
 }

@@ -16,8 +16,10 @@
 // the innermost child of an [nn.Sequential], [nn.Concat] or [nn.Residual]
 // running it when that child is a leaf (the ReLU at "layers.2"); otherwise
 // it gets a row of its own named after the operation under that path
-// ("layer1.0.relu", "layers.4.add"; just "relu" at the top). The flatten
-// that [nn.Linear] applies to its input is folded into the linear row.
+// ("layer1.0.relu", "layers.4.add"; just "relu" at the top), with the
+// name and type that package ops declares for the operation
+// ([ops.Op.SummaryName], [ops.Op.SummaryType]). The flatten that
+// [nn.Linear] applies to its input is folded into the linear row.
 // The type of a module's row is its Go type ("Conv2d"); a layer whose
 // parameters belong to operations of its own rather than to modules, as an
 // imported ONNX graph's, says where each goes with [OpParams] (rows
@@ -47,6 +49,7 @@ import (
 	"strings"
 
 	"github.com/fovea-ml/fovea/graph"
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -141,8 +144,8 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 	counted := map[string]bool{}
 	lastMerge := -1 // index of the op last added to a module row, for merging
 	for i, o := range g.Nodes {
-		if o.Op == "reshape" && i+1 < len(g.Nodes) {
-			if next := g.Nodes[i+1]; next.Op == "linear" && len(next.Inputs) > 0 && next.Inputs[0] == o.Output && next.Scope == o.Scope {
+		if o.Op == ops.Reshape && i+1 < len(g.Nodes) {
+			if next := g.Nodes[i+1]; next.Op == ops.Linear && len(next.Inputs) > 0 && next.Inputs[0] == o.Output && next.Scope == o.Scope {
 				continue // nn.Linear's flatten of its input
 			}
 		}
@@ -153,7 +156,7 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 			}
 			if p, ok := owner[g.Values[in].Param]; ok {
 				path, module = p, true
-				typ = rowType(p, modules[p], o.Op)
+				typ = rowType(p, modules[p], o.Op.SummaryType())
 				break
 			}
 		}
@@ -162,7 +165,7 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 				path, module = o.Scope, true
 				typ = typeName(m)
 			} else {
-				path, typ = join(o.Scope, opLabel(o.Op)), opType(o.Op)
+				path, typ = join(o.Scope, o.Op.SummaryName()), o.Op.SummaryType()
 			}
 		}
 		if typ == "BatchNorm" && len(o.Inputs) > 0 && o.Inputs[0] >= 0 {
@@ -205,8 +208,8 @@ func Of(name string, model nn.Layer, input [3]int) (s *Summary, err error) {
 // opRows returns the row path of each parameter of model, by its full
 // name: the operation [OpParams] names for the parameters of such layers,
 // else the parameter's module path; and the type of a row: the
-// operation's type, else the module's Go type, else op's type.
-func opRows(model nn.Layer) (rowOf func(param string) string, rowType func(path string, module nn.Layer, op string) string) {
+// operation's type, else the module's Go type, else opType.
+func opRows(model nn.Layer) (rowOf func(param string) string, rowType func(path string, module nn.Layer, opType string) string) {
 	rows := map[string]string{}  // parameter name → row of its operation
 	types := map[string]string{} // row → operation type
 	nn.Walk(model, func(path string, l nn.Layer) {
@@ -228,14 +231,14 @@ func opRows(model nn.Layer) (rowOf func(param string) string, rowType func(path 
 		}
 		return parent(param)
 	}
-	rowType = func(path string, module nn.Layer, op string) string {
+	rowType = func(path string, module nn.Layer, opType string) string {
 		switch {
 		case types[path] != "":
 			return types[path]
 		case module != nil:
 			return typeName(module)
 		}
-		return opType(op)
+		return opType
 	}
 	return rowOf, rowType
 }
@@ -246,7 +249,7 @@ func nodeMACs(g *graph.Graph, n graph.Node) int64 {
 	out := int64(size(g.Values[n.Output].Shape))
 	hasBias := len(n.Inputs) > 2 && n.Inputs[2] >= 0
 	switch n.Op {
-	case "conv2d", "linear":
+	case ops.Conv2d, ops.Linear:
 		if len(n.Inputs) < 2 || n.Inputs[1] < 0 {
 			return 0
 		}
@@ -258,7 +261,7 @@ func nodeMACs(g *graph.Graph, n graph.Node) int64 {
 			macs += out
 		}
 		return macs
-	case "batchnorm":
+	case ops.BatchNorm:
 		return out
 	}
 	return 0
@@ -306,43 +309,6 @@ func typeName(l nn.Layer) string {
 		return t.String()
 	}
 	return t.Name()
-}
-
-// opNames maps operation names to the row name and type of a
-// parameter-free operation outside a leaf module.
-var opNames = map[string][2]string{
-	"relu":             {"relu", "ReLU"},
-	"leaky_relu":       {"leakyrelu", "LeakyReLU"},
-	"elu":              {"elu", "ELU"},
-	"gelu":             {"gelu", "GELU"},
-	"silu":             {"silu", "SiLU"},
-	"sigmoid":          {"sigmoid", "Sigmoid"},
-	"tanh":             {"tanh", "Tanh"},
-	"maxpool2d":        {"maxpool", "MaxPool2d"},
-	"avgpool2d":        {"avgpool", "AvgPool2d"},
-	"global_avgpool2d": {"avgpool", "GlobalAvgPool2d"},
-	"add":              {"add", "Add"},
-	"concat":           {"concat", "Concat"},
-	"reshape":          {"flatten", "Flatten"},
-	"dropout":          {"dropout", "Dropout"},
-	"softmax":          {"softmax", "Softmax"},
-	"log_softmax":      {"log_softmax", "LogSoftmax"},
-}
-
-// opLabel is the row name of a parameter-free operation.
-func opLabel(name string) string {
-	if n, ok := opNames[name]; ok {
-		return n[0]
-	}
-	return name
-}
-
-// opType is the row type of a parameter-free operation.
-func opType(name string) string {
-	if n, ok := opNames[name]; ok {
-		return n[1]
-	}
-	return name
 }
 
 // MB formats a byte count in megabytes (10⁶ bytes), as torchinfo does.
