@@ -307,3 +307,36 @@ func FuzzParseSpec(f *testing.F) {
 		}
 	})
 }
+
+// TestSpecDocsListEveryKind checks that docs/spec.md's table of layers
+// names exactly the kinds of the layer-kind table, and the residual
+// activations the parser accepts.
+func TestSpecDocsListEveryKind(t *testing.T) {
+	doc, err := os.ReadFile("../docs/spec.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "| kind ")
+	if !ok {
+		t.Fatal("docs/spec.md has no table of layer kinds (a header row starting with \"| kind\")")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	var documented []string
+	for _, row := range strings.Split(table, "\n")[2:] {
+		cells := strings.Split(row, "|")
+		if len(cells) < 3 {
+			t.Fatalf("table row %q", row)
+		}
+		for _, name := range strings.Split(cells[1], ",") {
+			documented = append(documented, strings.Trim(name, " `"))
+		}
+	}
+	slices.Sort(documented)
+	if kinds := sortedKinds(); !slices.Equal(documented, kinds) {
+		t.Errorf("docs/spec.md lists the layer kinds %v; the parser knows %v", documented, kinds)
+	}
+	text := strings.Join(strings.Fields(string(doc)), " ")
+	if acts := strings.Join(activationKinds(), ", "); !strings.Contains(text, "names one of "+acts+" ") {
+		t.Errorf("docs/spec.md does not say that a residual's activation names one of %s", acts)
+	}
+}
