@@ -16,7 +16,7 @@ import (
 // layer-kind table, layerKinds (spec_layers.go).
 
 // layerSpec is one parsed layer: its kind, the line it starts on and the
-// options of that kind (the others keep their zero values).
+// options of that kind (the others keep their defaults).
 type layerSpec struct {
 	kind string
 	line int
@@ -40,6 +40,12 @@ type layerSpec struct {
 	times          int          // repeat
 	layers         []*layerSpec // repeat
 	branches       [][]*layerSpec
+}
+
+// newLayerSpec returns a layer of the kind with every option at its
+// default (docs/spec.md), for the options given to replace.
+func newLayerSpec(kind string, line int) *layerSpec {
+	return &layerSpec{kind: kind, line: line, bias: true, p: 0.5, slope: 0.01, alpha: 1, eps: 1e-5, momentum: 0.1}
 }
 
 // parser turns YAML nodes into layerSpecs, naming the file in errors.
@@ -239,7 +245,7 @@ func (p *parser) layer(n *yaml.Node) (*layerSpec, error) {
 	if !ok {
 		return nil, p.errf(kn, "unknown layer %q%s", kind, suggest(kind, sortedKinds()))
 	}
-	l := &layerSpec{kind: kind, line: kn.Line, bias: true}
+	l := newLayerSpec(kind, kn.Line)
 	if val == nil {
 		if len(lk.required) > 0 {
 			return nil, p.errf(kn, "%s: missing key %q", kind, lk.required[0])
@@ -334,19 +340,17 @@ func (p *parser) numbers(l *layerSpec, vals map[string]*yaml.Node) error {
 	floats := []struct {
 		key    string
 		dst    *float64
-		def    float64
 		lo, hi float64
 		hiOpen bool
 	}{
-		{"p", &l.p, 0.5, 0, 1, true},
-		{"slope", &l.slope, 0.01, -1e6, 1e6, false},
-		{"alpha", &l.alpha, 1, 0, 1e6, false},
-		{"eps", &l.eps, 1e-5, 1e-30, 1, false},
-		{"momentum", &l.momentum, 0.1, 0, 1, false},
+		{"p", &l.p, 0, 1, true},
+		{"slope", &l.slope, -1e6, 1e6, false},
+		{"alpha", &l.alpha, 0, 1e6, false},
+		{"eps", &l.eps, 1e-30, 1, false},
+		{"momentum", &l.momentum, 0, 1, false},
 	}
 	var err error
 	for _, f := range floats {
-		*f.dst = f.def
 		v, ok := vals[f.key]
 		if !ok {
 			continue

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -338,5 +339,40 @@ func TestSpecDocsListEveryKind(t *testing.T) {
 	text := strings.Join(strings.Fields(string(doc)), " ")
 	if acts := strings.Join(activationKinds(), ", "); !strings.Contains(text, "names one of "+acts+" ") {
 		t.Errorf("docs/spec.md does not say that a residual's activation names one of %s", acts)
+	}
+}
+
+// TestSpecBareKindDefaults checks that a kind written alone (- batchnorm)
+// gets the documented defaults of its options, as - batchnorm: and
+// - batchnorm: {} do.
+func TestSpecBareKindDefaults(t *testing.T) {
+	for _, form := range []string{"%s", "%s:", "%s: {}"} {
+		src := "input: [2, 4, 4]\nlayers:\n"
+		for _, kind := range []string{"batchnorm", "leakyrelu", "elu", "flatten", "dropout", "batchnorm"} {
+			src += "  - " + fmt.Sprintf(form, kind) + "\n"
+		}
+		s, err := ParseSpec("bare.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.Build(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers := m.(*SpecModel).Layers.Layers
+		for _, i := range []int{0, 5} {
+			if bn := layers[i].(*nn.BatchNorm); bn.Eps != 1e-5 || bn.Momentum != 0.1 {
+				t.Errorf("%q: batchnorm eps %g momentum %g, want 1e-5 and 0.1", form, bn.Eps, bn.Momentum)
+			}
+		}
+		if l, ok := layers[1].(nn.LeakyReLU); !ok || l.Slope != 0.01 {
+			t.Errorf("%q: leakyrelu is %#v, want slope 0.01", form, layers[1])
+		}
+		if l := layers[2].(nn.ELU); l.Alpha != 1 {
+			t.Errorf("%q: elu alpha %g, want 1", form, l.Alpha)
+		}
+		if d := layers[4].(*nn.Dropout); d.P != 0.5 {
+			t.Errorf("%q: dropout p %g, want 0.5", form, d.P)
+		}
 	}
 }
