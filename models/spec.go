@@ -186,7 +186,7 @@ func Build(nameOrPath string, opt Options) (nn.Layer, Meta, error) {
 	if err != nil {
 		return nil, Meta{}, err
 	}
-	opt = opt.withDefaults(info.Input[0])
+	opt = opt.withDefaults(info.Input[0], info.Classes)
 	m, err := New(nameOrPath, opt)
 	if err != nil {
 		return nil, Meta{}, err
