@@ -154,6 +154,9 @@ func Load(path string) (nn.Layer, Meta, error) {
 		}
 		want = model.(*SpecModel).Input
 	} else {
+		if meta.Options.NumClasses == 0 {
+			meta.Options.NumClasses = classifierClasses(f, meta.Model)
+		}
 		if model, err = New(meta.Model, meta.Options); err != nil {
 			return nil, Meta{}, fmt.Errorf("%s: %w", path, err)
 		}
@@ -178,6 +181,21 @@ func Load(path string) (nn.Layer, Meta, error) {
 	}
 	nn.SetTraining(model, false)
 	return model, meta, nil
+}
+
+// classifierClasses returns the number of classes of checkpoint f of a
+// zoo ImageNet architecture from its classifier weight's shape, else 0. A
+// checkpoint whose options leave the classes out (0, the default) keeps
+// them so although that default changed from 10 to 1000.
+func classifierClasses(f *checkpoint.File, model string) int {
+	a, err := LookupTorchvision(model)
+	if err != nil {
+		return 0
+	}
+	if w, ok := f.Tensor(a.Classifier); ok && w.Dims() == 2 {
+		return w.Dim(0)
+	}
+	return 0
 }
 
 // ParseMetadata reads a Meta from the fovea.* metadata keys (as

@@ -16,6 +16,7 @@ func init() {
 			"transform_input=False: BasicConv2d = conv without bias + batch norm (eps 0.001) + ReLU, nine inception modules whose " +
 			"third branch is 3×3 where the paper has 5×5 (as torchvision); 6,624,904 parameters with 1000 classes",
 		Input:   [3]int{3, 224, 224},
+		Classes: imageNetClasses,
 		AnySize: true,
 		Build:   func(opt Options) (nn.Layer, error) { return NewGoogLeNet(opt), nil },
 	})
@@ -138,7 +139,7 @@ type GoogLeNet struct {
 // transform_input=False, init_weights=True) (6,624,904 parameters with
 // 1000 classes).
 func NewGoogLeNet(opt Options) *GoogLeNet {
-	opt = opt.withDefaults(3)
+	opt = opt.withDefaults(3, imageNetClasses)
 	r := rng(opt)
 	m := &GoogLeNet{
 		Conv1:    googLeNetConv(r, opt.InChannels, 64, 7, 2, 3),

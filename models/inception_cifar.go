@@ -57,7 +57,7 @@ type InceptionCIFAR struct {
 // NewInceptionCIFAR returns the small CIFAR Inception (1,651,114
 // parameters with 10 classes).
 func NewInceptionCIFAR(opt Options) *InceptionCIFAR {
-	opt = opt.withDefaults(3)
+	opt = opt.withDefaults(3, defaultClasses)
 	r := rng(opt)
 	conv := func(in, out, k, stride, pad int) *BasicConv2d {
 		return &BasicConv2d{

@@ -31,7 +31,7 @@ type LeNet5 struct {
 
 // NewLeNet5 returns a LeNet-5 with PyTorch's default initialization.
 func NewLeNet5(opt Options) *LeNet5 {
-	opt = opt.withDefaults(1)
+	opt = opt.withDefaults(1, defaultClasses)
 	r := rng(opt)
 	return &LeNet5{
 		Conv1: nn.NewConv2d(r, nn.Conv2dConfig{In: opt.InChannels, Out: 6, Kernel: 5, Padding: 2}),

@@ -31,7 +31,7 @@ func init() {
 //	11    flatten                 → (N, 3136)
 //	12    linear                  → (N, classes)
 func NewMNISTCNN(opt Options) *nn.Sequential {
-	opt = opt.withDefaults(1)
+	opt = opt.withDefaults(1, defaultClasses)
 	r := rng(opt)
 	block := func(r *rand.Rand, in, out int) []nn.Layer {
 		return []nn.Layer{

@@ -14,6 +14,7 @@ func init() {
 		Description: "MobileNetV2 (Sandler et al. 2018) in torchvision's layout, parameter names and init: inverted residuals with " +
 			"depthwise 3×3 convolutions and ReLU6, width_mult = Options.Width; 3,504,872 parameters with 1000 classes",
 		Input:   [3]int{3, 224, 224},
+		Classes: imageNetClasses,
 		AnySize: true,
 		Build:   func(opt Options) (nn.Layer, error) { return NewMobileNetV2(opt, false), nil },
 	})
@@ -133,7 +134,7 @@ type MobileNetV2 struct {
 // (3,504,872 parameters with 1000 classes and width 1), or its CIFAR
 // variant if cifar.
 func NewMobileNetV2(opt Options, cifar bool) *MobileNetV2 {
-	opt = opt.withDefaults(3)
+	opt = opt.withDefaults(3, defaultHead(cifar))
 	r := rng(opt)
 	w := opt.width()
 	stem := makeDivisible(32*w, 8)

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -178,8 +179,20 @@ func TestRegistry(t *testing.T) {
 	models.Register(models.Info{Name: "lenet5"})
 }
 
+// imageNetModels are the zoo's ImageNet architectures, whose head has
+// torchvision's 1000 classes by default.
+var imageNetModels = []string{"resnet18", "resnet34", "resnet50", "vgg11", "vgg13", "vgg16", "vgg11_bn", "vgg13_bn", "vgg16_bn",
+	"googlenet", "mobilenetv2"}
+
 func TestOptionsDefaults(t *testing.T) {
 	for _, info := range models.All() {
+		want := 10
+		if slices.Contains(imageNetModels, info.Name) {
+			want = 1000
+		}
+		if info.Classes != want {
+			t.Errorf("%s: Info.Classes %d, want %d", info.Name, info.Classes, want)
+		}
 		if testing.Short() && info.Input[1]*info.Input[2] > 64*64 {
 			continue // ImageNet-size models: a forward takes seconds
 		}
@@ -189,8 +202,12 @@ func TestOptionsDefaults(t *testing.T) {
 		}
 		in := info.Input
 		out := m.Forward(autograd.Const(tensor.Zeros(1, in[0], in[1], in[2])))
-		if !slices.Equal(out.Shape(), []int{1, 10}) {
-			t.Errorf("%s with zero Options: output %v, want [1 10] (default NumClasses 10, InChannels %d)", info.Name, out.Shape(), in[0])
+		if !slices.Equal(out.Shape(), []int{1, want}) {
+			t.Errorf("%s with zero Options: output %v, want [1 %d] (default NumClasses %d, InChannels %d)", info.Name, out.Shape(), want, want, in[0])
+		}
+		// The constructor on its own has the same default.
+		if direct, err := info.Build(models.Options{}); err != nil || nn.NumParams(direct) != nn.NumParams(m) {
+			t.Errorf("%s: Info.Build with zero Options: %v, %d parameters; New: %d", info.Name, err, nn.NumParams(direct), nn.NumParams(m))
 		}
 	}
 	m, err := models.New(models.DefaultMNIST, models.Options{NumClasses: 3, InChannels: 2})
@@ -464,5 +481,34 @@ func TestLoadErrors(t *testing.T) {
 	mustContain(t, "missing file", err, "missing.safetensors")
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: error %v does not wrap os.ErrNotExist", err)
+	}
+}
+
+// TestLoadImageNetHeadWithoutClasses loads checkpoints of ImageNet
+// architectures whose options leave the classes out (0, the default, which
+// was 10 before it became 1000): the classifier's shape says how many.
+func TestLoadImageNetHeadWithoutClasses(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		model   string
+		classes int
+	}{{"mobilenetv2", 10}, {"mobilenetv2", 1000}, {"googlenet", 10}} {
+		opt := models.Options{Width: 0.25}
+		m, err := models.New(c.model, models.Options{NumClasses: c.classes, Width: opt.Width, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("%s-%d.safetensors", c.model, c.classes))
+		if err := models.Save(path, m, models.Meta{Model: c.model, Options: opt, InputShape: [3]int{3, 224, 224}}); err != nil {
+			t.Fatal(err)
+		}
+		got, meta, err := models.Load(path)
+		if err != nil {
+			t.Errorf("%s with %d classes saved without num_classes: %v", c.model, c.classes, err)
+			continue
+		}
+		if meta.Options.NumClasses != c.classes || nn.NumParams(got) != nn.NumParams(m) {
+			t.Errorf("%s with %d classes: loaded with options %+v, %d parameters", c.model, c.classes, meta.Options, nn.NumParams(got))
+		}
 	}
 }

@@ -22,7 +22,7 @@ import (
 // Options are the knobs every architecture accepts. The zero value asks for
 // each architecture's defaults.
 type Options struct {
-	NumClasses int    `json:"num_classes,omitempty"` // default 10
+	NumClasses int    `json:"num_classes,omitempty"` // default: the architecture's, Info.Classes
 	InChannels int    `json:"in_channels,omitempty"` // default: the architecture's (1 for MNIST models)
 	Seed       uint64 `json:"seed,omitempty"`        // seeds the random initialization
 	// Width is a width multiplier for the channel counts; 0 means 1.0.
@@ -42,6 +42,10 @@ type Info struct {
 	Description string
 	// Input is the expected input shape (C, H, W) with default options.
 	Input [3]int
+	// Classes is the number of classes of the head when
+	// Options.NumClasses is 0: 1000 for the ImageNet architectures, as
+	// torchvision's, else 10 (what Register fills in for 0).
+	Classes int
 	// AnySize says Forward also takes other heights and widths than
 	// Input's (the network ends in global pooling), so it can train on
 	// images of the size a dataset has: 64×64 photos for a CIFAR ResNet.
@@ -60,6 +64,9 @@ func Register(info Info) {
 	defer registry.Unlock()
 	if _, dup := registry.m[info.Name]; dup {
 		panic("models: Register called twice for " + info.Name)
+	}
+	if info.Classes == 0 {
+		info.Classes = defaultClasses
 	}
 	registry.m[info.Name] = info
 }
@@ -81,7 +88,7 @@ func New(name string, opt Options) (nn.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt = opt.withDefaults(info.Input[0])
+	opt = opt.withDefaults(info.Input[0], info.Classes)
 	if opt.NumClasses < 1 || opt.InChannels < 1 {
 		return nil, fmt.Errorf("models: %s: num_classes %d and in_channels %d must be positive", name, opt.NumClasses, opt.InChannels)
 	}
@@ -134,10 +141,27 @@ func (o Options) scaled(c int) int {
 	return max(1, int(math.Round(float64(c)*o.width())))
 }
 
-// withDefaults fills zero fields: 10 classes and inChannels input channels.
-func (o Options) withDefaults(inChannels int) Options {
+// The default numbers of classes: ImageNet's for the architectures
+// torchvision has, else 10 (MNIST, CIFAR-10).
+const (
+	defaultClasses  = 10
+	imageNetClasses = 1000
+)
+
+// defaultHead returns the default classes of an architecture with an
+// ImageNet and a CIFAR variant.
+func defaultHead(cifar bool) int {
+	if cifar {
+		return defaultClasses
+	}
+	return imageNetClasses
+}
+
+// withDefaults fills zero fields: inChannels input channels and classes
+// classes.
+func (o Options) withDefaults(inChannels, classes int) Options {
 	if o.NumClasses == 0 {
-		o.NumClasses = 10
+		o.NumClasses = classes
 	}
 	if o.InChannels == 0 {
 		o.InChannels = inChannels

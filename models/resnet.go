@@ -31,6 +31,7 @@ func init() {
 		Name:        "resnet18",
 		Description: "ResNet-18 in torchvision's layout, parameter names and init (basic blocks 2-2-2-2, 64-512 channels); 11,689,512 parameters with 1000 classes",
 		Input:       [3]int{3, 224, 224},
+		Classes:     imageNetClasses,
 		AnySize:     true,
 		Build:       func(opt Options) (nn.Layer, error) { return NewResNet18(opt), nil },
 	})
@@ -38,6 +39,7 @@ func init() {
 		Name:        "resnet34",
 		Description: "ResNet-34 in torchvision's layout, parameter names and init (basic blocks 3-4-6-3, 64-512 channels); 21,797,672 parameters with 1000 classes",
 		Input:       [3]int{3, 224, 224},
+		Classes:     imageNetClasses,
 		AnySize:     true,
 		Build:       func(opt Options) (nn.Layer, error) { return NewResNet34(opt), nil },
 	})
@@ -46,6 +48,7 @@ func init() {
 		Description: "ResNet-50 in torchvision's layout, parameter names and init (bottleneck blocks 3-4-6-3 with expansion 4, " +
 			"stride on the 3×3 convolution as torchvision's v1.5); 25,557,032 parameters with 1000 classes",
 		Input:   [3]int{3, 224, 224},
+		Classes: imageNetClasses,
 		AnySize: true,
 		Build:   func(opt Options) (nn.Layer, error) { return NewResNet50(opt), nil },
 	})
@@ -193,7 +196,7 @@ func NewCIFARResNet(n int, opt Options) *CIFARResNet {
 	if n < 1 {
 		panic(fmt.Sprintf("models: CIFAR ResNet with %d blocks per stage: must be positive", n))
 	}
-	opt = opt.withDefaults(3)
+	opt = opt.withDefaults(3, defaultClasses)
 	r := rng(opt)
 	conv := pytorchConv(r)
 	c0 := opt.scaled(16)
@@ -264,7 +267,7 @@ type ResNet struct {
 // newResNet builds a torchvision ResNet with the given number of blocks
 // in each of the four stages: basic blocks, or bottlenecks if bottleneck.
 func newResNet(blocks [4]int, bottleneck bool, opt Options) *ResNet {
-	opt = opt.withDefaults(3)
+	opt = opt.withDefaults(3, imageNetClasses)
 	r := rng(opt)
 	conv := torchvisionConv(r)
 	m := &ResNet{Conv1: conv(opt.InChannels, 64, 7, 2, 3), BN1: nn.NewBatchNorm2d(64), MaxPool: nn.NewMaxPool2d(3, 2, 1)}
@@ -290,7 +293,7 @@ func newResNet(blocks [4]int, bottleneck bool, opt Options) *ResNet {
 }
 
 // NewResNet18 returns torchvision's resnet18() (11,689,512 parameters with
-// 1000 classes; the default here is 10 classes unless opt says otherwise).
+// the default 1000 classes).
 func NewResNet18(opt Options) *ResNet { return newResNet([4]int{2, 2, 2, 2}, false, opt) }
 
 // NewResNet34 returns torchvision's resnet34() (21,797,672 parameters with

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -306,4 +307,72 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("output %v, predicted %v", y.Shape(), outShape)
 		}
 	})
+}
+
+// TestSpecDocsListEveryKind checks that docs/spec.md's table of layers
+// names exactly the kinds of the layer-kind table, and the residual
+// activations the parser accepts.
+func TestSpecDocsListEveryKind(t *testing.T) {
+	doc, err := os.ReadFile("../docs/spec.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "| kind ")
+	if !ok {
+		t.Fatal("docs/spec.md has no table of layer kinds (a header row starting with \"| kind\")")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	var documented []string
+	for _, row := range strings.Split(table, "\n")[2:] {
+		cells := strings.Split(row, "|")
+		if len(cells) < 3 {
+			t.Fatalf("table row %q", row)
+		}
+		for _, name := range strings.Split(cells[1], ",") {
+			documented = append(documented, strings.Trim(name, " `"))
+		}
+	}
+	slices.Sort(documented)
+	if kinds := sortedKinds(); !slices.Equal(documented, kinds) {
+		t.Errorf("docs/spec.md lists the layer kinds %v; the parser knows %v", documented, kinds)
+	}
+	text := strings.Join(strings.Fields(string(doc)), " ")
+	if acts := strings.Join(activationKinds(), ", "); !strings.Contains(text, "names one of "+acts+" ") {
+		t.Errorf("docs/spec.md does not say that a residual's activation names one of %s", acts)
+	}
+}
+
+// TestSpecBareKindDefaults checks that a kind written alone (- batchnorm)
+// gets the documented defaults of its options, as - batchnorm: and
+// - batchnorm: {} do.
+func TestSpecBareKindDefaults(t *testing.T) {
+	for _, form := range []string{"%s", "%s:", "%s: {}"} {
+		src := "input: [2, 4, 4]\nlayers:\n"
+		for _, kind := range []string{"batchnorm", "leakyrelu", "elu", "flatten", "dropout", "batchnorm"} {
+			src += "  - " + fmt.Sprintf(form, kind) + "\n"
+		}
+		s, err := ParseSpec("bare.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.Build(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers := m.(*SpecModel).Layers.Layers
+		for _, i := range []int{0, 5} {
+			if bn := layers[i].(*nn.BatchNorm); bn.Eps != 1e-5 || bn.Momentum != 0.1 {
+				t.Errorf("%q: batchnorm eps %g momentum %g, want 1e-5 and 0.1", form, bn.Eps, bn.Momentum)
+			}
+		}
+		if l, ok := layers[1].(nn.LeakyReLU); !ok || l.Slope != 0.01 {
+			t.Errorf("%q: leakyrelu is %#v, want slope 0.01", form, layers[1])
+		}
+		if l := layers[2].(nn.ELU); l.Alpha != 1 {
+			t.Errorf("%q: elu alpha %g, want 1", form, l.Alpha)
+		}
+		if d := layers[4].(*nn.Dropout); d.P != 0.5 {
+			t.Errorf("%q: dropout p %g, want 0.5", form, d.P)
+		}
+	}
 }

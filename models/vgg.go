@@ -45,6 +45,7 @@ func init() {
 					"3×3 convolutions and 5 max-pools, adaptive average pool to 7×7, classifier 25088-4096-4096-classes with dropout 0.5; "+
 					"%s parameters with 1000 classes", depth, norm, vggParams[name]),
 				Input:   [3]int{3, 224, 224},
+				Classes: imageNetClasses,
 				AnySize: true,
 				Build:   func(opt Options) (nn.Layer, error) { return NewVGG(cfg, bn, false, opt), nil },
 			})
@@ -101,7 +102,7 @@ type VGG struct {
 // convolutions, 0 for a 2×2 max-pool (see vggConfigs), with batch norm
 // after every convolution if bn, and the CIFAR head if cifar.
 func NewVGG(cfg []int, bn, cifar bool, opt Options) *VGG {
-	opt = opt.withDefaults(3)
+	opt = opt.withDefaults(3, defaultHead(cifar))
 	r := rng(opt)
 	m := &VGG{Features: vggFeatures(r, cfg, bn, opt)}
 	last := opt.InChannels

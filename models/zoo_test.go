@@ -270,7 +270,7 @@ func TestWidthOption(t *testing.T) {
 		{"mobilenetv2-cifar", "features.0.0.weight", 0.5, []int{16, 3, 3, 3}},
 		{"mobilenetv2-cifar", "classifier.1.weight", 0.5, []int{10, 1280}},
 		{"inception-cifar", "fc.weight", 0.5, []int{10, 168}},
-		{"googlenet", "fc.weight", 0.5, []int{10, 1024}}, // ignored
+		{"googlenet", "fc.weight", 0.5, []int{1000, 1024}}, // ignored
 	} {
 		m, err := models.New(c.name, models.Options{Width: c.width})
 		if err != nil {

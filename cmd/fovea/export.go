@@ -76,7 +76,7 @@ has the input "input" (N, C, H, W) and the output "output" (the logits).`,
 	cmd.Flags().IntVar(&opset, "opset", onnx.DefaultOpset, fmt.Sprintf("ONNX opset, %d to %d", onnx.MinOpset, onnx.MaxOpset))
 	cmd.Flags().BoolVar(&dynamic, "dynamic-batch", false, "make the batch dimension symbolic")
 	cmd.Flags().StringVar(&input, "input", "", "input shape CxHxW (default: the model's)")
-	cmd.Flags().IntVar(&classes, "classes", 0, "number of classes of a zoo model (default 10)")
+	cmd.Flags().IntVar(&classes, "classes", 0, "number of classes of a zoo model (default: 1000 for the ImageNet architectures, 10 for the others)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "initialization seed of a zoo model")
 	return cmd
 }

@@ -15,12 +15,16 @@ func newModelsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "models",
 		Short: "List the architectures in the model zoo",
-		Args:  cobra.NoArgs,
+		Long: `Models lists the architectures of the model zoo with their input shape,
+their default number of classes (1000 for the ImageNet architectures, as
+torchvision's, 10 for the others) and their parameters with that head.
+Training sizes the head from the data's classes, import from the file's.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tINPUT\tPARAMS (10 classes)\tDESCRIPTION")
+			fmt.Fprintln(tw, "NAME\tINPUT\tCLASSES\tPARAMS\tDESCRIPTION")
 			for _, info := range models.All() {
-				m, err := info.Build(models.Options{NumClasses: 10, InChannels: info.Input[0]})
+				m, err := models.New(info.Name, models.Options{})
 				if err != nil {
 					return err
 				}
@@ -28,7 +32,7 @@ func newModelsCmd() *cobra.Command {
 				if info.AnySize {
 					size += " (any size)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", info.Name, size, nn.NumParams(m), info.Description)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", info.Name, size, info.Classes, nn.NumParams(m), info.Description)
 			}
 			return tw.Flush()
 		},

@@ -28,7 +28,8 @@ the totals, as torchinfo does. The model is a zoo name (see fovea models), a
 YAML architecture spec (.yaml or .yml, see docs/spec.md), a checkpoint or an
 ONNX file, whose layers with weights are typed by their ONNX operator (Conv,
 Gemm).`,
-		Example: `  fovea summary resnet18 --classes 1000
+		Example: `  fovea summary resnet18                 # torchvision's: 1000 classes, 11,689,512 parameters
+  fovea summary resnet18 --classes 10
   fovea summary examples/specs/cifar-resnet.yaml --input 3x64x64
   fovea summary model.safetensors --json`,
 		Args: cobra.ExactArgs(1),
@@ -59,7 +60,7 @@ Gemm).`,
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "input shape CxHxW, e.g. 3x224x224 (default: the model's)")
-	cmd.Flags().IntVar(&classes, "classes", 0, "number of classes of a zoo model or spec (default: its own, 10 for the zoo)")
+	cmd.Flags().IntVar(&classes, "classes", 0, "number of classes of a zoo model or spec (default: its own: 1000 for the zoo's ImageNet architectures, 10 for the others, a spec's classes)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one line of JSON")
 	return cmd
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"image/color"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 )
@@ -108,5 +112,63 @@ func TestSummaryErrors(t *testing.T) {
 		if r.code == 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "fovea: ") || !strings.Contains(lines[0], c.want) {
 			t.Errorf("fovea summary %s: exit %d, stderr %q; want one line with %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
 		}
+	}
+}
+
+// TestImageNetHeadDefault checks that a zoo ImageNet architecture has
+// torchvision's 1000-class head unless told otherwise (--classes, the
+// classes of the training data, the classifier of an imported file), and
+// a CIFAR one 10 classes.
+func TestImageNetHeadDefault(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"resnet18"}, "Total params: 11,689,512"}, // torchvision.models.resnet18()
+		{[]string{"resnet18", "--classes", "10"}, "Total params: 11,181,642"},
+		{[]string{"mobilenetv2"}, "Total params: 3,504,872"},
+		{[]string{"mobilenetv2-cifar"}, "Total params: 2,236,682"},
+	} {
+		if r := mustSucceed(t, dir, append([]string{"summary"}, c.args...)...); !strings.Contains(r.stdout, c.want) {
+			t.Errorf("fovea summary %s: want %q in\n%s", strings.Join(c.args, " "), c.want, r.stdout)
+		}
+	}
+	if r := mustSucceed(t, dir, "models"); !regexp.MustCompile(`(?m)^resnet18 .* 1000 +11689512 `).MatchString(r.stdout) {
+		t.Errorf("fovea models does not show resnet18 with 1000 classes and 11689512 parameters:\n%s", r.stdout)
+	}
+
+	// A torchvision state_dict with a 10-class head imports as 10 classes.
+	tv, err := models.New("mobilenetv2", models.Options{NumClasses: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoint.Save(filepath.Join(dir, "tv.safetensors"), tv, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := mustSucceed(t, dir, "import", "--from", "tv.safetensors", "--model", "mobilenetv2", "--out", "mnv2.safetensors")
+	if !strings.Contains(r.stdout, "mobilenetv2, 10 classes, 2236682 parameters") {
+		t.Errorf("import: %s", r.stdout)
+	}
+	if r := mustSucceed(t, dir, "summary", "mnv2.safetensors"); !strings.Contains(r.stdout, "Total params: 2,236,682") {
+		t.Errorf("summary of the imported checkpoint:\n%s", r.stdout)
+	}
+
+	// Training on 3 classes makes a 3-class head.
+	for _, split := range []string{"train", "test"} {
+		for class, base := range map[string]color.RGBA{"dark": {40, 40, 40, 255}, "mid": {128, 128, 128, 255}, "light": {220, 220, 220, 255}} {
+			for i := range 2 {
+				writePNG(t, filepath.Join(dir, "shades", split, class, fmt.Sprintf("%d.png", i)), 32, 32, base)
+			}
+		}
+	}
+	mustSucceed(t, dir, "train", "--model", "mobilenetv2", "--data", "shades", "--size", "32", "--epochs", "1", "--batch-size", "6",
+		"--out", "shades.safetensors", "--quiet")
+	_, meta, err := models.Load(filepath.Join(dir, "shades.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Options.NumClasses != 3 || meta.InputShape != [3]int{3, 32, 32} {
+		t.Errorf("trained on 3 classes of 32x32 images: options %+v, input %v", meta.Options, meta.InputShape)
 	}
 }
