@@ -51,7 +51,7 @@ func compare(t *testing.T, got, want *tensor.Tensor) {
 
 // zoo builds a registered model with 10 classes and the given width.
 func zoo(t *testing.T, name string, width float64) nn.Layer {
-	m, err := models.New(name, models.Options{Seed: 5, Width: width})
+	m, err := models.New(name, models.Options{NumClasses: 10, Seed: 5, Width: width})
 	if err != nil {
 		t.Fatal(err)
 	}
