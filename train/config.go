@@ -147,8 +147,8 @@ func (c *Config) validate() error {
 		bad bool
 		err ConfigError
 	}{
-		{c.Epochs < 0, ConfigError{Field: "Epochs", Value: c.Epochs, Rule: "must be positive"}},
-		{c.BatchSize < 1, ConfigError{Field: "BatchSize", Value: c.BatchSize, Rule: "must be positive"}},
+		{c.Epochs < 0, ConfigError{Field: "Epochs", Value: c.Epochs, Rule: "must be at least 1"}},
+		{c.BatchSize < 1, ConfigError{Field: "BatchSize", Value: c.BatchSize, Rule: "must be at least 1"}},
 		{!(c.LR > 0) || notNumber(c.LR), ConfigError{Field: "LR", Value: c.LR, Rule: "must be a positive number"}},
 		{!slices.Contains(optim.Names, name(c.Optimizer)),
 			ConfigError{Field: "Optimizer", Value: c.Optimizer, Rule: "must be one of " + strings.Join(optim.Names, ", ")}},
