@@ -28,11 +28,13 @@ func newProgress(w io.Writer, interactive bool, every time.Duration) *progress {
 	return &progress{w: w, interactive: interactive, every: every}
 }
 
-func (p *progress) startEpoch(epoch, epochs, steps int) {
+// startEpoch starts epoch epoch of epochs, of steps batches of which done
+// are done (a resumed epoch).
+func (p *progress) startEpoch(epoch, epochs, steps, done int) {
 	if p.w == nil {
 		return
 	}
-	p.epoch, p.epochs, p.steps, p.done = epoch, epochs, steps, 0
+	p.epoch, p.epochs, p.steps, p.done = epoch, epochs, steps, done
 	p.start, p.lastPrint = time.Now(), time.Now()
 	if p.interactive {
 		p.bar = progressbar.NewOptions(steps,

@@ -227,15 +227,51 @@ func escapeGlob(s string) string {
 	return b.String()
 }
 
-// checkpointer writes the training state of a run.
+// checkpointer writes the training state of a run, and restores it on
+// resume.
 type checkpointer struct {
 	base     string
+	every    int // steps between mid-epoch checkpoints; 0: epoch ends only
 	keepLast int
 	meta     map[string]string
 	model    nn.Layer
 	opt      optim.Stateful
 	names    []string  // of the optimizer's parameters
 	avg      *averager // weight averaging; nil when off
+}
+
+// newCheckpointer returns the checkpointer of a run that writes
+// checkpoints (cfg.CheckpointPath) or resumes from one; nil otherwise.
+func newCheckpointer(cfg *Config, model nn.Layer, opt optim.Optimizer, avg *averager) (*checkpointer, error) {
+	if cfg.CheckpointPath == "" && cfg.Resume == nil {
+		return nil, nil
+	}
+	// What a checkpoint needs beyond the weights: the optimizer's state
+	// (and the layers' random generators, read when it is written).
+	so, ok := opt.(optim.Stateful)
+	if !ok {
+		return nil, fmt.Errorf("train: optimizer %s cannot save its state", cfg.Optimizer)
+	}
+	return &checkpointer{base: cfg.CheckpointPath, every: cfg.CheckpointEvery, keepLast: cfg.KeepLast,
+		meta: cfg.CheckpointMeta, model: model, opt: so, names: trainableNames(model), avg: avg}, nil
+}
+
+// restore puts the model's weights, the optimizer's state, the layers'
+// generators and the weight average of st in place.
+func (c *checkpointer) restore(st *State) error {
+	f := &checkpoint.File{Name: st.Path, Metadata: st.Metadata, Tensors: st.Model}
+	if err := checkpoint.LoadInto(c.model, f); err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	if err := c.opt.LoadState(c.names, optim.State{Tensors: st.Optim, Steps: st.OptimizerSteps}); err != nil {
+		return fmt.Errorf("train: resume from %s: %w", st.Path, err)
+	}
+	if c.avg != nil {
+		if err := c.avg.load(st.Path, st.Average, st.SWACount); err != nil {
+			return err
+		}
+	}
+	return setRandomStates(c.model, st)
 }
 
 // save writes s with the model's and optimizer's tensors to its step

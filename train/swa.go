@@ -92,6 +92,18 @@ func (a *averager) load(path string, saved []nn.Named[*tensor.Tensor], n int) er
 	return nil
 }
 
+// finishSWA puts the average of avg into model, recomputes its batch-norm
+// statistics over one pass of loader's batches and evaluates it.
+func finishSWA(model nn.Layer, avg *averager, loader *data.Loader, testSet *data.Dataset, cfg *Config) *SWAResult {
+	avg.apply()
+	r := &SWAResult{From: cfg.SWAStart, Averaged: avg.n}
+	r.BNBatches = UpdateBatchNorm(model, loader)
+	if testSet != nil {
+		r.TestLoss, r.TestAcc = Evaluate(model, testSet, cfg.EvalBatchSize)
+	}
+	return r
+}
+
 // UpdateBatchNorm recomputes the running mean and variance of every batch
 // normalization layer of model in training mode (frozen ones keep theirs,
 // as in [Fit]) from one pass over loader's batches without gradients: each

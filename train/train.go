@@ -2,11 +2,15 @@
 // gradient descent over a data set and evaluates on a test set after each,
 // reporting progress as it goes; [Evaluate] measures loss and accuracy.
 //
-// The loop in [Fit] is meant to be read top to bottom: for each batch, a
-// forward pass in training mode, the loss, the backward pass, optional
-// gradient clipping, the learning rate for this step, and the optimizer
-// step. Errors come only from invalid configuration; a NaN loss stops
-// training with an error naming the epoch and step.
+// The loop in [Fit] has the shape of llm.c's: for each batch of each
+// epoch, one training step at the scheduled learning rate (forward pass in
+// training mode, loss, backward pass, optional gradient clipping, optimizer
+// update: [Stepper]), then the hooks that follow the run — progress
+// display, checkpoints, weight averaging, [Config.OnEpoch] — each in a
+// function of its own (hooks.go); run.go holds what the loop works with and
+// where it stands. Errors come only from invalid configuration
+// ([ConfigError]); a NaN loss stops training with an error naming the epoch
+// and step.
 //
 // With [Config.CheckpointPath], Fit saves the whole training state ([State])
 // every few steps, atomically and checksummed; [ReadState] and
@@ -16,90 +20,17 @@ package train
 
 import (
 	"fmt"
-	"io"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/fovea-ml/fovea/autograd"
-	"github.com/fovea-ml/fovea/checkpoint"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/nn"
-	"github.com/fovea-ml/fovea/optim"
 	"github.com/fovea-ml/fovea/tensor"
 )
-
-// Config is a training recipe. The zero value of each field picks the
-// default in its comment.
-type Config struct {
-	Epochs         int     // default 1
-	BatchSize      int     // default 64
-	LR             float64 // base (or peak, for one-cycle) learning rate; default 0.01
-	Optimizer      string  // "sgd", "adam" or "adamw"; default "sgd"
-	Schedule       string  // "constant", "step", "multistep", "cosine" or "onecycle"; default "constant"
-	WeightDecay    float64
-	LabelSmoothing float32
-	ClipNorm       float64 // clip gradients to this global L2 norm; 0 = off
-	// LRMult gives some parameters their own learning rate, a factor of
-	// the scheduled one (discriminative learning rates); nil: one rate.
-	LRMult        []LRMult
-	Seed          uint64 // shuffling order (and augmentation)
-	EvalBatchSize int    // default 500
-
-	// SWAStart, if positive, turns on stochastic weight averaging (see
-	// swa.go): the weights at the end of epoch SWAStart and of every epoch
-	// after it are averaged, and when the last epoch is done the model
-	// gets the average, with its batch-norm statistics recomputed by one
-	// pass over the (augmented) training set. 0: no averaging.
-	SWAStart int
-	// SWALR, if positive, is the constant learning rate of the averaged
-	// epochs (SWAStart on), replacing the schedule there; 0 keeps the
-	// schedule.
-	SWALR float64
-
-	// Transform, if set, augments each training example (C*H*W values in
-	// CHW order) on the loader's workers; see package augment. It must
-	// leave values in the range the model expects (normalize last).
-	Transform func(x []float32, rng *rand.Rand)
-
-	// Progress receives progress output; nil means none. When Interactive
-	// is set it draws a live progress bar (for a terminal), otherwise it
-	// prints a plain line every ProgressEvery (default 10 s) and one per
-	// epoch.
-	Progress      io.Writer
-	Interactive   bool
-	ProgressEvery time.Duration
-
-	// OnEpoch, if set, is called after each epoch's evaluation.
-	OnEpoch func(EpochStats)
-
-	// CheckpointPath, if set, names the checkpoints of the training state
-	// ([State]): "run.safetensors" gives run.step0000120.safetensors after
-	// global step 120 ([StepPath]). One is written, atomically, every
-	// CheckpointEvery optimizer steps and at the end of each epoch (after
-	// its evaluation); CheckpointEvery 0 means at epoch ends only. Each
-	// holds the model's tensors, the optimizer's and CheckpointMeta.
-	CheckpointPath  string
-	CheckpointEvery int
-	// KeepLast, if positive, keeps only the last KeepLast step checkpoints,
-	// deleting older ones after each write; 0 keeps all.
-	KeepLast int
-	// CheckpointMeta is added to the metadata of each checkpoint (the model
-	// description of models.Meta, a caller's recipe).
-	CheckpointMeta map[string]string
-
-	// Resume, if set, continues the run that wrote it (see [ReadState])
-	// instead of starting afresh: Fit loads its weights into model, which
-	// must be freshly built as for the original run, restores the
-	// optimizer, the schedule's position and the dropout generators, and
-	// trains the remaining batches of the interrupted epoch and the
-	// epochs after it. The Config must match the state's [Recipe]. The
-	// Result lists the epochs finished before the checkpoint too.
-	Resume *State
-}
 
 // EpochStats are the measurements of one epoch.
 type EpochStats struct {
@@ -141,244 +72,32 @@ func (r Result) Final() EpochStats {
 	return r.Epochs[len(r.Epochs)-1]
 }
 
-func (c *Config) defaults() {
-	if c.Epochs == 0 {
-		c.Epochs = 1
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = 64
-	}
-	if c.LR == 0 {
-		c.LR = 0.01
-	}
-	if c.Optimizer == "" {
-		c.Optimizer = "sgd"
-	}
-	if c.Schedule == "" {
-		c.Schedule = "constant"
-	}
-	if c.EvalBatchSize == 0 {
-		c.EvalBatchSize = 500
-	}
-	if c.ProgressEvery == 0 {
-		c.ProgressEvery = 10 * time.Second
-	}
-}
-
-func (c *Config) validate(trainSet *data.Dataset) error {
-	switch {
-	case c.Epochs < 0:
-		return fmt.Errorf("train: epochs %d must be positive", c.Epochs)
-	case c.BatchSize < 1:
-		return fmt.Errorf("train: batch size %d must be positive", c.BatchSize)
-	case !(c.LR > 0) || math.IsInf(c.LR, 0):
-		return fmt.Errorf("train: learning rate %g must be a positive number", c.LR)
-	case c.WeightDecay < 0:
-		return fmt.Errorf("train: weight decay %g must not be negative", c.WeightDecay)
-	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
-		return fmt.Errorf("train: label smoothing %g must be in [0, 1)", c.LabelSmoothing)
-	case trainSet.Len() == 0:
-		return fmt.Errorf("train: training set %s is empty", trainSet.Name)
-	case c.CheckpointEvery < 0:
-		return fmt.Errorf("train: checkpoint interval %d must not be negative", c.CheckpointEvery)
-	case c.KeepLast < 0:
-		return fmt.Errorf("train: keep-last %d must not be negative", c.KeepLast)
-	case c.CheckpointPath == "" && (c.CheckpointEvery > 0 || c.KeepLast > 0):
-		return fmt.Errorf("train: checkpoint interval or keep-last set without a checkpoint path")
-	case c.SWAStart < 0 || c.SWAStart > c.Epochs:
-		return fmt.Errorf("train: weight averaging from epoch %d: must be between 1 and the %d epochs (0: off)", c.SWAStart, c.Epochs)
-	case !(c.SWALR >= 0) || math.IsInf(c.SWALR, 0):
-		return fmt.Errorf("train: weight-averaging learning rate %g must be a non-negative number", c.SWALR)
-	case c.SWALR > 0 && c.SWAStart == 0:
-		return fmt.Errorf("train: weight-averaging learning rate %g set without a first epoch to average", c.SWALR)
-	}
-	return nil
-}
-
 // Fit trains model on trainSet for cfg.Epochs epochs, evaluating on testSet
 // (which may be nil) after each. With cfg.CheckpointPath it saves the
 // training state as it goes, and with cfg.Resume it continues a run from
 // such a checkpoint.
 func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, error) {
-	cfg.defaults()
-	if err := cfg.validate(trainSet); err != nil {
-		return Result{}, err
-	}
-	params := Trainable(model)
-	if len(params) == 0 {
-		return Result{}, fmt.Errorf("train: every parameter of the model is frozen")
-	}
-	opt, err := optim.New(cfg.Optimizer, params, cfg.LR, cfg.WeightDecay)
+	r, err := newRun(model, trainSet, testSet, cfg)
 	if err != nil {
 		return Result{}, err
 	}
-	if len(cfg.LRMult) > 0 {
-		mult, err := LRMultipliers(model, cfg.LRMult)
-		if err != nil {
-			return Result{}, err
-		}
-		pp, ok := opt.(optim.PerParamLR)
-		if !ok {
-			return Result{}, fmt.Errorf("train: optimizer %s cannot take learning-rate multipliers", cfg.Optimizer)
-		}
-		pp.SetLRMultipliers(mult)
-	}
-	loader := &data.Loader{Source: trainSet, BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, DropLast: true,
-		Transform: cfg.Transform}
-	if trainSet.Len() < cfg.BatchSize {
-		loader.DropLast = false
-	}
-	steps := loader.NumBatches()
-	sched, err := optim.ParseSchedule(cfg.Schedule, cfg.LR, steps*cfg.Epochs, steps)
-	if err != nil {
-		return Result{}, err
-	}
-	// rate is the learning rate of global step i, in epoch epoch.
-	rate := func(i, epoch int) float64 {
-		if cfg.SWALR > 0 && epoch >= cfg.SWAStart {
-			return cfg.SWALR
-		}
-		return sched.LR(i)
-	}
-	var avg *averager
-	if cfg.SWAStart > 0 {
-		avg = newAverager(model)
-	}
-	stepper := NewStepper(model, nn.CrossEntropyLoss{LabelSmoothing: cfg.LabelSmoothing}, opt)
-	stepper.ClipNorm = cfg.ClipNorm
-	prog := newProgress(cfg.Progress, cfg.Interactive, cfg.ProgressEvery)
-
-	// What a checkpoint needs beyond the weights: the optimizer's state
-	// (and the layers' random generators, read when it is written).
-	var ckpt *checkpointer
-	if cfg.CheckpointPath != "" || cfg.Resume != nil {
-		so, ok := opt.(optim.Stateful)
-		if !ok {
-			return Result{}, fmt.Errorf("train: optimizer %s cannot save its state", cfg.Optimizer)
-		}
-		ckpt = &checkpointer{base: cfg.CheckpointPath, keepLast: cfg.KeepLast, meta: cfg.CheckpointMeta,
-			model: model, opt: so, names: trainableNames(model), avg: avg}
-	}
-
-	var res Result
-	start := time.Now()
-	first, skip, step := 1, 0, 0
-	var part Partial
-	if st := cfg.Resume; st != nil {
-		if err := resume(st, &cfg, trainSet.Len(), steps, ckpt); err != nil {
-			return res, err
-		}
-		first, skip, step, part = st.Epoch+1, st.Step, st.GlobalStep, st.Partial
-		res.Epochs = slices.Clone(st.Epochs)
-	}
-	// lr is the rate of the last step.
-	lr := rate(max(step-1, 0), first-1+min(skip, 1))
-	state := func(epoch, done int) *State {
-		return &State{
-			Version: stateVersion, Config: cfg.recipe(), Epoch: epoch, Step: done, GlobalStep: step,
-			StepsPerEpoch: steps, TrainSize: trainSet.Len(), LR: lr,
-			Partial: part, Epochs: res.Epochs,
-		}
-	}
-	for epoch := first; epoch <= cfg.Epochs; epoch++ {
-		epochStart := time.Now()
-		setTraining(model)
-		prog.startEpoch(epoch, cfg.Epochs, steps)
-		prog.done = skip
-		// A resumed epoch starts after the batches trained before the
-		// checkpoint; augmentation is seeded by position, so the ones
-		// that follow are the same.
-		done, seenHere := skip, 0
-		for b := range loader.EpochFrom(epoch-1, skip) {
-			lr = rate(step, epoch)
-			opt.SetLR(lr)
-
-			lv, ok := stepper.Step(b.X, b.Y)
-			if math.IsNaN(lv) || math.IsInf(lv, 0) {
-				return res, fmt.Errorf("train: loss became %g at epoch %d step %d (learning rate %g too high?)", lv, epoch, step, lr)
+	for ; r.epoch <= r.cfg.Epochs; r.epoch++ {
+		r.startEpoch()
+		for b := range r.loader.EpochFrom(r.epoch-1, r.done) {
+			if err := r.step(b); err != nil { // forward, loss, backward, update
+				return r.res, err
 			}
-
-			n := len(b.Y)
-			part.LossSum += lv * float64(n)
-			part.Correct += ok
-			part.Seen += n
-			seenHere += n
-			step++
-			done++
-			prog.step(part.LossSum/float64(part.Seen), float64(part.Correct)/float64(part.Seen), seenHere)
-			// Mid-epoch checkpoint; the epoch's last step is saved after
-			// the evaluation below.
-			if ckpt != nil && cfg.CheckpointPath != "" && cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && done < steps {
-				if err := ckpt.save(state(epoch-1, done)); err != nil {
-					return res, err
-				}
+			if err := r.hooks.step(r); err != nil { // progress, checkpoint
+				return r.res, err
 			}
 		}
-		skip = 0
-		trainTime := time.Since(epochStart)
-		st := EpochStats{
-			Epoch: epoch, TrainLoss: part.LossSum / float64(part.Seen), TrainAcc: float64(part.Correct) / float64(part.Seen),
-			LR: lr, ImagesPerSec: float64(seenHere) / trainTime.Seconds(),
-		}
-		part = Partial{}
-		if testSet != nil {
-			st.TestLoss, st.TestAcc = Evaluate(model, testSet, cfg.EvalBatchSize)
-		}
-		st.Seconds = time.Since(epochStart).Seconds()
-		st.Elapsed = time.Since(start).Seconds()
-		res.Epochs = append(res.Epochs, st)
-		prog.endEpoch(st, testSet != nil)
-		if avg != nil && epoch >= cfg.SWAStart {
-			avg.add()
-		}
-		if ckpt != nil && cfg.CheckpointPath != "" {
-			if err := ckpt.save(state(epoch, 0)); err != nil {
-				return res, err
-			}
-		}
-		if cfg.OnEpoch != nil {
-			cfg.OnEpoch(st)
+		st := r.endEpoch()                              // statistics, evaluation
+		if err := r.hooks.endEpoch(r, st); err != nil { // progress, averaging, checkpoint, OnEpoch
+			return r.res, err
 		}
 	}
-	if avg != nil && avg.n > 0 {
-		res.SWA = finishSWA(model, avg, loader, testSet, &cfg)
-		prog.swa(*res.SWA, testSet != nil)
-	}
-	res.Elapsed = time.Since(start)
-	return res, nil
-}
-
-// finishSWA puts the average of avg into model, recomputes its batch-norm
-// statistics over one pass of loader's batches and evaluates it.
-func finishSWA(model nn.Layer, avg *averager, loader *data.Loader, testSet *data.Dataset, cfg *Config) *SWAResult {
-	avg.apply()
-	r := &SWAResult{From: cfg.SWAStart, Averaged: avg.n}
-	r.BNBatches = UpdateBatchNorm(model, loader)
-	if testSet != nil {
-		r.TestLoss, r.TestAcc = Evaluate(model, testSet, cfg.EvalBatchSize)
-	}
-	return r
-}
-
-// resume checks st against the run about to start and restores the
-// model's weights, the optimizer's state and the layers' generators.
-func resume(st *State, cfg *Config, trainSize, steps int, ckpt *checkpointer) error {
-	if err := st.check(cfg, trainSize, steps); err != nil {
-		return err
-	}
-	f := &checkpoint.File{Name: st.Path, Metadata: st.Metadata, Tensors: st.Model}
-	if err := checkpoint.LoadInto(ckpt.model, f); err != nil {
-		return fmt.Errorf("train: resume: %w", err)
-	}
-	if err := ckpt.opt.LoadState(ckpt.names, optim.State{Tensors: st.Optim, Steps: st.OptimizerSteps}); err != nil {
-		return fmt.Errorf("train: resume from %s: %w", st.Path, err)
-	}
-	if ckpt.avg != nil {
-		if err := ckpt.avg.load(st.Path, st.Average, st.SWACount); err != nil {
-			return err
-		}
-	}
-	return setRandomStates(ckpt.model, st)
+	r.finish()
+	return r.res, nil
 }
 
 // Evaluate returns the mean cross-entropy loss and the accuracy of model on

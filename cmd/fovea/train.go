@@ -1,9 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -202,62 +203,132 @@ func resumeRecipe(f *trainFlags, cmd *cobra.Command, st *train.State) error {
 	return nil
 }
 
+// runTrain is `fovea train`: check the flags, load the data, build the
+// model, train it, save it and say how it did.
 func runTrain(f trainFlags, cmd *cobra.Command) error {
-	var resume *train.State
-	if f.resume != "" {
-		st, err := train.ReadState(f.resume)
-		if err != nil {
-			return fmt.Errorf("--resume: %w", err)
-		}
-		if err := resumeRecipe(&f, cmd, st); err != nil {
-			return err
-		}
-		resume = st
+	resume, err := readResume(&f, cmd)
+	if err != nil {
+		return err
 	}
 	if err := setThreads(f.threads); err != nil {
 		return err
 	}
-	if f.checkpointEvery < 0 {
-		return fmt.Errorf("--checkpoint-every %d: must not be negative", f.checkpointEvery)
-	}
-	if f.keepLast < 0 {
-		return fmt.Errorf("--keep-last %d: must not be negative", f.keepLast)
-	}
-	if f.keepLast > 0 && f.checkpointEvery == 0 {
-		return fmt.Errorf("--keep-last needs --checkpoint-every")
-	}
-	if err := oneOf("optimizer", f.optimizer, "sgd", "adam", "adamw"); err != nil {
+	cfg, err := f.config()
+	if err != nil {
 		return err
 	}
-	if err := oneOf("schedule", f.schedule, "constant", "step", "multistep", "cosine", "onecycle"); err != nil {
+	if err := f.resolveOut(); err != nil {
 		return err
 	}
-	if f.epochs < 1 {
-		return fmt.Errorf("--epochs %d: must be at least 1", f.epochs)
+	in, err := f.checkInput()
+	if err != nil {
+		return err
 	}
-	if f.batch < 1 {
-		return fmt.Errorf("--batch-size %d: must be at least 1", f.batch)
+	start := time.Now()
+	d, err := f.prepareData(in)
+	if err != nil {
+		return err
 	}
-	if !(f.lr > 0) || math.IsInf(f.lr, 0) {
-		return fmt.Errorf("--lr %g: must be a positive number", f.lr)
+	model, meta, err := f.buildModel(d, cfg.LRMult, resume)
+	if err != nil {
+		return err
 	}
-	if !(f.weightDecay >= 0) || math.IsInf(f.weightDecay, 0) {
-		return fmt.Errorf("--weight-decay %g: must be a non-negative number", f.weightDecay)
+	if err := f.configure(&cfg, d, meta, resume); err != nil {
+		return err
 	}
-	if !(f.labelSmoothing >= 0 && f.labelSmoothing < 1) {
-		return fmt.Errorf("--label-smoothing %g: must be in [0, 1)", f.labelSmoothing)
+	if !f.quiet {
+		f.printHeader(model, d, in.pipeline, cfg)
 	}
-	if f.swaStart < 0 || f.swaStart > f.epochs {
-		return fmt.Errorf("--swa-start %d: must be an epoch from 1 to --epochs %d (0: off)", f.swaStart, f.epochs)
+	res, err := train.Fit(model, d.train, d.test, cfg)
+	if err != nil {
+		return err
 	}
-	if !(f.swaLR >= 0) || math.IsInf(f.swaLR, 0) {
-		return fmt.Errorf("--swa-lr %g: must be a non-negative number", f.swaLR)
+	if err := f.save(model, meta, res, d.train.Name); err != nil {
+		return err
 	}
-	if f.swaLR > 0 && f.swaStart == 0 {
-		return fmt.Errorf("--swa-lr needs --swa-start")
+	return f.printResult(res, time.Since(start))
+}
+
+// readResume reads the --resume checkpoint, if given, and takes its recipe
+// into f.
+func readResume(f *trainFlags, cmd *cobra.Command) (*train.State, error) {
+	if f.resume == "" {
+		return nil, nil
 	}
+	st, err := train.ReadState(f.resume)
+	if err != nil {
+		return nil, fmt.Errorf("--resume: %w", err)
+	}
+	if err := resumeRecipe(f, cmd, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// config returns the train.Config of f's recipe flags, checked by
+// [train.Config.Validate] (its errors in flag names, see flagError). The
+// checkpoint path is --out or its default name, which resolveOut may
+// number and configure sets.
+func (f *trainFlags) config() (train.Config, error) {
+	// train.Config reads 0 as "the default" in these; a flag of 0 is a mistake.
+	switch {
+	case f.epochs == 0:
+		return train.Config{}, fmt.Errorf("--epochs 0: must be at least 1")
+	case f.batch == 0:
+		return train.Config{}, fmt.Errorf("--batch-size 0: must be at least 1")
+	case f.lr == 0:
+		return train.Config{}, fmt.Errorf("--lr 0: must be a positive number")
+	}
+	lrMult, err := train.ParseLRMults(f.lrMult)
+	if err != nil {
+		return train.Config{}, fmt.Errorf("--lr-mult: %w", err)
+	}
+	cfg := train.Config{
+		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
+		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed,
+		LRMult: lrMult, SWAStart: f.swaStart, SWALR: f.swaLR,
+		CheckpointEvery: f.checkpointEvery, KeepLast: f.keepLast,
+	}
+	if f.checkpointEvery != 0 { // --checkpoint-every 0: no checkpoints
+		cfg.CheckpointPath = cmp.Or(f.out, defaultOut(f.model, f.data))
+	}
+	return cfg, flagError(cfg.Validate())
+}
+
+// configFlags names the flag behind each train.Config field that
+// Config.Validate can report. Without --checkpoint-every, runs have no
+// checkpoint path.
+var configFlags = map[string]string{
+	"Epochs": "epochs", "BatchSize": "batch-size", "LR": "lr", "Optimizer": "optimizer", "Schedule": "schedule",
+	"WeightDecay": "weight-decay", "LabelSmoothing": "label-smoothing", "SWAStart": "swa-start", "SWALR": "swa-lr",
+	"CheckpointEvery": "checkpoint-every", "KeepLast": "keep-last", "CheckpointPath": "checkpoint-every",
+}
+
+// flagError words a *train.ConfigError with the flags' names ("--lr -1:
+// must be a positive number", "--swa-lr needs --swa-start"); other errors
+// are returned as they are.
+func flagError(err error) error {
+	var e *train.ConfigError
+	if !errors.As(err, &e) {
+		return err
+	}
+	flag, ok := configFlags[e.Field]
+	switch {
+	case !ok:
+		return err
+	case e.Needs != "":
+		return fmt.Errorf("--%s needs --%s", flag, configFlags[e.Needs])
+	case e.Limit != "":
+		return fmt.Errorf("--%s %#v: %s (--%s)", flag, e.Value, e.Rule, configFlags[e.Limit])
+	}
+	return fmt.Errorf("--%s %#v: %s", flag, e.Value, e.Rule)
+}
+
+// resolveOut gives a fresh run without --out its default checkpoint name
+// (a resumed one keeps its recipe's), numbered past an earlier run's
+// unless --force, and checks that its folder exists.
+func (f *trainFlags) resolveOut() error {
 	if f.out == "" {
-		// A fresh run without --out (a resumed one keeps its recipe's).
 		f.out = defaultOut(f.model, f.data)
 		if !f.force {
 			free, err := freeDefaultOut(f.out)
@@ -270,173 +341,223 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 			}
 		}
 	}
-	if err := checkOutFolder("out", f.out); err != nil {
-		return err
+	return checkOutFolder("out", f.out)
+}
+
+// trainInput is what the model and the image flags ask of the images.
+type trainInput struct {
+	input    [3]int // the model's (C, H, W)
+	anySize  bool   // whether the model takes other sizes too
+	size     [2]int // H, W to load folders at
+	pipeline augment.Pipeline
+}
+
+// checkInput reads the model's input and the flags on images, before any
+// data is loaded.
+func (f *trainFlags) checkInput() (trainInput, error) {
+	var in trainInput
+	var err error
+	if in.input, in.anySize, err = modelInput(f.model); err != nil {
+		return in, fmt.Errorf("--model: %w", err)
 	}
-	input, anySize, err := modelInput(f.model)
+	if in.pipeline, err = augment.Parse(f.augment); err != nil {
+		return in, fmt.Errorf("--augment: %w", err)
+	}
+	if in.size, err = parseSize("size", f.size); err != nil {
+		return in, err
+	}
+	if own := [2]int{in.input[1], in.input[2]}; in.size == ([2]int{}) {
+		in.size = own
+	} else if !in.anySize && in.size != own {
+		return in, fmt.Errorf("--size %s: model %s takes %dx%d images only", f.size, f.model, in.input[1], in.input[2])
+	}
+	switch {
+	case f.channels != 0 && f.channels != 1 && f.channels != 3:
+		return in, fmt.Errorf("--channels %d: must be 1 or 3 (or 0 to follow the images)", f.channels)
+	case !(f.valSplit >= 0 && f.valSplit < 1):
+		return in, fmt.Errorf("--val-split %g: must be in [0, 1)", f.valSplit)
+	case len(f.freeze) > 0 && f.init == "":
+		return in, fmt.Errorf("--freeze needs --init: freezing freshly initialized layers trains nothing useful")
+	}
+	return in, nil
+}
+
+// trainData is the data of a run, normalized for the model.
+type trainData struct {
+	train, test *data.Dataset
+	spec        *models.DataSpec // what eval needs to rebuild the test set without --data
+	mean, std   []float32        // of the training set, per channel
+	// transform augments a training image and normalizes it last; nil
+	// without augmentation (the training set is normalized in place).
+	transform func([]float32, *rand.Rand)
+}
+
+// prepareData loads the training and test sets, samples --train-limit and
+// --test-limit of them, checks their size against the model and
+// normalizes them.
+func (f *trainFlags) prepareData(in trainInput) (*trainData, error) {
+	trainSet, testSet, spec, err := f.loadSplits(in.size)
 	if err != nil {
-		return fmt.Errorf("--model: %w", err)
+		return nil, err
 	}
-	pipeline, err := augment.Parse(f.augment)
-	if err != nil {
-		return fmt.Errorf("--augment: %w", err)
+	if f.trainLimit < 0 || f.testLimit < 0 {
+		return nil, fmt.Errorf("--train-limit and --test-limit must not be negative")
 	}
-	size, err := parseSize("size", f.size)
-	if err != nil {
-		return err
+	trainSet = sample(trainSet, f.trainLimit, f.seed)
+	testSet = sample(testSet, f.testLimit, evalSampleSeed) // the images `fovea eval --limit` picks
+	if got := trainSet.Shape(); !in.anySize && (got[1] != in.input[1] || got[2] != in.input[2]) {
+		return nil, fmt.Errorf("--model %s takes %dx%d images but --data %s has %dx%d", f.model, in.input[1], in.input[2], f.data, got[1], got[2])
 	}
-	if size == ([2]int{}) {
-		size = [2]int{input[1], input[2]}
-	} else if !anySize && size != [2]int{input[1], input[2]} {
-		return fmt.Errorf("--size %s: model %s takes %dx%d images only", f.size, f.model, input[1], input[2])
-	}
-	if f.channels != 0 && f.channels != 1 && f.channels != 3 {
-		return fmt.Errorf("--channels %d: must be 1 or 3 (or 0 to follow the images)", f.channels)
-	}
-	if !(f.valSplit >= 0 && f.valSplit < 1) {
-		return fmt.Errorf("--val-split %g: must be in [0, 1)", f.valSplit)
-	}
-	if len(f.freeze) > 0 && f.init == "" {
-		return fmt.Errorf("--freeze needs --init: freezing freshly initialized layers trains nothing useful")
-	}
-	lrMult, err := train.ParseLRMults(f.lrMult)
-	if err != nil {
-		return fmt.Errorf("--lr-mult: %w", err)
-	}
-	start := time.Now()
+	d := &trainData{train: trainSet, test: testSet, spec: spec}
+	d.normalize(in.pipeline)
+	return d, nil
+}
+
+// loadSplits loads --data and --test-data at size, or holds out
+// --val-split of the training set when there is no test set, and
+// describes them for eval.
+func (f *trainFlags) loadSplits(size [2]int) (trainSet, testSet *data.Dataset, spec *models.DataSpec, err error) {
 	lopt := data.LoadOptions{FolderOptions: data.FolderOptions{Size: size, Channels: f.channels}}
-	trainSet, testSet, err := loadData(f.data, lopt)
-	if err != nil {
-		return err
+	if trainSet, testSet, err = loadData(f.data, lopt); err != nil {
+		return nil, nil, nil, err
 	}
 	if f.testData != "" {
 		s := trainSet.Shape()
 		testSet, err = data.LoadTest(f.testData, data.LoadOptions{FolderOptions: data.FolderOptions{Size: [2]int{s[1], s[2]}, Channels: s[0]}})
-		if err != nil {
-			return fmt.Errorf("--test-data %s: %w", f.testData, err)
+		if err == nil {
+			err = data.AlignClasses(trainSet, testSet)
 		}
-		if err := data.AlignClasses(trainSet, testSet); err != nil {
-			return fmt.Errorf("--test-data %s: %w", f.testData, err)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--test-data %s: %w", f.testData, err)
 		}
 	}
-	// What eval needs to rebuild the test set without --data.
-	dataSpec := &models.DataSpec{Data: f.data, DataAbs: absSpec(f.data), TestData: f.testData, TestDataAbs: absSpec(f.testData),
+	spec = &models.DataSpec{Data: f.data, DataAbs: absSpec(f.data), TestData: f.testData, TestDataAbs: absSpec(f.testData),
 		Size: [2]int{trainSet.H, trainSet.W}, Channels: trainSet.C}
 	if testSet == nil {
 		if f.valSplit == 0 {
-			return fmt.Errorf("--data %s has no test split: give --test-data or a --val-split fraction", f.data)
+			return nil, nil, nil, fmt.Errorf("--data %s has no test split: give --test-data or a --val-split fraction", f.data)
 		}
 		trainSet, testSet = data.StratifiedSplit(trainSet, f.valSplit, f.seed)
-		dataSpec.ValSplit, dataSpec.Seed = f.valSplit, f.seed
+		spec.ValSplit, spec.Seed = f.valSplit, f.seed
 	}
-	if f.trainLimit < 0 || f.testLimit < 0 {
-		return fmt.Errorf("--train-limit and --test-limit must not be negative")
-	}
-	trainSet = sample(trainSet, f.trainLimit, f.seed)
-	testSet = sample(testSet, f.testLimit, evalSampleSeed) // the images `fovea eval --limit` picks
-	if got := trainSet.Shape(); !anySize && (got[1] != input[1] || got[2] != input[2]) {
-		return fmt.Errorf("--model %s takes %dx%d images but --data %s has %dx%d", f.model, input[1], input[2], f.data, got[1], got[2])
-	}
-	// Normalize with the training set's own statistics; they travel with
-	// the checkpoint so eval and predict prepare input the same way. With
-	// augmentation the training images stay in [0, 1] for the transforms
-	// and are normalized as the pipeline's last step.
-	mean, std := trainSet.MeanStd()
-	for i := range std {
-		std[i] = max(std[i], 1e-3) // a constant channel
-	}
-	var transform func([]float32, *rand.Rand)
-	if len(pipeline) > 0 {
-		s := trainSet.Shape()
-		transform = append(pipeline, augment.Normalize{Mean: mean, Std: std}).Func(s[0], s[1], s[2])
-	} else {
-		trainSet.Normalize(mean, std)
-	}
-	testSet.Normalize(mean, std)
+	return trainSet, testSet, spec, nil
+}
 
-	opt := models.Options{NumClasses: trainSet.NumClasses, InChannels: trainSet.C, Seed: f.seed}
+// normalize normalizes both sets with the training set's own statistics;
+// they travel with the checkpoint so eval and predict prepare input the
+// same way. With augmentation the training images stay in [0, 1] for the
+// transforms and are normalized as the pipeline's last step.
+func (d *trainData) normalize(pipeline augment.Pipeline) {
+	d.mean, d.std = d.train.MeanStd()
+	for i := range d.std {
+		d.std[i] = max(d.std[i], 1e-3) // a constant channel
+	}
+	if len(pipeline) > 0 {
+		s := d.train.Shape()
+		d.transform = append(pipeline, augment.Normalize{Mean: d.mean, Std: d.std}).Func(s[0], s[1], s[2])
+	} else {
+		d.train.Normalize(d.mean, d.std)
+	}
+	d.test.Normalize(d.mean, d.std)
+}
+
+// buildModel builds --model for the data with its starting weights — from
+// --init, or on --resume from the checkpoint (loaded by train.Fit), with
+// the same layers frozen — and describes it for its checkpoint.
+func (f *trainFlags) buildModel(d *trainData, lrMult []train.LRMult, resume *train.State) (nn.Layer, models.Meta, error) {
+	opt := models.Options{NumClasses: d.train.NumClasses, InChannels: d.train.C, Seed: f.seed}
 	model, meta, err := models.Build(f.model, opt)
 	if err != nil {
-		return fmt.Errorf("--model: %w", err)
+		return nil, meta, fmt.Errorf("--model: %w", err)
 	}
 	switch {
 	case resume != nil:
-		// The weights come from the checkpoint; the frozen layers are the
-		// original run's.
 		if _, err := train.Freeze(model, f.freeze...); err != nil {
-			return fmt.Errorf("--freeze: %w", err)
+			return nil, meta, fmt.Errorf("--freeze: %w", err)
 		}
 	case f.init != "":
 		if err := initFrom(model, f.init, f.freeze, f.quiet); err != nil {
-			return err
+			return nil, meta, err
 		}
 	}
+	// train.Fit makes this check too; here it fails before any output.
 	if _, err := train.LRMultipliers(model, lrMult); err != nil {
-		return fmt.Errorf("--lr-mult: %w", err)
+		return nil, meta, fmt.Errorf("--lr-mult: %w", err)
 	}
-	meta.InputShape = trainSet.Shape()
-	meta.Classes, meta.Mean, meta.Std, meta.Data = trainSet.ClassNames, mean, std, dataSpec
-	var progress = os.Stderr
-	cfg := train.Config{
-		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
-		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed, Transform: transform,
-		LRMult: lrMult, SWAStart: f.swaStart, SWALR: f.swaLR,
-		Progress: progress, Interactive: term.IsTerminal(int(progress.Fd())),
-	}
-	if f.quiet {
-		cfg.Progress = nil
-	}
-	if f.checkpointEvery > 0 {
-		md, err := meta.Metadata()
-		if err != nil {
-			return err
-		}
-		r := recipeOf(&f)
-		r.Threads = tensor.Threads()
-		js, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		md[checkpoint.KeyTrainRecipe] = string(js)
-		cfg.CheckpointPath, cfg.CheckpointEvery, cfg.KeepLast, cfg.CheckpointMeta = f.out, f.checkpointEvery, f.keepLast, md
-	}
-	cfg.Resume = resume
-	if f.history != "" {
-		var done []train.EpochStats
-		if resume != nil {
-			done = slices.Clone(resume.Epochs)
-		}
-		cfg.OnEpoch = func(st train.EpochStats) {
-			done = append(done, st)
-			if err := train.SaveHistory(f.history, done); err != nil {
-				fmt.Fprintln(os.Stderr, "warning: --history:", err)
-			}
-		}
-	}
+	meta.InputShape = d.train.Shape()
+	meta.Classes, meta.Mean, meta.Std, meta.Data = d.train.ClassNames, d.mean, d.std, d.spec
+	return model, meta, nil
+}
+
+// configure completes cfg with the augmentation, the progress output, the
+// state to resume, the checkpoints' path and metadata (the model and the
+// recipe that rebuilds the run on --resume), and --history rewritten after
+// each epoch.
+func (f *trainFlags) configure(cfg *train.Config, d *trainData, meta models.Meta, resume *train.State) error {
+	cfg.Transform, cfg.Resume = d.transform, resume
 	if !f.quiet {
-		s := trainSet.Shape()
-		fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s: %d train / %d test images of %dx%dx%d in %d classes, %d epochs, batch %d, %s lr %g %s, augment %s\n",
-			f.model, nn.NumParams(model), trainSet.Name, trainSet.Len(), testSet.Len(), s[0], s[1], s[2], trainSet.NumClasses,
-			f.epochs, f.batch, f.optimizer, f.lr, f.schedule, pipeline)
-		if f.swaStart > 0 {
-			rate := "the schedule's learning rate"
-			if f.swaLR > 0 {
-				rate = fmt.Sprintf("learning rate %g", f.swaLR)
-			}
-			fmt.Fprintf(os.Stderr, "weight averaging (SWA) of epochs %d–%d at %s\n", f.swaStart, f.epochs, rate)
-		}
-		if len(lrMult) > 0 {
-			fmt.Fprintf(os.Stderr, "learning-rate multipliers (first match wins): %s\n", strings.Join(f.lrMult, ", "))
-		}
-		if resume != nil {
-			fmt.Fprintf(os.Stderr, "resuming from %s: %d epochs and %d steps done (global step %d)\n",
-				resume.Path, resume.Epoch, resume.Step, resume.GlobalStep)
-		}
+		cfg.Progress, cfg.Interactive = os.Stderr, term.IsTerminal(int(os.Stderr.Fd()))
 	}
-	res, err := train.Fit(model, trainSet, testSet, cfg)
+	if f.history != "" {
+		cfg.OnEpoch = f.historyWriter(resume)
+	}
+	if f.checkpointEvery == 0 {
+		return nil
+	}
+	md, err := meta.Metadata()
 	if err != nil {
 		return err
 	}
+	r := recipeOf(f)
+	r.Threads = tensor.Threads()
+	js, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	md[checkpoint.KeyTrainRecipe] = string(js)
+	cfg.CheckpointPath, cfg.CheckpointMeta = f.out, md
+	return nil
+}
+
+// historyWriter returns an OnEpoch that rewrites --history with the epochs
+// so far (those of the resumed run's first).
+func (f *trainFlags) historyWriter(resume *train.State) func(train.EpochStats) {
+	var done []train.EpochStats
+	if resume != nil {
+		done = slices.Clone(resume.Epochs)
+	}
+	return func(st train.EpochStats) {
+		done = append(done, st)
+		if err := train.SaveHistory(f.history, done); err != nil {
+			fmt.Fprintln(os.Stderr, "warning: --history:", err)
+		}
+	}
+}
+
+// printHeader says on stderr what is about to be trained, and how.
+func (f *trainFlags) printHeader(model nn.Layer, d *trainData, pipeline augment.Pipeline, cfg train.Config) {
+	s := d.train.Shape()
+	fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s: %d train / %d test images of %dx%dx%d in %d classes, %d epochs, batch %d, %s lr %g %s, augment %s\n",
+		f.model, nn.NumParams(model), d.train.Name, d.train.Len(), d.test.Len(), s[0], s[1], s[2], d.train.NumClasses,
+		f.epochs, f.batch, f.optimizer, f.lr, f.schedule, pipeline)
+	if f.swaStart > 0 {
+		rate := "the schedule's learning rate"
+		if f.swaLR > 0 {
+			rate = fmt.Sprintf("learning rate %g", f.swaLR)
+		}
+		fmt.Fprintf(os.Stderr, "weight averaging (SWA) of epochs %d–%d at %s\n", f.swaStart, f.epochs, rate)
+	}
+	if len(cfg.LRMult) > 0 {
+		fmt.Fprintf(os.Stderr, "learning-rate multipliers (first match wins): %s\n", strings.Join(f.lrMult, ", "))
+	}
+	if st := cfg.Resume; st != nil {
+		fmt.Fprintf(os.Stderr, "resuming from %s: %d epochs and %d steps done (global step %d)\n",
+			st.Path, st.Epoch, st.Step, st.GlobalStep)
+	}
+}
+
+// save writes the model to --out, and --history and --report when asked.
+func (f *trainFlags) save(model nn.Layer, meta models.Meta, res train.Result, dataName string) error {
 	if err := models.Save(f.out, model, meta); err != nil {
 		return err
 	}
@@ -445,23 +566,28 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 			return fmt.Errorf("--history: %w", err)
 		}
 	}
-	if f.report != "" {
-		sections, err := report.TrainingSections(res.Epochs)
-		if err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
-		if _, err := report.WriteDir(f.report, fmt.Sprintf("Training %s on %s", f.model, trainSet.Name), sections...); err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
+	if f.report == "" {
+		return nil
 	}
+	sections, err := report.TrainingSections(res.Epochs)
+	if err == nil {
+		_, err = report.WriteDir(f.report, fmt.Sprintf("Training %s on %s", f.model, dataName), sections...)
+	}
+	if err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	return nil
+}
+
+// printResult prints the test accuracy and loss of the saved model (the
+// weight average under SWA) on stdout, as a line or with --json an object.
+func (f *trainFlags) printResult(res train.Result, elapsed time.Duration) error {
 	final := res.Final()
 	testAcc, testLoss, what := final.TestAcc, final.TestLoss, fmt.Sprintf("after %d epochs", f.epochs)
 	if a := res.SWA; a != nil {
-		// The saved model is the average.
 		testAcc, testLoss = a.TestAcc, a.TestLoss
 		what = fmt.Sprintf("of the weight average of epochs %d–%d", a.From, a.From+a.Averaged-1)
 	}
-	elapsed := time.Since(start)
 	if f.json {
 		out := map[string]any{
 			"test_accuracy": testAcc, "test_loss": testLoss, "epochs": f.epochs,
