@@ -4,13 +4,17 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
 // The layer kinds of the spec format: one table entry per kind, with the
 // option keys the parser accepts and the function that checks and builds
-// the layer. docs/spec.md lists the same kinds (TestSpecDocsListEveryKind).
+// the layer. A kind that runs one traced op is named by that op's spec
+// kind (graph/ops, where each op is declared once); residual and repeat
+// are containers of no op of their own. docs/spec.md lists the same kinds
+// (TestSpecDocsListEveryKind).
 
 // layerKind is one kind of layer a spec may use: the option keys it takes
 // (those in required must be given), whether it may be a residual's
@@ -34,24 +38,24 @@ var layerKinds map[string]layerKind
 func init() {
 	pool := []string{"kernel", "stride", "pad"}
 	layerKinds = map[string]layerKind{
-		"conv":          {allowed: []string{"out", "kernel", "stride", "pad", "dilation", "groups", "bias"}, required: []string{"out", "kernel"}, build: buildConv},
-		"linear":        {allowed: []string{"out", "bias"}, required: []string{"out"}, build: buildLinear},
-		"batchnorm":     {allowed: []string{"eps", "momentum"}, build: buildBatchNorm},
-		"maxpool":       {allowed: pool, required: []string{"kernel"}, build: buildPool(newMaxPool)},
-		"avgpool":       {allowed: pool, required: []string{"kernel"}, build: buildPool(newAvgPool)},
-		"globalavgpool": {build: buildGlobalAvgPool},
-		"flatten":       {build: buildFlatten},
-		"dropout":       {allowed: []string{"p"}, build: buildDropout},
-		"relu":          {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.ReLU{} })},
-		"leakyrelu":     {allowed: []string{"slope"}, activation: true, build: keepShape(leakyReLU)},
-		"elu":           {allowed: []string{"alpha"}, activation: true, build: keepShape(func(l *layerSpec) nn.Layer { return nn.ELU{Alpha: float32(l.alpha)} })},
-		"gelu":          {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.GELU{} })},
-		"silu":          {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.SiLU{} })},
-		"sigmoid":       {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.Sigmoid{} })},
-		"tanh":          {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.Tanh{} })},
-		"residual":      {allowed: []string{"body", "shortcut", "activation"}, required: []string{"body"}, build: buildResidual},
-		"concat":        {allowed: []string{"branches"}, required: []string{"branches"}, build: buildConcat},
-		"repeat":        {allowed: []string{"times", "layers"}, required: []string{"times", "layers"}, build: buildRepeat},
+		ops.Conv2d.SpecKind():          {allowed: []string{"out", "kernel", "stride", "pad", "dilation", "groups", "bias"}, required: []string{"out", "kernel"}, build: buildConv},
+		ops.Linear.SpecKind():          {allowed: []string{"out", "bias"}, required: []string{"out"}, build: buildLinear},
+		ops.BatchNorm.SpecKind():       {allowed: []string{"eps", "momentum"}, build: buildBatchNorm},
+		ops.MaxPool2d.SpecKind():       {allowed: pool, required: []string{"kernel"}, build: buildPool(newMaxPool)},
+		ops.AvgPool2d.SpecKind():       {allowed: pool, required: []string{"kernel"}, build: buildPool(newAvgPool)},
+		ops.GlobalAvgPool2d.SpecKind(): {build: buildGlobalAvgPool},
+		ops.Reshape.SpecKind():         {build: buildFlatten},
+		ops.Dropout.SpecKind():         {allowed: []string{"p"}, build: buildDropout},
+		ops.ReLU.SpecKind():            {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.ReLU{} })},
+		ops.LeakyReLU.SpecKind():       {allowed: []string{"slope"}, activation: true, build: keepShape(leakyReLU)},
+		ops.ELU.SpecKind():             {allowed: []string{"alpha"}, activation: true, build: keepShape(func(l *layerSpec) nn.Layer { return nn.ELU{Alpha: float32(l.alpha)} })},
+		ops.GELU.SpecKind():            {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.GELU{} })},
+		ops.SiLU.SpecKind():            {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.SiLU{} })},
+		ops.Sigmoid.SpecKind():         {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.Sigmoid{} })},
+		ops.Tanh.SpecKind():            {activation: true, build: keepShape(func(*layerSpec) nn.Layer { return nn.Tanh{} })},
+		"residual":                     {allowed: []string{"body", "shortcut", "activation"}, required: []string{"body"}, build: buildResidual},
+		ops.Concat.SpecKind():          {allowed: []string{"branches"}, required: []string{"branches"}, build: buildConcat},
+		"repeat":                       {allowed: []string{"times", "layers"}, required: []string{"times", "layers"}, build: buildRepeat},
 	}
 }
 
