@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/internal/maybe"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -131,12 +132,10 @@ func (c *capturer) run(tape *autograd.Tape, x *tensor.Tensor) (out *autograd.Var
 			}
 		}
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("explain: running the model: %v", r)
-		}
-	}()
-	out = c.model.Forward(tape.Const(x))
+	out, err = maybe.Value(func() *autograd.Var { return c.model.Forward(tape.Const(x)) })
+	if err != nil {
+		return nil, fmt.Errorf("explain: running the model: %w", err)
+	}
 	for _, path := range c.paths {
 		if c.got[path] == nil {
 			return nil, fmt.Errorf("explain: layer %q did not run in the forward pass", path)

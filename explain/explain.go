@@ -29,6 +29,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/internal/maybe"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -212,18 +213,9 @@ func normalize(p []float64) []float32 {
 // (-1: predicted), with the class and score.
 func inputGrad(model nn.Layer, x *tensor.Tensor, class int) ([]float64, int, float32, error) {
 	in := autograd.Param(x.Clone())
-	var logits *autograd.Var
-	err := func() (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("explain: running the model: %v", r)
-			}
-		}()
-		logits = model.Forward(in)
-		return nil
-	}()
+	logits, err := maybe.Value(func() *autograd.Var { return model.Forward(in) })
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, fmt.Errorf("explain: running the model: %w", err)
 	}
 	class, score, err := pickClass(logits, class)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/internal/maybe"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -64,12 +65,10 @@ func Trace(model nn.Layer, inputShape ...int) (g *Graph, err error) {
 		ids[op.Output] = n.Output
 		g.Nodes = append(g.Nodes, n)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			g, err = nil, fmt.Errorf("graph: tracing the model on input %v: %v", inputShape, r)
-		}
-	}()
-	out := model.Forward(x)
+	out, err := maybe.Value(func() *autograd.Var { return model.Forward(x) })
+	if err != nil {
+		return nil, fmt.Errorf("graph: tracing the model on input %v: %w", inputShape, err)
+	}
 	id, ok := ids[out]
 	if !ok {
 		return nil, fmt.Errorf("graph: the model's output was not produced by a traced operation")

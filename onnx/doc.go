@@ -25,5 +25,35 @@
 //
 // Export returns an error, never panics, for a model that fails to trace on
 // the given shape, for an unsupported opset, and for an operation without a
-// mapping (naming the operation and its node index).
+// mapping (naming the operation and its node index). Import ([Load],
+// [FromProto]) returns an error for anything wrong in the file. An imported
+// [Model] panics with an [*Error] when it runs on input its graph cannot
+// take (an input shape it does not declare, a node whose operator meets a
+// shape it cannot handle), naming the node; callers running files they
+// were given recover it as an error with internal/maybe, as fovea's
+// commands and server do.
 package onnx
+
+import "fmt"
+
+// Error is what an imported [Model] panics with when its graph cannot run
+// on its input: the model's name, the node at fault (its index, name and
+// operator) and why. Cause, if not nil, is the panic that stopped the node
+// (a *tensor.ShapeError, say).
+type Error struct {
+	Msg   string
+	Cause error
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// ExpectedPanic marks Error as a panic for bad input (see internal/maybe).
+func (e *Error) ExpectedPanic() {}
+
+// errorf panics with an *Error whose message starts "onnx: ".
+func errorf(format string, args ...any) {
+	panic(&Error{Msg: "onnx: " + fmt.Sprintf(format, args...)})
+}

@@ -509,15 +509,15 @@ func intData(t *onnxpb.TensorProto, dt onnxpb.TensorProto_DataType, n int) ([]in
 }
 
 // Forward runs the graph on x, whose shape must match [Model.InputShape]
-// (any size where that is -1). It panics with an "onnx: " message naming
-// the node when an operation cannot run on the shapes it receives.
+// (any size where that is -1). It panics with an [*Error] naming the node
+// when an operation cannot run on the shapes it receives.
 func (m *Model) Forward(x *autograd.Var) *autograd.Var {
 	if x.Value.Dims() != len(m.InputShape) {
-		panic(fmt.Sprintf("onnx: %s: input of shape %v, the graph takes %v", m.Name, x.Shape(), m.InputShape))
+		errorf("%s: input of shape %v, the graph takes %v", m.Name, x.Shape(), m.InputShape)
 	}
 	for i, d := range m.InputShape {
 		if d > 0 && x.Value.Dim(i) != d {
-			panic(fmt.Sprintf("onnx: %s: input of shape %v, the graph takes %v", m.Name, x.Shape(), m.InputShape))
+			errorf("%s: input of shape %v, the graph takes %v", m.Name, x.Shape(), m.InputShape)
 		}
 	}
 	env := make(map[string]value, len(m.inits)+len(m.steps)+1)
@@ -530,7 +530,7 @@ func (m *Model) Forward(x *autograd.Var) *autograd.Var {
 	}
 	out := env[m.OutputName]
 	if out.f == nil {
-		panic(fmt.Sprintf("onnx: %s: graph output %q is an integer tensor, not float32", m.Name, m.OutputName))
+		errorf("%s: graph output %q is an integer tensor, not float32", m.Name, m.OutputName)
 	}
 	return out.f
 }

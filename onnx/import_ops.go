@@ -82,7 +82,8 @@ type step struct {
 }
 
 // exec runs the step on the values in env and stores its outputs there. A
-// panic is re-raised with the node's index, name and operator.
+// panic is re-raised as an *Error naming the node's index, name and
+// operator, its cause kept when it is an error.
 func (s *step) exec(m *Model, env map[string]value) {
 	in := make([]value, len(s.inputs))
 	for i, n := range s.inputs {
@@ -92,7 +93,9 @@ func (s *step) exec(m *Model, env map[string]value) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			panic(fmt.Sprintf("onnx: %s: node %d (%q) %s: %v", m.Name, s.idx, s.name, s.op, r))
+			e := &Error{Msg: fmt.Sprintf("onnx: %s: node %d (%q) %s: %v", m.Name, s.idx, s.name, s.op, r)}
+			e.Cause, _ = r.(error)
+			panic(e)
 		}
 	}()
 	outs := s.run(m, in)

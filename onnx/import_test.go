@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/engine"
+	"github.com/fovea-ml/fovea/internal/maybe"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/onnx/onnxpb"
 	"github.com/fovea-ml/fovea/tensor"
@@ -543,20 +545,18 @@ func TestImportErrors(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "none.onnx")); err == nil || !strings.Contains(err.Error(), "none.onnx") {
 		t.Errorf("missing file: %v", err)
 	}
-	// A forward on the wrong shape panics with a message naming the node.
+	// A forward on the wrong shape panics with an *Error naming the node,
+	// which maybe.Do recovers; its cause is the reshape's own panic.
 	b := newGB(13, -1, 2)
 	m, err := Decode(b.bytes(t, b.node("Reshape", []string{"x", b.ints("s", 5, -1)}, "y")), "r.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	func() {
-		defer func() {
-			if msg, _ := recover().(string); !strings.Contains(msg, `r.onnx: node 0 ("/Reshape_y") Reshape`) {
-				t.Errorf("panic %q", msg)
-			}
-		}()
-		runEager(m, tensor.New(3, 2))
-	}()
+	err = maybe.Do(func() { runEager(m, tensor.New(3, 2)) })
+	var oe *Error
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), `r.onnx: node 0 ("/Reshape_y") Reshape`) {
+		t.Errorf("panic %v (%T), want an *onnx.Error naming the node", err, err)
+	}
 }
 
 // FuzzDecode feeds corrupt and truncated models to Decode: it must return

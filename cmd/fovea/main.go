@@ -23,27 +23,26 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/internal/maybe"
 	"github.com/fovea-ml/fovea/internal/version"
 )
 
 func main() {
-	defer func() {
-		// An imported ONNX graph can fail at run time on what its file
-		// says (a shape its operators cannot take): report it like any
-		// other bad input. Other panics are bugs and keep their trace.
-		if r := recover(); r != nil {
-			if msg, ok := r.(string); ok && strings.HasPrefix(msg, "onnx: ") {
-				fmt.Fprintln(os.Stderr, "fovea:", msg)
-				os.Exit(1)
-			}
-			panic(r)
+	// A model or file the user gave can fail at run time on what it says
+	// (an ONNX graph meeting a shape its operators cannot take, a spec
+	// whose layers do not fit): the packages panic with an expected error
+	// (internal/maybe), reported like any other bad input. Other panics are
+	// bugs and keep their trace.
+	err := maybe.Do(func() {
+		if err := newRoot().Execute(); err != nil {
+			fmt.Fprintln(os.Stderr, "fovea:", err)
+			os.Exit(1)
 		}
-	}()
-	if err := newRoot().Execute(); err != nil {
+	})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "fovea:", err)
 		os.Exit(1)
 	}
