@@ -1,7 +1,6 @@
 package autograd
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/fovea-ml/fovea/graph/ops"
@@ -33,7 +32,7 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 	}()
 	shape := x.Value.Shape()
 	if len(shape) < 2 {
-		panic(fmt.Sprintf("autograd: BatchNorm of shape %v: want (N,C), (N,C,L) or (N,C,H,W)", shape))
+		panic(tensor.ShapeErrorf("autograd: BatchNorm of shape %v: want (N,C), (N,C,L) or (N,C,H,W)", shape))
 	}
 	n, c := shape[0], shape[1]
 	s := 1 // elements per (sample, channel): L or H·W
@@ -46,15 +45,15 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 		t    *tensor.Tensor
 	}{{"gamma", varValue(gamma)}, {"beta", varValue(beta)}, {"running mean", runMean}, {"running variance", runVar}} {
 		if p.t != nil && (p.t.Dims() != 1 || p.t.Dim(0) != c) {
-			panic(fmt.Sprintf("autograd: BatchNorm %s of shape %v for input %v: want (%d)", p.name, p.t.Shape(), shape, c))
+			panic(tensor.ShapeErrorf("autograd: BatchNorm %s of shape %v for input %v: want (%d)", p.name, p.t.Shape(), shape, c))
 		}
 	}
 	if (runMean == nil) != (runVar == nil) {
-		panic("autograd: BatchNorm needs both running statistics or neither")
+		panic(tensor.ShapeErrorf("autograd: BatchNorm needs both running statistics or neither"))
 	}
 	batchStats := training || runMean == nil
 	if batchStats && m < 2 {
-		panic(fmt.Sprintf("autograd: BatchNorm of shape %v in training mode: need more than one value per channel", shape))
+		panic(tensor.ShapeErrorf("autograd: BatchNorm of shape %v in training mode: need more than one value per channel", shape))
 	}
 
 	xd := x.Value.Contiguous().Data() // (N, C, S)

@@ -3,6 +3,7 @@ package autograd
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/fovea-ml/fovea/tensor"
@@ -163,7 +164,7 @@ func TestBatchNormPanics(t *testing.T) {
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
-				if r, _ := recover().(string); len(r) < 10 || r[:10] != "autograd: " {
+				if r, _ := recover().(*tensor.ShapeError); r == nil || !strings.HasPrefix(r.Msg, "autograd: ") {
 					t.Fatalf("panic %q, want an autograd: panic", r)
 				}
 			}()

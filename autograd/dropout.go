@@ -1,7 +1,6 @@
 package autograd
 
 import (
-	"fmt"
 	"math/rand/v2"
 
 	"github.com/fovea-ml/fovea/graph/ops"
@@ -20,7 +19,7 @@ func Dropout(x *Var, p float32, rng *rand.Rand) (res *Var) {
 		}
 	}()
 	if !(p >= 0 && p <= 1) {
-		panic(fmt.Sprintf("autograd: Dropout probability %v outside [0, 1]", p))
+		panic(tensor.ShapeErrorf("autograd: Dropout probability %v outside [0, 1]", p))
 	}
 	if p == 0 {
 		return x

@@ -1,7 +1,6 @@
 package autograd
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
@@ -23,18 +22,18 @@ type CrossEntropyOpts struct {
 // returns N and C.
 func classification(op string, x *Var, labels []int, weight []float32) (n, c int) {
 	if x.Value.Dims() != 2 {
-		panic(fmt.Sprintf("autograd: %s of input %v: want (N, C)", op, x.Shape()))
+		panic(tensor.ShapeErrorf("autograd: %s of input %v: want (N, C)", op, x.Shape()))
 	}
 	n, c = x.Value.Dim(0), x.Value.Dim(1)
 	if len(labels) != n {
-		panic(fmt.Sprintf("autograd: %s: %d labels for input %v", op, len(labels), x.Shape()))
+		panic(tensor.ShapeErrorf("autograd: %s: %d labels for input %v", op, len(labels), x.Shape()))
 	}
 	if weight != nil && len(weight) != c {
-		panic(fmt.Sprintf("autograd: %s: %d class weights for %d classes", op, len(weight), c))
+		panic(tensor.ShapeErrorf("autograd: %s: %d class weights for %d classes", op, len(weight), c))
 	}
 	for i, y := range labels {
 		if y < 0 || y >= c {
-			panic(fmt.Sprintf("autograd: %s: labels[%d] = %d out of range [0, %d)", op, i, y, c))
+			panic(tensor.ShapeErrorf("autograd: %s: labels[%d] = %d out of range [0, %d)", op, i, y, c))
 		}
 	}
 	return n, c
@@ -65,7 +64,7 @@ func CrossEntropy(logits *Var, labels []int, opt CrossEntropyOpts) *Var {
 	n, c := classification("CrossEntropy", logits, labels, opt.Weight)
 	eps := float64(opt.LabelSmoothing)
 	if eps < 0 || eps > 1 {
-		panic(fmt.Sprintf("autograd: CrossEntropy: label smoothing %g outside [0, 1]", eps))
+		panic(tensor.ShapeErrorf("autograd: CrossEntropy: label smoothing %g outside [0, 1]", eps))
 	}
 	wAll := float64(c) // Σ_c w[c]
 	if opt.Weight != nil {
@@ -158,7 +157,7 @@ func NLLLoss(logProbs *Var, labels []int, weight []float32) *Var {
 // ±2(pred − target)/size for pred and target respectively.
 func MSELoss(pred, target *Var) *Var {
 	if !slices.Equal(pred.Shape(), target.Shape()) {
-		panic(fmt.Sprintf("autograd: MSELoss of prediction %v and target %v: shapes differ", pred.Shape(), target.Shape()))
+		panic(tensor.ShapeErrorf("autograd: MSELoss of prediction %v and target %v: shapes differ", pred.Shape(), target.Shape()))
 	}
 	ps, ts := pred.Value.Contiguous().Data(), target.Value.Contiguous().Data()
 	var total float64
@@ -194,12 +193,12 @@ func MSELoss(pred, target *Var) *Var {
 //	∂l/∂t = −x + (pw − 1)·softplus(−x)
 func BCEWithLogits(logits, targets *Var, posWeight []float32) *Var {
 	if !slices.Equal(logits.Shape(), targets.Shape()) {
-		panic(fmt.Sprintf("autograd: BCEWithLogits of logits %v and targets %v: shapes differ", logits.Shape(), targets.Shape()))
+		panic(tensor.ShapeErrorf("autograd: BCEWithLogits of logits %v and targets %v: shapes differ", logits.Shape(), targets.Shape()))
 	}
 	last := 1
 	if posWeight != nil {
 		if logits.Value.Dims() == 0 || logits.Value.Dim(-1) != len(posWeight) {
-			panic(fmt.Sprintf("autograd: BCEWithLogits: %d positive weights for logits %v", len(posWeight), logits.Shape()))
+			panic(tensor.ShapeErrorf("autograd: BCEWithLogits: %d positive weights for logits %v", len(posWeight), logits.Shape()))
 		}
 		last = len(posWeight)
 	}

@@ -1,8 +1,6 @@
 package autograd
 
 import (
-	"fmt"
-
 	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -25,12 +23,12 @@ func MatMul(a, b *Var) (res *Var) {
 func Linear(x, w, b *Var) (res *Var) {
 	defer func() { emit(ops.Linear, nil, res, x, w, b) }()
 	if x.Value.Dims() != 2 || w.Value.Dims() != 2 || x.Value.Dim(1) != w.Value.Dim(1) {
-		panic(fmt.Sprintf("autograd: Linear of input %v with weight %v: want (N, in) and (out, in)", x.Shape(), w.Shape()))
+		panic(tensor.ShapeErrorf("autograd: Linear of input %v with weight %v: want (N, in) and (out, in)", x.Shape(), w.Shape()))
 	}
 	y := tensor.MatMulT(x.Value, w.Value, false, true) // (N, out)
 	if b != nil {
 		if b.Value.Dims() != 1 || b.Value.Dim(0) != w.Value.Dim(0) {
-			panic(fmt.Sprintf("autograd: Linear bias %v for weight %v", b.Shape(), w.Shape()))
+			panic(tensor.ShapeErrorf("autograd: Linear bias %v for weight %v", b.Shape(), w.Shape()))
 		}
 		addRows(y.Data(), b.Value.Contiguous().Data())
 	}

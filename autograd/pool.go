@@ -1,8 +1,6 @@
 package autograd
 
 import (
-	"fmt"
-
 	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
@@ -35,12 +33,12 @@ func AvgPool2d(x *Var, p tensor.PoolParams) (res *Var) {
 func GlobalAvgPool2d(x *Var) (res *Var) {
 	defer func() { emit(ops.GlobalAvgPool2d, nil, res, x) }()
 	if x.Value.Dims() != 4 {
-		panic(fmt.Sprintf("autograd: GlobalAvgPool2d of shape %v: want 4-D NCHW", x.Shape()))
+		panic(tensor.ShapeErrorf("autograd: GlobalAvgPool2d of shape %v: want 4-D NCHW", x.Shape()))
 	}
 	n, c, h, w := x.Value.Dim(0), x.Value.Dim(1), x.Value.Dim(2), x.Value.Dim(3)
 	planes, hw := n*c, h*w
 	if hw == 0 {
-		panic(fmt.Sprintf("autograd: GlobalAvgPool2d of shape %v: empty plane", x.Shape()))
+		panic(tensor.ShapeErrorf("autograd: GlobalAvgPool2d of shape %v: empty plane", x.Shape()))
 	}
 	grain := max(1, poolGrain/hw)
 	xd := x.Value.Contiguous().Data() // (N·C, H·W)

@@ -1,7 +1,6 @@
 package autograd
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/fovea-ml/fovea/graph/ops"
@@ -21,7 +20,7 @@ func axisSplit(op string, shape []int, axis int) (outer, n, inner int) {
 		ax += len(shape)
 	}
 	if ax < 0 || ax >= len(shape) {
-		panic(fmt.Sprintf("autograd: %s axis %d out of range for shape %v", op, axis, shape))
+		panic(tensor.ShapeErrorf("autograd: %s axis %d out of range for shape %v", op, axis, shape))
 	}
 	outer, inner = 1, 1
 	for _, d := range shape[:ax] {

@@ -42,7 +42,6 @@
 package autograd
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 
@@ -79,7 +78,7 @@ func (v *Var) RequiresGrad() bool { return v.requiresGrad }
 // layer). It panics on a non-leaf.
 func (v *Var) SetRequiresGrad(on bool) {
 	if v.inputs != nil {
-		panic("autograd: SetRequiresGrad on a non-leaf Var")
+		panic(tensor.ShapeErrorf("autograd: SetRequiresGrad on a non-leaf Var"))
 	}
 	v.requiresGrad = on
 }
@@ -210,7 +209,7 @@ func (v *Var) addGrad(g *tensor.Tensor) {
 		return
 	}
 	if !slices.Equal(g.Shape(), v.Value.Shape()) {
-		panic(fmt.Sprintf("autograd: gradient of shape %v for a value of shape %v", g.Shape(), v.Value.Shape()))
+		panic(tensor.ShapeErrorf("autograd: gradient of shape %v for a value of shape %v", g.Shape(), v.Value.Shape()))
 	}
 	switch {
 	case v.Grad == nil && v.inputs != nil:
@@ -264,7 +263,7 @@ func (v *Var) addOwnedGrad(g *tensor.Tensor) {
 // [Var.BackwardWith] to seed another output gradient.
 func (v *Var) Backward() {
 	if v.Value.Size() != 1 {
-		panic(fmt.Sprintf("autograd: Backward of a non-scalar of shape %v; use BackwardWith", v.Value.Shape()))
+		panic(tensor.ShapeErrorf("autograd: Backward of a non-scalar of shape %v; use BackwardWith", v.Value.Shape()))
 	}
 	v.BackwardWith(nil)
 }
@@ -303,13 +302,13 @@ type BackwardOptions struct {
 func (v *Var) BackwardWithOptions(grad *tensor.Tensor, opt BackwardOptions) {
 	if grad == nil {
 		if v.Value.Size() != 1 {
-			panic(fmt.Sprintf("autograd: Backward of a non-scalar of shape %v; use BackwardWith", v.Value.Shape()))
+			panic(tensor.ShapeErrorf("autograd: Backward of a non-scalar of shape %v; use BackwardWith", v.Value.Shape()))
 		}
 		grad = v.Value.Arena().Empty(v.Value.Shape()...) // from the computation's arena
 		grad.Fill(1)
 	}
 	if !v.requiresGrad {
-		panic("autograd: Backward of a value that needs no gradient (no parameter in its history, or its graph was already consumed by an earlier Backward)")
+		panic(tensor.ShapeErrorf("autograd: Backward of a value that needs no gradient (no parameter in its history, or its graph was already consumed by an earlier Backward)"))
 	}
 	order := topoOrder(v)
 	p := newBackwardPass(order, v, grad, opt.ReleaseValues)

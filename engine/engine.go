@@ -24,7 +24,6 @@
 package engine
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/fovea-ml/fovea/graph"
@@ -67,7 +66,7 @@ func Compile(model nn.Layer, inputShape ...int) (*Plan, error) {
 // is overwritten by the next Run.
 func (p *Plan) Run(x *tensor.Tensor) *tensor.Tensor {
 	if !slices.Equal(x.Shape(), p.inShape) {
-		panic(fmt.Sprintf("engine: Run on input %v, plan compiled for %v", x.Shape(), p.inShape))
+		panic(tensor.ShapeErrorf("engine: Run on input %v, plan compiled for %v", x.Shape(), p.inShape))
 	}
 	copy(p.in.Data(), x.Contiguous().Data())
 	for _, s := range p.steps {

@@ -210,7 +210,7 @@ func TestCompileErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
-		if r := recover(); r == nil || !strings.HasPrefix(r.(string), "engine: ") {
+		if r, _ := recover().(*tensor.ShapeError); r == nil || !strings.HasPrefix(r.Msg, "engine: ") {
 			t.Fatalf("Run on another shape: recovered %v", r)
 		}
 	}()

@@ -1,7 +1,6 @@
 package models
 
 import (
-	"fmt"
 	"math/rand/v2"
 
 	"github.com/fovea-ml/fovea/autograd"
@@ -171,7 +170,7 @@ func NewGoogLeNet(opt Options) *GoogLeNet {
 // Forward computes the logits.
 func (m *GoogLeNet) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 {
-		panic(fmt.Sprintf("models: GoogLeNet takes (N, C, H, W) input, got %v", s))
+		panic(tensor.ShapeErrorf("models: GoogLeNet takes (N, C, H, W) input, got %v", s))
 	}
 	x = m.MaxPool1.Forward(m.Conv1.Forward(x))
 	x = m.MaxPool2.Forward(m.Conv3.Forward(m.Conv2.Forward(x)))

@@ -1,10 +1,9 @@
 package models
 
 import (
-	"fmt"
-
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/tensor"
 )
 
 func init() {
@@ -94,7 +93,7 @@ func NewInceptionCIFAR(opt Options) *InceptionCIFAR {
 // Forward computes the logits.
 func (m *InceptionCIFAR) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 {
-		panic(fmt.Sprintf("models: inception-cifar takes (N, C, H, W) input, got %v", s))
+		panic(tensor.ShapeErrorf("models: inception-cifar takes (N, C, H, W) input, got %v", s))
 	}
 	x = m.Features.Forward(x)
 	x = autograd.GlobalAvgPool2d(x) // (N, 336, 1, 1); FC flattens it

@@ -1,8 +1,6 @@
 package models
 
 import (
-	"fmt"
-
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
@@ -47,7 +45,7 @@ var pool2 = tensor.PoolParams{Kernel: [2]int{2, 2}}
 // Forward computes the logits.
 func (m *LeNet5) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 || s[2] != 28 || s[3] != 28 {
-		panic(fmt.Sprintf("models: lenet5 takes (N, C, 28, 28) input, got %v", s))
+		panic(tensor.ShapeErrorf("models: lenet5 takes (N, C, 28, 28) input, got %v", s))
 	}
 	x = autograd.MaxPool2d(autograd.ReLU(m.Conv1.Forward(x)), pool2)
 	x = autograd.MaxPool2d(autograd.ReLU(m.Conv2.Forward(x)), pool2)

@@ -1,11 +1,11 @@
 package models
 
 import (
-	"fmt"
 	"math/rand/v2"
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/tensor"
 )
 
 func init() {
@@ -170,7 +170,7 @@ func NewMobileNetV2(opt Options, cifar bool) *MobileNetV2 {
 // Forward computes the logits.
 func (m *MobileNetV2) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 {
-		panic(fmt.Sprintf("models: MobileNetV2 takes (N, C, H, W) input, got %v", s))
+		panic(tensor.ShapeErrorf("models: MobileNetV2 takes (N, C, H, W) input, got %v", s))
 	}
 	x = m.Features.Forward(x)
 	x = autograd.Flatten(autograd.GlobalAvgPool2d(x)) // (N, 1280)

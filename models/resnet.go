@@ -194,7 +194,7 @@ type CIFARResNet struct {
 // (depth 6n+2: n = 3, 5, 9, 18 give ResNet-20, 32, 56, 110).
 func NewCIFARResNet(n int, opt Options) *CIFARResNet {
 	if n < 1 {
-		panic(fmt.Sprintf("models: CIFAR ResNet with %d blocks per stage: must be positive", n))
+		panic(tensor.ShapeErrorf("models: CIFAR ResNet with %d blocks per stage: must be positive", n))
 	}
 	opt = opt.withDefaults(3, defaultClasses)
 	r := rng(opt)
@@ -223,7 +223,7 @@ func NewResNet20(opt Options) *CIFARResNet { return NewCIFARResNet(3, opt) }
 // Forward computes the logits.
 func (m *CIFARResNet) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 {
-		panic(fmt.Sprintf("models: CIFAR ResNet takes (N, C, H, W) input, got %v", s))
+		panic(tensor.ShapeErrorf("models: CIFAR ResNet takes (N, C, H, W) input, got %v", s))
 	}
 	x = autograd.ReLU(m.BN.Forward(m.Conv.Forward(x)))
 	x = m.Layers.Forward(x)
@@ -307,7 +307,7 @@ func NewResNet50(opt Options) *ResNet { return newResNet([4]int{3, 4, 6, 3}, tru
 // Forward computes the logits.
 func (m *ResNet) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 {
-		panic(fmt.Sprintf("models: ResNet takes (N, C, H, W) input, got %v", s))
+		panic(tensor.ShapeErrorf("models: ResNet takes (N, C, H, W) input, got %v", s))
 	}
 	x = autograd.ReLU(m.BN1.Forward(m.Conv1.Forward(x)))
 	x = m.MaxPool.Forward(x)

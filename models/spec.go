@@ -11,6 +11,7 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/tensor"
 )
 
 // SpecPrefix starts the [Meta.Model] of a model built from a [Spec]:
@@ -159,7 +160,7 @@ type SpecModel struct {
 // model's input shape.
 func (m *SpecModel) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 || s[1] != m.Input[0] || s[2] != m.Input[1] || s[3] != m.Input[2] {
-		panic(fmt.Sprintf("models: spec %q takes (N, %d, %d, %d) input, got %v", m.Name, m.Input[0], m.Input[1], m.Input[2], s))
+		panic(tensor.ShapeErrorf("models: spec %q takes (N, %d, %d, %d) input, got %v", m.Name, m.Input[0], m.Input[1], m.Input[2], s))
 	}
 	return m.Layers.Forward(x)
 }

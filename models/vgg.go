@@ -6,6 +6,7 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/tensor"
 )
 
 // vggPool marks a 2×2 max-pooling in a VGG configuration.
@@ -149,7 +150,7 @@ func vggFeatures(r *rand.Rand, cfg []int, bn bool, opt Options) *nn.Sequential {
 // Forward computes the logits.
 func (m *VGG) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 {
-		panic(fmt.Sprintf("models: VGG takes (N, C, H, W) input, got %v", s))
+		panic(tensor.ShapeErrorf("models: VGG takes (N, C, H, W) input, got %v", s))
 	}
 	x = m.Features.Forward(x)
 	if m.AvgPool != nil {

@@ -1,8 +1,6 @@
 package nn
 
 import (
-	"fmt"
-
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -26,7 +24,7 @@ type AdaptiveAvgPool2d struct {
 // NewAdaptiveAvgPool2d returns adaptive average pooling to outH×outW.
 func NewAdaptiveAvgPool2d(outH, outW int) *AdaptiveAvgPool2d {
 	if outH < 1 || outW < 1 {
-		panic(fmt.Sprintf("nn: AdaptiveAvgPool2d output %d×%d: sizes must be positive", outH, outW))
+		panic(tensor.ShapeErrorf("nn: AdaptiveAvgPool2d output %d×%d: sizes must be positive", outH, outW))
 	}
 	return &AdaptiveAvgPool2d{OutH: outH, OutW: outW}
 }
@@ -35,10 +33,10 @@ func NewAdaptiveAvgPool2d(outH, outW int) *AdaptiveAvgPool2d {
 func (l *AdaptiveAvgPool2d) Forward(x *autograd.Var) *autograd.Var {
 	s := x.Shape()
 	if len(s) != 4 {
-		panic(fmt.Sprintf("nn: AdaptiveAvgPool2d input of shape %v: want 4-D NCHW", s))
+		panic(tensor.ShapeErrorf("nn: AdaptiveAvgPool2d input of shape %v: want 4-D NCHW", s))
 	}
 	if l.OutH < 1 || l.OutW < 1 {
-		panic(fmt.Sprintf("nn: AdaptiveAvgPool2d output %d×%d: sizes must be positive", l.OutH, l.OutW))
+		panic(tensor.ShapeErrorf("nn: AdaptiveAvgPool2d output %d×%d: sizes must be positive", l.OutH, l.OutW))
 	}
 	n, c, h, w := s[0], s[1], s[2], s[3]
 	switch {

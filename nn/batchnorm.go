@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/fovea-ml/fovea/autograd"
@@ -43,7 +42,7 @@ func NewBatchNorm1d(c int) *BatchNorm { return newBatchNorm("BatchNorm1d", c, 2,
 
 func newBatchNorm(kind string, c int, ranks ...int) *BatchNorm {
 	if c < 1 {
-		panic(fmt.Sprintf("nn: %s with %d channels: must be positive", kind, c))
+		panic(tensor.ShapeErrorf("nn: %s with %d channels: must be positive", kind, c))
 	}
 	return &BatchNorm{
 		Weight:            autograd.Param(tensor.Ones(c)),
@@ -68,7 +67,7 @@ func (l *BatchNorm) Forward(x *autograd.Var) *autograd.Var {
 	}
 	shape := x.Shape()
 	if len(shape) < 2 || (len(l.ranks) > 0 && !slices.Contains(l.ranks, len(shape))) {
-		panic(fmt.Sprintf("nn: %s input of shape %v: want a number of dimensions in %v", kind, shape, l.ranks))
+		panic(tensor.ShapeErrorf("nn: %s input of shape %v: want a number of dimensions in %v", kind, shape, l.ranks))
 	}
 	c := -1
 	switch {
@@ -78,7 +77,7 @@ func (l *BatchNorm) Forward(x *autograd.Var) *autograd.Var {
 		c = l.Weight.Value.Dim(0)
 	}
 	if c >= 0 && shape[1] != c {
-		panic(fmt.Sprintf("nn: %s with %d channels got input of shape %v (%d channels on axis 1)", kind, c, shape, shape[1]))
+		panic(tensor.ShapeErrorf("nn: %s with %d channels got input of shape %v (%d channels on axis 1)", kind, c, shape, shape[1]))
 	}
 	y := autograd.BatchNorm(x, l.Weight, l.Bias, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps)
 	if l.Training && l.NumBatchesTracked != nil {

@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -45,13 +44,13 @@ func NewConv2d(rng *rand.Rand, c Conv2dConfig) *Conv2d {
 	}
 	groups, stride, dil := max(c.Groups, 1), max(c.Stride, 1), max(c.Dilation, 1)
 	if c.In < 1 || c.Out < 1 || kh < 1 || kw < 1 || c.In%groups != 0 || c.Out%groups != 0 || c.Padding < 0 {
-		panic(fmt.Sprintf("nn: Conv2d %+v: channels must be positive and divisible by groups, kernel positive", c))
+		panic(tensor.ShapeErrorf("nn: Conv2d %+v: channels must be positive and divisible by groups, kernel positive", c))
 	}
 	p := tensor.ConvParams{Stride: [2]int{stride, stride}, Dilation: [2]int{dil, dil}, Groups: groups,
 		Pad: [4]int{c.Padding, c.Padding, c.Padding, c.Padding}}
 	if c.PadSame {
 		if stride != 1 {
-			panic("nn: Conv2d: PadSame needs stride 1, as in PyTorch")
+			panic(tensor.ShapeErrorf("nn: Conv2d: PadSame needs stride 1, as in PyTorch"))
 		}
 		th, tw := dil*(kh-1), dil*(kw-1)
 		p.Pad = [4]int{th / 2, tw / 2, th - th/2, tw - tw/2}

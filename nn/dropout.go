@@ -23,7 +23,7 @@ type Dropout struct {
 // from a generator seeded with seed (the generator of [tensor.NewRNG]).
 func NewDropout(p float32, seed uint64) *Dropout {
 	if !(p >= 0 && p <= 1) {
-		panic(fmt.Sprintf("nn: Dropout probability %v outside [0, 1]", p))
+		panic(tensor.ShapeErrorf("nn: Dropout probability %v outside [0, 1]", p))
 	}
 	l := &Dropout{P: p, Training: true}
 	l.seed(seed)

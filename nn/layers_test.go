@@ -233,7 +233,7 @@ func TestBatchNormBadInput(t *testing.T) {
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
-				if r, _ := recover().(string); !strings.HasPrefix(r, "nn: ") {
+				if r, _ := recover().(*tensor.ShapeError); r == nil || !strings.HasPrefix(r.Msg, "nn: ") {
 					t.Fatalf("panic %q, want an nn: panic", r)
 				}
 			}()

@@ -1,11 +1,11 @@
 package nn
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/tensor"
 )
 
 // Linear is a fully connected layer, y = x·Wᵀ + b.
@@ -21,7 +21,7 @@ type Linear struct {
 // initialization drawn from rng.
 func NewLinear(rng *rand.Rand, in, out int, bias bool) *Linear {
 	if in < 1 || out < 1 {
-		panic(fmt.Sprintf("nn: Linear %d→%d: sizes must be positive", in, out))
+		panic(tensor.ShapeErrorf("nn: Linear %d→%d: sizes must be positive", in, out))
 	}
 	l := &Linear{Weight: autograd.Param(KaimingUniform(rng, math.Sqrt(5), out, in))}
 	if bias {

@@ -1,8 +1,6 @@
 package nn
 
 import (
-	"fmt"
-
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -28,7 +26,7 @@ func (l *MaxPool2d) Forward(x *autograd.Var) *autograd.Var {
 // squarePool checks and builds the parameters of a square pooling window.
 func squarePool(op string, kernel, stride, pad int) tensor.PoolParams {
 	if kernel < 1 || stride < 0 || pad < 0 || 2*pad > kernel {
-		panic(fmt.Sprintf("nn: %s kernel %d, stride %d, padding %d: kernel must be positive, padding at most half of it", op, kernel, stride, pad))
+		panic(tensor.ShapeErrorf("nn: %s kernel %d, stride %d, padding %d: kernel must be positive, padding at most half of it", op, kernel, stride, pad))
 	}
 	return tensor.PoolParams{Kernel: [2]int{kernel, kernel}, Stride: [2]int{stride, stride}, Pad: [2]int{pad, pad}}
 }

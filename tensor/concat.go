@@ -1,7 +1,6 @@
 package tensor
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -9,18 +8,18 @@ import (
 // how inception branches are merged along the channel axis.
 func Concat(axis int, ts ...*Tensor) *Tensor {
 	if len(ts) == 0 {
-		panic("tensor: Concat of no tensors")
+		panic(ShapeErrorf("tensor: Concat of no tensors"))
 	}
 	axis = ts[0].axis(axis)
 	shape := slices.Clone(ts[0].shape)
 	shape[axis] = 0
 	for _, t := range ts {
 		if len(t.shape) != len(shape) {
-			panic(fmt.Sprintf("tensor: Concat along %d of shapes %v and %v", axis, ts[0].shape, t.shape))
+			panic(ShapeErrorf("tensor: Concat along %d of shapes %v and %v", axis, ts[0].shape, t.shape))
 		}
 		for d := range shape {
 			if d != axis && t.shape[d] != shape[d] {
-				panic(fmt.Sprintf("tensor: Concat along %d of shapes %v and %v", axis, ts[0].shape, t.shape))
+				panic(ShapeErrorf("tensor: Concat along %d of shapes %v and %v", axis, ts[0].shape, t.shape))
 			}
 		}
 		shape[axis] += t.shape[axis]
@@ -48,7 +47,7 @@ func Concat(axis int, ts ...*Tensor) *Tensor {
 func (t *Tensor) Narrow(axis, start, length int) *Tensor {
 	axis = t.axis(axis)
 	if start < 0 || length < 0 || start+length > t.shape[axis] {
-		panic(fmt.Sprintf("tensor: Narrow axis %d [%d, %d) of shape %v", axis, start, start+length, t.shape))
+		panic(ShapeErrorf("tensor: Narrow axis %d [%d, %d) of shape %v", axis, start, start+length, t.shape))
 	}
 	shape := slices.Clone(t.shape)
 	shape[axis] = length

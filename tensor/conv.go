@@ -1,7 +1,6 @@
 package tensor
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/fovea-ml/fovea/internal/kernels"
@@ -76,11 +75,11 @@ func ConvOutSize(n, lo, hi, k, s, d int) int {
 // returns the per-group im2col geometry and the output channel count.
 func convGeom(op string, xShape, wShape []int, p ConvParams) (kernels.ConvGeom, int) {
 	if len(xShape) != 4 || len(wShape) != 4 {
-		panic(fmt.Sprintf("tensor: %s: input %v and weight %v must both be 4-D", op, xShape, wShape))
+		panic(ShapeErrorf("tensor: %s: input %v and weight %v must both be 4-D", op, xShape, wShape))
 	}
 	c, o, g := xShape[1], wShape[0], p.Groups
 	if c%g != 0 || o%g != 0 || wShape[1] != c/g {
-		panic(fmt.Sprintf("tensor: %s: input %v, weight %v and %d groups do not fit (want weight (O, C/groups, KH, KW) with C and O divisible by groups)", op, xShape, wShape, g))
+		panic(ShapeErrorf("tensor: %s: input %v, weight %v and %d groups do not fit (want weight (O, C/groups, KH, KW) with C and O divisible by groups)", op, xShape, wShape, g))
 	}
 	geo := kernels.ConvGeom{
 		C: c / g, H: xShape[2], W: xShape[3], KH: wShape[2], KW: wShape[3],
@@ -90,7 +89,7 @@ func convGeom(op string, xShape, wShape []int, p ConvParams) (kernels.ConvGeom, 
 	geo.OutH = ConvOutSize(geo.H, p.Pad[0], p.Pad[2], geo.KH, geo.StrideH, geo.DilH)
 	geo.OutW = ConvOutSize(geo.W, p.Pad[1], p.Pad[3], geo.KW, geo.StrideW, geo.DilW)
 	if geo.OutH <= 0 || geo.OutW <= 0 {
-		panic(fmt.Sprintf("tensor: %s: input %v with kernel %dx%d, padding %v, dilation %v gives an empty output", op, xShape, geo.KH, geo.KW, p.Pad, p.Dilation))
+		panic(ShapeErrorf("tensor: %s: input %v with kernel %dx%d, padding %v, dilation %v gives an empty output", op, xShape, geo.KH, geo.KW, p.Pad, p.Dilation))
 	}
 	return geo, o
 }
@@ -201,7 +200,7 @@ func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
 	p = p.norm()
 	geo, o := convGeom("Conv2d", x.shape, w.shape, p)
 	if b != nil && (b.Dims() != 1 || b.shape[0] != o) {
-		panic(fmt.Sprintf("tensor: Conv2d: bias %v for %d output channels", b.shape, o))
+		panic(ShapeErrorf("tensor: Conv2d: bias %v for %d output channels", b.shape, o))
 	}
 	x, w = x.Contiguous(), w.Contiguous()
 	a := newConvArgs(geo, p, x.shape[0], o)
@@ -277,6 +276,6 @@ func Conv2dBackwardWeight(dy, x *Tensor, wShape []int, p ConvParams) *Tensor {
 
 func checkDy(op string, dy *Tensor, n, o int, geo kernels.ConvGeom) {
 	if dy.Dims() != 4 || dy.shape[0] != n || dy.shape[1] != o || dy.shape[2] != geo.OutH || dy.shape[3] != geo.OutW {
-		panic(fmt.Sprintf("tensor: %s: gradient %v, want [%d %d %d %d]", op, dy.shape, n, o, geo.OutH, geo.OutW))
+		panic(ShapeErrorf("tensor: %s: gradient %v, want [%d %d %d %d]", op, dy.shape, n, o, geo.OutH, geo.OutW))
 	}
 }

@@ -10,10 +10,13 @@
 //
 // # Error handling
 //
-// Shape mismatches and other programmer errors panic with a message that
-// starts with "tensor: " and names the shapes involved, as gonum and GoMLX
-// do: such an error is a bug in the calling code, not a condition to handle.
-// Nothing in this package reads outside bytes.
+// Shape mismatches and other programmer errors panic with a [*ShapeError]
+// whose message starts with "tensor: " and names the shapes involved, as
+// gonum and GoMLX do: such an error is a bug in the calling code, not a
+// condition to handle. (Packages autograd, nn, models and engine panic with
+// the same type; a command or server running a model it was given recovers
+// it as an error with internal/maybe, as gonum's mat.Maybe does.) Nothing
+// in this package reads outside bytes.
 //
 // # Parallelism
 //

@@ -1,7 +1,6 @@
 package tensor
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
@@ -31,7 +30,7 @@ func BroadcastShape(a, b []int) []int {
 		case da == 1:
 			out[i] = db
 		default:
-			panic(fmt.Sprintf("tensor: shapes %v and %v do not broadcast", a, b))
+			panic(ShapeErrorf("tensor: shapes %v and %v do not broadcast", a, b))
 		}
 	}
 	return out
@@ -197,7 +196,7 @@ func Abs(t *Tensor) *Tensor {
 // Clamp limits every element of t to [lo, hi].
 func Clamp(t *Tensor, lo, hi float32) *Tensor {
 	if lo > hi {
-		panic(fmt.Sprintf("tensor: Clamp with lo %g > hi %g", lo, hi))
+		panic(ShapeErrorf("tensor: Clamp with lo %g > hi %g", lo, hi))
 	}
 	return Map(t, func(x float32) float32 { return min(max(x, lo), hi) })
 }
@@ -209,7 +208,7 @@ func (t *Tensor) AddInPlace(u *Tensor) { t.Axpy(1, u) }
 func (t *Tensor) Axpy(alpha float32, u *Tensor) {
 	mustSameShape("Axpy", t, u)
 	if !t.IsContiguous() {
-		panic(fmt.Sprintf("tensor: Axpy into a non-contiguous view of shape %v", t.shape))
+		panic(ShapeErrorf("tensor: Axpy into a non-contiguous view of shape %v", t.shape))
 	}
 	x, z := u.Contiguous().Data(), t.Data()
 	kernels.For(len(z), elementGrain, func(lo, hi int) { kernels.Axpy(alpha, x[lo:hi], z[lo:hi]) })

@@ -1,7 +1,6 @@
 package tensor_test
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -209,9 +208,9 @@ func mustPanic(t *testing.T, what string, fn func()) {
 			t.Errorf("%s: no panic", what)
 			return
 		}
-		msg := fmt.Sprint(r)
-		if !strings.HasPrefix(msg, "tensor: ") {
-			t.Errorf("%s: panic %q does not start with \"tensor: \"", what, msg)
+		e, ok := r.(*tensor.ShapeError)
+		if !ok || !strings.HasPrefix(e.Msg, "tensor: ") {
+			t.Errorf("%s: panic %v (%T), want a *ShapeError starting with \"tensor: \"", what, r, r)
 		}
 	}()
 	fn()

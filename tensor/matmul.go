@@ -1,8 +1,6 @@
 package tensor
 
 import (
-	"fmt"
-
 	"github.com/fovea-ml/fovea/internal/kernels"
 )
 
@@ -33,7 +31,7 @@ func MatMul(a, b *Tensor) *Tensor {
 		})
 		return out
 	}
-	panic(fmt.Sprintf("tensor: MatMul of shapes %v and %v", a.shape, b.shape))
+	panic(ShapeErrorf("tensor: MatMul of shapes %v and %v", a.shape, b.shape))
 }
 
 // MatMulT returns op(a)·op(b) for 2-D a and b, where op transposes its
@@ -41,7 +39,7 @@ func MatMul(a, b *Tensor) *Tensor {
 // place, without copying them.
 func MatMulT(a, b *Tensor, transA, transB bool) *Tensor {
 	if a.Dims() != 2 || b.Dims() != 2 {
-		panic(fmt.Sprintf("tensor: MatMulT of shapes %v and %v: want 2-D", a.shape, b.shape))
+		panic(ShapeErrorf("tensor: MatMulT of shapes %v and %v: want 2-D", a.shape, b.shape))
 	}
 	a, b = a.Contiguous(), b.Contiguous()
 	m, k := a.shape[0], a.shape[1]
@@ -53,7 +51,7 @@ func MatMulT(a, b *Tensor, transA, transB bool) *Tensor {
 		kb, n = n, kb
 	}
 	if k != kb {
-		panic(fmt.Sprintf("tensor: MatMulT of shapes %v (trans %v) and %v (trans %v): inner sizes differ", a.shape, transA, b.shape, transB))
+		panic(ShapeErrorf("tensor: MatMulT of shapes %v (trans %v) and %v (trans %v): inner sizes differ", a.shape, transA, b.shape, transB))
 	}
 	out := arenaOf(a, b).Empty(m, n)
 	kernels.Gemm(transA, transB, m, n, k, 1, a.Data(), a.shape[1], b.Data(), b.shape[1], 0, out.data, n)

@@ -1,8 +1,6 @@
 package tensor
 
 import (
-	"fmt"
-
 	"github.com/fovea-ml/fovea/internal/kernels"
 )
 
@@ -20,7 +18,7 @@ type PoolParams struct {
 // geom checks x (N,C,H,W) and returns the per-plane geometry.
 func (p PoolParams) geom(op string, xShape []int) kernels.PoolGeom {
 	if len(xShape) != 4 {
-		panic(fmt.Sprintf("tensor: %s of shape %v: want 4-D NCHW", op, xShape))
+		panic(ShapeErrorf("tensor: %s of shape %v: want 4-D NCHW", op, xShape))
 	}
 	s := p.Stride
 	for i := range 2 {
@@ -28,7 +26,7 @@ func (p PoolParams) geom(op string, xShape []int) kernels.PoolGeom {
 			s[i] = p.Kernel[i]
 		}
 		if p.Kernel[i] < 1 || s[i] < 1 || p.Pad[i] < 0 || 2*p.Pad[i] > p.Kernel[i] {
-			panic(fmt.Sprintf("tensor: %s: kernel %v, stride %v, padding %v (padding must be at most half the kernel)", op, p.Kernel, p.Stride, p.Pad))
+			panic(ShapeErrorf("tensor: %s: kernel %v, stride %v, padding %v (padding must be at most half the kernel)", op, p.Kernel, p.Stride, p.Pad))
 		}
 	}
 	g := kernels.PoolGeom{H: xShape[2], W: xShape[3], KH: p.Kernel[0], KW: p.Kernel[1],
@@ -36,7 +34,7 @@ func (p PoolParams) geom(op string, xShape []int) kernels.PoolGeom {
 	g.OutH = poolOut(g.H, g.PadH, g.KH, g.StrideH, p.CeilMode)
 	g.OutW = poolOut(g.W, g.PadW, g.KW, g.StrideW, p.CeilMode)
 	if g.OutH <= 0 || g.OutW <= 0 {
-		panic(fmt.Sprintf("tensor: %s: input %v is smaller than the %v window", op, xShape, p.Kernel))
+		panic(ShapeErrorf("tensor: %s: input %v is smaller than the %v window", op, xShape, p.Kernel))
 	}
 	return g
 }
@@ -82,7 +80,7 @@ func MaxPool2dBackward(dy *Tensor, arg []int32, xShape []int) *Tensor {
 	planes, in := xShape[0]*xShape[1], xShape[2]*xShape[3]
 	on := dy.Size() / max(planes, 1)
 	if len(arg) != dy.Size() || on*planes != dy.Size() {
-		panic(fmt.Sprintf("tensor: MaxPool2dBackward: gradient %v does not match input %v", dy.shape, xShape))
+		panic(ShapeErrorf("tensor: MaxPool2dBackward: gradient %v does not match input %v", dy.shape, xShape))
 	}
 	dd := dy.Data()
 	kernels.For(planes, max(1, elementGrain/max(in, 1)), func(lo, hi int) {
@@ -115,7 +113,7 @@ func AvgPool2dBackward(dy *Tensor, xShape []int, p PoolParams) *Tensor {
 	dy = dy.Contiguous()
 	planes, in, on := xShape[0]*xShape[1], g.H*g.W, g.OutH*g.OutW
 	if dy.Size() != planes*on {
-		panic(fmt.Sprintf("tensor: AvgPool2dBackward: gradient %v does not match input %v", dy.shape, xShape))
+		panic(ShapeErrorf("tensor: AvgPool2dBackward: gradient %v does not match input %v", dy.shape, xShape))
 	}
 	dx := dy.arena.New(xShape...)
 	dd := dy.Data()

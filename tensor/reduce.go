@@ -1,7 +1,6 @@
 package tensor
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
@@ -20,7 +19,7 @@ func (t *Tensor) reduceAxes(axes []int) []bool {
 	for _, a := range axes {
 		a = t.axis(a)
 		if mask[a] {
-			panic(fmt.Sprintf("tensor: axis %d repeated in %v", a, axes))
+			panic(ShapeErrorf("tensor: axis %d repeated in %v", a, axes))
 		}
 		mask[a] = true
 	}
@@ -172,7 +171,7 @@ func ArgMax(t *Tensor, axis int) []int {
 	axis = t.axis(axis)
 	n := t.shape[axis]
 	if n == 0 {
-		panic(fmt.Sprintf("tensor: ArgMax over empty axis of shape %v", t.shape))
+		panic(ShapeErrorf("tensor: ArgMax over empty axis of shape %v", t.shape))
 	}
 	x := t.Contiguous().Data()
 	inner := 1
@@ -204,14 +203,14 @@ func SumTo(t *Tensor, shape []int) *Tensor {
 	}
 	lead := len(t.shape) - len(shape)
 	if lead < 0 {
-		panic(fmt.Sprintf("tensor: SumTo %v from %v", shape, t.shape))
+		panic(ShapeErrorf("tensor: SumTo %v from %v", shape, t.shape))
 	}
 	var axes []int
 	for i := range t.shape {
 		if i < lead || (shape[i-lead] == 1 && t.shape[i] != 1) {
 			axes = append(axes, i)
 		} else if shape[i-lead] != t.shape[i] {
-			panic(fmt.Sprintf("tensor: SumTo %v from %v", shape, t.shape))
+			panic(ShapeErrorf("tensor: SumTo %v from %v", shape, t.shape))
 		}
 	}
 	if len(axes) == 0 {

@@ -41,7 +41,7 @@ func Scalar(v float32) *Tensor { return &Tensor{data: []float32{v}} }
 // panics if len(data) does not match the shape.
 func FromSlice(data []float32, shape ...int) *Tensor {
 	if n := checkShape(shape); n != len(data) {
-		panic(fmt.Sprintf("tensor: FromSlice: %d values for shape %v (%d elements)", len(data), shape, n))
+		panic(ShapeErrorf("tensor: FromSlice: %d values for shape %v (%d elements)", len(data), shape, n))
 	}
 	return &Tensor{shape: slices.Clone(shape), strides: rowMajor(shape), data: data}
 }
@@ -53,7 +53,7 @@ func checkShape(shape []int) int {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			panic(fmt.Sprintf("tensor: negative dimension in shape %v", shape))
+			panic(ShapeErrorf("tensor: negative dimension in shape %v", shape))
 		}
 		n *= d
 	}
@@ -105,7 +105,7 @@ func (t *Tensor) IsContiguous() bool {
 // sharing memory with t. It panics on a non-contiguous view.
 func (t *Tensor) Data() []float32 {
 	if !t.IsContiguous() {
-		panic(fmt.Sprintf("tensor: Data of a non-contiguous view of shape %v; call Contiguous first", t.shape))
+		panic(ShapeErrorf("tensor: Data of a non-contiguous view of shape %v; call Contiguous first", t.shape))
 	}
 	return t.data[:t.Size()]
 }
@@ -161,19 +161,19 @@ func (t *Tensor) Set(v float32, idx ...int) { t.data[t.offset(idx)] = v }
 // Item returns the value of a tensor with exactly one element.
 func (t *Tensor) Item() float32 {
 	if t.Size() != 1 {
-		panic(fmt.Sprintf("tensor: Item of a tensor of shape %v", t.shape))
+		panic(ShapeErrorf("tensor: Item of a tensor of shape %v", t.shape))
 	}
 	return t.data[0]
 }
 
 func (t *Tensor) offset(idx []int) int {
 	if len(idx) != len(t.shape) {
-		panic(fmt.Sprintf("tensor: index %v for shape %v", idx, t.shape))
+		panic(ShapeErrorf("tensor: index %v for shape %v", idx, t.shape))
 	}
 	off := 0
 	for i, v := range idx {
 		if v < 0 || v >= t.shape[i] {
-			panic(fmt.Sprintf("tensor: index %v out of range for shape %v", idx, t.shape))
+			panic(ShapeErrorf("tensor: index %v out of range for shape %v", idx, t.shape))
 		}
 		off += v * t.strides[i]
 	}
@@ -186,7 +186,7 @@ func (t *Tensor) axis(i int) int {
 		i += len(t.shape)
 	}
 	if i < 0 || i >= len(t.shape) {
-		panic(fmt.Sprintf("tensor: axis %d out of range for shape %v", i, t.shape))
+		panic(ShapeErrorf("tensor: axis %d out of range for shape %v", i, t.shape))
 	}
 	return i
 }
@@ -230,20 +230,20 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 		case d == -1 && infer < 0:
 			infer = i
 		case d < 0:
-			panic(fmt.Sprintf("tensor: Reshape %v to %v: bad dimension", t.shape, shape))
+			panic(ShapeErrorf("tensor: Reshape %v to %v: bad dimension", t.shape, shape))
 		default:
 			n *= d
 		}
 	}
 	if infer >= 0 {
 		if n == 0 || t.Size()%n != 0 {
-			panic(fmt.Sprintf("tensor: Reshape %v to %v: cannot infer -1", t.shape, shape))
+			panic(ShapeErrorf("tensor: Reshape %v to %v: cannot infer -1", t.shape, shape))
 		}
 		shape[infer] = t.Size() / n
 		n *= shape[infer]
 	}
 	if n != t.Size() {
-		panic(fmt.Sprintf("tensor: Reshape %v (%d elements) to %v (%d elements)", t.shape, t.Size(), shape, n))
+		panic(ShapeErrorf("tensor: Reshape %v (%d elements) to %v (%d elements)", t.shape, t.Size(), shape, n))
 	}
 	c := t.Contiguous()
 	return &Tensor{shape: shape, strides: rowMajor(shape), data: c.data, arena: t.arena}
@@ -253,14 +253,14 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 // perm[i] of t.
 func (t *Tensor) Permute(perm ...int) *Tensor {
 	if len(perm) != len(t.shape) {
-		panic(fmt.Sprintf("tensor: Permute %v of shape %v", perm, t.shape))
+		panic(ShapeErrorf("tensor: Permute %v of shape %v", perm, t.shape))
 	}
 	seen := make([]bool, len(perm))
 	shape, strides := make([]int, len(perm)), make([]int, len(perm))
 	for i, p := range perm {
 		p = t.axis(p)
 		if seen[p] {
-			panic(fmt.Sprintf("tensor: Permute %v repeats axis %d", perm, p))
+			panic(ShapeErrorf("tensor: Permute %v repeats axis %d", perm, p))
 		}
 		seen[p] = true
 		shape[i], strides[i] = t.shape[p], t.strides[p]
@@ -283,7 +283,7 @@ func (t *Tensor) Transpose(a, b int) *Tensor {
 // batch, images lo to hi-1.
 func (t *Tensor) Slice(lo, hi int) *Tensor {
 	if len(t.shape) == 0 || lo < 0 || hi < lo || hi > t.shape[0] {
-		panic(fmt.Sprintf("tensor: Slice [%d, %d) of shape %v", lo, hi, t.shape))
+		panic(ShapeErrorf("tensor: Slice [%d, %d) of shape %v", lo, hi, t.shape))
 	}
 	shape := slices.Clone(t.shape)
 	shape[0] = hi - lo
@@ -310,6 +310,28 @@ func SameShape(a, b *Tensor) bool { return slices.Equal(a.shape, b.shape) }
 
 func mustSameShape(op string, a, b *Tensor) {
 	if !SameShape(a, b) {
-		panic(fmt.Sprintf("tensor: %s: shapes %v and %v differ", op, a.shape, b.shape))
+		panic(ShapeErrorf("tensor: %s: shapes %v and %v differ", op, a.shape, b.shape))
 	}
+}
+
+// ShapeError is what the operations of packages tensor, autograd, nn,
+// models and engine panic with when given shapes (or axes, sizes, counts)
+// they cannot take: a programmer error for a Go caller, bad input for a
+// command or server running a model it was given, which recovers it as an
+// error (internal/maybe). Msg starts with the package's name ("tensor: ",
+// "nn: ").
+type ShapeError struct {
+	Msg string
+}
+
+func (e *ShapeError) Error() string { return e.Msg }
+
+// ExpectedPanic marks ShapeError as a panic for bad input (see
+// internal/maybe).
+func (e *ShapeError) ExpectedPanic() {}
+
+// ShapeErrorf returns a *ShapeError with the formatted message, to panic
+// with.
+func ShapeErrorf(format string, args ...any) *ShapeError {
+	return &ShapeError{Msg: fmt.Sprintf(format, args...)}
 }
