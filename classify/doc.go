@@ -32,7 +32,10 @@
 // Options.Plans plans (default GOMAXPROCS), compiled on first use and kept.
 // A call takes a plan of its batch size for the time of its run and puts it
 // back, so no two calls share one; when all are in use, a call waits for
-// one. Batches larger than Options.MaxBatch run in chunks of that size. A
+// one. Plans are kept until [Classifier.Close], each with the buffers of
+// its batch size, so memory grows with the batch sizes used (at most
+// Options.Plans plans each). Batches larger than Options.MaxBatch run in
+// chunks of that size. A
 // model the engine cannot compile (or Options.Eager) runs its own forward
 // pass instead, which goroutines may run at once (each on its own autograd
 // tape); the model must be in evaluation mode and nobody may train it.
