@@ -14,8 +14,12 @@ import (
 
 // fuzzModel is a served model with no network: the decoders never run it.
 func fuzzModel() *served {
-	return &served{Model: Model{Name: "f", Meta: models.Meta{InputShape: [3]int{1, 4, 4},
-		Mean: []float32{0.5}, Std: []float32{0.25}, Options: models.Options{NumClasses: 3}}}}
+	m, err := newServed(Model{Name: "f", Meta: models.Meta{InputShape: [3]int{1, 4, 4},
+		Mean: []float32{0.5}, Std: []float32{0.25}, Options: models.Options{NumClasses: 3}}})
+	if err != nil {
+		panic(err)
+	}
+	return m
 }
 
 // fuzzOptions are small limits so the fuzzer reaches them.

@@ -195,13 +195,16 @@ func TestUINT8MatchesImageDecode(t *testing.T) {
 		var enc bytes.Buffer
 		png.Encode(&enc, img)
 		for _, model := range []Model{m, rgb} {
-			sm := &served{Model: model}
+			sm, err := newServed(model)
+			if err != nil {
+				t.Fatal(err)
+			}
 			mc, mh, mw := model.Meta.InputShape[0], model.Meta.InputShape[1], model.Meta.InputShape[2]
 			want, err := data.DecodeImage(bytes.NewReader(enc.Bytes()), "want", mc, mh, mw, data.ResizeCrop)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sm.normalize(want, 1)
+			sm.prep.Normalize(want)
 			shape := []int64{1, int64(c.ic), int64(c.ih), int64(c.iw)}
 			if c.layout == "NHWC" {
 				shape = []int64{1, int64(c.ih), int64(c.iw), int64(c.ic)}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fovea-ml/fovea/classify"
 	evalmetrics "github.com/fovea-ml/fovea/metrics"
 )
 
@@ -251,7 +252,7 @@ func writeInferResponse(w http.ResponseWriter, m *served, in *inferInput, logits
 	for _, o := range in.outputs {
 		data := logits
 		if o.name == outProbs {
-			data = softmaxRows(logits, k, m.Meta.Temperature)
+			data = softmaxRows(logits, k, classify.Temperature(m.Meta))
 		}
 		ro := responseOutput{Name: o.name, Shape: shape, Datatype: typeFP32}
 		if o.binary {
@@ -289,12 +290,8 @@ func writeInferResponse(w http.ResponseWriter, m *served, in *inferInput, logits
 	w.Write(bin.Bytes())
 }
 
-// softmaxRows returns softmax(row / T) of each k-wide row (T ≤ 0: 1).
-func softmaxRows(logits []float32, k int, temperature float64) []float32 {
-	t := temperature
-	if t <= 0 {
-		t = 1
-	}
+// softmaxRows returns softmax(row / t) of each k-wide row.
+func softmaxRows(logits []float32, k int, t float64) []float32 {
 	out := make([]float32, len(logits))
 	for at := 0; at+k <= len(logits); at += k {
 		for i, p := range evalmetrics.Softmax(logits[at:at+k], t) {

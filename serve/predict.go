@@ -10,7 +10,6 @@ import (
 	"image/color"
 	"image/png"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/explain"
 	evalmetrics "github.com/fovea-ml/fovea/metrics"
@@ -42,32 +42,6 @@ type explanation struct {
 	Class  int    `json:"class"`
 	// PNG is the base64 PNG of the heat map over the (resized) input.
 	PNG string `json:"png"`
-}
-
-// checkNormalization validates a model's mean and std for c channels.
-func checkNormalization(mean, std []float32, c int) error {
-	if len(mean) == 0 && len(std) == 0 {
-		return nil
-	}
-	if len(mean) != len(std) || len(mean) != 1 && len(mean) != c {
-		return fmt.Errorf("normalization has %d means and %d stds for %d channels", len(mean), len(std), c)
-	}
-	for _, s := range std {
-		if s == 0 || math.IsNaN(float64(s)) {
-			return fmt.Errorf("normalization std %v", std)
-		}
-	}
-	return nil
-}
-
-// normalize applies m's mean and std in place to n examples x.
-func (m *served) normalize(x []float32, n int) {
-	if len(m.Meta.Mean) == 0 {
-		return
-	}
-	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
-	ds := &data.Dataset{X: x, Y: make([]int, n), C: c, H: h, W: w}
-	ds.Normalize(m.Meta.Mean, m.Meta.Std)
 }
 
 // reserveFunc reserves decode budget for n bytes of what (an image or a
@@ -122,9 +96,9 @@ func (m *served) fromPixels(px []byte, shape []int64, layout string, maxPixels i
 	per, chw := ic*ih*iw, c*h*w
 	out := make([]float32, n*chw)
 	for e := range n {
-		data.ImageInto(pixelImage(px[e*per:(e+1)*per], ic, ih, iw, layout == "NCHW"), c, h, w, data.ResizeCrop, out[e*chw:(e+1)*chw])
+		data.ImageInto(pixelImage(px[e*per:(e+1)*per], ic, ih, iw, layout == "NCHW"), c, h, w, m.prep.Resize, out[e*chw:(e+1)*chw])
 	}
-	m.normalize(out, n)
+	m.prep.Normalize(out)
 	return out, nil
 }
 
@@ -191,11 +165,10 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		}
 		topK = k
 	}
-	invert := q.Get("invert")
-	if invert == "" {
-		invert = "auto"
-	}
-	if invert != "auto" && invert != "yes" && invert != "no" {
+	invert := classify.Invert(q.Get("invert"))
+	switch invert {
+	case "", classify.InvertAuto, classify.InvertAlways, classify.InvertNever:
+	default:
 		writeError(w, http.StatusBadRequest, "invert=%q: want auto, yes or no", invert)
 		return
 	}
@@ -225,7 +198,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x := slices.Clone(pixels)
-	m.normalize(x, 1)
+	m.prep.Normalize(x)
 	logits, k, err := m.b.infer(ctx, x, 1, a)
 	if err != nil {
 		writeInferErr(w, err, s.opt.Timeout)
@@ -235,7 +208,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "the model's output is %v, not a finite number, for an image in [0, 1]: the model is broken", logits[i])
 		return
 	}
-	resp := predictResponse{Model: m.Name, Inverted: inverted, Top: m.top(logits, k, topK)}
+	resp := predictResponse{Model: m.Name, Inverted: inverted, Top: classify.Rank(m.Meta, logits[:k], topK)}
 	if wantExplain {
 		ex, err := s.explain(ctx, m, pixels, x)
 		switch {
@@ -303,7 +276,7 @@ func readUpload(r *http.Request) ([]byte, error) {
 // its decode takes, decodes it to m's input size in [0, 1] and inverts it as
 // invert says (auto: a 1-channel image whose border is mostly light, as
 // fovea predict does).
-func (m *served) decodeImage(raw []byte, invert string, maxPixels int64, reserve reserveFunc) ([]float32, bool, error) {
+func (m *served) decodeImage(raw []byte, invert classify.Invert, maxPixels int64, reserve reserveFunc) ([]float32, bool, error) {
 	c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
 	if c != 1 && c != 3 {
 		return nil, false, badRequest("model %q takes %d channels; image upload works only for 1- or 3-channel models", m.Name, c)
@@ -316,18 +289,14 @@ func (m *served) decodeImage(raw []byte, invert string, maxPixels int64, reserve
 	if err != nil {
 		return nil, false, err
 	}
-	x, err := data.DecodeImage(bytes.NewReader(raw), "upload", c, h, w, data.ResizeCrop)
+	x, err := data.DecodeImage(bytes.NewReader(raw), "upload", c, h, w, m.prep.Resize)
 	release()
 	if err != nil {
 		return nil, false, badRequest("%v", err)
 	}
-	inverted := invert == "yes" || invert == "auto" && c == 1 && data.BorderMean(x, c, h, w) > 0.5
-	if inverted {
-		for i := range x {
-			x[i] = 1 - x[i]
-		}
-	}
-	return x, inverted, nil
+	p := m.prep
+	p.Invert = invert
+	return x, p.InvertPixels(x), nil
 }
 
 // reserve returns the reserveFunc of a request for model m that waits at
@@ -345,15 +314,6 @@ func (s *Server) reserve(ctx context.Context, m *served) reserveFunc {
 		}
 		return release, err
 	}
-}
-
-// top returns the k most probable classes of one row of logits.
-func (m *served) top(logits []float32, k, topK int) []evalmetrics.Ranked {
-	t := m.Meta.Temperature
-	if t <= 0 {
-		t = 1
-	}
-	return evalmetrics.TopClasses(evalmetrics.Softmax(logits[:k], t), m.Meta.Classes, topK)
 }
 
 // explain computes the Grad-CAM of the predicted class for the normalized

@@ -50,6 +50,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/internal/version"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
@@ -237,10 +238,23 @@ type Server struct {
 	bodies   map[*inflightBody]struct{}
 }
 
-// served is a model with its batcher.
+// served is a model with its preprocessing and its batcher.
 type served struct {
 	Model
-	b *batcher
+	prep classify.Preprocessing // the invert mode is each request's
+	b    *batcher
+}
+
+// newServed checks m's metadata and puts its network in evaluation mode.
+func newServed(m Model) (*served, error) {
+	prep, err := classify.NewPreprocessing(m.Meta, classify.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("serve: model %q: %v", m.Name, err)
+	}
+	if m.Layer != nil {
+		nn.SetTraining(m.Layer, false)
+	}
+	return &served{Model: m, prep: prep}, nil
 }
 
 // New checks the models and options, starts one worker per model, and
@@ -275,15 +289,10 @@ func New(ms []Model, opt Options) (*Server, error) {
 		if _, dup := s.models[m.Name]; dup {
 			return nil, fmt.Errorf("serve: model %q given twice", m.Name)
 		}
-		c, h, w := m.Meta.InputShape[0], m.Meta.InputShape[1], m.Meta.InputShape[2]
-		if c < 1 || h < 1 || w < 1 {
-			return nil, fmt.Errorf("serve: model %q has no input shape (C, H, W)", m.Name)
+		sm, err := newServed(m)
+		if err != nil {
+			return nil, err
 		}
-		if err := checkNormalization(m.Meta.Mean, m.Meta.Std, c); err != nil {
-			return nil, fmt.Errorf("serve: model %q: %v", m.Name, err)
-		}
-		nn.SetTraining(m.Layer, false)
-		sm := &served{Model: m}
 		s.models[m.Name] = sm
 		s.order = append(s.order, m.Name)
 	}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
@@ -308,7 +310,7 @@ func TestBinaryExtension(t *testing.T) {
 	if len(b)-n != 80 || binary.Read(bytes.NewReader(b[n:]), binary.LittleEndian, probs) != nil {
 		t.Fatalf("binary part of %d bytes", len(b)-n)
 	}
-	if got := softmaxRows(want, 10, 0); !close32(probs, got, 1e-5) {
+	if got := softmaxRows(want, 10, 1); !close32(probs, got, 1e-5) {
 		t.Fatalf("binary probabilities %v, want %v", probs, got)
 	}
 
@@ -494,6 +496,37 @@ func TestPredictUpload(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	if grown := ms.TotalAlloc - before; grown > 200<<20 {
 		t.Errorf("refusing bad uploads allocated %d MiB", grown>>20)
+	}
+}
+
+// TestPredictMatchesClassify checks that an upload is prepared and ranked
+// as package classify (and so fovea predict) does it: a lone request runs
+// in a batch of one, and gives the probabilities a Classifier gives for
+// the decoded image, to the bit, with each invert mode.
+func TestPredictMatchesClassify(t *testing.T) {
+	m := mnistModel(t, "m")
+	_, ts := newTest(t, Options{}, m)
+	for _, invert := range []classify.Invert{classify.InvertAuto, classify.InvertAlways, classify.InvertNever} {
+		c, err := classify.New(m.Layer, m.Meta, classify.Options{Invert: invert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dark := range []bool{false, true} {
+			raw := digitPNG(t, 40, 30, dark)
+			img, err := png.Decode(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := c.Classify(context.Background(), img, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _, b := do(t, "POST", ts.URL+"/v1/predict/m?top=10&invert="+string(invert), "image/png", raw)
+			var got predictResponse
+			if code != 200 || json.Unmarshal(b, &got) != nil || got.Inverted != want.Inverted || !slices.Equal(got.Top, want.Top) {
+				t.Errorf("invert=%s, dark digit %v: %d %s; classify gives %+v", invert, dark, code, b, want)
+			}
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/models"
@@ -67,7 +68,7 @@ See docs/evaluation.md.`,
 				return err
 			}
 			switch {
-			case isONNXPath(ckpt):
+			case classify.IsONNX(ckpt):
 				return fmt.Errorf("--model %s: calibrate writes a Fovea checkpoint; give a .safetensors checkpoint, not an ONNX file", ckpt)
 			case out == "":
 				return fmt.Errorf("--out: a checkpoint path for the calibrated model is required")
@@ -87,7 +88,7 @@ See docs/evaluation.md.`,
 				return err
 			}
 			fmt.Fprintln(os.Stderr, "data:", about)
-			before := temperature(meta)
+			before := classify.Temperature(meta)
 			valLogits := train.Logits(model, val, batch)
 			t := metrics.FitTemperature(valLogits, val.Y)
 			res := calibrateOutput{Checkpoint: ckpt, Out: out, Before: before, Temperature: t,

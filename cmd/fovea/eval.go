@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/models"
@@ -76,7 +77,7 @@ are not the model's is refused. See docs/evaluation.md.`,
 			if !(threshold >= 0 && threshold <= 1) {
 				return fmt.Errorf("--threshold %g: must be a probability in [0, 1]", threshold)
 			}
-			model, meta, err := loadModel(ckpt)
+			model, meta, err := classify.Load(ckpt)
 			if err != nil {
 				return err
 			}
@@ -98,7 +99,7 @@ are not the model's is refused. See docs/evaluation.md.`,
 				}
 			}
 			fmt.Fprintln(os.Stderr, "data:", sets.about)
-			temp := temperature(meta)
+			temp := classify.Temperature(meta)
 			logits := train.Logits(model, test, batch)
 			if tta == "flip" {
 				// Test-time augmentation: the mean of the logits of each
@@ -187,15 +188,6 @@ func classNames(meta models.Meta, ds *data.Dataset) []string {
 		return meta.Classes
 	}
 	return ds.ClassNames
-}
-
-// temperature returns the softmax temperature of a checkpoint: its
-// calibrated one, else 1.
-func temperature(meta models.Meta) float64 {
-	if meta.Temperature > 0 {
-		return meta.Temperature
-	}
-	return 1
 }
 
 // writeClassCSV writes the per-class rows of e, then the macro and

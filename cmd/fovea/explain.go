@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/explain"
 	"github.com/fovea-ml/fovea/models"
@@ -116,14 +117,12 @@ func runExplain(f explainFlags, images []string) error {
 	if f.samples < 1 {
 		return fmt.Errorf("--samples %d: must be at least 1", f.samples)
 	}
-	model, meta, err := loadModel(f.ckpt)
+	cl, err := openImageClassifier(f.ckpt, "explain", f.resize, f.invert)
 	if err != nil {
 		return err
 	}
-	c, h, w := meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]
-	if c != 1 && c != 3 {
-		return fmt.Errorf("--model %s takes %d-channel input; explain reads images as grayscale (1) or RGB (3) only", f.ckpt, c)
-	}
+	defer cl.Close()
+	model, meta, prep := cl.Model(), cl.Meta(), cl.Preprocessing()
 	if k := meta.Options.NumClasses; f.class >= 0 && k > 0 && f.class >= k {
 		return fmt.Errorf("--class %d: the model has %d classes (0 to %d)", f.class, k, k-1)
 	}
@@ -134,21 +133,13 @@ func runExplain(f explainFlags, images []string) error {
 	// Every image is read before anything is written.
 	inputs := make([]explainInput, len(images))
 	for i, path := range images {
-		x, inverted, err := readModelImage(path, c, h, w, f.resize, f.invert)
+		raw, err := data.ReadImageFile(path, prep.C, prep.H, prep.W, prep.Resize)
 		if err != nil {
 			return err
 		}
-		in := explainInput{path: path, raw: slices.Clone(x), inverted: inverted}
-		if inverted {
-			for k := range in.raw {
-				in.raw[k] = 1 - in.raw[k]
-			}
-		}
-		if len(meta.Mean) > 0 {
-			(&data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}).Normalize(meta.Mean, meta.Std)
-		}
-		in.x = tensor.FromSlice(x, 1, c, h, w)
-		inputs[i] = in
+		x := slices.Clone(raw)
+		inverted := prep.Prepare(x)
+		inputs[i] = explainInput{path: path, raw: raw, x: tensor.FromSlice(x, 1, prep.C, prep.H, prep.W), inverted: inverted}
 	}
 	if note != "" {
 		fmt.Fprintln(os.Stderr, "note:", note)
@@ -200,7 +191,7 @@ func runExplain(f explainFlags, images []string) error {
 func runnableMethods(ms []string, model nn.Layer, meta models.Meta, f explainFlags) (run []string, note string, err error) {
 	var why string
 	switch {
-	case strings.HasPrefix(meta.Model, onnxPrefix):
+	case strings.HasPrefix(meta.Model, classify.ONNXPrefix):
 		why = fmt.Sprintf("%s is an ONNX graph, which runs as one piece with no conv layers to hook", f.ckpt)
 		if f.layer != "" && slices.Contains(ms, "gradcam") {
 			return nil, "", fmt.Errorf("--layer %s: %s; Grad-CAM needs a Fovea checkpoint (saliency and smoothgrad work on ONNX)", f.layer, why)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/explain"
 	"github.com/fovea-ml/fovea/tensor"
@@ -151,7 +152,7 @@ func TestFixedBatchGradient(t *testing.T) {
 	for _, b := range []int64{0, 4} {
 		file := filepath.Join(dir, fmt.Sprintf("tiny%d.onnx", b))
 		tinyONNX(t, file, b)
-		m, _, err := loadModel(file)
+		m, _, err := classify.Load(file)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,11 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/data"
-	"github.com/fovea-ml/fovea/engine"
 	"github.com/fovea-ml/fovea/internal/atomicfile"
-	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -51,22 +49,23 @@ eagerly. The folder of --out must exist.`,
 			case batch < 1:
 				return fmt.Errorf("--batch-size %d: must be at least 1", batch)
 			}
-			model, meta, err := loadModel(modelPath)
+			c, err := classify.Open(modelPath, classify.Options{MaxBatch: batch, Eager: !useEngine})
 			if err != nil {
 				return err
 			}
-			x, err := readInputNPY(inPath, meta.InputShape)
+			defer c.Close()
+			x, err := readInputNPY(inPath, c.Meta().InputShape)
 			if err != nil {
 				return err
 			}
-			y, err := infer(model, x, batch, useEngine)
+			y, err := c.Logits(cmd.Context(), x)
 			if err != nil {
 				return fmt.Errorf("--model %s: %v", modelPath, err)
 			}
 			if err := writeNPY(outPath, y); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: float32 %s\n", outPath, shapeText(y.Shape()))
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: float32 (%s)\n", outPath, dimsText(y.Shape()))
 			return nil
 		},
 	}
@@ -100,66 +99,21 @@ func readInputNPY(path string, in [3]int) (*tensor.Tensor, error) {
 	return tensor.FromSlice(a.Float32s(), a.Shape...), nil
 }
 
-// infer runs model on x batch by batch without gradients, on the engine
-// when asked and possible, and returns the outputs joined along the batch.
-// A panic of the model becomes an error.
-func infer(model nn.Layer, x *tensor.Tensor, batch int, useEngine bool) (y *tensor.Tensor, err error) {
-	nn.SetTraining(model, false)
-	defer func() {
-		if r := recover(); r != nil {
-			y, err = nil, fmt.Errorf("%v", r)
-		}
-	}()
-	compiled := model
-	if fb, ok := model.(*fixedBatch); ok {
-		// Whole chunks of the graph's batch size run on the graph itself.
-		batch, compiled = fb.n, fb.m
+// dimsText returns the dimensions of shape separated by ", ".
+func dimsText(shape []int) string {
+	dims := make([]string, len(shape))
+	for i, d := range shape {
+		dims[i] = strconv.Itoa(d)
 	}
-	plans := map[int]*engine.Plan{} // by batch size; nil: run eagerly
-	runBatch := func(xb *tensor.Tensor) (out *tensor.Tensor) {
-		n := xb.Dim(0)
-		p, ok := plans[n]
-		if !ok && useEngine && (compiled == model || n == batch) {
-			p, _ = engine.Compile(compiled, xb.Shape()...)
-			plans[n] = p
-		}
-		if p != nil {
-			ok := func() (ok bool) {
-				defer func() {
-					if recover() != nil { // an engine limitation: run eagerly
-						plans[n] = nil
-					}
-				}()
-				out = p.Run(xb).Clone()
-				return true
-			}()
-			if ok {
-				return out
-			}
-		}
-		return model.Forward(autograd.EvalConst(xb)).Value
-	}
-	n := x.Dim(0)
-	var outs []*tensor.Tensor
-	for at := 0; at < n; at += batch {
-		outs = append(outs, runBatch(x.Narrow(0, at, min(batch, n-at)).Contiguous()))
-	}
-	if len(outs) == 1 {
-		return outs[0], nil
-	}
-	return tensor.Concat(0, outs...), nil
+	return strings.Join(dims, ", ")
 }
 
 // writeNPY writes t as a float32 .npy file (format 1.0, C order),
 // atomically: a temporary file in the same directory is synced and renamed
 // over path.
 func writeNPY(path string, t *tensor.Tensor) (err error) {
-	dims := make([]string, t.Dims())
-	for i, d := range t.Shape() {
-		dims[i] = strconv.Itoa(d)
-	}
-	shape := strings.Join(dims, ", ")
-	if len(dims) == 1 {
+	shape := dimsText(t.Shape())
+	if t.Dims() == 1 {
 		shape += ","
 	}
 	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", shape)

@@ -5,18 +5,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/data"
-	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
 // prediction is one image's top-k result; its classes have the keys of
 // the server's /v1/predict response (label, index, probability).
 type prediction struct {
-	Image    string           `json:"image"`
-	Inverted bool             `json:"inverted,omitempty"`
-	Top      []metrics.Ranked `json:"top"`
+	Image string `json:"image"`
+	classify.Prediction
 }
 
 func newPredictCmd() *cobra.Command {
@@ -30,7 +28,8 @@ func newPredictCmd() *cobra.Command {
 RGB, resized to the model's input size, scaled to [0, 1] and normalized as in
 training. MNIST models see light digits on a dark ground; with --invert auto
 (the default) a single-channel image whose border is mostly light is inverted
-first, and the output says so.`,
+first, and the output says so. Go programs get the same results from package
+classify (see examples/classify).`,
 		Example: "  fovea predict --model mnist-cnn-mnist.safetensors digit.png\n  fovea predict --model mnist-cnn-mnist.safetensors --json --top 3 *.png",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, images []string) error {
@@ -44,32 +43,26 @@ first, and the output says so.`,
 			if err := oneOf("resize", resize, data.ResizeCrop, data.ResizeStretch); err != nil {
 				return err
 			}
-			model, meta, err := loadModel(ckpt)
-			if err != nil {
-				return err
-			}
-			c, h, w := meta.InputShape[0], meta.InputShape[1], meta.InputShape[2]
-			if c != 1 && c != 3 {
-				return fmt.Errorf("--model %s takes %d-channel input; predict reads images as grayscale (1) or RGB (3) only", ckpt, c)
-			}
 			if topK < 1 {
 				return fmt.Errorf("--top %d: must be at least 1", topK)
 			}
+			cl, err := openImageClassifier(ckpt, "predict", resize, invert)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			prep := cl.Preprocessing()
 			var preds []prediction
 			for _, path := range images {
-				x, inverted, err := readModelImage(path, c, h, w, resize, invert)
+				x, inverted, err := prep.ReadFile(path)
 				if err != nil {
 					return err
 				}
-				p := prediction{Image: path, Inverted: inverted}
-				in := tensor.FromSlice(x, 1, c, h, w)
-				if len(meta.Mean) > 0 {
-					ds := &data.Dataset{X: x, Y: []int{0}, C: c, H: h, W: w}
-					ds.Normalize(meta.Mean, meta.Std)
+				top, err := cl.Top(cmd.Context(), tensor.FromSlice(x, 1, prep.C, prep.H, prep.W), topK)
+				if err != nil {
+					return fmt.Errorf("--model %s: %v", ckpt, err)
 				}
-				logits := model.Forward(autograd.EvalConst(in)).Value.Data()
-				p.Top = metrics.TopClasses(metrics.Softmax(logits, temperature(meta)), meta.Classes, topK)
-				preds = append(preds, p)
+				preds = append(preds, prediction{Image: path, Prediction: classify.Prediction{Inverted: inverted, Top: top[0]}})
 			}
 			if asJSON {
 				return printJSON(preds)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/robust"
@@ -57,7 +58,7 @@ See docs/robustness.md.`,
 			if err != nil {
 				return err
 			}
-			model, meta, err := loadModel(ckpt)
+			model, meta, err := classify.Load(ckpt)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/serve"
 )
 
@@ -176,7 +177,7 @@ func loadServed(specs []string) ([]serve.Model, error) {
 		if name == "" || path == "" {
 			return nil, fmt.Errorf("--model %q: want NAME=PATH", spec)
 		}
-		layer, meta, err := loadModel(path)
+		layer, meta, err := classify.Load(path)
 		if err != nil {
 			return nil, fmt.Errorf("--model %s: %v", name, err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fovea-ml/fovea/classify"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/summary"
@@ -89,7 +90,7 @@ func summaryModel(arg string, in *[3]int, classes int) (string, nn.Layer, [3]int
 		if classes != 0 {
 			return "", nil, [3]int{}, fmt.Errorf("--classes: %s is a checkpoint, whose classes are fixed", arg)
 		}
-		m, meta, err := loadModel(arg)
+		m, meta, err := classify.Load(arg)
 		if err != nil {
 			return "", nil, [3]int{}, err
 		}

@@ -1,4 +1,4 @@
-package main
+package classify
 
 import (
 	"fmt"
@@ -14,22 +14,24 @@ import (
 	"github.com/fovea-ml/fovea/tensor"
 )
 
-// onnxPrefix starts Meta.Model for a model imported from an ONNX file.
-const onnxPrefix = "onnx:"
+// ONNXPrefix starts Meta.Model for a model imported from an ONNX file.
+const ONNXPrefix = "onnx:"
 
-// isONNXPath reports whether a --model path names an ONNX file.
-func isONNXPath(path string) bool { return strings.EqualFold(filepath.Ext(path), ".onnx") }
+// IsONNX reports whether path names an ONNX file (extension .onnx, any
+// case), which [Load] imports rather than reading as a checkpoint.
+func IsONNX(path string) bool { return strings.EqualFold(filepath.Ext(path), ".onnx") }
 
-// loadModel opens a --model file: an ONNX model (a .onnx file, imported
-// with onnx.Load) or a Fovea checkpoint (models.Load). An ONNX model's
+// Load opens a model file: an ONNX model (a .onnx file, imported with
+// [onnx.Load]) or a Fovea checkpoint ([models.Load]). An ONNX model's
 // metadata comes from its graph: the input shape (N, C, H, W) with any
-// batch size, Model "onnx:" and the file name; a file exported by Fovea
-// also brings its checkpoint's classes, normalization, temperature and
-// training data (metadata_props), any other file has no normalization and
-// classes "0" to "K-1" for its K outputs. A graph with a fixed batch size
-// is run in chunks of that size. The model is in evaluation mode.
-func loadModel(path string) (nn.Layer, models.Meta, error) {
-	if !isONNXPath(path) {
+// batch size, Model [ONNXPrefix] and the file name; a file exported by
+// Fovea also brings its checkpoint's classes, normalization, temperature
+// and training data (metadata_props), any other file has no normalization
+// and classes "0" to "K-1" for its K outputs. A graph with a fixed batch
+// size runs on any batch, in chunks of that size. The model is in
+// evaluation mode. Errors name path.
+func Load(path string) (nn.Layer, models.Meta, error) {
+	if !IsONNX(path) {
 		return models.Load(path)
 	}
 	m, err := onnx.Load(path)
@@ -38,10 +40,10 @@ func loadModel(path string) (nn.Layer, models.Meta, error) {
 	}
 	in := m.InputShape
 	if len(in) != 4 || in[1] < 1 || in[2] < 1 || in[3] < 1 {
-		return nil, models.Meta{}, fmt.Errorf("%s: input %q has shape %s; Fovea commands need images (N, C, H, W) with fixed C, H and W",
+		return nil, models.Meta{}, fmt.Errorf("%s: input %q has shape %s; Fovea needs images (N, C, H, W) with fixed C, H and W",
 			path, m.InputName, shapeText(in))
 	}
-	meta := models.Meta{Model: onnxPrefix + filepath.Base(path), InputShape: [3]int{in[1], in[2], in[3]}}
+	meta := models.Meta{Model: ONNXPrefix + filepath.Base(path), InputShape: [3]int{in[1], in[2], in[3]}}
 	if _, ok := m.Metadata[checkpoint.KeyModel]; ok {
 		// Exported by Fovea: the checkpoint's classes, normalization and
 		// temperature travel in the metadata_props.
