@@ -11,6 +11,7 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/engine"
+	"github.com/fovea-ml/fovea/internal/maybe"
 	"github.com/fovea-ml/fovea/metrics"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
@@ -268,15 +269,15 @@ func (c *Classifier) forward(ctx context.Context, x *tensor.Tensor) (*tensor.Ten
 	return c.runEager(x)
 }
 
-// runEager runs the model's forward pass on x, turning a panic into an
-// error.
-func (c *Classifier) runEager(x *tensor.Tensor) (y *tensor.Tensor, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			y, err = nil, fmt.Errorf("classify: the model failed: %v", r)
-		}
-	}()
-	return c.model.Forward(autograd.EvalConst(x)).Value, nil
+// runEager runs the model's forward pass on x, turning an expected panic
+// (a shape the model cannot take, an ONNX graph that cannot run on it)
+// into an error.
+func (c *Classifier) runEager(x *tensor.Tensor) (*tensor.Tensor, error) {
+	y, err := maybe.Value(func() *autograd.Var { return c.model.Forward(autograd.EvalConst(x)) })
+	if err != nil {
+		return nil, fmt.Errorf("classify: the model failed: %w", err)
+	}
+	return y.Value, nil
 }
 
 // runPlan runs x (n, C, H, W) on a plan for batch size n (a fixed-batch
@@ -307,7 +308,9 @@ func (c *Classifier) runPlan(ctx context.Context, x *tensor.Tensor) (*tensor.Ten
 }
 
 // runPlanSafely runs in on *p, compiling *p for in's shape first if it is
-// nil, and turns a panic of either into an error.
+// nil, and turns a panic of either into an error: any panic, since the
+// caller then runs the model eagerly, which gives the same result where
+// the engine has a limitation and reports the model's own errors.
 func runPlanSafely(p **engine.Plan, model nn.Layer, in *tensor.Tensor) (y *tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {

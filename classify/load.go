@@ -8,6 +8,7 @@ import (
 
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/checkpoint"
+	"github.com/fovea-ml/fovea/internal/maybe"
 	"github.com/fovea-ml/fovea/models"
 	"github.com/fovea-ml/fovea/nn"
 	"github.com/fovea-ml/fovea/onnx"
@@ -85,14 +86,14 @@ func Load(path string) (nn.Layer, models.Meta, error) {
 }
 
 // outputShape runs model on one zero image of shape in and returns the
-// output's shape, turning a panic into an error.
-func outputShape(model nn.Layer, in [3]int) (shape []int, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("running the model on a %dx%dx%d input: %v", in[0], in[1], in[2], r)
-		}
-	}()
-	return model.Forward(autograd.EvalConst(tensor.New(1, in[0], in[1], in[2]))).Shape(), nil
+// output's shape, turning an expected panic (a shape the model cannot
+// take) into an error.
+func outputShape(model nn.Layer, in [3]int) ([]int, error) {
+	y, err := maybe.Value(func() *autograd.Var { return model.Forward(autograd.EvalConst(tensor.New(1, in[0], in[1], in[2]))) })
+	if err != nil {
+		return nil, fmt.Errorf("running the model on a %dx%dx%d input: %w", in[0], in[1], in[2], err)
+	}
+	return y.Shape(), nil
 }
 
 // shapeText formats an ONNX shape, "N" for symbolic dimensions.
