@@ -251,11 +251,14 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 		}}, nil
 	case "softmax", "logsoftmax":
 		n := outShape[len(outShape)-1]
-		log := o.kind == "logsoftmax"
+		row := kernels.SoftmaxRow[float32]
+		if o.kind == "logsoftmax" {
+			row = kernels.LogSoftmaxRow[float32]
+		}
 		return step{name: name, run: func(p *Plan) {
 			x, y := in(0), out()
 			for r := 0; r < len(y); r += n {
-				softmaxRow(x[r:r+n], y[r:r+n], log)
+				row(x[r:r+n], y[r:r+n], n, 1)
 			}
 		}}, nil
 	}
@@ -271,25 +274,6 @@ func poolGeom(in, out []int, p tensor.PoolParams) kernels.PoolGeom {
 	}
 	return kernels.PoolGeom{H: in[2], W: in[3], KH: p.Kernel[0], KW: p.Kernel[1], StrideH: s[0], StrideW: s[1],
 		PadH: p.Pad[0], PadW: p.Pad[1], OutH: out[2], OutW: out[3]}
-}
-
-func softmaxRow(x, y []float32, log bool) {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v - m))
-	}
-	lse := m + float32(math.Log(s))
-	for i, v := range x {
-		if log {
-			y[i] = v - lse
-		} else {
-			y[i] = float32(math.Exp(float64(v - lse)))
-		}
-	}
 }
 
 // activation returns the in-place function applying a traced activation.
