@@ -266,12 +266,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 }
 
 func poolGeom(in, out []int, p tensor.PoolParams) kernels.PoolGeom {
-	s := p.Stride
-	for i := range 2 {
-		if s[i] == 0 {
-			s[i] = p.Kernel[i]
-		}
-	}
+	s := p.WithDefaults().Stride
 	return kernels.PoolGeom{H: in[2], W: in[3], KH: p.Kernel[0], KW: p.Kernel[1], StrideH: s[0], StrideW: s[1],
 		PadH: p.Pad[0], PadW: p.Pad[1], OutH: out[2], OutW: out[3]}
 }
