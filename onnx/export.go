@@ -216,9 +216,6 @@ func int64s(v []int) []int64 {
 	return out
 }
 
-// one1 is 1 for 0 (the "0 means 1" defaults of tensor.ConvParams).
-func one1(v int) int { return max(v, 1) }
-
 // run maps every traced node.
 func (e *exporter) run() error {
 	g := e.g
@@ -229,7 +226,7 @@ func (e *exporter) run() error {
 		outShape := g.Values[n.Output].Shape
 		switch n.Op {
 		case "conv2d":
-			p := n.Attrs.(tensor.ConvParams)
+			p := n.Attrs.(tensor.ConvParams).WithDefaults()
 			w := g.Values[n.Inputs[1]].Shape
 			ins := []string{in(0), in(1)}
 			if n.Inputs[2] >= 0 {
@@ -237,10 +234,10 @@ func (e *exporter) run() error {
 			}
 			e.node("Conv", ins, out,
 				attrInts("kernel_shape", w[2], w[3]),
-				attrInts("strides", one1(p.Stride[0]), one1(p.Stride[1])),
+				attrInts("strides", p.Stride[0], p.Stride[1]),
 				attrInts("pads", p.Pad[0], p.Pad[1], p.Pad[2], p.Pad[3]),
-				attrInts("dilations", one1(p.Dilation[0]), one1(p.Dilation[1])),
-				attrInt("group", one1(p.Groups)))
+				attrInts("dilations", p.Dilation[0], p.Dilation[1]),
+				attrInt("group", p.Groups))
 		case "batchnorm":
 			a := n.Attrs.(autograd.BatchNormAttrs)
 			if a.Training || a.RunMean == nil || a.RunVar == nil {
