@@ -168,7 +168,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 		}
 		ep := &kernels.Epilogue{ColBias: o.b}
 		return step{name: name, run: func(*Plan) {
-			kernels.GemmEx(false, false, n, m, k, 1, x, k, wt, m, 0, y, m, ep, true)
+			kernels.GemmEx(n, m, k, 1, x, k, wt, m, 0, y, m, kernels.GemmOpts{Epilogue: ep, Parallel: true})
 			act(y)
 		}}, nil
 	case "add":
