@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -78,20 +79,8 @@ func CrossEntropy(logits *Var, labels []int, opt CrossEntropyOpts) *Var {
 	var total, wSum float64
 	for i, y := range labels {
 		row, p := zs[i*c:(i+1)*c], probs[i*c:(i+1)*c]
-		m := float32(math.Inf(-1))
-		for _, z := range row {
-			m = max(m, z)
-		}
-		var s float64
-		for k, z := range row {
-			e := math.Exp(float64(z - m))
-			p[k] = float32(e)
-			s += e
-		}
-		lse := float64(m) + math.Log(s) // log Σ exp(row)
-		for k := range p {
-			p[k] = float32(float64(p[k]) / s)
-		}
+		kernels.SoftmaxRow(row, p, c, 1)
+		lse := kernels.LogSumExp(row, c, 1) // log Σ exp(row)
 		wy := classWeight(opt.Weight, y)
 		wSum += wy
 		total += (1 - eps) * wy * (lse - float64(row[y]))

@@ -53,22 +53,7 @@ func Softmax(x *Var, axis int) (res *Var) {
 	xs := x.Value.Contiguous().Data()
 	out := x.Value.Arena().Empty(x.Value.Shape()...)
 	ys := out.Data()
-	overRows(outer, n, inner, func(b int) {
-		m := float32(math.Inf(-1))
-		for j := range n {
-			m = max(m, xs[b+j*inner])
-		}
-		var s float64
-		for j := range n {
-			e := float32(math.Exp(float64(xs[b+j*inner] - m)))
-			ys[b+j*inner] = e
-			s += float64(e)
-		}
-		inv := float32(1 / s)
-		for j := range n {
-			ys[b+j*inner] *= inv
-		}
-	})
+	overRows(outer, n, inner, func(b int) { kernels.SoftmaxRow(xs[b:], ys[b:], n, inner) })
 	return record(out, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
 		dx := x.Value.Arena().Empty(x.Value.Shape()...)
@@ -97,20 +82,7 @@ func LogSoftmax(x *Var, axis int) (res *Var) {
 	xs := x.Value.Contiguous().Data()
 	out := x.Value.Arena().Empty(x.Value.Shape()...)
 	ys := out.Data()
-	overRows(outer, n, inner, func(b int) {
-		m := float32(math.Inf(-1))
-		for j := range n {
-			m = max(m, xs[b+j*inner])
-		}
-		var s float64
-		for j := range n {
-			s += math.Exp(float64(xs[b+j*inner] - m))
-		}
-		lse := m + float32(math.Log(s))
-		for j := range n {
-			ys[b+j*inner] = xs[b+j*inner] - lse
-		}
-	})
+	overRows(outer, n, inner, func(b int) { kernels.LogSoftmaxRow(xs[b:], ys[b:], n, inner) })
 	return record(out, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
 		dx := x.Value.Arena().Empty(x.Value.Shape()...)

@@ -47,12 +47,8 @@ type conv struct {
 const batchedMaxHW = 14 * 14
 
 func newConv(in, out []int, o *op) *conv {
-	p := o.conv
-	for i := range 2 {
-		p.Stride[i] = max(p.Stride[i], 1)
-		p.Dilation[i] = max(p.Dilation[i], 1)
-	}
-	groups := max(p.Groups, 1)
+	p := o.conv.WithDefaults()
+	groups := p.Groups
 	c := &conv{
 		geo: kernels.ConvGeom{C: in[1] / groups, H: in[2], W: in[3], KH: o.wShape[2], KW: o.wShape[3],
 			StrideH: p.Stride[0], StrideW: p.Stride[1], PadH: p.Pad[0], PadW: p.Pad[1],

@@ -229,3 +229,24 @@ func TestBuffersAreShared(t *testing.T) {
 		t.Fatalf("%d buffers for a chain of %d steps; want lifetimes reused (≤ 3)", len(p.bufs), len(p.steps))
 	}
 }
+
+// TestSoftmaxMatchesEagerExactly checks that the engine's softmax and
+// log-softmax steps run the same row kernel as autograd, so a compiled
+// classifier gives the eager probabilities to the bit.
+func TestSoftmaxMatchesEagerExactly(t *testing.T) {
+	r := tensor.NewRNG(3)
+	for _, head := range []nn.Layer{nn.Softmax{Axis: -1}, nn.LogSoftmax{Axis: 1}} {
+		m := nn.NewSequential(nn.NewLinear(r, 16, 37, true), head)
+		x := tensor.Normal(tensor.NewRNG(4), 0, 3, 64, 16)
+		p, err := Compile(m, 64, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := p.Run(x).Data(), eager(m, x).Data()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%T: element %d: engine %g, eager %g (want the same bits)", head, i, got[i], want[i])
+			}
+		}
+	}
+}

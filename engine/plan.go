@@ -169,7 +169,7 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 		}
 		ep := &kernels.Epilogue{ColBias: o.b}
 		return step{name: name, run: func(*Plan) {
-			kernels.GemmEx(false, false, n, m, k, 1, x, k, wt, m, 0, y, m, ep, true)
+			kernels.GemmEx(n, m, k, 1, x, k, wt, m, 0, y, m, kernels.GemmOpts{Epilogue: ep, Parallel: true})
 			act(y)
 		}}, nil
 	case kindAdd:
@@ -252,11 +252,14 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 		}}, nil
 	case kindSoftmax, kindLogSoftmax:
 		n := outShape[len(outShape)-1]
-		log := o.kind == kindLogSoftmax
+		row := kernels.SoftmaxRow[float32]
+		if o.kind == kindLogSoftmax {
+			row = kernels.LogSoftmaxRow[float32]
+		}
 		return step{name: name, run: func(p *Plan) {
 			x, y := in(0), out()
 			for r := 0; r < len(y); r += n {
-				softmaxRow(x[r:r+n], y[r:r+n], log)
+				row(x[r:r+n], y[r:r+n], n, 1)
 			}
 		}}, nil
 	}
@@ -264,33 +267,9 @@ func (p *Plan) step(g *graph.Graph, o *op, size func(int) int) (step, error) {
 }
 
 func poolGeom(in, out []int, p tensor.PoolParams) kernels.PoolGeom {
-	s := p.Stride
-	for i := range 2 {
-		if s[i] == 0 {
-			s[i] = p.Kernel[i]
-		}
-	}
+	s := p.WithDefaults().Stride
 	return kernels.PoolGeom{H: in[2], W: in[3], KH: p.Kernel[0], KW: p.Kernel[1], StrideH: s[0], StrideW: s[1],
 		PadH: p.Pad[0], PadW: p.Pad[1], OutH: out[2], OutW: out[3]}
-}
-
-func softmaxRow(x, y []float32, log bool) {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v - m))
-	}
-	lse := m + float32(math.Log(s))
-	for i, v := range x {
-		if log {
-			y[i] = v - lse
-		} else {
-			y[i] = float32(math.Exp(float64(v - lse)))
-		}
-	}
 }
 
 // activation returns the in-place function applying a traced activation

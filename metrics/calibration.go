@@ -3,6 +3,8 @@ package metrics
 import (
 	"fmt"
 	"math"
+
+	"github.com/fovea-ml/fovea/internal/kernels"
 )
 
 // Bin is one bin of a reliability diagram: the examples whose confidence
@@ -67,20 +69,21 @@ func Reliability(probs [][]float32, labels []int, bins int) ([]Bin, float64) {
 // Softmax returns the probabilities softmax(logits / t) of one row of
 // logits at temperature t > 0, computed in float64.
 func Softmax(logits []float32, t float64) []float64 {
-	p := make([]float64, len(logits))
-	mx := math.Inf(-1)
-	for _, v := range logits {
-		mx = math.Max(mx, float64(v))
-	}
-	var z float64
-	for i, v := range logits {
-		p[i] = math.Exp((float64(v) - mx) / t)
-		z += p[i]
-	}
-	for i := range p {
-		p[i] /= z
-	}
+	p := scaled(logits, t, nil)
+	kernels.SoftmaxRow(p, p, len(p), 1)
 	return p
+}
+
+// scaled returns row / t in float64, in buf when it is long enough.
+func scaled(row []float32, t float64, buf []float64) []float64 {
+	if cap(buf) < len(row) {
+		buf = make([]float64, len(row))
+	}
+	buf = buf[:len(row)]
+	for i, v := range row {
+		buf[i] = float64(v) / t
+	}
+	return buf
 }
 
 // Probabilities returns softmax(row / t) of every row of logits as
@@ -107,16 +110,10 @@ func NLL(logits [][]float32, labels []int, t float64) float64 {
 		panic(fmt.Sprintf("metrics: NLL with %d logit rows and %d labels", len(logits), len(labels)))
 	}
 	var sum float64
+	var buf []float64
 	for i, row := range logits {
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = math.Max(mx, float64(v)/t)
-		}
-		var z float64
-		for _, v := range row {
-			z += math.Exp(float64(v)/t - mx)
-		}
-		sum += mx + math.Log(z) - float64(row[labels[i]])/t
+		buf = scaled(row, t, buf)
+		sum += kernels.LogSumExp(buf, len(buf), 1) - buf[labels[i]]
 	}
 	return sum / float64(len(logits))
 }

@@ -116,18 +116,6 @@ func (b *builder) sweep(l *layerSpec, shape []int, k, s, d [2]int, pad [4]int) (
 	return tensor.ConvOutSize(h, pad[0], pad[2], k[0], s[0], d[0]), tensor.ConvOutSize(w, pad[1], pad[3], k[1], s[1], d[1]), nil
 }
 
-// samePad returns the padding (top, left, bottom, right) that keeps the
-// size at stride 1, PyTorch's padding="same": the extra pixel of an even
-// kernel goes bottom/right.
-//
-// The one copy of this formula outside package nn (nn.NewConv2d's PadSame,
-// which takes one dilation for both axes): replace it with the shared
-// conv-geometry helper once package tensor has one (issue 22).
-func samePad(kernel, dilation [2]int) [4]int {
-	th, tw := dilation[0]*(kernel[0]-1), dilation[1]*(kernel[1]-1)
-	return [4]int{th / 2, tw / 2, th - th/2, tw - tw/2}
-}
-
 // numel returns the number of elements of a shape.
 func numel(shape []int) int {
 	n := 1

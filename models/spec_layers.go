@@ -155,7 +155,7 @@ func (b *builder) convParams(l *layerSpec, groups int) (tensor.ConvParams, error
 		if p.Stride != [2]int{1, 1} {
 			return p, b.errf(l, "pad: same needs stride 1")
 		}
-		p.Pad = samePad(l.kernel, p.Dilation)
+		p.Pad = tensor.SamePadding(l.kernel, p.Dilation)
 	}
 	return p, nil
 }

@@ -42,20 +42,18 @@ func NewConv2d(rng *rand.Rand, c Conv2dConfig) *Conv2d {
 	if kh == 0 && kw == 0 {
 		kh, kw = c.Kernel, c.Kernel
 	}
-	groups, stride, dil := max(c.Groups, 1), max(c.Stride, 1), max(c.Dilation, 1)
-	if c.In < 1 || c.Out < 1 || kh < 1 || kw < 1 || c.In%groups != 0 || c.Out%groups != 0 || c.Padding < 0 {
+	p := tensor.ConvParams{Stride: [2]int{c.Stride, c.Stride}, Dilation: [2]int{c.Dilation, c.Dilation}, Groups: c.Groups,
+		Pad: [4]int{c.Padding, c.Padding, c.Padding, c.Padding}}.WithDefaults()
+	if c.In < 1 || c.Out < 1 || kh < 1 || kw < 1 || c.In%p.Groups != 0 || c.Out%p.Groups != 0 || c.Padding < 0 {
 		panic(tensor.ShapeErrorf("nn: Conv2d %+v: channels must be positive and divisible by groups, kernel positive", c))
 	}
-	p := tensor.ConvParams{Stride: [2]int{stride, stride}, Dilation: [2]int{dil, dil}, Groups: groups,
-		Pad: [4]int{c.Padding, c.Padding, c.Padding, c.Padding}}
 	if c.PadSame {
-		if stride != 1 {
+		if p.Stride != [2]int{1, 1} {
 			panic(tensor.ShapeErrorf("nn: Conv2d: PadSame needs stride 1, as in PyTorch"))
 		}
-		th, tw := dil*(kh-1), dil*(kw-1)
-		p.Pad = [4]int{th / 2, tw / 2, th - th/2, tw - tw/2}
+		p.Pad = tensor.SamePadding([2]int{kh, kw}, p.Dilation)
 	}
-	w := KaimingUniform(rng, math.Sqrt(5), c.Out, c.In/groups, kh, kw)
+	w := KaimingUniform(rng, math.Sqrt(5), c.Out, c.In/p.Groups, kh, kw)
 	l := &Conv2d{Weight: autograd.Param(w), Params: p}
 	if !c.NoBias {
 		fanIn, _ := fans(w.Shape())

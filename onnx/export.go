@@ -217,9 +217,6 @@ func int64s(v []int) []int64 {
 	return out
 }
 
-// one1 is 1 for 0 (the "0 means 1" defaults of tensor.ConvParams).
-func one1(v int) int { return max(v, 1) }
-
 // run maps every traced node: an op of a generic form (package ops) to one
 // node of its ONNX type, the others by code of their own.
 func (e *exporter) run() error {
@@ -269,7 +266,7 @@ func (e *exporter) custom(i int, n graph.Node) error {
 	outShape := g.Values[n.Output].Shape
 	switch n.Op {
 	case ops.Conv2d:
-		p := n.Attrs.(tensor.ConvParams)
+		p := n.Attrs.(tensor.ConvParams).WithDefaults()
 		w := g.Values[n.Inputs[1]].Shape
 		ins := []string{in(0), in(1)}
 		if n.Inputs[2] >= 0 {
@@ -277,10 +274,10 @@ func (e *exporter) custom(i int, n graph.Node) error {
 		}
 		e.node(n.Op.ONNX(), ins, out,
 			attrInts("kernel_shape", w[2], w[3]),
-			attrInts("strides", one1(p.Stride[0]), one1(p.Stride[1])),
+			attrInts("strides", p.Stride[0], p.Stride[1]),
 			attrInts("pads", p.Pad[0], p.Pad[1], p.Pad[2], p.Pad[3]),
-			attrInts("dilations", one1(p.Dilation[0]), one1(p.Dilation[1])),
-			attrInt("group", one1(p.Groups)))
+			attrInts("dilations", p.Dilation[0], p.Dilation[1]),
+			attrInt("group", p.Groups))
 	case ops.BatchNorm:
 		a := n.Attrs.(autograd.BatchNormAttrs)
 		if a.Training || a.RunMean == nil || a.RunVar == nil {
@@ -337,12 +334,7 @@ func (e *exporter) custom(i int, n graph.Node) error {
 		e.node("Mul", []string{in(0), s}, out)
 	case ops.MaxPool2d, ops.AvgPool2d:
 		p := n.Attrs.(tensor.PoolParams)
-		stride := p.Stride
-		for k := range stride {
-			if stride[k] == 0 {
-				stride[k] = p.Kernel[k]
-			}
-		}
+		stride := p.WithDefaults().Stride
 		attrs := []*onnxpb.AttributeProto{
 			attrInts("kernel_shape", p.Kernel[0], p.Kernel[1]),
 			attrInts("strides", stride[0], stride[1]),

@@ -55,8 +55,9 @@ type ConvParams struct {
 	Groups   int    // 0 means 1; Groups == input channels is depthwise
 }
 
-// norm returns p with defaults filled in.
-func (p ConvParams) norm() ConvParams {
+// WithDefaults returns p with the zero values that stand for a default
+// filled in: stride, dilation and groups of at least 1.
+func (p ConvParams) WithDefaults() ConvParams {
 	for i := range 2 {
 		p.Stride[i] = max(p.Stride[i], 1)
 		p.Dilation[i] = max(p.Dilation[i], 1)
@@ -69,6 +70,24 @@ func (p ConvParams) norm() ConvParams {
 // sweep: input n, padding lo+hi, kernel k, stride s, dilation d.
 func ConvOutSize(n, lo, hi, k, s, d int) int {
 	return (n+lo+hi-d*(k-1)-1)/s + 1
+}
+
+// OutSize returns the output height and width of the convolution of an
+// h×w input with a kernel of size (height, width), defaults included.
+func (p ConvParams) OutSize(h, w int, kernel [2]int) (oh, ow int) {
+	p = p.WithDefaults()
+	return ConvOutSize(h, p.Pad[0], p.Pad[2], kernel[0], p.Stride[0], p.Dilation[0]),
+		ConvOutSize(w, p.Pad[1], p.Pad[3], kernel[1], p.Stride[1], p.Dilation[1])
+}
+
+// SamePadding returns the padding (top, left, bottom, right) with which a
+// stride-1 convolution keeps its input's size: PyTorch's padding="same",
+// dilation·(kernel−1) in all along each axis, the odd pixel of an odd total
+// at the bottom or right. kernel and dilation are (height, width); a
+// dilation of 0 means 1.
+func SamePadding(kernel, dilation [2]int) [4]int {
+	th, tw := max(dilation[0], 1)*(kernel[0]-1), max(dilation[1], 1)*(kernel[1]-1)
+	return [4]int{th / 2, tw / 2, th - th/2, tw - tw/2}
 }
 
 // convGeom checks x (N,C,H,W) against a weight of shape (O, C/G, KH, KW) and
@@ -86,8 +105,7 @@ func convGeom(op string, xShape, wShape []int, p ConvParams) (kernels.ConvGeom, 
 		StrideH: p.Stride[0], StrideW: p.Stride[1], PadH: p.Pad[0], PadW: p.Pad[1],
 		DilH: p.Dilation[0], DilW: p.Dilation[1],
 	}
-	geo.OutH = ConvOutSize(geo.H, p.Pad[0], p.Pad[2], geo.KH, geo.StrideH, geo.DilH)
-	geo.OutW = ConvOutSize(geo.W, p.Pad[1], p.Pad[3], geo.KW, geo.StrideW, geo.DilW)
+	geo.OutH, geo.OutW = p.OutSize(geo.H, geo.W, [2]int{geo.KH, geo.KW})
 	if geo.OutH <= 0 || geo.OutW <= 0 {
 		panic(ShapeErrorf("tensor: %s: input %v with kernel %dx%d, padding %v, dilation %v gives an empty output", op, xShape, geo.KH, geo.KW, p.Pad, p.Dilation))
 	}
@@ -197,7 +215,7 @@ type gemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32,
 // (O, C/groups, KH, KW) plus bias b (O; nil for none): (N, O, OH, OW).
 // The algorithm is chosen from the shapes; see the package notes above.
 func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
-	p = p.norm()
+	p = p.WithDefaults()
 	geo, o := convGeom("Conv2d", x.shape, w.shape, p)
 	if b != nil && (b.Dims() != 1 || b.shape[0] != o) {
 		panic(ShapeErrorf("tensor: Conv2d: bias %v for %d output channels", b.shape, o))
@@ -229,7 +247,7 @@ func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
 // its input x of shape xShape, given dy (N, O, OH, OW) and weight w: the
 // transposed convolution of dy.
 func Conv2dBackwardInput(dy, w *Tensor, xShape []int, p ConvParams) *Tensor {
-	p = p.norm()
+	p = p.WithDefaults()
 	geo, o := convGeom("Conv2dBackwardInput", xShape, w.shape, p)
 	checkDy("Conv2dBackwardInput", dy, xShape[0], o, geo)
 	dy, w = dy.Contiguous(), w.Contiguous()
@@ -254,7 +272,7 @@ func Conv2dBackwardInput(dy, w *Tensor, xShape []int, p ConvParams) *Tensor {
 // Conv2dBackwardWeight returns the gradient of a convolution with respect to
 // its weight of shape wShape, given dy (N, O, OH, OW) and the input x.
 func Conv2dBackwardWeight(dy, x *Tensor, wShape []int, p ConvParams) *Tensor {
-	p = p.norm()
+	p = p.WithDefaults()
 	geo, o := convGeom("Conv2dBackwardWeight", x.shape, wShape, p)
 	checkDy("Conv2dBackwardWeight", dy, x.shape[0], o, geo)
 	dy, x = dy.Contiguous(), x.Contiguous()

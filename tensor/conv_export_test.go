@@ -10,7 +10,7 @@ var convAlgoByName = map[string]convAlgo{"ref": convRef, "gemm": convGemm, "dept
 var convOpByName = map[string]convOp{"fwd": opForward, "dx": opBackInput, "dw": opBackWeight}
 
 func convTestArgs(xShape, wShape []int, p ConvParams) convArgs {
-	p = p.norm()
+	p = p.WithDefaults()
 	geo, o := convGeom("test", xShape, wShape, p)
 	return newConvArgs(geo, p, xShape[0], o)
 }

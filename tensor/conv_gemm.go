@@ -83,7 +83,7 @@ func gemmForward(a convArgs, xd, wd, bd, out []float32) {
 					if bd != nil {
 						ep = &kernels.Epilogue{RowBias: bd[gi*og : (gi+1)*og]}
 					}
-					kernels.GemmEx(false, false, og, hw, kg, 1, wg, kg, src, hw, 0, dst, hw, ep, par)
+					kernels.GemmEx(og, hw, kg, 1, wg, kg, src, hw, 0, dst, hw, kernels.GemmOpts{Epilogue: ep, Parallel: par})
 					continue
 				}
 				for j := range m {

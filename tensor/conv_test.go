@@ -184,6 +184,56 @@ func TestConvOutSize(t *testing.T) {
 	}
 }
 
+// TestConvParamsDefaults checks that the zero values of ConvParams mean
+// stride 1, dilation 1 and one group, and that set values are kept.
+func TestConvParamsDefaults(t *testing.T) {
+	got := tensor.ConvParams{Stride: [2]int{0, 2}, Pad: [4]int{1, 2, 3, 4}, Dilation: [2]int{3, 0}}.WithDefaults()
+	want := tensor.ConvParams{Stride: [2]int{1, 2}, Pad: [4]int{1, 2, 3, 4}, Dilation: [2]int{3, 1}, Groups: 1}
+	if got != want {
+		t.Fatalf("WithDefaults = %+v, want %+v", got, want)
+	}
+	if got := (tensor.ConvParams{Groups: 4}).WithDefaults().Groups; got != 4 {
+		t.Fatalf("WithDefaults changed 4 groups to %d", got)
+	}
+}
+
+// TestConvParamsOutSize checks the two-axis output size against
+// ConvOutSize per axis, defaults included.
+func TestConvParamsOutSize(t *testing.T) {
+	p := tensor.ConvParams{Stride: [2]int{2, 0}, Pad: [4]int{3, 1, 2, 0}, Dilation: [2]int{0, 2}}
+	oh, ow := p.OutSize(224, 31, [2]int{7, 3})
+	if wh, ww := tensor.ConvOutSize(224, 3, 2, 7, 2, 1), tensor.ConvOutSize(31, 1, 0, 3, 1, 2); oh != wh || ow != ww {
+		t.Fatalf("OutSize = %dx%d, want %dx%d", oh, ow, wh, ww)
+	}
+}
+
+// TestSamePadding checks PyTorch's padding="same": a stride-1 convolution
+// keeps the input size, and an odd total puts the extra pixel at the
+// bottom/right (the values PyTorch's _conv_forward pads with).
+func TestSamePadding(t *testing.T) {
+	for _, tc := range []struct {
+		kernel, dilation [2]int
+		want             [4]int
+	}{
+		{[2]int{3, 3}, [2]int{1, 1}, [4]int{1, 1, 1, 1}},
+		{[2]int{1, 1}, [2]int{1, 1}, [4]int{0, 0, 0, 0}},
+		{[2]int{4, 2}, [2]int{1, 1}, [4]int{1, 0, 2, 1}},
+		{[2]int{3, 4}, [2]int{2, 0}, [4]int{2, 1, 2, 2}}, // dilation 0 means 1
+		{[2]int{5, 2}, [2]int{3, 3}, [4]int{6, 1, 6, 2}},
+	} {
+		pad := tensor.SamePadding(tc.kernel, tc.dilation)
+		if pad != tc.want {
+			t.Errorf("SamePadding(%v, %v) = %v, want %v", tc.kernel, tc.dilation, pad, tc.want)
+		}
+		for _, n := range []int{1, 7, 28} {
+			p := tensor.ConvParams{Pad: pad, Dilation: tc.dilation}
+			if oh, ow := p.OutSize(n, n+1, tc.kernel); oh != n || ow != n+1 {
+				t.Errorf("SamePadding(%v, %v) on %dx%d gives %dx%d", tc.kernel, tc.dilation, n, n+1, oh, ow)
+			}
+		}
+	}
+}
+
 func TestConvPanics(t *testing.T) {
 	x := tensor.New(2, 4, 5, 5)
 	w := tensor.New(6, 2, 3, 3)

@@ -15,16 +15,23 @@ type PoolParams struct {
 	CountPad bool
 }
 
+// WithDefaults returns p with a zero stride replaced by the kernel size.
+func (p PoolParams) WithDefaults() PoolParams {
+	for i := range 2 {
+		if p.Stride[i] == 0 {
+			p.Stride[i] = p.Kernel[i]
+		}
+	}
+	return p
+}
+
 // geom checks x (N,C,H,W) and returns the per-plane geometry.
 func (p PoolParams) geom(op string, xShape []int) kernels.PoolGeom {
 	if len(xShape) != 4 {
 		panic(ShapeErrorf("tensor: %s of shape %v: want 4-D NCHW", op, xShape))
 	}
-	s := p.Stride
+	s := p.WithDefaults().Stride
 	for i := range 2 {
-		if s[i] == 0 {
-			s[i] = p.Kernel[i]
-		}
 		if p.Kernel[i] < 1 || s[i] < 1 || p.Pad[i] < 0 || 2*p.Pad[i] > p.Kernel[i] {
 			panic(ShapeErrorf("tensor: %s: kernel %v, stride %v, padding %v (padding must be at most half the kernel)", op, p.Kernel, p.Stride, p.Pad))
 		}

@@ -204,6 +204,17 @@ func TestPoolOutSizeExamples(t *testing.T) {
 	}
 }
 
+// TestPoolParamsDefaults checks that a zero stride means the kernel size
+// and that a set stride is kept.
+func TestPoolParamsDefaults(t *testing.T) {
+	p := tensor.PoolParams{Kernel: [2]int{3, 2}, Stride: [2]int{0, 1}, Pad: [2]int{1, 0}, CeilMode: true}
+	want := p
+	want.Stride = [2]int{3, 1}
+	if got := p.WithDefaults(); got != want {
+		t.Fatalf("WithDefaults = %+v, want %+v", got, want)
+	}
+}
+
 func TestPoolPanics(t *testing.T) {
 	x := tensor.New(1, 2, 4, 4)
 	k2 := tensor.PoolParams{Kernel: [2]int{2, 2}}

@@ -41,7 +41,7 @@ func benchGemm(b *testing.B, s benchShape, ta, tb, parallel bool) {
 	}
 	iters := 0
 	for b.Loop() {
-		GemmEx(ta, tb, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n, nil, parallel)
+		GemmEx(s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n, GemmOpts{TransA: ta, TransB: tb, Parallel: parallel})
 		iters++
 	}
 	b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(iters)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
@@ -130,7 +130,7 @@ func BenchmarkConvGemm(b *testing.B) {
 			b.Run(cs.name+"/im2col/"+mode, func(b *testing.B) {
 				for b.Loop() {
 					Im2colLd(g, x, cols, n)
-					GemmEx(false, false, m, n, k, 1, w, k, cols, n, 0, c, n, nil, par)
+					GemmEx(m, n, k, 1, w, k, cols, n, 0, c, n, GemmOpts{Parallel: par})
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -1,5 +1,7 @@
 // Package kernels holds the numeric inner loops of Fovea: they see only flat
-// float32 slices, leading dimensions and sizes, never tensors.
+// float32 slices, leading dimensions and sizes, never tensors. The row
+// softmax kernels (softmax.go) are generic so that package metrics can run
+// the same code in float64.
 //
 // Every kernel has a plain-Go reference loop. The faster variants (Go
 // assembly generated from _asm, blocked layouts) keep that loop as their

@@ -34,13 +34,13 @@ import "sync"
 // version splits C into one block of columns (or rows) per thread, each
 // with its own packing buffers.
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	GemmEx(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, true)
+	GemmEx(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmOpts{TransA: transA, TransB: transB, Parallel: true})
 }
 
 // GemmSerial is [Gemm] on the calling goroutine only, for callers that
 // already run one GEMM per worker (a convolution over a batch, say).
 func GemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	GemmEx(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, false)
+	GemmEx(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, GemmOpts{TransA: transA, TransB: transB})
 }
 
 // Epilogue is work fused into a GEMM and applied to each finished tile of C
@@ -111,13 +111,31 @@ func (e *Epilogue) apply(c []float32, ldc, i, j, h, w, ei, ej int) {
 	}
 }
 
-// GemmEx is [Gemm] (parallel) or [GemmSerial] (!parallel) followed by the
-// fused epilogue ep, which may be nil; see [Epilogue] for the exact order
-// of operations. The epilogue runs even when k == 0 or alpha == 0.
-func GemmEx(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue, parallel bool) {
+// GemmOpts are the options of [GemmEx]. The zero value multiplies A and B
+// as stored, with no epilogue, on the calling goroutine.
+type GemmOpts struct {
+	// TransA and TransB use A (stored k×m) and B (stored n×k) transposed,
+	// as Gemm's transA and transB.
+	TransA, TransB bool
+	// Epilogue is fused into the product (nil: none); see [Epilogue] for
+	// the exact order of operations.
+	Epilogue *Epilogue
+	// Parallel spreads the product over the worker pool ([Gemm]); without
+	// it the product runs on the calling goroutine ([GemmSerial]).
+	Parallel bool
+}
+
+// GemmEx computes C = alpha·op(A)·op(B) + beta·C as [Gemm] does, with the
+// transposes, the fused epilogue and the parallelism given by o:
+//
+//	kernels.GemmEx(m, n, k, 1, a, k, b, n, 0, c, n, kernels.GemmOpts{Epilogue: ep, Parallel: true})
+//
+// The epilogue runs even when k == 0 or alpha == 0.
+func GemmEx(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, o GemmOpts) {
 	if m == 0 || n == 0 {
 		return
 	}
+	transA, transB, ep := o.TransA, o.TransB, o.Epilogue
 	checkLen("C", c, m, n, ldc)
 	if transA {
 		checkLen("A", a, k, m, lda)
@@ -139,7 +157,7 @@ func GemmEx(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 	}
 	kern := activeGemmKernel(m, n)
 	threads := 1
-	if parallel && 2*m*n*k >= gemmParallelFlops {
+	if o.Parallel && 2*m*n*k >= gemmParallelFlops {
 		threads = Threads()
 	}
 	if threads == 1 {

@@ -446,7 +446,7 @@ func TestGemmEpilogue(t *testing.T) {
 					cg := newGuarded(len(c0), 5)
 					copy(cg.body, c0)
 					withThreads(2, func() {
-						GemmEx(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cg.body, ldc, ep, par)
+						GemmEx(m, n, k, alpha, a, lda, b, ldb, beta, cg.body, ldc, GemmOpts{TransA: transA, TransB: transB, Epilogue: ep, Parallel: par})
 					})
 					name := fmt.Sprintf("%s parallel=%v m=%d n=%d k=%d tA=%v tB=%v alpha=%g beta=%g ep=%+v", path, par, m, n, k, transA, transB, alpha, beta, *ep)
 					cg.checkGuards(t, name)
@@ -479,13 +479,13 @@ func TestGemmEpilogueReLUSigns(t *testing.T) {
 		b := []float32{0, 1, 1}
 		add := []float32{float32(math.Copysign(0, -1)), -2, nan}
 		c := []float32{9, 9, 9}
-		GemmEx(false, false, 1, 3, 1, 1, a, 1, b, 3, 0, c, 3, &Epilogue{Add: []float32{0, 0, 0}, LdAdd: 3, ReLU: true}, false)
+		GemmEx(1, 3, 1, 1, a, 1, b, 3, 0, c, 3, GemmOpts{Epilogue: &Epilogue{Add: []float32{0, 0, 0}, LdAdd: 3, ReLU: true}})
 		if !sameBits(c, []float32{0, 1, 1}) {
 			t.Errorf("%s: ReLU(0, 1, 1) = %v", path, c)
 		}
 		// alpha == 0: only beta·C and the epilogue.
 		c = []float32{9, 9, 9}
-		GemmEx(false, false, 1, 3, 1, 0, a, 1, b, 3, 0, c, 3, &Epilogue{Add: add, LdAdd: 3, ReLU: true}, true)
+		GemmEx(1, 3, 1, 0, a, 1, b, 3, 0, c, 3, GemmOpts{Epilogue: &Epilogue{Add: add, LdAdd: 3, ReLU: true}, Parallel: true})
 		if math.Float32bits(c[0]) != 0 || c[1] != 0 || !math.IsNaN(float64(c[2])) {
 			t.Errorf("%s: ReLU(-0, -2, NaN) = %v, want [0 0 NaN]", path, c)
 		}
@@ -496,12 +496,12 @@ func TestGemmEpilogueReLUSigns(t *testing.T) {
 func TestGemmEpiloguePanics(t *testing.T) {
 	a, b, c := make([]float32, 6), make([]float32, 6), make([]float32, 4)
 	mustPanicPrefix(t, "kernels: ", func() {
-		GemmEx(false, false, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2, &Epilogue{RowBias: []float32{1}}, false)
+		GemmEx(2, 2, 3, 1, a, 3, b, 2, 0, c, 2, GemmOpts{Epilogue: &Epilogue{RowBias: []float32{1}}})
 	})
 	mustPanicPrefix(t, "kernels: ", func() {
-		GemmEx(false, false, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2, &Epilogue{ColBias: []float32{1}}, false)
+		GemmEx(2, 2, 3, 1, a, 3, b, 2, 0, c, 2, GemmOpts{Epilogue: &Epilogue{ColBias: []float32{1}}})
 	})
 	mustPanicPrefix(t, "kernels: ", func() {
-		GemmEx(false, false, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2, &Epilogue{Add: []float32{1, 2, 3}, LdAdd: 2}, false)
+		GemmEx(2, 2, 3, 1, a, 3, b, 2, 0, c, 2, GemmOpts{Epilogue: &Epilogue{Add: []float32{1, 2, 3}, LdAdd: 2}})
 	})
 }
