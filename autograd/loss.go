@@ -79,8 +79,7 @@ func CrossEntropy(logits *Var, labels []int, opt CrossEntropyOpts) *Var {
 	var total, wSum float64
 	for i, y := range labels {
 		row, p := zs[i*c:(i+1)*c], probs[i*c:(i+1)*c]
-		kernels.SoftmaxRow(row, p, c, 1)
-		lse := kernels.LogSumExp(row, c, 1) // log Σ exp(row)
+		lse := kernels.SoftmaxRowLSE(row, p, c, 1) // log Σ exp(row)
 		wy := classWeight(opt.Weight, y)
 		wSum += wy
 		total += (1 - eps) * wy * (lse - float64(row[y]))

@@ -21,18 +21,31 @@ type Float interface{ ~float32 | ~float64 }
 //	m := max_j x[j]
 //	e[j] := F(exp(x[j] − m)),  s := Σⱼ e[j] (in float64)
 //	y[j] = e[j] · F(1/s)
-func SoftmaxRow[F Float](x, y []F, n, inc int) {
-	m := rowMax(x, n, inc)
+func SoftmaxRow[F Float](x, y []F, n, inc int) { softmaxRow(x, y, n, inc) }
+
+// SoftmaxRowLSE is [SoftmaxRow] that also returns [LogSumExp] of the row,
+// to the bit, from the same exponentials (cross-entropy needs both).
+func SoftmaxRowLSE[F Float](x, y []F, n, inc int) float64 {
+	m, su := softmaxRow(x, y, n, inc)
+	return float64(m) + math.Log(su)
+}
+
+// softmaxRow is SoftmaxRow; it returns the row's maximum m and
+// Σⱼ exp(x[j] − m) summed before rounding to F, as logSumExp sums it.
+func softmaxRow[F Float](x, y []F, n, inc int) (m F, su float64) {
+	m = rowMax(x, n, inc)
 	var s float64
 	for j := 0; j < n*inc; j += inc {
-		e := F(math.Exp(float64(x[j] - m)))
-		y[j] = e
-		s += float64(e)
+		e := math.Exp(float64(x[j] - m))
+		y[j] = F(e)
+		s += float64(F(e))
+		su += e
 	}
 	inv := F(1 / s)
 	for j := 0; j < n*inc; j += inc {
 		y[j] *= inv
 	}
+	return m, su
 }
 
 // LogSoftmaxRow writes x − log Σ exp(x) of the row to y:

@@ -87,8 +87,20 @@ func checkSoftmaxRow[F Float](t *testing.T, row, p, logp []float64, lse float64,
 			}
 		}
 	}
-	if got := LogSumExp(x, n, inc); math.Abs(got-lse) > tol*math.Max(1, math.Abs(lse)) {
+	got := LogSumExp(x, n, inc)
+	if math.Abs(got-lse) > tol*math.Max(1, math.Abs(lse)) {
 		t.Fatalf("%T n=%d inc=%d: LogSumExp %g, want %g", x[0], n, inc, got, lse)
+	}
+	// SoftmaxRowLSE is SoftmaxRow and LogSumExp in one pass, to the bit.
+	y, y2 := make([]F, len(x)), make([]F, len(x))
+	SoftmaxRow(x, y, n, inc)
+	if l := SoftmaxRowLSE(x, y2, n, inc); math.Float64bits(l) != math.Float64bits(got) {
+		t.Fatalf("%T n=%d inc=%d: SoftmaxRowLSE returned %g, LogSumExp %g", x[0], n, inc, l, got)
+	}
+	for i := range y {
+		if y2[i] != y[i] {
+			t.Fatalf("%T n=%d inc=%d: SoftmaxRowLSE wrote y[%d] = %g, SoftmaxRow %g", x[0], n, inc, i, y2[i], y[i])
+		}
 	}
 }
 
