@@ -105,6 +105,8 @@ var compilers = map[ops.Op]func(*compiler, *graph.Node) error{
 	ops.LogSoftmax:      (*compiler).softmax,
 }
 
+// compileGraph rewrites the nodes of g into ops, node by node through
+// compilers, and plans them.
 func compileGraph(g *graph.Graph) (*Plan, error) {
 	c := &compiler{g: g, uses: g.Uses(), prog: make([]*op, 0, len(g.Nodes)),
 		producer: map[int]*op{}, opIndex: map[*op]int{}, rename: map[int]int{}}
