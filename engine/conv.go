@@ -18,22 +18,27 @@ type conv struct {
 	pw           []*kernels.PackedA // packed weights, one per group
 	scratch      chan []float32     // one padded-input buffer per concurrent image
 
-	perImage func(lo, hi int) // bound by bind
+	// Bound by bind: the buffers read and written, the residual add (or
+	// nil), the activation (relu: a ReLU, fused into the kernels'
+	// epilogues; else act runs after them), and the loops run calls.
+	x, y     []float32
+	add      []float32
+	act      func([]float32)
+	relu     bool
+	perImage func(lo, hi int)
 	serial   func()
+	eps      []kernels.Epilogue // implicit GEMM: one per image and group
+
 	// batched: the whole batch is one product, images side by side (see
-	// kernels.GemmConvImages), with imgs its scratch.
+	// kernels.GemmConvImages), with imgs its scratch and ep its epilogue.
 	batched bool
 	imgs    []float32
 	ep      kernels.Epilogue
-	x, y    []float32
 
 	// small: a tiny layer convolved directly (kernels.SmallConv), one
 	// image per call, with one scratch per concurrent image.
 	small        *kernels.SmallConv
 	smallScratch chan *kernels.SmallConvScratch
-	add          []float32
-	relu         bool
-	act          func([]float32)
 
 	// wino: a 3×3 stride-1 layer by Winograd F(4×4, 3×3) over the whole
 	// batch (kernels.Winograd43); its scratch is the plan's, shared by all
@@ -150,85 +155,113 @@ func (c *conv) direct() bool {
 
 // bind fixes the buffers the convolution reads and writes (x, y, the
 // residual add or nil) and its activation, and builds the per-image loop
-// once, so that run allocates nothing.
+// once, so that run allocates nothing. A Winograd convolution is bound
+// later, by the plan, once the scratch it shares has its final size.
 func (c *conv) bind(x, y, add []float32, act func([]float32), relu bool) {
+	c.x, c.y, c.add, c.act, c.relu = x, y, add, act, relu
+	switch {
+	case c.wino != nil:
+	case c.small != nil:
+		c.bindSmall()
+	case c.batched:
+		c.bindBatched()
+	default:
+		c.bindGEMM()
+	}
+}
+
+// bindSmall builds the loop of the direct path, one image per call with
+// a scratch per concurrent image.
+func (c *conv) bindSmall() {
 	g := c.geo
-	og, hw, chw := c.o/c.groups, g.OutH*g.OutW, g.C*g.H*g.W
-	if c.wino != nil {
-		c.x, c.y, c.add, c.relu, c.act = x, y, add, relu, act
-		return
-	}
-	if c.small != nil {
-		c.x, c.y, c.add, c.relu, c.act = x, y, add, relu, act
-		c.perImage = func(lo, hi int) {
-			sc := <-c.smallScratch
-			for i := lo; i < hi; i++ {
-				yi := c.y[i*c.o*hw : (i+1)*c.o*hw]
-				var ai []float32
-				if c.add != nil {
-					ai = c.add[i*c.o*hw : (i+1)*c.o*hw]
-				}
-				c.small.Run(c.x[i*chw:(i+1)*chw], yi, ai, c.relu, sc)
-				if !c.relu {
-					c.act(yi)
-				}
+	hw, chw := g.OutH*g.OutW, g.C*g.H*g.W
+	c.perImage = func(lo, hi int) {
+		sc := <-c.smallScratch
+		for i := lo; i < hi; i++ {
+			yi := c.y[i*c.o*hw : (i+1)*c.o*hw]
+			var ai []float32
+			if c.add != nil {
+				ai = c.add[i*c.o*hw : (i+1)*c.o*hw]
 			}
-			c.smallScratch <- sc
-		}
-		c.serial = func() { c.perImage(0, c.n) }
-		return
-	}
-	if c.batched {
-		c.x, c.y = x, y
-		c.ep = kernels.Epilogue{RowBias: c.b, Add: add, ReLU: relu}
-		c.serial = func() {
-			kernels.GemmConvImages(c.pw[0], c.geo, c.n, c.x, c.imgs, c.y, &c.ep, true)
-			if !relu {
-				act(c.y)
+			c.small.Run(c.x[i*chw:(i+1)*chw], yi, ai, c.relu, sc)
+			if !c.relu {
+				c.act(yi)
 			}
 		}
-		return
+		c.smallScratch <- sc
 	}
-	// One epilogue per image and group: bias, residual add and ReLU are
-	// applied by the GEMM on each finished tile.
-	eps := make([]kernels.Epilogue, c.n*c.groups)
-	for i := range c.n {
-		for gi := range c.groups {
-			off := (i*c.o + gi*og) * hw
-			ep := &eps[i*c.groups+gi]
-			ep.RowBias, ep.ReLU = c.b[gi*og:(gi+1)*og], relu
-			if add != nil {
-				ep.Add, ep.LdAdd = add[off:off+og*hw], hw
-			}
+	c.serial = func() { c.perImage(0, c.n) }
+}
+
+// bindBatched builds the one product over the whole batch, with the
+// epilogue (bias, residual add, ReLU) on each finished tile.
+func (c *conv) bindBatched() {
+	c.ep = kernels.Epilogue{RowBias: c.b, Add: c.add, ReLU: c.relu}
+	c.serial = func() {
+		kernels.GemmConvImages(c.pw[0], c.geo, c.n, c.x, c.imgs, c.y, &c.ep, true)
+		if !c.relu {
+			c.act(c.y)
 		}
 	}
-	image := func(i int, pad []float32, parallel bool) {
-		for gi := range c.groups {
-			src := x[(i*c.groups+gi)*chw : (i*c.groups+gi+1)*chw]
-			off := (i*c.o + gi*og) * hw
-			if c.direct() {
-				kernels.GemmPacked(c.pw[gi], hw, src, hw, y[off:off+og*hw], hw, &eps[i*c.groups+gi], parallel)
-				continue
-			}
-			kernels.GemmConv(c.pw[gi], g, src, pad, y[off:off+og*hw], hw, &eps[i*c.groups+gi], parallel)
-		}
-		if !relu {
-			act(y[i*c.o*hw : (i+1)*c.o*hw])
-		}
-	}
+}
+
+// bindGEMM builds the implicit-GEMM loops over the images: spread over
+// the threads (perImage), or one at a time with a parallel GEMM (serial).
+func (c *conv) bindGEMM() {
+	c.eps = c.imageEpilogues()
 	c.perImage = func(lo, hi int) {
 		pad := <-c.scratch
 		for i := lo; i < hi; i++ {
-			image(i, pad, false)
+			c.image(i, pad, false)
 		}
 		c.scratch <- pad
 	}
 	c.serial = func() {
 		pad := <-c.scratch
 		for i := range c.n {
-			image(i, pad, true)
+			c.image(i, pad, true)
 		}
 		c.scratch <- pad
+	}
+}
+
+// imageEpilogues returns one epilogue per image and group, in that order:
+// bias, residual add and ReLU are applied by the GEMM on each finished
+// tile.
+func (c *conv) imageEpilogues() []kernels.Epilogue {
+	og, hw := c.o/c.groups, c.geo.OutH*c.geo.OutW
+	eps := make([]kernels.Epilogue, c.n*c.groups)
+	for i := range c.n {
+		for gi := range c.groups {
+			off := (i*c.o + gi*og) * hw
+			ep := &eps[i*c.groups+gi]
+			ep.RowBias, ep.ReLU = c.b[gi*og:(gi+1)*og], c.relu
+			if c.add != nil {
+				ep.Add, ep.LdAdd = c.add[off:off+og*hw], hw
+			}
+		}
+	}
+	return eps
+}
+
+// image convolves image i, group by group, with pad as its padded-input
+// scratch and the GEMM itself parallel or not, then applies an activation
+// other than ReLU (fused in the epilogue).
+func (c *conv) image(i int, pad []float32, parallel bool) {
+	g := c.geo
+	og, hw, chw := c.o/c.groups, g.OutH*g.OutW, g.C*g.H*g.W
+	for gi := range c.groups {
+		src := c.x[(i*c.groups+gi)*chw : (i*c.groups+gi+1)*chw]
+		off := (i*c.o + gi*og) * hw
+		ep := &c.eps[i*c.groups+gi]
+		if c.direct() {
+			kernels.GemmPacked(c.pw[gi], hw, src, hw, c.y[off:off+og*hw], hw, ep, parallel)
+			continue
+		}
+		kernels.GemmConv(c.pw[gi], g, src, pad, c.y[off:off+og*hw], hw, ep, parallel)
+	}
+	if !c.relu {
+		c.act(c.y[i*c.o*hw : (i+1)*c.o*hw])
 	}
 }
 
