@@ -17,8 +17,9 @@
 // import this leaf package but not graph.
 //
 // Adding an op: a constant below, its row in the table, an emit call in
-// autograd, and a case in each consumer that supports it. The engine
-// refuses an op it has no case for with an error naming it; so does the
+// autograd, and support in each consumer that supports it (an entry in the
+// engine's compilers table, a case in the exporter). The engine refuses an
+// op it has no entry for with an error naming it; so does the
 // ONNX exporter, which needs no case for an op of a generic [ONNXForm];
 // the summary falls back on the trace name for labels not declared.
 package ops
