@@ -66,12 +66,9 @@ func NewArena() *Arena {
 // from a, and which a's results keep taking memory from. A nil a gives
 // ordinary memory: (*Arena)(nil).New is [New].
 func (a *Arena) New(shape ...int) *Tensor {
-	n := checkShape(shape)
-	t := &Tensor{shape: append([]int(nil), shape...), strides: rowMajor(shape), arena: a}
-	if a != nil && n > 0 {
-		t.data = a.get(n)
-	} else {
-		t.data = make([]float32, n)
+	t := a.Empty(shape...)
+	if a != nil {
+		clear(t.data) // recycled memory; ordinary memory is zeroed already
 	}
 	return t
 }
@@ -211,13 +208,6 @@ func (a *Arena) Floats() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.size
-}
-
-// get returns a zeroed buffer of length n.
-func (a *Arena) get(n int) []float32 {
-	b := a.getDirty(n)
-	clear(b)
-	return b
 }
 
 // getDirty returns a buffer of length n holding arbitrary values.
