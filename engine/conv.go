@@ -64,7 +64,7 @@ func newConv(in, out []int, o *op) *conv {
 		c.wino = kernels.NewWinograd43(c.geo, c.o, c.n, c.w, c.b)
 		return c
 	}
-	if groups == 1 && useSmallConv(c.geo, c.o) {
+	if groups == 1 && kernels.SmallConvPays(c.geo, c.o) {
 		c.small = kernels.NewSmallConv(c.geo, c.o, c.w, c.b)
 		workers := min(c.n, kernels.Threads())
 		c.smallScratch = make(chan *kernels.SmallConvScratch, workers)
@@ -102,21 +102,6 @@ func newConv(in, out []int, o *op) *conv {
 	return c
 }
 
-// Limits of the direct path for tiny layers (kernels.SmallConv): few
-// output channels, a shallow reduction and a small (wide) output plane, so
-// that its padded-column waste costs less than the implicit GEMM's packing
-// of short row segments. LeNet-5's convolutions qualify; no ResNet layer
-// does.
-const (
-	smallMaxOut   = 32
-	smallMaxDepth = 512
-	smallMaxWide  = 1024
-)
-
-func useSmallConv(g kernels.ConvGeom, o int) bool {
-	return o <= smallMaxOut && g.C*g.KH*g.KW < smallMaxDepth && g.OutH*(g.W+2*g.PadW) <= smallMaxWide &&
-		kernels.SmallConvOK(g)
-}
 
 // smallParallelMin is the work (multiply-adds per batch) from which the
 // images of a small convolution are spread over the threads.

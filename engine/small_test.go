@@ -28,8 +28,8 @@ func TestSmallConvChoice(t *testing.T) {
 		{geo(3, 224, 7, 3, 224), 8, false}, // plane too large
 		{geo(100, 8, 3, 1, 8), 16, false},  // reduction too deep
 	} {
-		if got := useSmallConv(c.g, c.o); got != c.want {
-			t.Errorf("useSmallConv(%+v, %d) = %v, want %v", c.g, c.o, got, c.want)
+		if got := kernels.SmallConvPays(c.g, c.o); got != c.want {
+			t.Errorf("kernels.SmallConvPays(%+v, %d) = %v, want %v", c.g, c.o, got, c.want)
 		}
 	}
 }

@@ -140,6 +140,7 @@ const (
 	convDepthwise
 	convWinograd
 	convImplicit
+	convSmall
 )
 
 var convForce convAlgo
@@ -164,6 +165,8 @@ func (a convArgs) applicable(al convAlgo, op convOp) bool {
 		return op != opBackWeight && winogradFits(a)
 	case convImplicit:
 		return op != opBackInput || dgradFits(a)
+	case convSmall:
+		return op == opForward && a.g == 1 && kernels.SmallConvOK(a.geo)
 	}
 	return false
 }
@@ -176,6 +179,8 @@ func (a convArgs) algo(op convOp) convAlgo {
 	switch {
 	case a.geo.C == 1 && a.g > 1:
 		return convDepthwise
+	case op == opForward && a.g == 1 && kernels.SmallConvPays(a.geo, a.o):
+		return convSmall
 	case op == opForward && implicitWins(a):
 		return convImplicit
 	case op == opBackInput && dgradFits(a) && implicitDgradWins(a):
@@ -237,6 +242,8 @@ func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
 		winogradForward(a, xd, wd, bd, out.data)
 	case convImplicit:
 		implicitForward(a, xd, wd, bd, out.data)
+	case convSmall:
+		smallForward(a, xd, wd, bd, out.data)
 	default:
 		gemmForward(a, xd, wd, bd, out.data)
 	}

@@ -3,9 +3,9 @@ package tensor
 // Test hooks for the convolution algorithms (see conv.go).
 
 // ConvAlgoNames are the algorithms a test can force, by name.
-var ConvAlgoNames = []string{"ref", "gemm", "depthwise", "winograd", "implicit"}
+var ConvAlgoNames = []string{"ref", "gemm", "depthwise", "winograd", "implicit", "small"}
 
-var convAlgoByName = map[string]convAlgo{"ref": convRef, "gemm": convGemm, "depthwise": convDepthwise, "winograd": convWinograd, "implicit": convImplicit}
+var convAlgoByName = map[string]convAlgo{"ref": convRef, "gemm": convGemm, "depthwise": convDepthwise, "winograd": convWinograd, "implicit": convImplicit, "small": convSmall}
 
 var convOpByName = map[string]convOp{"fwd": opForward, "dx": opBackInput, "dw": opBackWeight}
 

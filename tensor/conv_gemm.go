@@ -392,3 +392,21 @@ func implicitWgradWins(a convArgs) bool {
 	g := a.geo
 	return a.n >= kernels.Threads() && g.KH*g.KW >= g.StrideH*g.StrideW
 }
+
+// smallForward: out = conv(x) (+ bias) of a tiny one-group layer by
+// kernels.SmallConv (direct "wide row" products, no im2col), the weights
+// packed once per call and the images spread over the threads.
+func smallForward(a convArgs, xd, wd, bd, out []float32) {
+	bias := bd
+	if bias == nil {
+		bias = make([]float32, a.o)
+	}
+	sc := kernels.NewSmallConv(a.geo, a.o, wd, bias)
+	ohw := a.o * a.hw
+	kernels.For(a.n, 1, func(lo, hi int) {
+		s := sc.NewScratch()
+		for i := lo; i < hi; i++ {
+			sc.Run(xd[i*a.chw:(i+1)*a.chw], out[i*ohw:(i+1)*ohw], nil, false, s)
+		}
+	})
+}

@@ -40,6 +40,24 @@ func SmallConvOK(g ConvGeom) bool {
 		g.OutH == g.H+2*g.PadH-g.KH+1 && g.OutW == g.W+2*g.PadW-g.KW+1 && g.OutH > 0 && g.OutW > 0
 }
 
+// Limits of the direct path for tiny layers: few output channels, a
+// shallow reduction and a small (wide) output plane, so that its
+// padded-column waste costs less than the implicit GEMM's packing of short
+// row segments. LeNet-5's convolutions and ResNet-20's 32-channel 3×3
+// layers (16×16) qualify; no ResNet-18 layer does.
+const (
+	smallMaxOut   = 32
+	smallMaxDepth = 512
+	smallMaxWide  = 1024
+)
+
+// SmallConvPays reports whether a convolution of geometry g (one group)
+// with o output channels runs faster as a [SmallConv] than as an implicit
+// GEMM: a tiny layer that [SmallConvOK] accepts.
+func SmallConvPays(g ConvGeom, o int) bool {
+	return o <= smallMaxOut && g.C*g.KH*g.KW < smallMaxDepth && g.OutH*(g.W+2*g.PadW) <= smallMaxWide && SmallConvOK(g)
+}
+
 // NewSmallConv packs the weights w (m, C, KH, KW) and bias (m) for the
 // stride-1 geometry g (see [SmallConvOK]).
 func NewSmallConv(g ConvGeom, m int, w, bias []float32) *SmallConv {
