@@ -166,7 +166,7 @@ func (a convArgs) applicable(al convAlgo, op convOp) bool {
 	case convImplicit:
 		return op != opBackInput || dgradFits(a)
 	case convSmall:
-		return op == opForward && a.g == 1 && kernels.SmallConvOK(a.geo)
+		return smallOK(a, op)
 	}
 	return false
 }
@@ -179,7 +179,7 @@ func (a convArgs) algo(op convOp) convAlgo {
 	switch {
 	case a.geo.C == 1 && a.g > 1:
 		return convDepthwise
-	case op == opForward && a.g == 1 && kernels.SmallConvPays(a.geo, a.o):
+	case op != opBackWeight && smallPays(a, op):
 		return convSmall
 	case op == opForward && implicitWins(a):
 		return convImplicit
@@ -270,6 +270,8 @@ func Conv2dBackwardInput(dy, w *Tensor, xShape []int, p ConvParams) *Tensor {
 		winogradBackwardInput(a, dyd, wd, dx.data)
 	case convImplicit:
 		implicitBackwardInput(a, dyd, wd, dx.data)
+	case convSmall:
+		smallBackwardInput(a, dyd, wd, dx.data)
 	default:
 		gemmBackwardInput(a, dyd, wd, dx.data)
 	}

@@ -314,13 +314,22 @@ func dgradGeom(a convArgs) kernels.ConvGeom {
 // channels swapped, padded by dilation·(K−1) − pad: run through the
 // implicit-GEMM forward, so no col2im.
 func implicitBackwardInput(a convArgs, dyd, wd, dx []float32) {
+	wf := flippedWeights(a, wd)
+	defer putScratch(wf)
+	f, cg, k := *wf, a.geo.C, a.og*a.geo.KH*a.geo.KW
+	implicitRun(dgradGeom(a), a.n, a.g, cg, k, func(gi int) []float32 { return f[gi*cg*k : (gi+1)*cg*k] }, dyd, a.og*a.hw, nil, dx)
+}
+
+// flippedWeights returns the weights of the input gradient's convolution
+// (pooled scratch, put back by the caller): f[gi][c][o][kh][kw] =
+// w[gi·og+o][c][KH−1−kh][KW−1−kw], rotated 180° with the in and out
+// channels of each group swapped.
+func flippedWeights(a convArgs, wd []float32) *[]float32 {
 	geo := a.geo
 	cg, og, khw := geo.C, a.og, geo.KH*geo.KW
 	k := og * khw
 	wf := getScratch(a.g * cg * k)
-	defer putScratch(wf)
 	f := *wf
-	// f[gi][c][o][kh][kw] = w[gi·og+o][c][KH−1−kh][KW−1−kw].
 	for gi := range a.g {
 		for o := range og {
 			src := wd[(gi*og+o)*a.kg : (gi*og+o+1)*a.kg]
@@ -333,7 +342,7 @@ func implicitBackwardInput(a convArgs, dyd, wd, dx []float32) {
 			}
 		}
 	}
-	implicitRun(dgradGeom(a), a.n, a.g, cg, k, func(gi int) []float32 { return f[gi*cg*k : (gi+1)*cg*k] }, dyd, og*a.hw, nil, dx)
+	return wf
 }
 
 // implicitBackwardWeight: dW = Σ dy·im2col(x)ᵀ with the unfolded input
@@ -394,19 +403,69 @@ func implicitWgradWins(a convArgs) bool {
 }
 
 // smallForward: out = conv(x) (+ bias) of a tiny one-group layer by
-// kernels.SmallConv (direct "wide row" products, no im2col), the weights
-// packed once per call and the images spread over the threads.
+// kernels.SmallConv (direct "wide row" products, no im2col).
 func smallForward(a convArgs, xd, wd, bd, out []float32) {
-	bias := bd
-	if bias == nil {
-		bias = make([]float32, a.o)
+	smallRun(a.geo, a.n, a.o, wd, bd, xd, out)
+}
+
+// smallBackwardInput: dx of a tiny one-group stride-1 layer, the
+// convolution of dy with the flipped weights (see implicitBackwardInput),
+// by kernels.SmallConv.
+func smallBackwardInput(a convArgs, dyd, wd, dx []float32) {
+	wf := flippedWeights(a, wd)
+	defer putScratch(wf)
+	smallRun(dgradGeom(a), a.n, a.geo.C, *wf, nil, dyd, dx)
+}
+
+// smallOK reports whether op of a can run by kernels.SmallConv.
+func smallOK(a convArgs, op convOp) bool {
+	switch {
+	case a.g != 1:
+		return false
+	case op == opForward:
+		return kernels.SmallConvOK(a.geo)
+	case op == opBackInput:
+		return dgradFits(a) && kernels.SmallConvOK(dgradGeom(a))
 	}
-	sc := kernels.NewSmallConv(a.geo, a.o, wd, bias)
-	ohw := a.o * a.hw
-	kernels.For(a.n, 1, func(lo, hi int) {
+	return false
+}
+
+// smallPays reports whether op of a should run by kernels.SmallConv: a tiny
+// layer (kernels.SmallConvPays). The input gradient's convolution pays
+// only with enough output (the
+// forward's input) channels to fill the micro-kernel's rows: µs per pass
+// on the 2-core AMD EPYC Zen 5 (AVX-512), batch 64/128, GEMM with col2im,
+// implicit GEMM, small: LeNet conv1 (1 channel) 400, 1,040, 730; LeNet
+// conv2 (6 channels) 456, 1,100, 585; ResNet-20 32-channel 3×3 at 16×16
+// 5,350, 3,670, 3,290.
+func smallPays(a convArgs, op convOp) bool {
+	switch {
+	case !smallOK(a, op):
+		return false
+	case op == opForward:
+		return kernels.SmallConvPays(a.geo, a.o)
+	}
+	return a.geo.C >= smallMinDgradChannels && kernels.SmallConvPays(dgradGeom(a), a.geo.C)
+}
+
+// smallMinDgradChannels is the fewest input channels for which the input
+// gradient runs as a SmallConv (see smallPays).
+const smallMinDgradChannels = 16
+
+// smallRun convolves n images of geometry g (g.C×g.H×g.W each at x) with
+// the m × g.C·KH·KW weights w plus bias b (nil: none) into y (n, m, OutH,
+// OutW) by kernels.SmallConv, the weights packed once and the images
+// spread over the threads.
+func smallRun(g kernels.ConvGeom, n, m int, w, b, x, y []float32) {
+	if b == nil {
+		b = make([]float32, m)
+	}
+	sc := kernels.NewSmallConv(g, m, w, b)
+	chw, ohw := g.C*g.H*g.W, m*g.OutH*g.OutW
+	kernels.For(n, 1, func(lo, hi int) {
 		s := sc.NewScratch()
 		for i := lo; i < hi; i++ {
-			sc.Run(xd[i*a.chw:(i+1)*a.chw], out[i*ohw:(i+1)*ohw], nil, false, s)
+			sc.Run(x[i*chw:(i+1)*chw], y[i*ohw:(i+1)*ohw], nil, false, s)
 		}
 	})
 }

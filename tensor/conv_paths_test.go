@@ -160,15 +160,17 @@ func TestConvAlgoChoice(t *testing.T) {
 // (forward and input gradient).
 var winogradChoice = map[string]string{}
 
-// smallChoice lists the benchmark shapes whose forward pass runs as
-// kernels.SmallConv, direct "wide row" products: measured on the 2-core
-// AMD EPYC Zen 5 (AVX-512), µs per forward pass, implicit GEMM vs small:
-// LeNet conv1 480 vs 457, LeNet conv2 392 vs 273, ResNet-20 32-channel
-// 3×3 at 16×16 (batch 128) 3,810 vs 3,050.
+// smallChoice lists the benchmark shapes whose forward pass or input
+// gradient runs as kernels.SmallConv, direct "wide row" products: measured
+// on the 2-core AMD EPYC Zen 5 (AVX-512), µs per forward pass, implicit
+// GEMM vs small: LeNet conv1 480 vs 457, LeNet conv2 392 vs 273, ResNet-20
+// 32-channel 3×3 at 16×16 (batch 128) 3,810 vs 3,050; input gradients in
+// tensor/conv_gemm.go (smallPays).
 var smallChoice = map[string]bool{
 	"lenet_conv1_1to6_5x5p2_28x28_b64/fwd": true,
 	"lenet_conv2_6to16_5x5_14x14_b64/fwd":  true,
 	"r20_32ch_3x3_16x16_b128/fwd":          true,
+	"r20_32ch_3x3_16x16_b128/dx":           true,
 }
 
 // implicitChoice lists the benchmark shapes whose forward pass, input
