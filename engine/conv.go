@@ -102,7 +102,6 @@ func newConv(in, out []int, o *op) *conv {
 	return c
 }
 
-
 // smallParallelMin is the work (multiply-adds per batch) from which the
 // images of a small convolution are spread over the threads.
 const smallParallelMin = 1 << 20
