@@ -179,7 +179,7 @@ func (a convArgs) algo(op convOp) convAlgo {
 	switch {
 	case a.geo.C == 1 && a.g > 1:
 		return convDepthwise
-	case op != opBackWeight && smallPays(a, op):
+	case smallPays(a, op):
 		return convSmall
 	case op == opForward && implicitWins(a):
 		return convImplicit
@@ -295,6 +295,8 @@ func Conv2dBackwardWeight(dy, x *Tensor, wShape []int, p ConvParams) *Tensor {
 		depthwiseBackwardWeight(a, dyd, xd, dw.data)
 	case convImplicit:
 		implicitBackwardWeight(a, dyd, xd, dw.data)
+	case convSmall:
+		smallBackwardWeight(a, dyd, xd, dw.data)
 	default:
 		gemmBackwardWeight(a, dyd, xd, dw.data)
 	}

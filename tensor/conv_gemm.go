@@ -427,45 +427,106 @@ func smallOK(a convArgs, op convOp) bool {
 	case op == opBackInput:
 		return dgradFits(a) && kernels.SmallConvOK(dgradGeom(a))
 	}
-	return false
+	return kernels.SmallConvOK(a.geo)
 }
 
-// smallPays reports whether op of a should run by kernels.SmallConv: a tiny
-// layer (kernels.SmallConvPays). The input gradient's convolution pays
-// only with enough output (the
-// forward's input) channels to fill the micro-kernel's rows: µs per pass
-// on the 2-core AMD EPYC Zen 5 (AVX-512), batch 64/128, GEMM with col2im,
-// implicit GEMM, small: LeNet conv1 (1 channel) 400, 1,040, 730; LeNet
-// conv2 (6 channels) 456, 1,100, 585; ResNet-20 32-channel 3×3 at 16×16
-// 5,350, 3,670, 3,290.
+// smallPays reports whether op of a should run by the direct convolutions
+// (kernels.SmallConv, kernels.SmallConvGrad), which read the stacked padded
+// images in place instead of packing their unfolded columns.
+//
+// Measured with BenchmarkConvAlgos, GFLOP/s on the 2-core AMD EPYC Zen 5
+// (AVX-512), direct vs the best other path. Forward and input gradient:
+// every ResNet-20 layer of stride 1 (16 channels at 32×32 245 vs 122 and
+// 205 vs 166, 32 at 16×16 297 vs 175 and 275 vs 212, 64 at 8×8 222 vs 209
+// and 206 vs 204, the 3-channel stem 85 vs 72 and 129 vs 39), LeNet-5's
+// input gradients (52 vs 23, 96 vs 40) and its conv2 forward (97 vs 84),
+// ResNet-18's 128 channels at 28×28 batch 16 (400 vs 347, 381 vs 316); it
+// loses where the wide output outgrows L2 (ResNet-18's 64 channels at
+// 56×56: 268 vs 320) and on LeNet-5's one-channel conv1 forward (34 vs 42).
+// Weight gradient: it wins with few taps per output channel (the stem 156
+// vs 52, LeNet conv1 82 vs 32, ResNet-20's 16 channels 292 vs 198), ties
+// at LeNet conv2's 150 and loses from 288 on (ResNet-20's 32 channels 252
+// vs 287, 64: 147 vs 345), where the dot products' tiles of x and dy no
+// longer stay in cache.
 func smallPays(a convArgs, op convOp) bool {
-	switch {
-	case !smallOK(a, op):
-		return false
-	case op == opForward:
-		return kernels.SmallConvPays(a.geo, a.o)
+	if !smallOK(a, op) || a.n < kernels.Threads() {
+		return false // one image per worker at least: a run is serial
 	}
-	return a.geo.C >= smallMinDgradChannels && kernels.SmallConvPays(dgradGeom(a), a.geo.C)
+	g, o := a.geo, a.o
+	if op == opBackInput {
+		g, o = dgradGeom(a), a.geo.C
+	}
+	wide := g.OutH * (g.W + 2*g.PadW)
+	kt := g.C * g.KH * g.KW
+	switch op {
+	case opForward:
+		return g.C > 1 && kt <= smallMaxDepth && wide <= smallMaxWide && o <= smallMaxOut
+	case opBackInput:
+		return kt <= smallMaxDepth && wide <= smallMaxWide && o <= smallMaxOut
+	}
+	return kt <= smallMaxGradTaps && wide <= smallMaxWide
 }
 
-// smallMinDgradChannels is the fewest input channels for which the input
-// gradient runs as a SmallConv (see smallPays).
-const smallMinDgradChannels = 16
+// Limits of the direct convolutions in training (see smallPays): the taps
+// per output channel, the wide columns of one image and the output
+// channels.
+const (
+	smallMaxDepth    = 1152
+	smallMaxWide     = 2048
+	smallMaxOut      = 256
+	smallMaxGradTaps = 144
+)
+
+// smallCols is the wide columns a direct convolution aims for per run:
+// images of small planes are stacked until their wide rows add up to about
+// this many, so the micro-kernels see long rows.
+const smallCols = 2048
+
+// smallBatch returns how many images of g one run of the direct
+// convolutions stacks: about smallCols wide columns, at most the images
+// each of the threads gets.
+func smallBatch(g kernels.ConvGeom, n int) int {
+	per := (g.H + g.PadH) * (g.W + 2*g.PadW)
+	t := kernels.Threads()
+	return max(1, min(smallCols/per, (n+t-1)/t))
+}
 
 // smallRun convolves n images of geometry g (g.C×g.H×g.W each at x) with
 // the m × g.C·KH·KW weights w plus bias b (nil: none) into y (n, m, OutH,
-// OutW) by kernels.SmallConv, the weights packed once and the images
-// spread over the threads.
+// OutW) by kernels.SmallConv, the weights packed once, the images stacked
+// smallBatch at a time and spread over the threads.
 func smallRun(g kernels.ConvGeom, n, m int, w, b, x, y []float32) {
-	if b == nil {
-		b = make([]float32, m)
-	}
-	sc := kernels.NewSmallConv(g, m, w, b)
+	nb := smallBatch(g, n)
+	sc := kernels.NewSmallConvBatch(g, m, nb, w, b)
 	chw, ohw := g.C*g.H*g.W, m*g.OutH*g.OutW
-	kernels.For(n, 1, func(lo, hi int) {
+	kernels.For(n, nb, func(lo, hi int) {
 		s := sc.NewScratch()
-		for i := lo; i < hi; i++ {
-			sc.Run(x[i*chw:(i+1)*chw], y[i*ohw:(i+1)*ohw], nil, false, s)
+		for i := lo; i < hi; i += nb {
+			k := min(nb, hi-i)
+			sc.RunN(k, x[i*chw:(i+k)*chw], y[i*ohw:(i+k)*ohw], nil, false, s)
 		}
+	})
+}
+
+// smallBackwardWeight: dW of a one-group stride-1 layer by
+// kernels.SmallConvGrad, dot products of dy's wide rows with the stacked
+// input in place; the images split over the workers, which sum into
+// their own accumulators and then, one at a time, into dw.
+func smallBackwardWeight(a convArgs, dyd, xd, dw []float32) {
+	nb := smallBatch(a.geo, a.n)
+	sg := kernels.NewSmallConvGrad(a.geo, a.o, nb)
+	nb = sg.Batch()
+	chw, ohw := a.chw, a.o*a.hw
+	var mu sync.Mutex
+	t := kernels.Threads()
+	kernels.For(a.n, max(nb, (a.n+t-1)/t), func(lo, hi int) {
+		s := sg.NewScratch()
+		for i := lo; i < hi; i += nb {
+			k := min(nb, hi-i)
+			sg.Accumulate(k, dyd[i*ohw:(i+k)*ohw], xd[i*chw:(i+k)*chw], s)
+		}
+		mu.Lock()
+		sg.AddTo(dw, s)
+		mu.Unlock()
 	})
 }

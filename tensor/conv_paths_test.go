@@ -160,18 +160,10 @@ func TestConvAlgoChoice(t *testing.T) {
 // (forward and input gradient).
 var winogradChoice = map[string]string{}
 
-// smallChoice lists the benchmark shapes whose forward pass or input
-// gradient runs as kernels.SmallConv, direct "wide row" products: measured
-// on the 2-core AMD EPYC Zen 5 (AVX-512), µs per forward pass, implicit
-// GEMM vs small: LeNet conv1 480 vs 457, LeNet conv2 392 vs 273, ResNet-20
-// 32-channel 3×3 at 16×16 (batch 128) 3,810 vs 3,050; input gradients in
-// tensor/conv_gemm.go (smallPays).
-var smallChoice = map[string]bool{
-	"lenet_conv1_1to6_5x5p2_28x28_b64/fwd": true,
-	"lenet_conv2_6to16_5x5_14x14_b64/fwd":  true,
-	"r20_32ch_3x3_16x16_b128/fwd":          true,
-	"r20_32ch_3x3_16x16_b128/dx":           true,
-}
+// smallChoice lists the benchmark shapes that run as the direct
+// convolutions (kernels.SmallConv, kernels.SmallConvGrad); the
+// measurements are in tensor/conv_gemm.go (smallPays).
+var smallChoice = map[string]bool{}
 
 // implicitChoice lists the benchmark shapes whose forward pass, input
 // gradient (flipped-filter forward of dy) or weight gradient
@@ -179,7 +171,7 @@ var smallChoice = map[string]bool{
 var implicitChoice = map[string]bool{}
 
 func init() {
-	for _, s := range []string{"r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128", "r20_64ch_3x3_8x8_b128",
+	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128", "r20_64ch_3x3_8x8_b128",
 		"r18_stem_3to64_7x7s2_224_b1", "r18_64ch_3x3_56x56_b1", "r18_128ch_3x3_28x28_b1", "r18_256ch_3x3_14x14_b1",
 		"r18_stem_3to64_7x7s2_224_b16", "r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16",
 		// At least one image per thread: one serial implicit GEMM per image.
@@ -197,6 +189,15 @@ func init() {
 		"r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16", "r18_512ch_3x3_7x7_b16"} {
 		implicitChoice[s+"/dw"] = true
 	}
+	for _, s := range []string{"lenet_conv2_6to16_5x5_14x14_b64", "r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128",
+		"r20_32ch_3x3_16x16_b128", "r20_64ch_3x3_8x8_b128", "r18_128ch_3x3_28x28_b16"} {
+		smallChoice[s+"/fwd"] = true
+		smallChoice[s+"/dx"] = true
+	}
+	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128"} {
+		smallChoice[s+"/dw"] = true
+	}
+	smallChoice["lenet_conv1_1to6_5x5p2_28x28_b64/dx"] = true
 	for _, s := range []string{"r18_64ch_3x3_56x56_b1"} {
 		winogradChoice[s+"/dx"] = "winograd"
 	}

@@ -1,36 +1,31 @@
 package kernels
 
-// SmallConv is a direct convolution for tiny layers (few output channels,
-// small planes, stride 1, no dilation), where the implicit GEMM spends most
-// of its time packing one short output-row segment at a time.
+// SmallConv is a direct convolution for stride-1 layers (no dilation),
+// where the implicit GEMM spends much of its time packing short output-row
+// segments.
 //
-// It computes "wide" output rows: with the input padded to Wp columns, the
-// output pixel (oh, ow) is column oh·Wp + ow of a product whose B operand
-// row for the tap (c, kh, kw) is the padded plane c read from offset
-// kh·Wp + kw on, a contiguous run. So a packed nr-column panel of B is one
-// copy per tap, and the columns with ow ≥ OutW are computed and dropped.
-// The bias is an extra row of A against a row of ones in B. The weights are
-// packed once by [NewSmallConv] in the micro-kernel's panel layout; the
-// micro-kernel (the GEMM's, chosen for the layer's shape) runs straight on
-// the panels, serially.
+// It computes "wide" output rows. The input of nb images is laid out
+// stacked and padded (see wideLayout): channel c is one plane of rows Wp =
+// W + 2·PadW wide, the images one under the other with PadH zero rows
+// between them. Output pixel (b, oh, ow) is column (b·(H+PadH) + oh)·Wp + ow
+// of a product whose B row for the tap (c, kh, kw) is plane c read from
+// offset kh·Wp + kw on: a contiguous run. The indirect micro-kernels
+// (gemmKernel.ind) read those runs in place, so nothing is packed but the
+// weights, once by [NewSmallConv]; the columns with ow ≥ OutW and the rows
+// between images are computed and dropped.
 type SmallConv struct {
-	g     ConvGeom
-	m     int // output channels
-	kern  *gemmKernel
-	k     int // C·KH·KW taps + the bias row
-	wp    int // padded row length
-	hp    int // padded rows
-	pad   bool
-	nw    int // wide columns, OutH·wp
-	np    int // nw rounded up to whole panels
-	mp    int // m rounded up to whole panels
-	a     []float32
-	xSize int // length of the padded input with its slack
+	l    wideLayout
+	m    int // output channels
+	kern *gemmKernel
+	np   int // wide columns of nb images rounded up to whole panels
+	mp   int // m rounded up to whole panels
+	a    []float32
+	bias []float32
 }
 
 // SmallConvScratch is the working memory of one concurrent [SmallConv.Run].
 type SmallConvScratch struct {
-	xp, b, c []float32
+	xp, c []float32
 }
 
 // SmallConvOK reports whether [NewSmallConv] accepts the geometry g (for
@@ -40,11 +35,11 @@ func SmallConvOK(g ConvGeom) bool {
 		g.OutH == g.H+2*g.PadH-g.KH+1 && g.OutW == g.W+2*g.PadW-g.KW+1 && g.OutH > 0 && g.OutW > 0
 }
 
-// Limits of the direct path for tiny layers: few output channels, a
-// shallow reduction and a small (wide) output plane, so that its
-// padded-column waste costs less than the implicit GEMM's packing of short
-// row segments. LeNet-5's convolutions and ResNet-20's 32-channel 3×3
-// layers (16×16) qualify; no ResNet-18 layer does.
+// Limits of the direct path in the inference engine (one image per run):
+// few output channels, a shallow reduction and a small (wide) output plane,
+// so that its padded-column waste costs less than the implicit GEMM's
+// packing of short row segments. LeNet-5's convolutions and ResNet-20's
+// 32-channel 3×3 layers (16×16) qualify; no ResNet-18 layer does.
 const (
 	smallMaxOut   = 32
 	smallMaxDepth = 512
@@ -52,113 +47,116 @@ const (
 )
 
 // SmallConvPays reports whether a convolution of geometry g (one group)
-// with o output channels runs faster as a [SmallConv] than as an implicit
-// GEMM: a tiny layer that [SmallConvOK] accepts.
+// with o output channels runs faster one image at a time as a [SmallConv]
+// than as an implicit GEMM: a tiny layer that [SmallConvOK] accepts.
 func SmallConvPays(g ConvGeom, o int) bool {
 	return o <= smallMaxOut && g.C*g.KH*g.KW < smallMaxDepth && g.OutH*(g.W+2*g.PadW) <= smallMaxWide && SmallConvOK(g)
 }
 
-// NewSmallConv packs the weights w (m, C, KH, KW) and bias (m) for the
-// stride-1 geometry g (see [SmallConvOK]).
+// NewSmallConv packs the weights w (m, C, KH, KW) and bias (m; nil for
+// none) for the stride-1 geometry g (see [SmallConvOK]), one image per Run.
 func NewSmallConv(g ConvGeom, m int, w, bias []float32) *SmallConv {
-	if !SmallConvOK(g) {
+	return NewSmallConvBatch(g, m, 1, w, bias)
+}
+
+// NewSmallConvBatch is [NewSmallConv] for runs of up to nb images.
+func NewSmallConvBatch(g ConvGeom, m, nb int, w, bias []float32) *SmallConv {
+	if !SmallConvOK(g) || nb < 1 {
 		panic("kernels: NewSmallConv: unsupported geometry")
 	}
 	kt := g.C * g.KH * g.KW
-	if len(w) < m*kt || len(bias) < m {
+	if len(w) < m*kt || (bias != nil && len(bias) < m) {
 		panic("kernels: NewSmallConv: weights too short")
 	}
-	s := &SmallConv{g: g, m: m, k: kt + 1, wp: g.W + 2*g.PadW, hp: g.H + 2*g.PadH}
-	s.pad = g.PadH > 0 || g.PadW > 0
-	s.nw = g.OutH * s.wp
-	s.kern = activeGemmKernel(m, s.nw)
+	s := &SmallConv{m: m, bias: bias}
+	nw := wideCols(g, nb)
+	s.kern = activeIndKernel(m, nw)
 	mr, nr := s.kern.mr, s.kern.nr
-	s.np = ceilDiv(s.nw, nr) * nr
+	s.np = ceilDiv(nw, nr) * nr
+	s.l = newWideLayout(g, nb, s.np)
 	s.mp = ceilDiv(m, mr) * mr
-	s.a = make([]float32, s.mp*s.k)
+	s.a = make([]float32, s.mp*kt)
 	for i := range m {
-		panel := s.a[(i/mr)*mr*s.k:]
+		panel := s.a[(i/mr)*mr*kt:]
 		r := i % mr
 		for p := range kt {
 			panel[p*mr+r] = w[i*kt+p]
 		}
-		panel[kt*mr+r] = bias[i]
 	}
-	// The last tap of a panel reads up to (C−1)·hp·wp + (KH−1)·wp + KW−1
-	// + np − 1; the padded input is that long.
-	s.xSize = g.C*s.hp*s.wp + (g.KH-1)*s.wp + g.KW + s.np
 	return s
+}
+
+// activeIndKernel is activeGemmKernel among the kernels with an indirect
+// variant: the forced kernel when it has one, else the path's best fit.
+func activeIndKernel(m, n int) *gemmKernel {
+	if k := gemmForced.Load(); k != nil && k.ind != nil {
+		return k
+	}
+	path := activeGemmKernel(m, n).path()
+	var best *gemmKernel
+	bestPadded := 0
+	for _, k := range gemmKernels {
+		if k.path() != path || k.ind == nil {
+			continue
+		}
+		padded := ceilDiv(m, k.mr) * k.mr * ceilDiv(n, k.nr) * k.nr
+		if best == nil || padded*103 < bestPadded*100 {
+			best, bestPadded = k, padded
+		}
+	}
+	if best == nil {
+		return genericGemmKernel
+	}
+	return best
 }
 
 // NewScratch returns working memory for one concurrent Run.
 func (s *SmallConv) NewScratch() *SmallConvScratch {
-	sc := &SmallConvScratch{b: make([]float32, s.k*s.kern.nr), c: make([]float32, s.mp*s.np)}
-	if s.pad {
-		sc.xp = make([]float32, s.xSize)
-	}
-	ones := sc.b[(s.k-1)*s.kern.nr:]
-	for i := range ones {
-		ones[i] = 1
-	}
-	return sc
+	return &SmallConvScratch{xp: make([]float32, s.l.size), c: make([]float32, s.mp*s.np)}
 }
 
 // Run computes one image: y (m, OutH, OutW) = conv(x (C, H, W)) + bias,
 // plus add (same shape as y) when non-nil, then ReLU when relu is set.
 func (s *SmallConv) Run(x, y, add []float32, relu bool, sc *SmallConvScratch) {
-	g := s.g
-	if len(x) < g.C*g.H*g.W || len(y) < s.m*g.OutH*g.OutW || (add != nil && len(add) < len(y[:s.m*g.OutH*g.OutW])) {
+	s.RunN(1, x, y, add, relu, sc)
+}
+
+// RunN is [SmallConv.Run] for n ≤ nb consecutive images: x (n, C, H, W),
+// y and add (n, m, OutH, OutW).
+func (s *SmallConv) RunN(n int, x, y, add []float32, relu bool, sc *SmallConvScratch) {
+	g := s.l.g
+	ohw := g.OutH * g.OutW
+	if n < 1 || n > s.l.nb || len(x) < n*g.C*g.H*g.W || len(y) < n*s.m*ohw || (add != nil && len(add) < n*s.m*ohw) ||
+		len(sc.xp) < s.l.size || len(sc.c) < s.mp*s.np {
 		panic("kernels: SmallConv.Run: buffer too short")
 	}
-	src := x[:g.C*g.H*g.W]
-	if s.pad {
-		// Only the interior is written: the border and slack stay zero.
-		for c := range g.C {
-			for h := range g.H {
-				o := c*s.hp*s.wp + (h+g.PadH)*s.wp + g.PadW
-				copy(sc.xp[o:o+g.W], x[(c*g.H+h)*g.W:(c*g.H+h+1)*g.W])
-			}
-		}
-		src = sc.xp
-	}
-	mr, nr, k := s.kern.mr, s.kern.nr, s.k
-	fn := s.kern.fn
-	plane := s.hp * s.wp
-	for j0 := 0; j0 < s.np; j0 += nr {
-		b := sc.b
-		p := 0
-		for c := range g.C {
-			for kh := range g.KH {
-				for kw := range g.KW {
-					o := c*plane + kh*s.wp + kw + j0
-					d := b[p*nr : p*nr+nr]
-					if o+nr <= len(src) {
-						copy(d, src[o:o+nr])
-					} else {
-						n := 0
-						if o < len(src) {
-							n = copy(d, src[o:])
-						}
-						clear(d[n:])
-					}
-					p++
-				}
-			}
-		}
+	s.l.fill(sc.xp, x, n)
+	mr, nr, kt := s.kern.mr, s.kern.nr, len(s.l.offs)
+	ind := s.kern.ind
+	np := ceilDiv(wideCols(g, n), nr) * nr
+	for j0 := 0; j0 < np; j0 += nr {
+		b := sc.xp[j0:]
 		for i := 0; i < s.mp; i += mr {
-			fn(k, s.a[i*k:(i+mr)*k], b, sc.c[i*s.np+j0:], s.np, 0)
+			ind(kt, s.a[i*kt:(i+mr)*kt], b, s.l.offs, sc.c[i*s.np+j0:], s.np)
 		}
 	}
-	// Compact the wide rows into y, then the residual add and ReLU in one
-	// pass each over the contiguous output (short rows would run mostly
-	// in the kernels' scalar tails).
-	ohw := g.OutH * g.OutW
-	for o := range s.m {
-		for oh := range g.OutH {
-			copy(y[o*ohw+oh*g.OutW:o*ohw+(oh+1)*g.OutW], sc.c[o*s.np+oh*s.wp:o*s.np+oh*s.wp+g.OutW])
+	// Compact the wide rows into y with the bias, then the residual add
+	// and ReLU in one pass each over the contiguous output (short rows
+	// would run mostly in the kernels' scalar tails).
+	for b := range n {
+		for o := range s.m {
+			var bv float32
+			if s.bias != nil {
+				bv = s.bias[o]
+			}
+			dst := y[(b*s.m+o)*ohw:]
+			src := sc.c[o*s.np+b*s.l.rs*s.l.wp:]
+			for oh := range g.OutH {
+				affineTo(dst[oh*g.OutW:(oh+1)*g.OutW], 1, bv, src[oh*s.l.wp:oh*s.l.wp+g.OutW])
+			}
 		}
 	}
-	yy := y[:s.m*ohw]
+	yy := y[:n*s.m*ohw]
 	if add != nil {
 		addTo(yy, yy, add[:len(yy)])
 	}
@@ -167,5 +165,169 @@ func (s *SmallConv) Run(x, y, add []float32, relu bool, sc *SmallConvScratch) {
 	}
 }
 
-// Flops returns the multiply-adds one Run performs, padding included.
-func (s *SmallConv) Flops() int { return s.mp * s.np * s.k }
+// Flops returns the multiply-adds one Run of nb images performs, padding
+// included.
+func (s *SmallConv) Flops() int { return s.mp * s.np * len(s.l.offs) }
+
+// wideCols returns the wide output columns of n stacked images of g:
+// ((n−1)·(H+PadH) + OutH)·Wp.
+func wideCols(g ConvGeom, n int) int {
+	return ((n-1)*(g.H+g.PadH) + g.OutH) * (g.W + 2*g.PadW)
+}
+
+// wideLayout is the stacked, padded input of the direct convolutions for
+// up to nb images of g: channel c is the plane xp[c·plane:], of rows wp =
+// W+2·PadW long; image b's row h is row PadH + b·rs + h (rs = H + PadH), its
+// pixels from column PadW on. Everything else is zero, and stays so: fill
+// writes only the pixels. offs holds each tap's (c, kh, kw) offset
+// c·plane + kh·wp + kw, so wide output column j of tap t reads xp[offs[t]+j].
+type wideLayout struct {
+	g           ConvGeom
+	nb          int
+	wp, rs      int
+	plane, size int
+	offs        []int
+}
+
+// newWideLayout lays out nb images of g for reads of up to cols columns
+// past any tap's offset.
+func newWideLayout(g ConvGeom, nb, cols int) wideLayout {
+	l := wideLayout{g: g, nb: nb, wp: g.W + 2*g.PadW, rs: g.H + g.PadH}
+	l.plane = (g.PadH + nb*l.rs) * l.wp
+	for c := range g.C {
+		for kh := range g.KH {
+			for kw := range g.KW {
+				l.offs = append(l.offs, c*l.plane+kh*l.wp+kw)
+			}
+		}
+	}
+	l.size = l.offs[len(l.offs)-1] + cols
+	return l
+}
+
+// fill copies the pixels of n ≤ nb images x (n, C, H, W) into xp.
+func (l *wideLayout) fill(xp, x []float32, n int) {
+	g := l.g
+	for c := range g.C {
+		for b := range n {
+			src := x[(b*g.C+c)*g.H*g.W:]
+			dst := xp[c*l.plane+(g.PadH+b*l.rs)*l.wp+g.PadW:]
+			for h := range g.H {
+				copy(dst[h*l.wp:h*l.wp+g.W], src[h*g.W:(h+1)*g.W])
+			}
+		}
+	}
+}
+
+// SmallConvGrad is the weight gradient of the convolutions [SmallConv]
+// runs: with dy laid out in the same wide columns (zero where the forward
+// drops a column), dW[o][t] = Σ_j dy[o][j] · xp[offs[t]+j], a dot product
+// along the columns for each output channel o and tap t, run by the dot
+// kernels on the stacked input in place: no unfolding, no packing.
+type SmallConvGrad struct {
+	l    wideLayout
+	m    int
+	kern *dotKernel
+	kd   int   // wide columns of nb images rounded up to whole vectors
+	mp   int   // m rounded up to whole tiles
+	offs []int // the taps' offsets, rounded up to whole tiles with 0s
+}
+
+// SmallConvGradScratch is the working memory of one concurrent
+// accumulation: the stacked input, dy's wide rows and the lane sums of
+// every (output channel, tap) pair.
+type SmallConvGradScratch struct {
+	xp, dy, acc []float32
+}
+
+// NewSmallConvGrad returns the weight gradient of m output channels for the
+// stride-1 geometry g (see [SmallConvOK]), up to nb images per
+// [SmallConvGrad.Accumulate]. With more padding than the kernel reaches
+// (PadH ≥ KH) stacked images would share output rows, so it takes one
+// image at a time.
+func NewSmallConvGrad(g ConvGeom, m, nb int) *SmallConvGrad {
+	if !SmallConvOK(g) || nb < 1 {
+		panic("kernels: NewSmallConvGrad: unsupported geometry")
+	}
+	if g.PadH >= g.KH {
+		nb = 1
+	}
+	k := activeDotKernel()
+	s := &SmallConvGrad{m: m, kern: k}
+	s.kd = ceilDiv(wideCols(g, nb), k.lanes) * k.lanes
+	s.l = newWideLayout(g, nb, s.kd)
+	s.mp = ceilDiv(m, k.mr) * k.mr
+	s.offs = make([]int, ceilDiv(len(s.l.offs), k.nr)*k.nr)
+	copy(s.offs, s.l.offs)
+	return s
+}
+
+// Batch returns the most images one Accumulate takes.
+func (s *SmallConvGrad) Batch() int { return s.l.nb }
+
+// NewScratch returns zeroed working memory for one concurrent accumulation.
+func (s *SmallConvGrad) NewScratch() *SmallConvGradScratch {
+	return &SmallConvGradScratch{
+		xp:  make([]float32, s.l.size),
+		dy:  make([]float32, s.mp*s.kd),
+		acc: make([]float32, s.mp*len(s.offs)*s.kern.lanes),
+	}
+}
+
+// Accumulate adds the weight gradient of n ≤ Batch() images, dy (n, m,
+// OutH, OutW) against their inputs x (n, C, H, W), to the scratch's sums.
+func (s *SmallConvGrad) Accumulate(n int, dy, x []float32, sc *SmallConvGradScratch) {
+	g, l := s.l.g, &s.l
+	ohw := g.OutH * g.OutW
+	if n < 1 || n > l.nb || len(x) < n*g.C*g.H*g.W || len(dy) < n*s.m*ohw ||
+		len(sc.xp) < l.size || len(sc.dy) < s.mp*s.kd || len(sc.acc) < s.mp*len(s.offs)*s.kern.lanes {
+		panic("kernels: SmallConvGrad.Accumulate: buffer too short")
+	}
+	l.fill(sc.xp, x, n)
+	cols := wideCols(g, n)
+	kd := ceilDiv(cols, s.kern.lanes) * s.kern.lanes
+	for o := range s.m {
+		row := sc.dy[o*s.kd:]
+		for b := range n {
+			src := dy[(b*s.m+o)*ohw:]
+			for oh := range g.OutH {
+				copy(row[(b*l.rs+oh)*l.wp:(b*l.rs+oh)*l.wp+g.OutW], src[oh*g.OutW:(oh+1)*g.OutW])
+			}
+		}
+		// Past the last image: what an earlier, larger batch left there.
+		clear(row[cols:kd])
+	}
+	mr, nr, lanes := s.kern.mr, s.kern.nr, s.kern.lanes
+	fn := s.kern.fn
+	tile := mr * nr * lanes
+	nt := len(s.offs) / nr
+	for i := 0; i < s.mp; i += mr {
+		a := sc.dy[i*s.kd:]
+		for j := range nt {
+			fn(kd, a, s.kd, sc.xp, s.offs[j*nr:(j+1)*nr], sc.acc[(i/mr*nt+j)*tile:])
+		}
+	}
+}
+
+// AddTo adds the sums in sc to dw (m, C, KH, KW) and zeroes them.
+func (s *SmallConvGrad) AddTo(dw []float32, sc *SmallConvGradScratch) {
+	kt := len(s.l.offs)
+	mr, nr, lanes := s.kern.mr, s.kern.nr, s.kern.lanes
+	nt := len(s.offs) / nr
+	if len(dw) < s.m*kt {
+		panic("kernels: SmallConvGrad.AddTo: dw too short")
+	}
+	for o := range s.m {
+		for t := range kt {
+			i, j := o/mr, t/nr
+			base := ((i*nt+j)*mr*nr + (o%mr)*nr + t%nr) * lanes
+			v := sc.acc[base : base+lanes]
+			var sum float32
+			for _, e := range v {
+				sum += e
+			}
+			dw[o*kt+t] += sum
+		}
+	}
+	clear(sc.acc)
+}

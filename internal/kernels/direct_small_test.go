@@ -82,6 +82,109 @@ func TestSmallConv(t *testing.T) {
 	}
 }
 
+// TestSmallConvBatch checks runs of several stacked images against one
+// image at a time: a full batch of nb, then fewer images over the scratch
+// the full batch left (the stale images must not leak into the outputs),
+// on every forced GEMM path.
+func TestSmallConvBatch(t *testing.T) {
+	r := newRand(37)
+	for trial := range 16 {
+		c, h, w := 1+r.IntN(5), 1+r.IntN(11), 1+r.IntN(11)
+		kh, kw := 1+r.IntN(4), 1+r.IntN(4)
+		ph, pw := r.IntN(3), r.IntN(3)
+		g := ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: 1, StrideW: 1, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
+			OutH: h + 2*ph - kh + 1, OutW: w + 2*pw - kw + 1}
+		if g.OutH <= 0 || g.OutW <= 0 {
+			continue
+		}
+		m, nb := 1+r.IntN(20), 2+r.IntN(5)
+		kt, ohw, chw := c*kh*kw, g.OutH*g.OutW, c*h*w
+		wt, bias := randSlice(r, m*kt), randSlice(r, m)
+		for _, path := range gemmPaths() {
+			restore, _ := forceGemmKernel(path)
+			one, many := NewSmallConv(g, m, wt, bias), NewSmallConvBatch(g, m, nb, wt, bias)
+			restore()
+			s1, sn := one.NewScratch(), many.NewScratch()
+			for _, n := range []int{nb, 1 + r.IntN(nb)} {
+				x := randSlice(r, n*chw)
+				got := make([]float32, n*m*ohw)
+				many.RunN(n, x, got, nil, trial%2 == 0, sn)
+				for b := range n {
+					want := make([]float32, m*ohw)
+					one.Run(x[b*chw:(b+1)*chw], want, nil, trial%2 == 0, s1)
+					for i, v := range want {
+						if d := got[b*m*ohw+i]; math.Abs(float64(d-v)) > 1e-5*(1+math.Abs(float64(v))) {
+							t.Fatalf("%s n=%d/%d %+v m=%d: image %d y[%d] = %v, one at a time %v", path, n, nb, g, m, b, i, d, v)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSmallConvGrad checks the weight gradient of the direct convolutions
+// against Σ over the images of dy·im2col(x)ᵀ in float64: random stride-1
+// geometries (padding beyond the kernel's reach included), a full batch
+// then a smaller one over the scratch it left, on every forced path.
+func TestSmallConvGrad(t *testing.T) {
+	r := newRand(43)
+	for trial := range 24 {
+		c, h, w := 1+r.IntN(6), 1+r.IntN(11), 1+r.IntN(11)
+		kh, kw := 1+r.IntN(4), 1+r.IntN(4)
+		ph, pw := r.IntN(3), r.IntN(3)
+		g := ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: 1, StrideW: 1, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
+			OutH: h + 2*ph - kh + 1, OutW: w + 2*pw - kw + 1}
+		if g.OutH <= 0 || g.OutW <= 0 {
+			continue
+		}
+		m, nb := 1+r.IntN(13), 1+r.IntN(5)
+		kt, ohw, chw := c*kh*kw, g.OutH*g.OutW, c*h*w
+		batches := []int{nb, 1 + r.IntN(nb)}
+		var xs, dys [][]float32
+		want := make([]float64, m*kt)
+		var tol float64
+		for _, n := range batches {
+			x, dy := randSlice(r, n*chw), randSlice(r, n*m*ohw)
+			xs, dys = append(xs, x), append(dys, dy)
+			for b := range n {
+				cols := naiveIm2col(g, x[b*chw:(b+1)*chw])
+				d, tl := naiveGemm(false, true, m, kt, ohw, 1, dy[b*m*ohw:(b+1)*m*ohw], ohw, cols, ohw, 0, nil, 0)
+				for i := range want {
+					want[i] += d[i]
+					tol = max(tol, tl[i])
+				}
+			}
+		}
+		for _, path := range gemmPaths() {
+			restore, _ := forceGemmKernel(path)
+			s := NewSmallConvGrad(g, m, nb)
+			restore()
+			sc := s.NewScratch()
+			for i, n := range batches {
+				for lo := 0; lo < n; lo += s.Batch() {
+					hi := min(n, lo+s.Batch())
+					s.Accumulate(hi-lo, dys[i][lo*m*ohw:], xs[i][lo*chw:], sc)
+				}
+			}
+			dw := randSlice(r, m*kt)
+			base := append([]float32(nil), dw...)
+			s.AddTo(dw, sc)
+			for i := range dw {
+				got := float64(dw[i] - base[i])
+				if math.Abs(got-want[i]) > 2*tol*float64(len(batches)*nb)+1e-4 {
+					t.Fatalf("trial %d %s %+v m=%d nb=%d: dw[%d] = %v, want %v", trial, path, g, m, nb, i, got, want[i])
+				}
+			}
+			for _, v := range sc.acc {
+				if v != 0 {
+					t.Fatalf("%s: AddTo left the sums non-zero", path)
+				}
+			}
+		}
+	}
+}
+
 func TestSmallConvRejects(t *testing.T) {
 	g := ConvGeom{C: 1, H: 8, W: 8, KH: 3, KW: 3, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, OutH: 3, OutW: 3}
 	if SmallConvOK(g) {

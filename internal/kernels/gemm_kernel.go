@@ -17,6 +17,11 @@ type gemmKernel struct {
 	// mc bounds the packed A block (it streams, so mc is large).
 	kc, mc, nc int
 	fn         func(k int, a, b, c []float32, ldc int, beta float32)
+	// ind, when non-nil, is the indirect variant of fn with beta 0: row p
+	// of B is b[offs[p] : offs[p]+nr] instead of a packed panel row (see
+	// SmallConv). b must hold offs[p]+nr values for every p < k; the
+	// callers check that once for a whole table of offsets.
+	ind func(k int, a, b []float32, offs []int, c []float32, ldc int)
 }
 
 // genericGemmKernel is the plain Go micro-kernel, used under the noasm tag
@@ -24,7 +29,24 @@ type gemmKernel struct {
 var genericGemmKernel = &gemmKernel{
 	name: "generic", mr: 4, nr: 4,
 	kc: 256, mc: 1024, nc: 512,
-	fn: sgemmKernelGeneric4x4,
+	fn: sgemmKernelGeneric4x4, ind: sgemmIndGeneric4x4,
+}
+
+// sgemmIndGeneric4x4 is the indirect 4×4 micro-kernel in plain Go (see
+// gemmKernel.ind).
+func sgemmIndGeneric4x4(k int, a, b []float32, offs []int, c []float32, ldc int) {
+	var acc [4][4]float32
+	for p, o := range offs[:k] {
+		av, bv := a[p*4:p*4+4:p*4+4], b[o:o+4:o+4]
+		for i := range 4 {
+			for j := range 4 {
+				acc[i][j] += av[i] * bv[j]
+			}
+		}
+	}
+	for i := range acc {
+		copy(c[i*ldc:i*ldc+4], acc[i][:])
+	}
 }
 
 // sgemmKernelGeneric4x4 is the 4×4 micro-kernel in plain Go: the loop of
@@ -76,6 +98,56 @@ func sgemmKernelGeneric4x4(k int, a, b, c []float32, ldc int, beta float32) {
 // gemmKernels lists the micro-kernels this build and CPU can run, best
 // first; the generic one is always last.
 var gemmKernels = append(asmGemmKernels(), genericGemmKernel)
+
+// dotKernel is an mr×nr tile of row dot products for the weight gradient
+// of the direct convolutions: fn adds to the mr·nr·lanes accumulators c
+//
+//	c[(i·nr+j)·lanes + p%lanes] += a[i·lda+p] · b[offs[j]+p]  (p < k)
+//
+// where k is a multiple of lanes and b holds offs[j]+k values for every
+// j < nr (the callers check that once per table of offsets). The lanes of
+// each pair are summed once all calls are done.
+type dotKernel struct {
+	name          string
+	mr, nr, lanes int
+	fn            func(k int, a []float32, lda int, b []float32, offs []int, c []float32)
+}
+
+// genericDotKernel is the plain Go dot kernel.
+var genericDotKernel = &dotKernel{name: "generic", mr: 2, nr: 4, lanes: 4, fn: sdotGeneric}
+
+// sdotGeneric is genericDotKernel's fn: four lanes, so that it sums in the
+// same order as the assembly kernels (by lane, then the lanes).
+func sdotGeneric(k int, a []float32, lda int, b []float32, offs []int, c []float32) {
+	for i := range 2 {
+		ar := a[i*lda : i*lda+k]
+		for j, o := range offs[:4] {
+			br := b[o : o+k]
+			acc := c[(i*4+j)*4 : (i*4+j)*4+4 : (i*4+j)*4+4]
+			for p := 0; p < k; p += 4 {
+				acc[0] += ar[p] * br[p]
+				acc[1] += ar[p+1] * br[p+1]
+				acc[2] += ar[p+2] * br[p+2]
+				acc[3] += ar[p+3] * br[p+3]
+			}
+		}
+	}
+}
+
+// dotKernels lists the dot kernels this build and CPU can run, best first.
+var dotKernels = append(asmDotKernels(), genericDotKernel)
+
+// activeDotKernel returns the dot kernel of the path the GEMMs run (see
+// activeGemmKernel).
+func activeDotKernel() *dotKernel {
+	path := activeGemmKernel(1, 1).path()
+	for _, k := range dotKernels {
+		if k.path() == path {
+			return k
+		}
+	}
+	return genericDotKernel
+}
 
 // gemmForced, when non-nil, is the kernel every GEMM uses (a test hook).
 var gemmForced atomic.Pointer[gemmKernel]

@@ -108,3 +108,105 @@ func sgemmKernelAVX512_8x48(k int, a *float32, b *float32, c *float32, ldc int, 
 //
 //go:noescape
 func sgemmKernelAVX2_6x16(k int, a *float32, b *float32, c *float32, ldc int, beta float32)
+
+// sgemmIndAVX512_12x32 sets the 12×32 tile c (row stride ldc) to
+//
+//	for i := 0; i < 12; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*12+i] * b[offs[p]+j]
+//			}
+//			c[i*ldc+j] = s
+//		}
+//	}
+//
+// where a is a packed 12-strided panel k steps long (k ≥ 0) and b holds
+// offs[p]+32 values for every p.
+//
+//go:noescape
+func sgemmIndAVX512_12x32(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
+
+// sgemmIndAVX512_6x64 sets the 6×64 tile c (row stride ldc) to
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 64; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*6+i] * b[offs[p]+j]
+//			}
+//			c[i*ldc+j] = s
+//		}
+//	}
+//
+// where a is a packed 6-strided panel k steps long (k ≥ 0) and b holds
+// offs[p]+64 values for every p.
+//
+//go:noescape
+func sgemmIndAVX512_6x64(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
+
+// sgemmIndAVX512_8x48 sets the 8×48 tile c (row stride ldc) to
+//
+//	for i := 0; i < 8; i++ {
+//		for j := 0; j < 48; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*8+i] * b[offs[p]+j]
+//			}
+//			c[i*ldc+j] = s
+//		}
+//	}
+//
+// where a is a packed 8-strided panel k steps long (k ≥ 0) and b holds
+// offs[p]+48 values for every p.
+//
+//go:noescape
+func sgemmIndAVX512_8x48(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
+
+// sgemmIndAVX2_6x16 sets the 6×16 tile c (row stride ldc) to
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*6+i] * b[offs[p]+j]
+//			}
+//			c[i*ldc+j] = s
+//		}
+//	}
+//
+// where a is a packed 6-strided panel k steps long (k ≥ 0) and b holds
+// offs[p]+16 values for every p.
+//
+//go:noescape
+func sgemmIndAVX2_6x16(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
+
+// sdotAVX512_4x6 adds to the 4×6×16 accumulators c
+//
+//	for i := 0; i < 4; i++ {
+//		for j := 0; j < 6; j++ {
+//			for p := 0; p < k; p++ {
+//				c[(i*6+j)*16+p%16] += a[i*lda+p] * b[offs[j]+p]
+//			}
+//		}
+//	}
+//
+// where k is a multiple of 16.
+//
+//go:noescape
+func sdotAVX512_4x6(k int, a *float32, lda int, b *float32, offs *int, c *float32)
+
+// sdotAVX2_3x4 adds to the 3×4×8 accumulators c
+//
+//	for i := 0; i < 3; i++ {
+//		for j := 0; j < 4; j++ {
+//			for p := 0; p < k; p++ {
+//				c[(i*4+j)*8+p%8] += a[i*lda+p] * b[offs[j]+p]
+//			}
+//		}
+//	}
+//
+// where k is a multiple of 8.
+//
+//go:noescape
+func sdotAVX2_3x4(k int, a *float32, lda int, b *float32, offs *int, c *float32)
