@@ -20,6 +20,16 @@ import (
 //   - Winograd F(2,3) (3×3, stride 1, dilation 1, one group, padding ≤ 2, see
 //     conv_winograd.go): forward, and the input gradient as the forward of dy
 //     with the transposed, flipped filter. Chosen by winogradWins.
+//   - Direct (conv_gemm.go, smallPays): one-group stride-1 layers with at
+//     least one image per thread. The images are stacked, padded, one
+//     under the other in each channel's plane (kernels.SmallConv), so the
+//     unfolded input's row for tap (c, kh, kw) is a contiguous run of that
+//     plane: the indirect micro-kernels read it in place, nothing but the
+//     weights is packed, and the "wide" output columns that fall in the
+//     padding are dropped. Forward, and the input gradient as the forward
+//     of dy with the flipped filter; the weight gradient of layers with few
+//     taps per output channel as dot products of dy's wide rows with the
+//     shifted input (kernels.SmallConvGrad).
 //   - Implicit GEMM (conv_gemm.go). Forward: when each GEMM covers one
 //     image (see imageBatch) or there is at least one image per thread, the
 //     weights are packed once per call and the columns of the unfolded
@@ -193,6 +203,16 @@ func (a convArgs) algo(op convOp) convAlgo {
 	return convGemm
 }
 
+// result returns the output tensor of the forward pass or input gradient
+// run by al: uncleared memory from ar when al writes every element (the
+// direct convolutions), else zeros (the others add into parts of it).
+func (al convAlgo) result(ar *Arena, shape ...int) *Tensor {
+	if al == convSmall {
+		return ar.Empty(shape...)
+	}
+	return ar.New(shape...)
+}
+
 // direct reports whether the convolution reads its input as the im2col
 // matrix itself (1×1 kernel, stride 1, no padding).
 func direct(g kernels.ConvGeom) bool {
@@ -227,13 +247,14 @@ func Conv2d(x, w, b *Tensor, p ConvParams) *Tensor {
 	}
 	x, w = x.Contiguous(), w.Contiguous()
 	a := newConvArgs(geo, p, x.shape[0], o)
-	out := arenaOf(x, w, b).New(a.n, o, geo.OutH, geo.OutW)
+	al := a.algo(opForward)
+	out := al.result(arenaOf(x, w, b), a.n, o, geo.OutH, geo.OutW)
 	xd, wd := x.Data(), w.Data()
 	var bd []float32
 	if b != nil {
 		bd = b.Contiguous().Data()
 	}
-	switch a.algo(opForward) {
+	switch al {
 	case convRef:
 		conv2dRef(a, xd, wd, bd, out.data)
 	case convDepthwise:
@@ -259,9 +280,10 @@ func Conv2dBackwardInput(dy, w *Tensor, xShape []int, p ConvParams) *Tensor {
 	checkDy("Conv2dBackwardInput", dy, xShape[0], o, geo)
 	dy, w = dy.Contiguous(), w.Contiguous()
 	a := newConvArgs(geo, p, xShape[0], o)
-	dx := arenaOf(dy, w).New(xShape...)
+	al := a.algo(opBackInput)
+	dx := al.result(arenaOf(dy, w), xShape...)
 	dyd, wd := dy.Data(), w.Data()
-	switch a.algo(opBackInput) {
+	switch al {
 	case convRef:
 		conv2dBackwardInputRef(a, dyd, wd, dx.data)
 	case convDepthwise:

@@ -145,14 +145,21 @@ func (s *SmallConv) RunN(n int, x, y, add []float32, relu bool, sc *SmallConvScr
 	// would run mostly in the kernels' scalar tails).
 	for b := range n {
 		for o := range s.m {
-			var bv float32
-			if s.bias != nil {
-				bv = s.bias[o]
-			}
 			dst := y[(b*s.m+o)*ohw:]
 			src := sc.c[o*s.np+b*s.l.rs*s.l.wp:]
 			for oh := range g.OutH {
-				affineTo(dst[oh*g.OutW:(oh+1)*g.OutW], 1, bv, src[oh*s.l.wp:oh*s.l.wp+g.OutW])
+				d, c := dst[oh*g.OutW:(oh+1)*g.OutW], src[oh*s.l.wp:oh*s.l.wp+g.OutW]
+				switch {
+				case s.bias == nil:
+					copy(d, c)
+				case len(d) < 64: // shorter than the vector kernel's call
+					bv := s.bias[o]
+					for t, v := range c {
+						d[t] = v + bv
+					}
+				default:
+					affineTo(d, 1, s.bias[o], c)
+				}
 			}
 		}
 	}
