@@ -1,0 +1,64 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestConvDirtyArena runs the convolutions with arena memory recycled full
+// of NaN, and checks they match the same calls on ordinary (zeroed)
+// memory: an output that skips clearing (the direct convolutions') but
+// misses an element shows up as NaN, as does a path that adds into an
+// output it did not clear.
+func TestConvDirtyArena(t *testing.T) {
+	prev := Threads()
+	SetThreads(2) // the direct paths need an image per thread
+	defer SetThreads(prev)
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := []struct {
+		x, w []int
+		p    ConvParams
+	}{
+		{[]int{4, 5, 9, 7}, []int{6, 5, 3, 3}, ConvParams{Pad: [4]int{1, 1, 1, 1}}},
+		{[]int{4, 5, 9, 8}, []int{6, 5, 3, 3}, ConvParams{Stride: [2]int{2, 2}, Pad: [4]int{1, 1, 1, 1}}},
+		{[]int{3, 4, 8, 8}, []int{6, 4, 1, 1}, ConvParams{Stride: [2]int{2, 2}}},
+		{[]int{3, 2, 11, 10}, []int{3, 2, 5, 5}, ConvParams{Stride: [2]int{3, 2}, Pad: [4]int{2, 2, 2, 2}}},
+	}
+	rnd := func(shape ...int) *Tensor {
+		t := New(shape...)
+		for i := range t.data {
+			t.data[i] = r.Float32()*2 - 1
+		}
+		return t
+	}
+	for _, c := range cases {
+		x, w := rnd(c.x...), rnd(c.w...)
+		ref := Conv2d(x, w, nil, c.p)
+		dy := rnd(ref.Shape()...)
+		refDx := Conv2dBackwardInput(dy, w, c.x, c.p)
+		a := NewArena()
+		run := func() (*Tensor, *Tensor) {
+			a.Reset()
+			return Conv2d(x.In(a), w, nil, c.p), Conv2dBackwardInput(dy.In(a), w, c.x, c.p)
+		}
+		y, dx := run()
+		// Fill the arena's buffers with NaN, then run again on them.
+		for _, t := range []*Tensor{y, dx} {
+			for i := range t.data {
+				t.data[i] = float32(math.NaN())
+			}
+		}
+		y, dx = run()
+		for _, pair := range []struct {
+			name      string
+			got, want *Tensor
+		}{{"forward", y, ref}, {"input gradient", dx, refDx}} {
+			for i, v := range pair.got.data {
+				if want := pair.want.data[i]; !(math.Abs(float64(v-want)) <= 1e-5) {
+					t.Fatalf("%v %v %+v: %s[%d] = %v on recycled memory, want %v", c.x, c.w, c.p, pair.name, i, v, want)
+				}
+			}
+		}
+	}
+}
