@@ -20,7 +20,10 @@ type SmallConv struct {
 	np   int // wide columns of nb images rounded up to whole panels
 	mp   int // m rounded up to whole panels
 	a    []float32
-	bias []float32
+	// offs are the layout's tap offsets, then with a bias the offset of a
+	// run of ones past the stacked input: the bias is one more tap.
+	offs []int
+	xs   int // length of the stacked input, the ones included
 }
 
 // SmallConvScratch is the working memory of one concurrent [SmallConv.Run].
@@ -68,19 +71,28 @@ func NewSmallConvBatch(g ConvGeom, m, nb int, w, bias []float32) *SmallConv {
 	if len(w) < m*kt || (bias != nil && len(bias) < m) {
 		panic("kernels: NewSmallConv: weights too short")
 	}
-	s := &SmallConv{m: m, bias: bias}
+	s := &SmallConv{m: m}
 	nw := wideCols(g, nb)
 	s.kern = activeIndKernel(m, nw)
 	mr, nr := s.kern.mr, s.kern.nr
 	s.np = ceilDiv(nw, nr) * nr
 	s.l = newWideLayout(g, nb, s.np)
 	s.mp = ceilDiv(m, mr) * mr
-	s.a = make([]float32, s.mp*kt)
+	s.offs, s.xs = s.l.offs, s.l.size
+	if bias != nil {
+		s.offs = append(s.l.offs[:kt:kt], s.l.size)
+		s.xs += s.np
+	}
+	k := len(s.offs)
+	s.a = make([]float32, s.mp*k)
 	for i := range m {
-		panel := s.a[(i/mr)*mr*kt:]
+		panel := s.a[(i/mr)*mr*k:]
 		r := i % mr
 		for p := range kt {
 			panel[p*mr+r] = w[i*kt+p]
+		}
+		if bias != nil {
+			panel[kt*mr+r] = bias[i]
 		}
 	}
 	return s
@@ -112,7 +124,11 @@ func activeIndKernel(m, n int) *gemmKernel {
 
 // NewScratch returns working memory for one concurrent Run.
 func (s *SmallConv) NewScratch() *SmallConvScratch {
-	return &SmallConvScratch{xp: make([]float32, s.l.size), c: make([]float32, s.mp*s.np)}
+	sc := &SmallConvScratch{xp: make([]float32, s.xs), c: make([]float32, s.mp*s.np)}
+	for i := s.l.size; i < s.xs; i++ {
+		sc.xp[i] = 1 // the bias tap's run
+	}
+	return sc
 }
 
 // Run computes one image: y (m, OutH, OutW) = conv(x (C, H, W)) + bias,
@@ -127,39 +143,28 @@ func (s *SmallConv) RunN(n int, x, y, add []float32, relu bool, sc *SmallConvScr
 	g := s.l.g
 	ohw := g.OutH * g.OutW
 	if n < 1 || n > s.l.nb || len(x) < n*g.C*g.H*g.W || len(y) < n*s.m*ohw || (add != nil && len(add) < n*s.m*ohw) ||
-		len(sc.xp) < s.l.size || len(sc.c) < s.mp*s.np {
+		len(sc.xp) < s.xs || len(sc.c) < s.mp*s.np {
 		panic("kernels: SmallConv.Run: buffer too short")
 	}
 	s.l.fill(sc.xp, x, n)
-	mr, nr, kt := s.kern.mr, s.kern.nr, len(s.l.offs)
+	mr, nr, k := s.kern.mr, s.kern.nr, len(s.offs)
 	ind := s.kern.ind
 	np := ceilDiv(wideCols(g, n), nr) * nr
 	for j0 := 0; j0 < np; j0 += nr {
 		b := sc.xp[j0:]
 		for i := 0; i < s.mp; i += mr {
-			ind(kt, s.a[i*kt:(i+mr)*kt], b, s.l.offs, sc.c[i*s.np+j0:], s.np)
+			ind(k, s.a[i*k:(i+mr)*k], b, s.offs, sc.c[i*s.np+j0:], s.np)
 		}
 	}
-	// Compact the wide rows into y with the bias, then the residual add
-	// and ReLU in one pass each over the contiguous output (short rows
-	// would run mostly in the kernels' scalar tails).
+	// Compact the wide rows into y, then the residual add and ReLU in one
+	// pass each over the contiguous output (short rows would run mostly
+	// in the kernels' scalar tails).
 	for b := range n {
 		for o := range s.m {
 			dst := y[(b*s.m+o)*ohw:]
 			src := sc.c[o*s.np+b*s.l.rs*s.l.wp:]
 			for oh := range g.OutH {
-				d, c := dst[oh*g.OutW:(oh+1)*g.OutW], src[oh*s.l.wp:oh*s.l.wp+g.OutW]
-				switch {
-				case s.bias == nil:
-					copy(d, c)
-				case len(d) < 64: // shorter than the vector kernel's call
-					bv := s.bias[o]
-					for t, v := range c {
-						d[t] = v + bv
-					}
-				default:
-					affineTo(d, 1, s.bias[o], c)
-				}
+				copy(dst[oh*g.OutW:(oh+1)*g.OutW], src[oh*s.l.wp:oh*s.l.wp+g.OutW])
 			}
 		}
 	}
@@ -174,7 +179,7 @@ func (s *SmallConv) RunN(n int, x, y, add []float32, relu bool, sc *SmallConvScr
 
 // Flops returns the multiply-adds one Run of nb images performs, padding
 // included.
-func (s *SmallConv) Flops() int { return s.mp * s.np * len(s.l.offs) }
+func (s *SmallConv) Flops() int { return s.mp * s.np * len(s.offs) }
 
 // wideCols returns the wide output columns of n stacked images of g:
 // ((n−1)·(H+PadH) + OutH)·Wp.
