@@ -53,17 +53,21 @@ func BenchmarkConvLayers(b *testing.B) {
 		r := newRand(1)
 		xs := []int{cc.n, cc.c, cc.h, cc.w}
 		ws := []int{cc.o, cc.c / g, cc.kh, cc.kw}
-		x := tensor.FromSlice(randVals(r, numel(xs)), xs...)
-		w := tensor.FromSlice(randVals(r, numel(ws)), ws...)
-		dy := tensor.FromSlice(randVals(r, cc.n*cc.o*oh*ow), cc.n, cc.o, oh, ow)
+		// Inputs in an arena reset before every call, as in a training
+		// step: outputs reuse memory instead of faulting in fresh pages
+		// (which would dominate the small layers' times).
+		ar := tensor.NewArena()
+		x := tensor.FromSlice(randVals(r, numel(xs)), xs...).In(ar)
+		w := tensor.FromSlice(randVals(r, numel(ws)), ws...).In(ar)
+		dy := tensor.FromSlice(randVals(r, cc.n*cc.o*oh*ow), cc.n, cc.o, oh, ow).In(ar)
 		flops := 2 * float64(cc.n*cc.o*oh*ow) * float64(cc.c/g*cc.kh*cc.kw)
 		for _, dir := range []struct {
 			name string
 			fn   func()
 		}{
-			{"fwd", func() { tensor.Conv2d(x, w, nil, cc.p) }},
-			{"dx", func() { tensor.Conv2dBackwardInput(dy, w, xs, cc.p) }},
-			{"dw", func() { tensor.Conv2dBackwardWeight(dy, x, ws, cc.p) }},
+			{"fwd", func() { ar.Reset(); tensor.Conv2d(x, w, nil, cc.p) }},
+			{"dx", func() { ar.Reset(); tensor.Conv2dBackwardInput(dy, w, xs, cc.p) }},
+			{"dw", func() { ar.Reset(); tensor.Conv2dBackwardWeight(dy, x, ws, cc.p) }},
 		} {
 			b.Run(tc.name+"/"+dir.name, func(b *testing.B) {
 				iters := 0
@@ -87,17 +91,21 @@ func BenchmarkConvAlgos(b *testing.B) {
 		r := newRand(1)
 		xs := []int{cc.n, cc.c, cc.h, cc.w}
 		ws := []int{cc.o, cc.c / g, cc.kh, cc.kw}
-		x := tensor.FromSlice(randVals(r, numel(xs)), xs...)
-		w := tensor.FromSlice(randVals(r, numel(ws)), ws...)
-		dy := tensor.FromSlice(randVals(r, cc.n*cc.o*oh*ow), cc.n, cc.o, oh, ow)
+		// Inputs in an arena reset before every call, as in a training
+		// step: outputs reuse memory instead of faulting in fresh pages
+		// (which would dominate the small layers' times).
+		ar := tensor.NewArena()
+		x := tensor.FromSlice(randVals(r, numel(xs)), xs...).In(ar)
+		w := tensor.FromSlice(randVals(r, numel(ws)), ws...).In(ar)
+		dy := tensor.FromSlice(randVals(r, cc.n*cc.o*oh*ow), cc.n, cc.o, oh, ow).In(ar)
 		flops := 2 * float64(cc.n*cc.o*oh*ow) * float64(cc.c/g*cc.kh*cc.kw)
 		for _, dir := range []struct {
 			name string
 			fn   func()
 		}{
-			{"fwd", func() { tensor.Conv2d(x, w, nil, cc.p) }},
-			{"dx", func() { tensor.Conv2dBackwardInput(dy, w, xs, cc.p) }},
-			{"dw", func() { tensor.Conv2dBackwardWeight(dy, x, ws, cc.p) }},
+			{"fwd", func() { ar.Reset(); tensor.Conv2d(x, w, nil, cc.p) }},
+			{"dx", func() { ar.Reset(); tensor.Conv2dBackwardInput(dy, w, xs, cc.p) }},
+			{"dw", func() { ar.Reset(); tensor.Conv2dBackwardWeight(dy, x, ws, cc.p) }},
 		} {
 			for _, algo := range tensor.ConvAlgoNames {
 				if !tensor.ConvAlgoApplies(algo, dir.name, xs, ws, cc.p) {

@@ -434,20 +434,22 @@ func smallOK(a convArgs, op convOp) bool {
 // (kernels.SmallConv, kernels.SmallConvGrad), which read the stacked padded
 // images in place instead of packing their unfolded columns.
 //
-// Measured with BenchmarkConvAlgos, GFLOP/s on the 2-core AMD EPYC Zen 5
-// (AVX-512), direct vs the best other path. Forward and input gradient:
-// every ResNet-20 layer of stride 1 (16 channels at 32×32 245 vs 122 and
-// 205 vs 166, 32 at 16×16 297 vs 175 and 275 vs 212, 64 at 8×8 222 vs 209
-// and 206 vs 204, the 3-channel stem 85 vs 72 and 129 vs 39), LeNet-5's
-// input gradients (52 vs 23, 96 vs 40) and its conv2 forward (97 vs 84),
-// ResNet-18's 128 channels at 28×28 batch 16 (400 vs 347, 381 vs 316); it
-// loses where the wide output outgrows L2 (ResNet-18's 64 channels at
-// 56×56: 268 vs 320) and on LeNet-5's one-channel conv1 forward (34 vs 42).
-// Weight gradient: it wins with few taps per output channel (the stem 156
-// vs 52, LeNet conv1 82 vs 32, ResNet-20's 16 channels 292 vs 198), ties
-// at LeNet conv2's 150 and loses from 288 on (ResNet-20's 32 channels 252
-// vs 287, 64: 147 vs 345), where the dot products' tiles of x and dy no
-// longer stay in cache.
+// Measured with BenchmarkConvAlgos (inputs in an arena, as in training),
+// GFLOP/s on the 2-core AMD EPYC Zen 5 (AVX-512), direct vs the best other
+// path. Forward and input gradient: it wins on every stride-1 layer of
+// LeNet-5 (conv1 245 vs 80, conv2 168 vs 95; input gradients 58 vs 39 and
+// 165 vs 78), ResNet-20 (the stem 292 vs 152, 16 channels 195 vs 107 and
+// 174 vs 89, 32: 185 vs 111 and 182 vs 109, 64: 154 vs 107 and 158 vs
+// 110) and ResNet-18 at batch 16 (64 channels at 56×56 459 vs 343 and 432
+// vs 346, 128 at 28×28 442 vs 352 and 435 vs 355, 256 at 14×14 195 vs 199
+// and 202 vs 181); at 512 channels (4,608 taps) it ties or loses (151 vs
+// 157, 139 vs 150). Weight gradient: it wins with up to 288 taps per
+// output channel (the stem 257 vs 61, 16 channels 187 vs 99, 32: 170 vs
+// 133, LeNet's 160 vs 29 and 159 vs 105) and at 576 on a large plane
+// (ResNet-18's 64 channels at 56×56: 392 vs 335), but loses where the dot
+// products' tiles of dy and x outgrow the caches or the stacked images
+// waste a third of the columns (ResNet-20's 64 channels at 8×8: 147 vs
+// 167; ResNet-18's 128 channels 328 vs 409, 256: 80 vs 210).
 func smallPays(a convArgs, op convOp) bool {
 	if !smallOK(a, op) || a.n < kernels.Threads() {
 		return false // one image per worker at least: a run is serial
@@ -458,23 +460,24 @@ func smallPays(a convArgs, op convOp) bool {
 	}
 	wide := g.OutH * (g.W + 2*g.PadW)
 	kt := g.C * g.KH * g.KW
-	switch op {
-	case opForward:
-		return g.C > 1 && kt <= smallMaxDepth && wide <= smallMaxWide && o <= smallMaxOut
-	case opBackInput:
-		return kt <= smallMaxDepth && wide <= smallMaxWide && o <= smallMaxOut
+	if wide > smallMaxWide {
+		return false
 	}
-	return kt <= smallMaxGradTaps && wide <= smallMaxWide
+	if op != opBackWeight {
+		return kt <= smallMaxDepth && o <= smallMaxOut
+	}
+	useful := float64(g.OutH*g.OutW) / float64((g.H+g.PadH)*(g.W+2*g.PadW))
+	return kt <= smallMaxGradTaps || (kt <= 2*smallMaxGradTaps && useful >= 0.9)
 }
 
 // Limits of the direct convolutions in training (see smallPays): the taps
-// per output channel, the wide columns of one image and the output
-// channels.
+// per output channel, the wide columns of one image (which bound the
+// scratch, output channels × columns) and the output channels.
 const (
-	smallMaxDepth    = 1152
-	smallMaxWide     = 2048
+	smallMaxDepth    = 2304
+	smallMaxWide     = 1 << 14
 	smallMaxOut      = 256
-	smallMaxGradTaps = 144
+	smallMaxGradTaps = 288
 )
 
 // smallCols is the wide columns a direct convolution aims for per run:
@@ -497,10 +500,12 @@ func smallBatch(g kernels.ConvGeom, n int) int {
 // smallBatch at a time and spread over the threads.
 func smallRun(g kernels.ConvGeom, n, m int, w, b, x, y []float32) {
 	nb := smallBatch(g, n)
-	sc := kernels.NewSmallConvBatch(g, m, nb, w, b)
+	sc := kernels.AcquireSmallConv(g, m, nb, w, b)
+	defer sc.Release()
 	chw, ohw := g.C*g.H*g.W, m*g.OutH*g.OutW
 	kernels.For(n, nb, func(lo, hi int) {
-		s := sc.NewScratch()
+		s := sc.AcquireScratch()
+		defer sc.ReleaseScratch(s)
 		for i := lo; i < hi; i += nb {
 			k := min(nb, hi-i)
 			sc.RunN(k, x[i*chw:(i+k)*chw], y[i*ohw:(i+k)*ohw], nil, false, s)
@@ -514,13 +519,15 @@ func smallRun(g kernels.ConvGeom, n, m int, w, b, x, y []float32) {
 // their own accumulators and then, one at a time, into dw.
 func smallBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 	nb := smallBatch(a.geo, a.n)
-	sg := kernels.NewSmallConvGrad(a.geo, a.o, nb)
+	sg := kernels.AcquireSmallConvGrad(a.geo, a.o, nb)
+	defer sg.Release()
 	nb = sg.Batch()
 	chw, ohw := a.chw, a.o*a.hw
 	var mu sync.Mutex
 	t := kernels.Threads()
 	kernels.For(a.n, max(nb, (a.n+t-1)/t), func(lo, hi int) {
-		s := sg.NewScratch()
+		s := sg.AcquireScratch()
+		defer sg.ReleaseScratch(s)
 		for i := lo; i < hi; i += nb {
 			k := min(nb, hi-i)
 			sg.Accumulate(k, dyd[i*ohw:(i+k)*ohw], xd[i*chw:(i+k)*chw], s)

@@ -189,15 +189,16 @@ func init() {
 		"r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16", "r18_512ch_3x3_7x7_b16"} {
 		implicitChoice[s+"/dw"] = true
 	}
-	for _, s := range []string{"lenet_conv2_6to16_5x5_14x14_b64", "r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128",
-		"r20_32ch_3x3_16x16_b128", "r20_64ch_3x3_8x8_b128", "r18_128ch_3x3_28x28_b16"} {
+	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "lenet_conv2_6to16_5x5_14x14_b64", "r20_stem_3to16_3x3_32x32_b128",
+		"r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r20_64ch_3x3_8x8_b128",
+		"r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16"} {
 		smallChoice[s+"/fwd"] = true
 		smallChoice[s+"/dx"] = true
 	}
-	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128"} {
+	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "lenet_conv2_6to16_5x5_14x14_b64", "r20_stem_3to16_3x3_32x32_b128",
+		"r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r18_64ch_3x3_56x56_b16"} {
 		smallChoice[s+"/dw"] = true
 	}
-	smallChoice["lenet_conv1_1to6_5x5p2_28x28_b64/dx"] = true
 	for _, s := range []string{"r18_64ch_3x3_56x56_b1"} {
 		winogradChoice[s+"/dx"] = "winograd"
 	}

@@ -1,5 +1,7 @@
 package kernels
 
+import "sync"
+
 // SmallConv is a direct convolution for stride-1 layers (no dilation),
 // where the implicit GEMM spends much of its time packing short output-row
 // segments.
@@ -83,9 +85,21 @@ func NewSmallConvBatch(g ConvGeom, m, nb int, w, bias []float32) *SmallConv {
 		s.offs = append(s.l.offs[:kt:kt], s.l.size)
 		s.xs += s.np
 	}
-	k := len(s.offs)
-	s.a = make([]float32, s.mp*k)
-	for i := range m {
+	s.a = make([]float32, s.mp*len(s.offs))
+	s.pack(w, bias)
+	return s
+}
+
+// pack packs the weights w (m, C, KH, KW) and bias (nil: none) into s.a,
+// in the micro-kernel's panel layout; s's layout decides whether the bias
+// is a tap.
+func (s *SmallConv) pack(w, bias []float32) {
+	mr, k := s.kern.mr, len(s.offs)
+	kt := len(s.l.offs)
+	if len(w) < s.m*kt || (bias != nil) != (k > kt) || (bias != nil && len(bias) < s.m) {
+		panic("kernels: NewSmallConv: weights too short")
+	}
+	for i := range s.m {
 		panel := s.a[(i/mr)*mr*k:]
 		r := i % mr
 		for p := range kt {
@@ -95,7 +109,6 @@ func NewSmallConvBatch(g ConvGeom, m, nb int, w, bias []float32) *SmallConv {
 			panel[kt*mr+r] = bias[i]
 		}
 	}
-	return s
 }
 
 // activeIndKernel is activeGemmKernel among the kernels with an indirect
@@ -342,4 +355,147 @@ func (s *SmallConvGrad) AddTo(dw []float32, sc *SmallConvGradScratch) {
 		}
 	}
 	clear(sc.acc)
+}
+
+// The direct convolutions' working memory is recycled: a training step
+// runs the same layers every time, and fresh megabytes per call would be
+// garbage for the collector (and resident memory). A released SmallConv,
+// SmallConvGrad or scratch waits in a free list keyed by everything its
+// sizes depend on; a scratch keeps its zero borders, since every user of
+// the same key fills the same pixels.
+
+// smallKey identifies the memory layout of a direct convolution.
+type smallKey struct {
+	g      ConvGeom
+	m, nb  int
+	bias   bool
+	grad   bool
+	kernel string
+}
+
+var smallFree struct {
+	sync.Mutex
+	convs   map[smallKey][]*SmallConv
+	grads   map[smallKey][]*SmallConvGrad
+	scratch map[smallKey][]any
+}
+
+// popFree takes the last element of list m[k], if any.
+func popFree[T any](m map[smallKey][]T, k smallKey) (T, bool) {
+	var zero T
+	l := m[k]
+	if len(l) == 0 {
+		return zero, false
+	}
+	v := l[len(l)-1]
+	l[len(l)-1] = zero
+	m[k] = l[:len(l)-1]
+	return v, true
+}
+
+// pushFree appends v to list m[k], making the map when needed.
+func pushFree[T any](m *map[smallKey][]T, k smallKey, v T) {
+	if *m == nil {
+		*m = map[smallKey][]T{}
+	}
+	(*m)[k] = append((*m)[k], v)
+}
+
+func (s *SmallConv) key() smallKey {
+	return smallKey{g: s.l.g, m: s.m, nb: s.l.nb, bias: len(s.offs) > len(s.l.offs), kernel: s.kern.name}
+}
+
+// AcquireSmallConv is [NewSmallConvBatch] reusing the memory of a released
+// SmallConv of the same layout, when there is one.
+func AcquireSmallConv(g ConvGeom, m, nb int, w, bias []float32) *SmallConv {
+	if !SmallConvOK(g) || nb < 1 {
+		panic("kernels: NewSmallConv: unsupported geometry")
+	}
+	k := smallKey{g: g, m: m, nb: nb, bias: bias != nil, kernel: activeIndKernel(m, wideCols(g, nb)).name}
+	smallFree.Lock()
+	s, ok := popFree(smallFree.convs, k)
+	smallFree.Unlock()
+	if !ok {
+		return NewSmallConvBatch(g, m, nb, w, bias)
+	}
+	s.pack(w, bias)
+	return s
+}
+
+// Release gives s back for a later [AcquireSmallConv]; s must not be used
+// after.
+func (s *SmallConv) Release() {
+	smallFree.Lock()
+	pushFree(&smallFree.convs, s.key(), s)
+	smallFree.Unlock()
+}
+
+// AcquireScratch returns working memory for one concurrent Run, a released
+// one of the same layout when there is one.
+func (s *SmallConv) AcquireScratch() *SmallConvScratch {
+	smallFree.Lock()
+	v, ok := popFree(smallFree.scratch, s.key())
+	smallFree.Unlock()
+	if ok {
+		return v.(*SmallConvScratch)
+	}
+	return s.NewScratch()
+}
+
+// ReleaseScratch gives sc, working memory of s, back for a later
+// AcquireScratch.
+func (s *SmallConv) ReleaseScratch(sc *SmallConvScratch) {
+	smallFree.Lock()
+	pushFree(&smallFree.scratch, s.key(), any(sc))
+	smallFree.Unlock()
+}
+
+func (s *SmallConvGrad) key() smallKey {
+	return smallKey{g: s.l.g, m: s.m, nb: s.l.nb, grad: true, kernel: s.kern.name}
+}
+
+// AcquireSmallConvGrad is [NewSmallConvGrad] reusing a released one of the
+// same layout, when there is one.
+func AcquireSmallConvGrad(g ConvGeom, m, nb int) *SmallConvGrad {
+	if !SmallConvOK(g) || nb < 1 {
+		panic("kernels: NewSmallConvGrad: unsupported geometry")
+	}
+	if g.PadH >= g.KH {
+		nb = 1
+	}
+	k := smallKey{g: g, m: m, nb: nb, grad: true, kernel: activeDotKernel().name}
+	smallFree.Lock()
+	s, ok := popFree(smallFree.grads, k)
+	smallFree.Unlock()
+	if !ok {
+		return NewSmallConvGrad(g, m, nb)
+	}
+	return s
+}
+
+// Release gives s back for a later [AcquireSmallConvGrad].
+func (s *SmallConvGrad) Release() {
+	smallFree.Lock()
+	pushFree(&smallFree.grads, s.key(), s)
+	smallFree.Unlock()
+}
+
+// AcquireScratch returns zeroed sums and working memory for one concurrent
+// accumulation, a released one of the same layout when there is one.
+func (s *SmallConvGrad) AcquireScratch() *SmallConvGradScratch {
+	smallFree.Lock()
+	v, ok := popFree(smallFree.scratch, s.key())
+	smallFree.Unlock()
+	if ok {
+		return v.(*SmallConvGradScratch)
+	}
+	return s.NewScratch()
+}
+
+// ReleaseScratch gives sc back for a later AcquireScratch; its sums must
+// have been taken by [SmallConvGrad.AddTo] (which zeroes them).
+func (s *SmallConvGrad) ReleaseScratch(sc *SmallConvGradScratch) {
+	smallFree.Lock()
+	pushFree(&smallFree.scratch, s.key(), any(sc))
+	smallFree.Unlock()
 }
