@@ -2,6 +2,7 @@ package autograd
 
 import (
 	"math"
+	"sync"
 
 	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
@@ -30,6 +31,26 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 	defer func() {
 		emit(ops.BatchNorm, BatchNormAttrs{RunMean: runMean, RunVar: runVar, Training: training, Momentum: momentum, Eps: eps}, res, x, gamma, beta)
 	}()
+	return batchNorm(x, gamma, beta, runMean, runVar, training, momentum, eps, false)
+}
+
+// BatchNormReLU is ReLU(BatchNorm(x, …)), the same values and gradients to
+// the bit, in one operation: the ReLU runs on each normalized plane while
+// it is in cache, its output is the only tensor kept (no separate
+// normalized tensor), and the backward masks the incoming gradient one
+// channel at a time inside the batch-norm backward instead of writing a
+// masked copy of it. On a tape that traces (Tape.Trace) it records the two
+// operations, BatchNorm then ReLU, so the traced graph is unchanged.
+func BatchNormReLU(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) *Var {
+	if t := x.tape; t != nil && t.Trace != nil {
+		return ReLU(BatchNorm(x, gamma, beta, runMean, runVar, training, momentum, eps))
+	}
+	return batchNorm(x, gamma, beta, runMean, runVar, training, momentum, eps, true)
+}
+
+// batchNorm is BatchNorm, followed by a ReLU when relu is set (see
+// BatchNormReLU), without the trace.
+func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, relu bool) *Var {
 	shape := x.Value.Shape()
 	if len(shape) < 2 {
 		panic(tensor.ShapeErrorf("autograd: BatchNorm of shape %v: want (N,C), (N,C,L) or (N,C,H,W)", shape))
@@ -104,6 +125,9 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 			for i := range n {
 				off := (i*c + ch) * s
 				kernels.AffineTo(od[off:off+s], a, b, xd[off:off+s])
+				if relu {
+					kernels.ReLUTo(od[off:off+s], od[off:off+s]) // in cache
+				}
 			}
 		}
 	})
@@ -121,7 +145,7 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 		var dx, dgamma, dbeta *tensor.Tensor
 		var dxd, dgd, dbd []float32
 		if x.requiresGrad {
-			dx = x.Value.Arena().New(shape...)
+			dx = x.Value.Arena().Empty(shape...) // every plane is written
 			dxd = dx.Data()
 		}
 		if gamma != nil && gamma.requiresGrad {
@@ -133,13 +157,29 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 			dbd = dbeta.Data()
 		}
 		kernels.For(c, grain, func(lo, hi int) {
+			// With the ReLU, the channel's gradient masked by y > 0, planes
+			// of n·s floats in a worker's buffer (one channel at a time).
+			var masked *[]float32
+			if relu {
+				masked = getFloats(n * s)
+				defer putFloats(masked)
+			}
 			for ch := lo; ch < hi; ch++ {
 				mu, inv := mean[ch], invStd[ch]
+				// The channel's gradient: plane i at gs[i·gstride+goff:].
+				gs, gstride, goff := gt, c*s, ch*s
+				if relu {
+					gs, gstride, goff = *masked, s, 0
+					for i := range n {
+						off := (i*c + ch) * s
+						kernels.ReLUBackward(gs[i*s:(i+1)*s], gt[off:off+s], od[off:off+s])
+					}
+				}
 				var sumG, sumGX float64
 				for i := range n {
-					off := (i*c + ch) * s
-					sumG += kernels.Sum64(gt[off : off+s])
-					sumGX += kernels.DotDev64(gt[off:off+s], xd[off:off+s], float64(mu))
+					off, g := (i*c+ch)*s, i*gstride+goff
+					sumG += kernels.Sum64(gs[g : g+s])
+					sumGX += kernels.DotDev64(gs[g:g+s], xd[off:off+s], float64(mu))
 				}
 				sumGX *= float64(inv)
 				if dgd != nil {
@@ -162,8 +202,8 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 				// dx = scale·g − scale·inv·meanGX·(x − μ) − scale·meanG
 				b, c0 := -scale*inv*meanGX, -scale*meanG
 				for i := range n {
-					off := (i*c + ch) * s
-					kernels.AxpbyDev(dxd[off:off+s], scale, gt[off:off+s], b, xd[off:off+s], mu, c0)
+					off, g := (i*c+ch)*s, i*gstride+goff
+					kernels.AxpbyDev(dxd[off:off+s], scale, gs[g:g+s], b, xd[off:off+s], mu, c0)
 				}
 			}
 		})
@@ -194,3 +234,18 @@ func optData(v *Var) []float32 {
 	}
 	return v.Value.Contiguous().Data()
 }
+
+// floatsPool recycles the per-worker buffers of the fused backward passes.
+var floatsPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// getFloats returns a pooled buffer of n floats with arbitrary contents.
+func getFloats(n int) *[]float32 {
+	b := floatsPool.Get().(*[]float32)
+	if cap(*b) < n {
+		*b = make([]float32, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+func putFloats(b *[]float32) { floatsPool.Put(b) }

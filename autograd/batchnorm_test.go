@@ -187,3 +187,65 @@ func TestGradBatchNormLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBatchNormReLU checks the fused op against ReLU(BatchNorm(…)) bit for
+// bit: outputs, running statistics and the gradients of x, γ and β, in
+// training and evaluation mode, with and without affine parameters, with
+// NaNs and exact zeros among the inputs; on a tracing tape it records the
+// two operations.
+func TestBatchNormReLU(t *testing.T) {
+	for _, shape := range append(bnShapes, []int{6, 5, 7, 9}) {
+		for _, training := range []bool{true, false} {
+			for _, affine := range []bool{true, false} {
+				c := shape[1]
+				x := rnd(21, shape...)
+				xd := x.Data()
+				xd[0], xd[len(xd)/2] = 0, float32(math.NaN())
+				g := rnd(22, shape...)
+				run := func(fused bool) (y *tensor.Tensor, grads []*tensor.Tensor, rm, rv *tensor.Tensor) {
+					rm, rv = rnd(4, c), positive(5, c)
+					xv := Param(x.Clone())
+					var gamma, beta *Var
+					if affine {
+						gamma, beta = Param(tensor.AddScalar(rnd(2, c), 1)), Param(rnd(3, c))
+					}
+					var out *Var
+					if fused {
+						out = BatchNormReLU(xv, gamma, beta, rm, rv, training, 0.1, 1e-5)
+					} else {
+						out = ReLU(BatchNorm(xv, gamma, beta, rm, rv, training, 0.1, 1e-5))
+					}
+					Sum(Mul(out, Const(g))).Backward()
+					grads = []*tensor.Tensor{xv.Grad}
+					if affine {
+						grads = append(grads, gamma.Grad, beta.Grad)
+					}
+					return out.Value, grads, rm, rv
+				}
+				y1, g1, rm1, rv1 := run(false)
+				y2, g2, rm2, rv2 := run(true)
+				what := fmt.Sprintf("%v training=%v affine=%v", shape, training, affine)
+				same := func(name string, a, b *tensor.Tensor) {
+					ad, bd := a.Data(), b.Data()
+					for i := range ad {
+						if math.Float32bits(ad[i]) != math.Float32bits(bd[i]) {
+							t.Fatalf("%s: %s[%d] fused %v, composed %v", what, name, i, bd[i], ad[i])
+						}
+					}
+				}
+				same("y", y1, y2)
+				same("running mean", rm1, rm2)
+				same("running var", rv1, rv2)
+				for i := range g1 {
+					same(fmt.Sprintf("grad %d", i), g1[i], g2[i])
+				}
+			}
+		}
+	}
+	var ops []string
+	tape := &Tape{Trace: func(op TraceOp) { ops = append(ops, op.Op.String()) }}
+	BatchNormReLU(tape.Const(rnd(1, 2, 3, 4)), nil, nil, nil, nil, true, 0.1, 1e-5)
+	if strings.Join(ops, ",") != "batchnorm,relu" {
+		t.Fatalf("traced %v, want the two operations", ops)
+	}
+}

@@ -32,7 +32,7 @@ type BasicConv2d struct {
 
 // Forward computes ReLU(bn(conv(x))).
 func (b *BasicConv2d) Forward(x *autograd.Var) *autograd.Var {
-	return autograd.ReLU(b.BN.Forward(b.Conv.Forward(x)))
+	return b.BN.ForwardReLU(b.Conv.Forward(x))
 }
 
 // Children names the layers as torchvision does.

@@ -147,7 +147,7 @@ func newBasicBlock(conv convFunc, in, out, stride int, shortcutName string) *Bas
 
 // Forward computes ReLU(bn2(conv2(ReLU(bn1(conv1(x))))) + shortcut(x)).
 func (b *BasicBlock) Forward(x *autograd.Var) *autograd.Var {
-	h := autograd.ReLU(b.BN1.Forward(b.Conv1.Forward(x)))
+	h := b.BN1.ForwardReLU(b.Conv1.Forward(x))
 	h = b.BN2.Forward(b.Conv2.Forward(h))
 	s := x
 	if b.Shortcut != nil {
@@ -225,7 +225,7 @@ func (m *CIFARResNet) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 {
 		panic(tensor.ShapeErrorf("models: CIFAR ResNet takes (N, C, H, W) input, got %v", s))
 	}
-	x = autograd.ReLU(m.BN.Forward(m.Conv.Forward(x)))
+	x = m.BN.ForwardReLU(m.Conv.Forward(x))
 	x = m.Layers.Forward(x)
 	x = autograd.GlobalAvgPool2d(x) // (N, 64, 1, 1); FC flattens it
 	return m.FC.Forward(x)
@@ -309,7 +309,7 @@ func (m *ResNet) Forward(x *autograd.Var) *autograd.Var {
 	if s := x.Shape(); len(s) != 4 {
 		panic(tensor.ShapeErrorf("models: ResNet takes (N, C, H, W) input, got %v", s))
 	}
-	x = autograd.ReLU(m.BN1.Forward(m.Conv1.Forward(x)))
+	x = m.BN1.ForwardReLU(m.Conv1.Forward(x))
 	x = m.MaxPool.Forward(x)
 	for _, s := range m.Stages {
 		x = s.Forward(x)
@@ -368,8 +368,8 @@ func newBottleneck(conv convFunc, in, p, stride int) *Bottleneck {
 
 // Forward computes ReLU(bn3(conv3(…conv1(x))) + downsample(x)).
 func (b *Bottleneck) Forward(x *autograd.Var) *autograd.Var {
-	h := autograd.ReLU(b.BN1.Forward(b.Conv1.Forward(x)))
-	h = autograd.ReLU(b.BN2.Forward(b.Conv2.Forward(h)))
+	h := b.BN1.ForwardReLU(b.Conv1.Forward(x))
+	h = b.BN2.ForwardReLU(b.Conv2.Forward(h))
 	h = b.BN3.Forward(b.Conv3.Forward(h))
 	s := x
 	if b.Downsample != nil {

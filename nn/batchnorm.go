@@ -61,6 +61,17 @@ func newBatchNorm(kind string, c int, ranks ...int) *BatchNorm {
 // Forward normalizes x; in training mode it also updates the running
 // statistics and NumBatchesTracked.
 func (l *BatchNorm) Forward(x *autograd.Var) *autograd.Var {
+	return l.forward(x, false)
+}
+
+// ForwardReLU is ReLU(l.Forward(x)) as one fused operation
+// ([autograd.BatchNormReLU]): the same values and gradients, one tensor
+// kept instead of two, fewer passes over memory.
+func (l *BatchNorm) ForwardReLU(x *autograd.Var) *autograd.Var {
+	return l.forward(x, true)
+}
+
+func (l *BatchNorm) forward(x *autograd.Var, relu bool) *autograd.Var {
 	kind := l.kind
 	if kind == "" {
 		kind = "BatchNorm"
@@ -79,7 +90,11 @@ func (l *BatchNorm) Forward(x *autograd.Var) *autograd.Var {
 	if c >= 0 && shape[1] != c {
 		panic(tensor.ShapeErrorf("nn: %s with %d channels got input of shape %v (%d channels on axis 1)", kind, c, shape, shape[1]))
 	}
-	y := autograd.BatchNorm(x, l.Weight, l.Bias, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps)
+	bn := autograd.BatchNorm
+	if relu {
+		bn = autograd.BatchNormReLU
+	}
+	y := bn(x, l.Weight, l.Bias, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps)
 	if l.Training && l.NumBatchesTracked != nil {
 		l.NumBatchesTracked.Set(l.NumBatchesTracked.At(0)+1, 0)
 	}

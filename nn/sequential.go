@@ -20,10 +20,34 @@ func (s *Sequential) Append(layers ...Layer) { s.Layers = append(s.Layers, layer
 
 // Forward applies every layer in turn.
 func (s *Sequential) Forward(x *autograd.Var) *autograd.Var {
-	for i, l := range s.Layers {
+	for i := 0; i < len(s.Layers); i++ {
+		l := s.Layers[i]
+		// A batch norm followed by a ReLU runs fused, unless the tape
+		// watches each child (module hooks, tracing).
+		if bn, ok := l.(*BatchNorm); ok && i+1 < len(s.Layers) && isReLU(s.Layers[i+1]) && !watched(x) {
+			x = bn.ForwardReLU(x)
+			i++
+			continue
+		}
 		x = forwardChild(x, s, i, "", l)
 	}
 	return x
+}
+
+// isReLU reports whether l is a ReLU layer.
+func isReLU(l Layer) bool {
+	switch l.(type) {
+	case ReLU, *ReLU:
+		return true
+	}
+	return false
+}
+
+// watched reports whether x's tape observes the children of containers or
+// the operations one by one, so that fusing two layers would hide one.
+func watched(x *autograd.Var) bool {
+	t := x.Tape()
+	return t != nil && (t.Module != nil || t.Trace != nil)
 }
 
 // Children names the layers by index.
