@@ -43,10 +43,23 @@ func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
 
 // maxPool2x2 is MaxPool2d for the common 2×2 window with stride 2 and no
 // padding, every window inside the plane: the same four comparisons in the
-// same order, without the general loop's bounds. The comparisons select
-// with masks instead of branches (the data decides them at random, so
-// branches mispredict), on the floats' bits.
-func maxPool2x2(g PoolGeom, x, out []float32, arg []int32) {
+// same order, without the general loop's bounds. It runs the assembly of
+// the current vector path (pool2d_amd64.go) or, without one, its reference
+// loop maxPool2x2Generic. Each output is
+//
+//	i := 2*oh*W + 2*ow // the window's first element
+//	best, bi := x[i], i
+//	for _, j := range [...]int{i + 1, i + W, i + W + 1} {
+//		if v := x[j]; v > best || v != v { // NaN wins; ties keep the earlier
+//			best, bi = v, j
+//		}
+//	}
+//	out[oh*OutW+ow], arg[oh*OutW+ow] = best, bi
+//
+// maxPool2x2Generic is that loop with the comparisons selecting by masks
+// instead of branches (the data decides them at random, so branches
+// mispredict), on the floats' bits.
+func maxPool2x2Generic(g PoolGeom, x, out []float32, arg []int32) {
 	W := int32(g.W)
 	for oh := 0; oh < g.OutH; oh++ {
 		i0 := 2 * oh * g.W
