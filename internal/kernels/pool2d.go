@@ -16,7 +16,12 @@ type PoolGeom struct {
 // MaxPool2d writes the maximum of each window of plane x (H×W) to out
 // (OutH×OutW) and the flat index into x of the winning element to arg.
 // Padding never wins; a window entirely in padding yields -Inf and index -1.
+// It panics if x holds fewer than H·W elements or out or arg fewer than
+// OutH·OutW.
 func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
+	if len(x) < g.H*g.W || len(out) < g.OutH*g.OutW || len(arg) < g.OutH*g.OutW {
+		panic("kernels: MaxPool2d: slices shorter than the plane or its outputs")
+	}
 	if g.KH == 2 && g.KW == 2 && g.StrideH == 2 && g.StrideW == 2 && g.PadH == 0 && g.PadW == 0 &&
 		2*g.OutH <= g.H && 2*g.OutW <= g.W {
 		maxPool2x2(g, x, out, arg)

@@ -201,3 +201,23 @@ func BenchmarkMaxPool2x2(b *testing.B) {
 		}
 	}
 }
+
+// TestMaxPool2x2Short checks that MaxPool2d's 2×2 path panics with the
+// kernels' message on every vector path when the plane or an output is one
+// element short, even with spare capacity behind it (which slicing would
+// not catch).
+func TestMaxPool2x2Short(t *testing.T) {
+	g := PoolGeom{H: 6, W: 40, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 3, OutW: 20}
+	n, on := g.H*g.W, g.OutH*g.OutW
+	short := func(n int) []float32 { return make([]float32, n+64)[:n-1] }
+	const msg = "kernels: MaxPool2d: "
+	for _, p := range vecPaths() {
+		t.Run(p.String(), func(t *testing.T) {
+			defer setVecPath(p)()
+			x, out, arg := make([]float32, n), make([]float32, on), make([]int32, on)
+			mustPanicPrefix(t, msg, func() { MaxPool2d(g, short(n), out, arg) })
+			mustPanicPrefix(t, msg, func() { MaxPool2d(g, x, short(on), arg) })
+			mustPanicPrefix(t, msg, func() { MaxPool2d(g, x, out, make([]int32, on+64)[:on-1]) })
+		})
+	}
+}
