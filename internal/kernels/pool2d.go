@@ -16,7 +16,12 @@ type PoolGeom struct {
 // MaxPool2d writes the maximum of each window of plane x (H×W) to out
 // (OutH×OutW) and the flat index into x of the winning element to arg.
 // Padding never wins; a window entirely in padding yields -Inf and index -1.
+// It panics if x holds fewer than H·W elements or out or arg fewer than
+// OutH·OutW.
 func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
+	if len(x) < g.H*g.W || len(out) < g.OutH*g.OutW || len(arg) < g.OutH*g.OutW {
+		panic("kernels: MaxPool2d: slices shorter than the plane or its outputs")
+	}
 	if g.KH == 2 && g.KW == 2 && g.StrideH == 2 && g.StrideW == 2 && g.PadH == 0 && g.PadW == 0 &&
 		2*g.OutH <= g.H && 2*g.OutW <= g.W {
 		maxPool2x2(g, x, out, arg)
@@ -43,10 +48,23 @@ func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
 
 // maxPool2x2 is MaxPool2d for the common 2×2 window with stride 2 and no
 // padding, every window inside the plane: the same four comparisons in the
-// same order, without the general loop's bounds. The comparisons select
-// with masks instead of branches (the data decides them at random, so
-// branches mispredict), on the floats' bits.
-func maxPool2x2(g PoolGeom, x, out []float32, arg []int32) {
+// same order, without the general loop's bounds. It runs the assembly of
+// the current vector path (pool2d_amd64.go) or, without one, its reference
+// loop maxPool2x2Generic. Each output is
+//
+//	i := 2*oh*W + 2*ow // the window's first element
+//	best, bi := x[i], i
+//	for _, j := range [...]int{i + 1, i + W, i + W + 1} {
+//		if v := x[j]; v > best || v != v { // NaN wins; ties keep the earlier
+//			best, bi = v, j
+//		}
+//	}
+//	out[oh*OutW+ow], arg[oh*OutW+ow] = best, bi
+//
+// maxPool2x2Generic is that loop with the comparisons selecting by masks
+// instead of branches (the data decides them at random, so branches
+// mispredict), on the floats' bits.
+func maxPool2x2Generic(g PoolGeom, x, out []float32, arg []int32) {
 	W := int32(g.W)
 	for oh := 0; oh < g.OutH; oh++ {
 		i0 := 2 * oh * g.W

@@ -1,0 +1,22 @@
+//go:build !noasm && !gccgo && !safe
+
+package kernels
+
+// maxPool2x2 runs the current vector path over the plane: AVX-512 for any
+// width (a row's partial last vector masked), AVX2 for rows of at least 4
+// outputs (a partial last vector overlaps the one before), and the
+// reference loop maxPool2x2Generic otherwise. All give the same bits.
+// MaxPool2d has checked the slices' lengths.
+func maxPool2x2(g PoolGeom, x, out []float32, arg []int32) {
+	switch {
+	case g.OutH == 0 || g.OutW == 0:
+	case vecUse == isaAVX512:
+		tail := uint(g.OutW % 16)     // outputs in the partial last vector of a row
+		in := uint32(1)<<(2*tail) - 1 // its inputs in each row
+		maxPool2x2AVX512(x, out, arg, g.W, g.OutH, g.OutW, uint16(in), uint16(in>>16), uint16(1)<<tail-1)
+	case vecUse == isaAVX2 && g.OutW >= 4:
+		maxPool2x2AVX2(x, out, arg, g.W, g.OutH, g.OutW)
+	default:
+		maxPool2x2Generic(g, x, out, arg)
+	}
+}
