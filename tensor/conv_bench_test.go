@@ -6,7 +6,8 @@ import (
 	"github.com/fovea-ml/fovea/tensor"
 )
 
-// convBenchCases are the layer shapes of the issue-3 workloads: LeNet-5 (W1),
+// convBenchCases are the layer shapes of the issue-3 workloads: the default
+// model of fovea train (mnist-cnn), LeNet-5 (W1),
 // ResNet-20 at batch 128 (W2), ResNet-18 at batch 1 and 16 (W3) and a
 // MobileNet-style depthwise layer.
 var convBenchCases = []struct {
@@ -15,6 +16,9 @@ var convBenchCases = []struct {
 }{
 	{"lenet_conv1_1to6_5x5p2_28x28_b64", convCase{n: 64, c: 1, h: 28, w: 28, o: 6, kh: 5, kw: 5, p: tensor.ConvParams{Pad: [4]int{2, 2, 2, 2}}}},
 	{"lenet_conv2_6to16_5x5_14x14_b64", convCase{n: 64, c: 6, h: 14, w: 14, o: 16, kh: 5, kw: 5}},
+	{"mnistcnn_conv1_1to16_3x3_28x28_b128", convCase{n: 128, c: 1, h: 28, w: 28, o: 16, kh: 3, kw: 3, p: pad1}},
+	{"mnistcnn_conv2_16to32_3x3_14x14_b128", convCase{n: 128, c: 16, h: 14, w: 14, o: 32, kh: 3, kw: 3, p: pad1}},
+	{"mnistcnn_conv3_32to64_3x3_7x7_b128", convCase{n: 128, c: 32, h: 7, w: 7, o: 64, kh: 3, kw: 3, p: pad1}},
 	{"r20_stem_3to16_3x3_32x32_b128", convCase{n: 128, c: 3, h: 32, w: 32, o: 16, kh: 3, kw: 3, p: pad1}},
 	{"r20_16ch_3x3_32x32_b128", convCase{n: 128, c: 16, h: 32, w: 32, o: 16, kh: 3, kw: 3, p: pad1}},
 	{"r20_32ch_3x3_16x16_b128", convCase{n: 128, c: 32, h: 16, w: 16, o: 32, kh: 3, kw: 3, p: pad1}},

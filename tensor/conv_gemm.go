@@ -443,13 +443,17 @@ func smallOK(a convArgs, op convOp) bool {
 // 110) and ResNet-18 at batch 16 (64 channels at 56×56 459 vs 343 and 432
 // vs 346, 128 at 28×28 442 vs 352 and 435 vs 355, 256 at 14×14 195 vs 199
 // and 202 vs 181); at 512 channels (4,608 taps) it ties or loses (151 vs
-// 157, 139 vs 150). Weight gradient: it wins with up to 288 taps per
-// output channel (the stem 257 vs 61, 16 channels 187 vs 99, 32: 170 vs
-// 133, LeNet's 160 vs 29 and 159 vs 105) and at 576 on a large plane
-// (ResNet-18's 64 channels at 56×56: 392 vs 335), but loses where the dot
-// products' tiles of dy and x outgrow the caches or the stacked images
-// waste a third of the columns (ResNet-20's 64 channels at 8×8: 147 vs
-// 167; ResNet-18's 128 channels 328 vs 409, 256: 80 vs 210).
+// 157, 139 vs 150), and with fewer than 16 taps (mnist-cnn's first layer,
+// 9 taps: 69 vs 91). Weight gradient: it wins with up to 160 taps per
+// output channel (the stem 257 vs 61, 16 channels 187 vs 99, LeNet's 160
+// vs 29 and 159 vs 105, mnist-cnn's 145 vs 28 and 297 vs 255), up to 320
+// where at least 80% of the wide columns are pixels (ResNet-20's 32
+// channels at 16×16, 84%: 170 vs 133) and up to 640 from 90% (ResNet-18's
+// 64 channels at 56×56: 392 vs 335); it loses where the dot products'
+// tiles of dy and x outgrow the caches or the stacked images waste a third
+// of the columns (mnist-cnn's 32 channels at 7×7, 68%: 184 vs 294;
+// ResNet-20's 64 channels at 8×8: 147 vs 167; ResNet-18's 128 channels
+// 328 vs 409, 256: 80 vs 210).
 func smallPays(a convArgs, op convOp) bool {
 	if !smallOK(a, op) || a.n < kernels.Threads() {
 		return false // one image per worker at least: a run is serial
@@ -464,20 +468,22 @@ func smallPays(a convArgs, op convOp) bool {
 		return false
 	}
 	if op != opBackWeight {
-		return kt <= smallMaxDepth && o <= smallMaxOut
+		return kt >= smallMinDepth && kt <= smallMaxDepth && o <= smallMaxOut
 	}
+	// The share of the wide columns that are output pixels.
 	useful := float64(g.OutH*g.OutW) / float64((g.H+g.PadH)*(g.W+2*g.PadW))
-	return kt <= smallMaxGradTaps || (kt <= 2*smallMaxGradTaps && useful >= 0.9)
+	return kt <= smallGradTaps || (kt <= 2*smallGradTaps && useful >= 0.8) || (kt <= 4*smallGradTaps && useful >= 0.9)
 }
 
 // Limits of the direct convolutions in training (see smallPays): the taps
 // per output channel, the wide columns of one image (which bound the
 // scratch, output channels × columns) and the output channels.
 const (
-	smallMaxDepth    = 2304
-	smallMaxWide     = 1 << 14
-	smallMaxOut      = 256
-	smallMaxGradTaps = 288
+	smallMinDepth = 16
+	smallMaxDepth = 2304
+	smallMaxWide  = 1 << 14
+	smallMaxOut   = 256
+	smallGradTaps = 160 // see smallPays for the weight gradient's rule
 )
 
 // smallCols is the wide columns a direct convolution aims for per run:

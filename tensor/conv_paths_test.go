@@ -191,14 +191,19 @@ func init() {
 	}
 	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "lenet_conv2_6to16_5x5_14x14_b64", "r20_stem_3to16_3x3_32x32_b128",
 		"r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r20_64ch_3x3_8x8_b128",
+		"mnistcnn_conv2_16to32_3x3_14x14_b128", "mnistcnn_conv3_32to64_3x3_7x7_b128",
 		"r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16"} {
 		smallChoice[s+"/fwd"] = true
 		smallChoice[s+"/dx"] = true
 	}
 	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "lenet_conv2_6to16_5x5_14x14_b64", "r20_stem_3to16_3x3_32x32_b128",
-		"r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r18_64ch_3x3_56x56_b16"} {
+		"r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r18_64ch_3x3_56x56_b16",
+		"mnistcnn_conv1_1to16_3x3_28x28_b128", "mnistcnn_conv2_16to32_3x3_14x14_b128"} {
 		smallChoice[s+"/dw"] = true
 	}
+	smallChoice["mnistcnn_conv1_1to16_3x3_28x28_b128/dx"] = true
+	implicitChoice["mnistcnn_conv1_1to16_3x3_28x28_b128/fwd"] = true
+	implicitChoice["mnistcnn_conv3_32to64_3x3_7x7_b128/dw"] = true
 	for _, s := range []string{"r18_64ch_3x3_56x56_b1"} {
 		winogradChoice[s+"/dx"] = "winograd"
 	}

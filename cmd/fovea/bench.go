@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -96,17 +94,11 @@ generic) runs a lower one than the CPU's best, e.g. AVX2 on an AVX-512 CPU.`,
 			} else {
 				res.Note += "; kernels " + kernels.Path()
 				iter := w.setup(w.batch)
-				if cpuprofile != "" {
-					f, err := os.Create(cpuprofile)
-					if err != nil {
-						return fmt.Errorf("--cpuprofile: %w", err)
-					}
-					defer f.Close()
-					if err := pprof.StartCPUProfile(f); err != nil {
-						return fmt.Errorf("--cpuprofile %s: %w", cpuprofile, err)
-					}
-					defer pprof.StopCPUProfile()
+				stop, err := startCPUProfile(cpuprofile)
+				if err != nil {
+					return err
 				}
+				defer stop()
 				measure(&res, iter, w.warmup, budget)
 			}
 			b, err := json.Marshal(res)

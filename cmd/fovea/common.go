@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,4 +100,25 @@ func classIndex(flag, value string, classes []string, model string) (int, error)
 		return i, nil
 	}
 	return 0, fmt.Errorf("--%s %q: not a class of %s (%s) nor an index 0 to %d", flag, value, model, strings.Join(classes, ", "), len(classes)-1)
+}
+
+// startCPUProfile starts a pprof CPU profile into path (--cpuprofile) and
+// returns the function that stops it and closes the file; an empty path
+// profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

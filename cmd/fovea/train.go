@@ -32,6 +32,7 @@ type trainFlags struct {
 	testData, size, augment, init         string
 	resume                                string
 	history, report                       string
+	cpuprofile                            string
 	freeze, lrMult                        []string
 	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
@@ -90,6 +91,7 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.testLimit, "test-limit", 0, "use only N test images, a fixed random subset (the one eval --limit N uses; 0: all)")
 	fl.BoolVar(&f.json, "json", false, "print the final metrics as one JSON object on stdout")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fl.StringVar(&f.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of the run to this file (go tool pprof)")
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save the full training state every N steps and at each epoch end,\nas OUT.stepNNNNNNN.safetensors beside --out (0: none)")
 	fl.IntVar(&f.keepLast, "keep-last", 0, "keep only the last K step checkpoints (0: all)")
 	fl.StringVar(&f.history, "history", "", "write the per-epoch history to FILE.csv and FILE.json (an extension .csv or .json\nis replaced), rewritten after every epoch (default: none)")
@@ -213,6 +215,11 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 	if err := setThreads(f.threads); err != nil {
 		return err
 	}
+	stop, err := startCPUProfile(f.cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	cfg, err := f.config()
 	if err != nil {
 		return err
