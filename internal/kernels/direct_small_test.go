@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -82,6 +83,18 @@ func TestSmallConv(t *testing.T) {
 	}
 }
 
+// randStride1Geom draws a stride-1 geometry of up to maxC channels, planes
+// up to 11×11, kernels up to 4×4 and padding up to 2 (more than the
+// kernel reaches too); ok is false when the output is empty.
+func randStride1Geom(r *rand.Rand, maxC int) (g ConvGeom, ok bool) {
+	c, h, w := 1+r.IntN(maxC), 1+r.IntN(11), 1+r.IntN(11)
+	kh, kw := 1+r.IntN(4), 1+r.IntN(4)
+	ph, pw := r.IntN(3), r.IntN(3)
+	g = ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: 1, StrideW: 1, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
+		OutH: h + 2*ph - kh + 1, OutW: w + 2*pw - kw + 1}
+	return g, g.OutH > 0 && g.OutW > 0
+}
+
 // TestSmallConvBatch checks runs of several stacked images against one
 // image at a time: a full batch of nb, then fewer images over the scratch
 // the full batch left (the stale images must not leak into the outputs),
@@ -89,16 +102,12 @@ func TestSmallConv(t *testing.T) {
 func TestSmallConvBatch(t *testing.T) {
 	r := newRand(37)
 	for trial := range 16 {
-		c, h, w := 1+r.IntN(5), 1+r.IntN(11), 1+r.IntN(11)
-		kh, kw := 1+r.IntN(4), 1+r.IntN(4)
-		ph, pw := r.IntN(3), r.IntN(3)
-		g := ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: 1, StrideW: 1, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
-			OutH: h + 2*ph - kh + 1, OutW: w + 2*pw - kw + 1}
-		if g.OutH <= 0 || g.OutW <= 0 {
+		g, ok := randStride1Geom(r, 5)
+		if !ok {
 			continue
 		}
 		m, nb := 1+r.IntN(20), 2+r.IntN(5)
-		kt, ohw, chw := c*kh*kw, g.OutH*g.OutW, c*h*w
+		kt, ohw, chw := g.C*g.KH*g.KW, g.OutH*g.OutW, g.C*g.H*g.W
 		wt, bias := randSlice(r, m*kt), randSlice(r, m)
 		for _, path := range gemmPaths() {
 			restore, _ := forceGemmKernel(path)
@@ -130,16 +139,12 @@ func TestSmallConvBatch(t *testing.T) {
 func TestSmallConvGrad(t *testing.T) {
 	r := newRand(43)
 	for trial := range 24 {
-		c, h, w := 1+r.IntN(6), 1+r.IntN(11), 1+r.IntN(11)
-		kh, kw := 1+r.IntN(4), 1+r.IntN(4)
-		ph, pw := r.IntN(3), r.IntN(3)
-		g := ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: 1, StrideW: 1, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
-			OutH: h + 2*ph - kh + 1, OutW: w + 2*pw - kw + 1}
-		if g.OutH <= 0 || g.OutW <= 0 {
+		g, ok := randStride1Geom(r, 6)
+		if !ok {
 			continue
 		}
 		m, nb := 1+r.IntN(13), 1+r.IntN(5)
-		kt, ohw, chw := c*kh*kw, g.OutH*g.OutW, c*h*w
+		kt, ohw, chw := g.C*g.KH*g.KW, g.OutH*g.OutW, g.C*g.H*g.W
 		batches := []int{nb, 1 + r.IntN(nb)}
 		var xs, dys [][]float32
 		want := make([]float64, m*kt)

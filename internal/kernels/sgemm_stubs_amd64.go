@@ -46,6 +46,24 @@ func sgemmKernelAVX512_14x32(k int, a *float32, b *float32, c *float32, ldc int,
 //go:noescape
 func sgemmKernelAVX512_12x32(k int, a *float32, b *float32, c *float32, ldc int, beta float32)
 
+// sgemmIndAVX512_12x32 sets the 12×32 tile c (row stride ldc) to
+//
+//	for i := 0; i < 12; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*12+i] * b[offs[p]+j]
+//			}
+//			c[i*ldc+j] = s
+//		}
+//	}
+//
+// where a is a packed 12-strided panel k steps long (k ≥ 0) and b holds
+// offs[p]+32 values for every p.
+//
+//go:noescape
+func sgemmIndAVX512_12x32(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
+
 // sgemmKernelAVX512_6x64 sets the 6×64 tile c (row stride ldc) to
 //
 //	for i := 0; i < 6; i++ {
@@ -66,6 +84,24 @@ func sgemmKernelAVX512_12x32(k int, a *float32, b *float32, c *float32, ldc int,
 //
 //go:noescape
 func sgemmKernelAVX512_6x64(k int, a *float32, b *float32, c *float32, ldc int, beta float32)
+
+// sgemmIndAVX512_6x64 sets the 6×64 tile c (row stride ldc) to
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 64; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*6+i] * b[offs[p]+j]
+//			}
+//			c[i*ldc+j] = s
+//		}
+//	}
+//
+// where a is a packed 6-strided panel k steps long (k ≥ 0) and b holds
+// offs[p]+64 values for every p.
+//
+//go:noescape
+func sgemmIndAVX512_6x64(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
 
 // sgemmKernelAVX512_8x48 sets the 8×48 tile c (row stride ldc) to
 //
@@ -88,6 +124,24 @@ func sgemmKernelAVX512_6x64(k int, a *float32, b *float32, c *float32, ldc int, 
 //go:noescape
 func sgemmKernelAVX512_8x48(k int, a *float32, b *float32, c *float32, ldc int, beta float32)
 
+// sgemmIndAVX512_8x48 sets the 8×48 tile c (row stride ldc) to
+//
+//	for i := 0; i < 8; i++ {
+//		for j := 0; j < 48; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*8+i] * b[offs[p]+j]
+//			}
+//			c[i*ldc+j] = s
+//		}
+//	}
+//
+// where a is a packed 8-strided panel k steps long (k ≥ 0) and b holds
+// offs[p]+48 values for every p.
+//
+//go:noescape
+func sgemmIndAVX512_8x48(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
+
 // sgemmKernelAVX2_6x16 sets the 6×16 tile c (row stride ldc) to
 //
 //	for i := 0; i < 6; i++ {
@@ -108,60 +162,6 @@ func sgemmKernelAVX512_8x48(k int, a *float32, b *float32, c *float32, ldc int, 
 //
 //go:noescape
 func sgemmKernelAVX2_6x16(k int, a *float32, b *float32, c *float32, ldc int, beta float32)
-
-// sgemmIndAVX512_12x32 sets the 12×32 tile c (row stride ldc) to
-//
-//	for i := 0; i < 12; i++ {
-//		for j := 0; j < 32; j++ {
-//			var s float32
-//			for p := 0; p < k; p++ {
-//				s += a[p*12+i] * b[offs[p]+j]
-//			}
-//			c[i*ldc+j] = s
-//		}
-//	}
-//
-// where a is a packed 12-strided panel k steps long (k ≥ 0) and b holds
-// offs[p]+32 values for every p.
-//
-//go:noescape
-func sgemmIndAVX512_12x32(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
-
-// sgemmIndAVX512_6x64 sets the 6×64 tile c (row stride ldc) to
-//
-//	for i := 0; i < 6; i++ {
-//		for j := 0; j < 64; j++ {
-//			var s float32
-//			for p := 0; p < k; p++ {
-//				s += a[p*6+i] * b[offs[p]+j]
-//			}
-//			c[i*ldc+j] = s
-//		}
-//	}
-//
-// where a is a packed 6-strided panel k steps long (k ≥ 0) and b holds
-// offs[p]+64 values for every p.
-//
-//go:noescape
-func sgemmIndAVX512_6x64(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
-
-// sgemmIndAVX512_8x48 sets the 8×48 tile c (row stride ldc) to
-//
-//	for i := 0; i < 8; i++ {
-//		for j := 0; j < 48; j++ {
-//			var s float32
-//			for p := 0; p < k; p++ {
-//				s += a[p*8+i] * b[offs[p]+j]
-//			}
-//			c[i*ldc+j] = s
-//		}
-//	}
-//
-// where a is a packed 8-strided panel k steps long (k ≥ 0) and b holds
-// offs[p]+48 values for every p.
-//
-//go:noescape
-func sgemmIndAVX512_8x48(k int, a *float32, b *float32, offs *int, c *float32, ldc int)
 
 // sgemmIndAVX2_6x16 sets the 6×16 tile c (row stride ldc) to
 //

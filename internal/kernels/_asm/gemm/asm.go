@@ -39,6 +39,7 @@ const prefetchB = 1024
 type kernel struct {
 	mr, nv int  // rows of the tile, vectors per row
 	wide   bool // AVX-512 (16 lanes, 32 registers) or AVX2 (8 lanes, 16 registers)
+	ind    bool // also generate the indirect variant (genIndirect)
 }
 
 func (k kernel) lanes() int {
@@ -70,20 +71,15 @@ func main() {
 	ConstraintExpr("!noasm,!gccgo,!safe")
 	for _, k := range []kernel{
 		{mr: 14, nv: 2, wide: true},
-		{mr: 12, nv: 2, wide: true},
-		{mr: 6, nv: 4, wide: true},
-		{mr: 8, nv: 3, wide: true},
-		{mr: 6, nv: 2, wide: false},
+		{mr: 12, nv: 2, wide: true, ind: true},
+		{mr: 6, nv: 4, wide: true, ind: true},
+		{mr: 8, nv: 3, wide: true, ind: true},
+		{mr: 6, nv: 2, wide: false, ind: true},
 	} {
 		gen(k)
-	}
-	for _, k := range []kernel{
-		{mr: 12, nv: 2, wide: true},
-		{mr: 6, nv: 4, wide: true},
-		{mr: 8, nv: 3, wide: true},
-		{mr: 6, nv: 2, wide: false},
-	} {
-		genIndirect(k)
+		if k.ind {
+			genIndirect(k)
+		}
 	}
 	for _, d := range []dotKernel{
 		{mr: 4, nr: 6, wide: true},
