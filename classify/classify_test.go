@@ -206,7 +206,11 @@ func TestLogits(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := maxDiff(y.Data(), want.Data())
-		if !slices.Equal(y.Shape(), []int{7, 10}) || opt.Eager && d != 0 || d > 1e-4 {
+		// Eager on the whole batch is the same computation, to the bit;
+		// split into smaller batches, a layer may pick another algorithm
+		// for the smaller shape (the direct convolutions need an image
+		// per thread), which sums in another order.
+		if !slices.Equal(y.Shape(), []int{7, 10}) || opt.Eager && opt.MaxBatch == 0 && d != 0 || opt.Eager && d > 1e-6 || d > 1e-4 {
 			t.Errorf("%+v: logits of shape %v differ from the eager ones by %g", opt, y.Shape(), d)
 		}
 		if (c.EngineError() != nil) != opt.Eager {
