@@ -1171,10 +1171,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        64(BX), R10
 	CMPQ        R10, CX
-	JA          loop1
+	JA          rest
 	VMOVUPS     (R8)(BX*4), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (SI)(BX*4)
@@ -1188,16 +1188,27 @@ loop4:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(SI)(BX*4)
 	MOVQ        R10, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VMOVUPS     (R8)(BX*4), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (SI)(BX*4)
 	ADDQ        $0x10, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (SI)(BX*4)
+	ADDQ        $0x10, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -1241,10 +1252,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        64(BX), R10
 	CMPQ        R10, CX
-	JA          loop1
+	JA          rest
 	VMOVUPS     (R8)(BX*4), Z3
 	VFMADD213PS Z1, Z0, Z3
 	VMAXPS      Z3, Z2, Z3
@@ -1266,9 +1277,9 @@ loop4:
 	VADDPS      Z2, Z3, Z3
 	VMOVUPS     Z3, 192(SI)(BX*4)
 	MOVQ        R10, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VMOVUPS     (R8)(BX*4), Z3
@@ -1277,7 +1288,22 @@ loop1:
 	VADDPS      Z2, Z3, Z3
 	VMOVUPS     Z3, (SI)(BX*4)
 	ADDQ        $0x10, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	ADDQ        $0x10, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -1327,10 +1353,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        64(BX), R12
 	CMPQ        R12, CX
-	JA          loop1
+	JA          rest
 	VMOVUPS     (R10)(BX*4), Z4
 	VSUBPS      Z2, Z4, Z4
 	VFMADD213PS Z3, Z1, Z4
@@ -1352,9 +1378,9 @@ loop4:
 	VFMADD231PS 192(R8)(BX*4), Z0, Z4
 	VMOVUPS     Z4, 192(SI)(BX*4)
 	MOVQ        R12, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VMOVUPS     (R10)(BX*4), Z4
@@ -1363,7 +1389,22 @@ loop1:
 	VFMADD231PS (R8)(BX*4), Z0, Z4
 	VMOVUPS     Z4, (SI)(BX*4)
 	ADDQ        $0x10, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS (R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS (R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, (SI)(BX*4)
+	ADDQ        $0x10, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -1412,10 +1453,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ      64(BX), R12
 	CMPQ      R12, CX
-	JA        loop1
+	JA        rest
 	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
 	VMOVUPS.Z (R8)(BX*4), K2, Z1
 	VMOVUPS   Z1, (SI)(BX*4)
@@ -1429,16 +1470,27 @@ loop4:
 	VMOVUPS.Z 192(R8)(BX*4), K2, Z1
 	VMOVUPS   Z1, 192(SI)(BX*4)
 	MOVQ      R12, BX
-	JMP       loop4
+	JMP       loop
 
-loop1:
+rest:
 	CMPQ      BX, CX
 	JAE       tail
 	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
 	VMOVUPS.Z (R8)(BX*4), K2, Z1
 	VMOVUPS   Z1, (SI)(BX*4)
 	ADDQ      $0x10, BX
-	JMP       loop1
+	CMPQ      BX, CX
+	JAE       tail
+	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
+	VMOVUPS.Z (R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, (SI)(BX*4)
+	ADDQ      $0x10, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
+	VMOVUPS.Z (R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, (SI)(BX*4)
+	ADDQ      $0x10, BX
 
 tail:
 	CMPQ      DX, $0x00
@@ -1482,10 +1534,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ      32(BX), R8
 	CMPQ      R8, CX
-	JA        loop1
+	JA        rest
 	VCVTPS2PD (SI)(BX*4), Z4
 	VADDPD    Z4, Z0, Z0
 	VCVTPS2PD 32(SI)(BX*4), Z4
@@ -1495,15 +1547,24 @@ loop4:
 	VCVTPS2PD 96(SI)(BX*4), Z4
 	VADDPD    Z4, Z3, Z3
 	MOVQ      R8, BX
-	JMP       loop4
+	JMP       loop
 
-loop1:
+rest:
 	CMPQ      BX, CX
 	JAE       tail
 	VCVTPS2PD (SI)(BX*4), Z4
-	VADDPD    Z4, Z0, Z0
+	VADDPD    Z4, Z1, Z1
 	ADDQ      $0x08, BX
-	JMP       loop1
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Z4
+	VADDPD    Z4, Z2, Z2
+	ADDQ      $0x08, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Z4
+	VADDPD    Z4, Z3, Z3
+	ADDQ      $0x08, BX
 
 tail:
 	CMPQ      DX, $0x00
@@ -1554,10 +1615,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        32(BX), R8
 	CMPQ        R8, CX
-	JA          loop1
+	JA          rest
 	VCVTPS2PD   (SI)(BX*4), Z5
 	VSUBPD      Z0, Z5, Z5
 	VFMADD231PD Z5, Z5, Z1
@@ -1571,16 +1632,27 @@ loop4:
 	VSUBPD      Z0, Z5, Z5
 	VFMADD231PD Z5, Z5, Z4
 	MOVQ        R8, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VCVTPS2PD   (SI)(BX*4), Z5
 	VSUBPD      Z0, Z5, Z5
-	VFMADD231PD Z5, Z5, Z1
+	VFMADD231PD Z5, Z5, Z2
 	ADDQ        $0x08, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z3
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z4
+	ADDQ        $0x08, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -1636,10 +1708,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        32(BX), R10
 	CMPQ        R10, CX
-	JA          loop1
+	JA          rest
 	VCVTPS2PD   (R8)(BX*4), Z5
 	VSUBPD      Z0, Z5, Z5
 	VCVTPS2PD   (SI)(BX*4), Z6
@@ -1657,17 +1729,30 @@ loop4:
 	VCVTPS2PD   96(SI)(BX*4), Z6
 	VFMADD231PD Z6, Z5, Z4
 	MOVQ        R10, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VCVTPS2PD   (R8)(BX*4), Z5
 	VSUBPD      Z0, Z5, Z5
 	VCVTPS2PD   (SI)(BX*4), Z6
-	VFMADD231PD Z6, Z5, Z1
+	VFMADD231PD Z6, Z5, Z2
 	ADDQ        $0x08, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   (SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z3
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   (SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z4
+	ADDQ        $0x08, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -1724,10 +1809,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        32(BX), R10
 	CMPQ        R10, CX
-	JA          loop1
+	JA          rest
 	VMOVUPS     (R8)(BX*4), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (SI)(BX*4)
@@ -1741,16 +1826,27 @@ loop4:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(SI)(BX*4)
 	MOVQ        R10, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VMOVUPS     (R8)(BX*4), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (SI)(BX*4)
 	ADDQ        $0x08, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (SI)(BX*4)
+	ADDQ        $0x08, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -1795,10 +1891,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        32(BX), R10
 	CMPQ        R10, CX
-	JA          loop1
+	JA          rest
 	VMOVUPS     (R8)(BX*4), Y4
 	VFMADD213PS Y2, Y1, Y4
 	VMAXPS      Y4, Y3, Y4
@@ -1820,9 +1916,9 @@ loop4:
 	VADDPS      Y3, Y4, Y4
 	VMOVUPS     Y4, 96(SI)(BX*4)
 	MOVQ        R10, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VMOVUPS     (R8)(BX*4), Y4
@@ -1831,7 +1927,22 @@ loop1:
 	VADDPS      Y3, Y4, Y4
 	VMOVUPS     Y4, (SI)(BX*4)
 	ADDQ        $0x08, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	ADDQ        $0x08, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -1882,10 +1993,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        32(BX), R12
 	CMPQ        R12, CX
-	JA          loop1
+	JA          rest
 	VMOVUPS     (R10)(BX*4), Y5
 	VSUBPS      Y3, Y5, Y5
 	VFMADD213PS Y4, Y2, Y5
@@ -1907,9 +2018,9 @@ loop4:
 	VFMADD231PS 96(R8)(BX*4), Y1, Y5
 	VMOVUPS     Y5, 96(SI)(BX*4)
 	MOVQ        R12, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VMOVUPS     (R10)(BX*4), Y5
@@ -1918,7 +2029,22 @@ loop1:
 	VFMADD231PS (R8)(BX*4), Y1, Y5
 	VMOVUPS     Y5, (SI)(BX*4)
 	ADDQ        $0x08, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS (R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS (R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, (SI)(BX*4)
+	ADDQ        $0x08, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -1968,10 +2094,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ    32(BX), R12
 	CMPQ    R12, CX
-	JA      loop1
+	JA      rest
 	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
 	VANDPS  (R8)(BX*4), Y2, Y2
 	VMOVUPS Y2, (SI)(BX*4)
@@ -1985,16 +2111,27 @@ loop4:
 	VANDPS  96(R8)(BX*4), Y2, Y2
 	VMOVUPS Y2, 96(SI)(BX*4)
 	MOVQ    R12, BX
-	JMP     loop4
+	JMP     loop
 
-loop1:
+rest:
 	CMPQ    BX, CX
 	JAE     tail
 	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
 	VANDPS  (R8)(BX*4), Y2, Y2
 	VMOVUPS Y2, (SI)(BX*4)
 	ADDQ    $0x08, BX
-	JMP     loop1
+	CMPQ    BX, CX
+	JAE     tail
+	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
+	VANDPS  (R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, (SI)(BX*4)
+	ADDQ    $0x08, BX
+	CMPQ    BX, CX
+	JAE     tail
+	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
+	VANDPS  (R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, (SI)(BX*4)
+	ADDQ    $0x08, BX
 
 tail:
 	CMPQ       DX, $0x00
@@ -2039,10 +2176,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ      16(BX), R8
 	CMPQ      R8, CX
-	JA        loop1
+	JA        rest
 	VCVTPS2PD (SI)(BX*4), Y5
 	VADDPD    Y5, Y1, Y1
 	VCVTPS2PD 16(SI)(BX*4), Y5
@@ -2052,15 +2189,24 @@ loop4:
 	VCVTPS2PD 48(SI)(BX*4), Y5
 	VADDPD    Y5, Y4, Y4
 	MOVQ      R8, BX
-	JMP       loop4
+	JMP       loop
 
-loop1:
+rest:
 	CMPQ      BX, CX
 	JAE       tail
 	VCVTPS2PD (SI)(BX*4), Y5
-	VADDPD    Y5, Y1, Y1
+	VADDPD    Y5, Y2, Y2
 	ADDQ      $0x04, BX
-	JMP       loop1
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Y5
+	VADDPD    Y5, Y3, Y3
+	ADDQ      $0x04, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Y5
+	VADDPD    Y5, Y4, Y4
+	ADDQ      $0x04, BX
 
 tail:
 	CMPQ       DX, $0x00
@@ -2111,10 +2257,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        16(BX), R8
 	CMPQ        R8, CX
-	JA          loop1
+	JA          rest
 	VCVTPS2PD   (SI)(BX*4), Y7
 	VSUBPD      Y0, Y7, Y7
 	VFMADD231PD Y7, Y7, Y3
@@ -2128,16 +2274,27 @@ loop4:
 	VSUBPD      Y0, Y7, Y7
 	VFMADD231PD Y7, Y7, Y6
 	MOVQ        R8, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VCVTPS2PD   (SI)(BX*4), Y7
 	VSUBPD      Y0, Y7, Y7
-	VFMADD231PD Y7, Y7, Y3
+	VFMADD231PD Y7, Y7, Y4
 	ADDQ        $0x04, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y5
+	ADDQ        $0x04, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y6
+	ADDQ        $0x04, BX
 
 tail:
 	CMPQ        DX, $0x00
@@ -2193,10 +2350,10 @@ plane:
 	JLE  done
 	XORQ BX, BX
 
-loop4:
+loop:
 	LEAQ        16(BX), R10
 	CMPQ        R10, CX
-	JA          loop1
+	JA          rest
 	VCVTPS2PD   (R8)(BX*4), Y7
 	VSUBPD      Y0, Y7, Y7
 	VCVTPS2PD   (SI)(BX*4), Y8
@@ -2214,17 +2371,30 @@ loop4:
 	VCVTPS2PD   48(SI)(BX*4), Y8
 	VFMADD231PD Y8, Y7, Y6
 	MOVQ        R10, BX
-	JMP         loop4
+	JMP         loop
 
-loop1:
+rest:
 	CMPQ        BX, CX
 	JAE         tail
 	VCVTPS2PD   (R8)(BX*4), Y7
 	VSUBPD      Y0, Y7, Y7
 	VCVTPS2PD   (SI)(BX*4), Y8
-	VFMADD231PD Y8, Y7, Y3
+	VFMADD231PD Y8, Y7, Y4
 	ADDQ        $0x04, BX
-	JMP         loop1
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   (SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y5
+	ADDQ        $0x04, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   (SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y6
+	ADDQ        $0x04, BX
 
 tail:
 	CMPQ        DX, $0x00

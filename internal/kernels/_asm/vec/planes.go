@@ -12,8 +12,8 @@ import (
 // each, plane i of a slice v starting at v[i·vStride] (batch
 // normalization's channels: the planes of one channel in an (N, C, H·W)
 // tensor are H·W long and C·H·W apart). Each plane is its whole vectors,
-// unroll at a time then one, and then, when s is not a multiple of the
-// vector's lanes, one masked step over the rest: masked loads give zeros
+// unroll at a time then one by one, and then, when s is not a multiple of
+// the vector's lanes, one masked step over the rest: masked loads give zeros
 // outside the mask and never touch that memory, masked stores leave it
 // alone. The mask is the parameter tail: on AVX-512 a uint16 of the k
 // register (bit j for lane j), on AVX2 a []int32 of at least 8 dwords,
@@ -55,22 +55,22 @@ func elementwisePlanes(s isa, name, params, doc string, out string, ins []string
 	l := newPlaneLoop(s.bytes/4, append([]string{out}, ins...))
 	m := loadTailMask(s, s.vec())
 	step := mk(s)
-	l.emit(func(k int) {
+	l.emit(func(_ int, at func(int) Mem) {
 		ops := make([]Op, len(ins))
 		for j := range ins {
-			ops[j] = l.at(j+1, k)
+			ops[j] = at(j + 1)
 		}
 		t := s.vec()
 		step(ops, t)
-		VMOVUPS(t, l.at(0, k))
-	}, func() {
+		VMOVUPS(t, at(0))
+	}, func(_ int, at func(int) Mem) {
 		ops := make([]Op, len(ins))
 		for j := range ins {
-			ops[j] = m.load(l.at(j+1, 0), s.vec())
+			ops[j] = m.load(at(j+1), s.vec())
 		}
 		t := s.vec()
 		step(ops, t)
-		m.store(t, l.at(0, 0))
+		m.store(t, at(0))
 	})
 	VZEROUPPER()
 	RET()
@@ -102,22 +102,22 @@ func reducePlanes(s isa, r reduction) {
 		tw.mask = m.zero64()
 	}
 	acc := zeroAccs(s)
-	l.emit(func(k int) {
+	l.emit(func(k int, at func(int) Mem) {
 		ops := make([]Op, len(r.ins))
 		for j := range r.ins {
-			ops[j] = l.at(j, k)
+			ops[j] = at(j)
 		}
 		r.body(w, ops, acc[k])
-	}, func() {
+	}, func(k int, at func(int) Mem) {
 		ops := make([]Op, len(r.ins))
 		for j := range r.ins {
-			v := m.load(l.at(j, 0), narrow)
+			v := m.load(at(j), narrow)
 			if s.bytes == 64 {
 				v = v.AsY().(VecVirtual)
 			}
 			ops[j] = v
 		}
-		r.body(tw, ops, acc[0])
+		r.body(tw, ops, acc[k])
 	})
 	returnTotal(s, acc)
 }
@@ -151,40 +151,46 @@ func newPlaneLoop(lanes int, operands []string) *planeLoop {
 	return l
 }
 
-// at is operand j's k-th step from the current element of its plane.
-func (l *planeLoop) at(j, k int) Mem {
-	return Mem{Base: l.bases[j], Index: l.i, Scale: 4, Disp: 4 * k * l.lanes}
+// at returns the memory of each operand (by index) disp bytes from the
+// current element of its plane.
+func (l *planeLoop) at(disp int) func(j int) Mem {
+	return func(j int) Mem { return Mem{Base: l.bases[j], Index: l.i, Scale: 4, Disp: disp} }
 }
 
-// emit emits the loops: step(k) computes the k-th whole step from the
-// current element, tail the masked step at the current element.
-func (l *planeLoop) emit(step func(k int), tail func()) {
+// emit emits the loops over the planes. step(k, at) computes one whole
+// step whose operands are at at; k is the step's slot, 0 to unroll-1 (a
+// reduction's accumulator): unroll steps at a time in slots 0, 1, …, then
+// the plane's last whole steps (fewer than unroll) one by one in slots 1,
+// 2, …, then the masked step, tail(0, at), so that the slots' dependency
+// chains, which run on across planes, stay short on small planes.
+func (l *planeLoop) emit(step, tail func(k int, at func(j int) Mem)) {
 	Label("plane")
 	CMPQ(l.n, U8(0))
 	JLE(LabelRef("done"))
 	XORQ(l.i, l.i)
 	end := GP64()
-	Label("loop4")
+	Label("loop")
 	LEAQ(Mem{Base: l.i, Disp: unroll * l.lanes}, end)
 	CMPQ(end, l.whole)
-	JA(LabelRef("loop1"))
+	JA(LabelRef("rest"))
 	for k := range unroll {
-		step(k)
+		step(k, l.at(4*k*l.lanes))
 	}
 	MOVQ(end, l.i)
-	JMP(LabelRef("loop4"))
+	JMP(LabelRef("loop"))
 
-	Label("loop1")
-	CMPQ(l.i, l.whole)
-	JAE(LabelRef("tail"))
-	step(0)
-	ADDQ(U8(l.lanes), l.i)
-	JMP(LabelRef("loop1"))
+	Label("rest")
+	for k := 1; k < unroll; k++ {
+		CMPQ(l.i, l.whole)
+		JAE(LabelRef("tail"))
+		step(k, l.at(0))
+		ADDQ(U8(l.lanes), l.i)
+	}
 
 	Label("tail")
 	CMPQ(l.rem, U8(0))
 	JE(LabelRef("next"))
-	tail()
+	tail(0, l.at(0))
 	Label("next")
 	for j, b := range l.bases {
 		ADDQ(l.strideBytes[j], b)
