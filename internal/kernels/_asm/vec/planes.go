@@ -53,7 +53,7 @@ func elementwisePlanes(s isa, name, params, doc string, out string, ins []string
 	Doc(fmt.Sprintf("%s computes %s on n planes of s elements, plane i of each slice v at v[i·vStride:],", fn, doc),
 		fmt.Sprintf("in whole %d-byte vectors and then a partial one masked by tail.", s.bytes))
 	l := newPlaneLoop(s.bytes/4, append([]string{out}, ins...))
-	m := loadTailMask(s, s.vec())
+	m := loadTailMask(s, s.bytes)
 	step := mk(s)
 	l.emit(func(_ int, at func(int) Mem) {
 		ops := make([]Op, len(ins))
@@ -66,7 +66,7 @@ func elementwisePlanes(s isa, name, params, doc string, out string, ins []string
 	}, func(_ int, at func(int) Mem) {
 		ops := make([]Op, len(ins))
 		for j := range ins {
-			ops[j] = m.load(at(j+1), s.vec())
+			ops[j] = m.load(at(j+1), s.bytes)
 		}
 		t := s.vec()
 		step(ops, t)
@@ -92,9 +92,9 @@ func reducePlanes(s isa, r reduction) {
 	}
 	// AVX2 widens 4 float32 of an XMM register; AVX-512 8 of the lower
 	// half of a ZMM register, masked as a whole.
-	var narrow VecVirtual = XMM()
+	narrow := 16
 	if s.bytes == 64 {
-		narrow = ZMM()
+		narrow = 64
 	}
 	m := loadTailMask(s, narrow)
 	tw := w // the tail step's
@@ -207,8 +207,9 @@ type tailMask struct {
 	v VecVirtual
 }
 
-// loadTailMask loads the parameter tail; on AVX2 into a vector like like.
-func loadTailMask(s isa, like VecVirtual) tailMask {
+// loadTailMask loads the parameter tail; on AVX2 into a vector of the
+// given bytes.
+func loadTailMask(s isa, bytes int) tailMask {
 	if s.bytes == 64 {
 		b, err := Param("tail").Resolve()
 		if err != nil {
@@ -219,14 +220,14 @@ func loadTailMask(s isa, like VecVirtual) tailMask {
 		return tailMask{k: k}
 	}
 	p := Load(Param("tail").Base(), GP64())
-	v := newLike(like)
+	v := newVec(bytes)
 	VMOVDQU(Mem{Base: p}, v)
 	return tailMask{v: v}
 }
 
-// newLike is a new vector register of like's width.
-func newLike(like VecVirtual) VecVirtual {
-	switch like.Size() {
+// newVec is a new vector register of the given bytes.
+func newVec(bytes int) VecVirtual {
+	switch bytes {
 	case 16:
 		return XMM()
 	case 32:
@@ -235,10 +236,10 @@ func newLike(like VecVirtual) VecVirtual {
 	return ZMM()
 }
 
-// load is a masked load of a vector like like from m: zeros outside the
-// mask.
-func (t tailMask) load(m Mem, like VecVirtual) VecVirtual {
-	v := newLike(like)
+// load is a masked load of a vector of the given bytes from m: zeros
+// outside the mask.
+func (t tailMask) load(m Mem, bytes int) VecVirtual {
+	v := newVec(bytes)
 	if t.k != nil {
 		VMOVUPS_Z(m, t.k, v)
 	} else {
