@@ -24,9 +24,11 @@ import (
 // When runMean and runVar are nil (track_running_stats=False) the batch
 // statistics are used in both modes.
 //
-// Forward and backward are fused per-channel loops; no intermediate graph is
-// built. The gradients with respect to x, gamma and beta are exact in both
-// modes (in evaluation mode μ and σ² are constants).
+// Forward and backward are fused per-channel loops, each pass over a
+// channel one kernel call over its N planes (kernels.Sum64Planes and the
+// like); no intermediate graph is built. The gradients with respect to x,
+// gamma and beta are exact in both modes (in evaluation mode μ and σ² are
+// constants).
 func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) (res *Var) {
 	defer func() {
 		emit(ops.BatchNorm, BatchNormAttrs{RunMean: runMean, RunVar: runVar, Training: training, Momentum: momentum, Eps: eps}, res, x, gamma, beta)
@@ -35,9 +37,9 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 }
 
 // BatchNormReLU is ReLU(BatchNorm(x, …)), the same values and gradients to
-// the bit, in one operation: the ReLU runs on each normalized plane while
-// it is in cache, its output is the only tensor kept (no separate
-// normalized tensor), and the backward masks the incoming gradient one
+// the bit, in one operation: the ReLU runs on the normalized values in
+// registers, its output is the only tensor kept (no separate normalized
+// tensor), and the backward masks the incoming gradient one
 // channel at a time inside the batch-norm backward instead of writing a
 // masked copy of it. On a tape that traces (Tape.Trace) it records the two
 // operations, BatchNorm then ReLU, so the traced graph is unchanged.
@@ -61,6 +63,9 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 		s *= d
 	}
 	m := n * s // values per channel
+	if n == 0 {
+		s = 0 // an empty batch: each channel's (no) planes start at 0
+	}
 	for _, p := range []struct {
 		name string
 		t    *tensor.Tensor
@@ -89,20 +94,14 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 	}
 	grain := max(1, poolGrain/max(m, 1))
 
+	cs := c * s // the stride of a channel's planes in (N, C, S)
 	kernels.For(c, grain, func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
+			o := ch * s // the channel's first plane
 			var mu, variance float64
 			if batchStats {
-				var sum float64
-				for i := range n {
-					sum += kernels.Sum64(xd[(i*c+ch)*s : (i*c+ch+1)*s])
-				}
-				mu = sum / float64(m)
-				var sq float64
-				for i := range n {
-					sq += kernels.SqDevSum64(xd[(i*c+ch)*s:(i*c+ch+1)*s], mu)
-				}
-				variance = sq / float64(m) // biased, for normalizing
+				mu = kernels.Sum64Planes(n, s, xd[o:], cs) / float64(m)
+				variance = kernels.SqDevSum64Planes(n, s, xd[o:], cs, mu) / float64(m) // biased, for normalizing
 				if training && rmd != nil {
 					mom := float64(momentum)
 					rmd[ch] = float32((1-mom)*float64(rmd[ch]) + mom*mu)
@@ -122,12 +121,10 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 			if bd != nil {
 				b += bd[ch]
 			}
-			for i := range n {
-				off := (i*c + ch) * s
-				kernels.AffineTo(od[off:off+s], a, b, xd[off:off+s])
-				if relu {
-					kernels.ReLUTo(od[off:off+s], od[off:off+s]) // in cache
-				}
+			if relu {
+				kernels.AffineReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs) // the ReLU in registers
+			} else {
+				kernels.AffinePlanes(n, s, od[o:], cs, a, b, xd[o:], cs)
 			}
 		}
 	})
@@ -166,22 +163,15 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 			}
 			for ch := lo; ch < hi; ch++ {
 				mu, inv := mean[ch], invStd[ch]
-				// The channel's gradient: plane i at gs[i·gstride+goff:].
-				gs, gstride, goff := gt, c*s, ch*s
+				o := ch * s // the channel's first plane
+				// The channel's gradient: n planes of s, gstride apart.
+				gs, gstride := gt[o:], cs
 				if relu {
-					gs, gstride, goff = *masked, s, 0
-					for i := range n {
-						off := (i*c + ch) * s
-						kernels.ReLUBackward(gs[i*s:(i+1)*s], gt[off:off+s], od[off:off+s])
-					}
+					gs, gstride = *masked, s
+					kernels.ReLUBackwardPlanes(n, s, gs, s, gt[o:], cs, od[o:], cs)
 				}
-				var sumG, sumGX float64
-				for i := range n {
-					off, g := (i*c+ch)*s, i*gstride+goff
-					sumG += kernels.Sum64(gs[g : g+s])
-					sumGX += kernels.DotDev64(gs[g:g+s], xd[off:off+s], float64(mu))
-				}
-				sumGX *= float64(inv)
+				sumG := kernels.Sum64Planes(n, s, gs, gstride)
+				sumGX := kernels.DotDev64Planes(n, s, gs, gstride, xd[o:], cs, float64(mu)) * float64(inv)
 				if dgd != nil {
 					dgd[ch] = float32(sumGX)
 				}
@@ -200,11 +190,7 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 					meanG, meanGX = float32(sumG/float64(m)), float32(sumGX/float64(m))
 				}
 				// dx = scale·g − scale·inv·meanGX·(x − μ) − scale·meanG
-				b, c0 := -scale*inv*meanGX, -scale*meanG
-				for i := range n {
-					off, g := (i*c+ch)*s, i*gstride+goff
-					kernels.AxpbyDev(dxd[off:off+s], scale, gs[g:g+s], b, xd[off:off+s], mu, c0)
-				}
+				kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, gs, gstride, -scale*inv*meanGX, xd[o:], cs, mu, -scale*meanG)
 			}
 		})
 		if dx != nil {

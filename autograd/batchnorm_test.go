@@ -249,3 +249,27 @@ func TestBatchNormReLU(t *testing.T) {
 		t.Fatalf("traced %v, want the two operations", ops)
 	}
 }
+
+// TestBatchNormEmptyBatch runs an empty batch through evaluation mode
+// (running statistics, no batch ones needed), forward and backward, fused
+// and not: nothing to compute, and no panic.
+func TestBatchNormEmptyBatch(t *testing.T) {
+	for _, relu := range []bool{false, true} {
+		x := Param(tensor.New(0, 3, 4, 4))
+		gamma, beta := Param(tensor.AddScalar(rnd(2, 3), 1)), Param(rnd(3, 3))
+		bn := BatchNorm
+		if relu {
+			bn = BatchNormReLU
+		}
+		y := bn(x, gamma, beta, rnd(4, 3), positive(5, 3), false, 0.1, 1e-5)
+		if y.Value.Size() != 0 {
+			t.Fatalf("relu=%v: output of %v", relu, y.Value.Shape())
+		}
+		Sum(y).Backward()
+		for ch := range 3 {
+			if gamma.Grad.At(ch) != 0 || beta.Grad.At(ch) != 0 {
+				t.Fatalf("relu=%v: γ, β gradients %v, %v, want zeros", relu, gamma.Grad, beta.Grad)
+			}
+		}
+	}
+}

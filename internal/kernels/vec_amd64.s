@@ -1147,3 +1147,1280 @@ done:
 	VZEROUPPER
 	MOVSD        X0, ret+56(FP)
 	RET
+
+// func affinePlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, tail uint16)
+// Requires: AVX, AVX512F
+TEXT ·affinePlanesAVX512(SB), NOSPLIT, $0-90
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x0000000f, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	KMOVW        tail+88(FP), K1
+	VBROADCASTSS a+48(FP), Z0
+	VBROADCASTSS b+52(FP), Z1
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        64(BX), R10
+	CMPQ        R10, CX
+	JA          rest
+	VMOVUPS     (R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (SI)(BX*4)
+	VMOVUPS     64(R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 64(SI)(BX*4)
+	VMOVUPS     128(R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 128(SI)(BX*4)
+	VMOVUPS     192(R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 192(SI)(BX*4)
+	MOVQ        R10, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (SI)(BX*4)
+	ADDQ        $0x10, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMOVUPS.Z   (R8)(BX*4), K1, Z2
+	VMOVUPS     Z2, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func affineReLUPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, tail uint16)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·affineReLUPlanesAVX512(SB), NOSPLIT, $0-90
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x0000000f, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	KMOVW        tail+88(FP), K1
+	VBROADCASTSS a+48(FP), Z0
+	VBROADCASTSS b+52(FP), Z1
+	VXORPS       Z2, Z2, Z2
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        64(BX), R10
+	CMPQ        R10, CX
+	JA          rest
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	VMOVUPS     64(R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, 64(SI)(BX*4)
+	VMOVUPS     128(R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, 128(SI)(BX*4)
+	VMOVUPS     192(R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, 192(SI)(BX*4)
+	MOVQ        R10, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	ADDQ        $0x10, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMOVUPS.Z   (R8)(BX*4), K1, Z3
+	VMOVUPS     Z3, Z3
+	VFMADD213PS Z1, Z0, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, K1, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func axpbyDevPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, b float32, y []float32, yStride int, mu float32, c float32, tail uint16)
+// Requires: AVX, AVX512F
+TEXT ·axpbyDevPlanesAVX512(SB), NOSPLIT, $0-138
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x0000000f, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         y_base+96(FP), R10
+	MOVQ         yStride+120(FP), R11
+	SHLQ         $0x02, R11
+	KMOVW        tail+136(FP), K1
+	VBROADCASTSS a+48(FP), Z0
+	VBROADCASTSS b+88(FP), Z1
+	VBROADCASTSS mu+128(FP), Z2
+	VBROADCASTSS c+132(FP), Z3
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        64(BX), R12
+	CMPQ        R12, CX
+	JA          rest
+	VMOVUPS     (R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS (R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, (SI)(BX*4)
+	VMOVUPS     64(R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS 64(R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, 64(SI)(BX*4)
+	VMOVUPS     128(R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS 128(R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, 128(SI)(BX*4)
+	VMOVUPS     192(R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS 192(R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, 192(SI)(BX*4)
+	MOVQ        R12, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS (R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS (R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Z4
+	VSUBPS      Z2, Z4, Z4
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS (R8)(BX*4), Z0, Z4
+	VMOVUPS     Z4, (SI)(BX*4)
+	ADDQ        $0x10, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMOVUPS.Z   (R8)(BX*4), K1, Z4
+	VMOVUPS.Z   (R10)(BX*4), K1, Z5
+	VMOVUPS     Z5, Z5
+	VSUBPS      Z2, Z5, Z5
+	VFMADD213PS Z3, Z1, Z5
+	VFMADD231PS Z4, Z0, Z5
+	VMOVUPS     Z5, K1, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	ADDQ R11, R10
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluBackwardPlanesAVX512(n int, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int, tail uint16)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·reluBackwardPlanesAVX512(SB), NOSPLIT, $0-114
+	MOVQ   n+0(FP), AX
+	MOVQ   s+8(FP), CX
+	MOVQ   CX, DX
+	ANDQ   $0x0000000f, DX
+	SUBQ   DX, CX
+	MOVQ   dx_base+16(FP), SI
+	MOVQ   dxStride+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   g_base+48(FP), R8
+	MOVQ   gStride+72(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   x_base+80(FP), R10
+	MOVQ   xStride+104(FP), R11
+	SHLQ   $0x02, R11
+	KMOVW  tail+112(FP), K1
+	VXORPS Z0, Z0, Z0
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ      64(BX), R12
+	CMPQ      R12, CX
+	JA        rest
+	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
+	VMOVUPS.Z (R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, (SI)(BX*4)
+	VCMPPS    $0x11, 64(R10)(BX*4), Z0, K2
+	VMOVUPS.Z 64(R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, 64(SI)(BX*4)
+	VCMPPS    $0x11, 128(R10)(BX*4), Z0, K2
+	VMOVUPS.Z 128(R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, 128(SI)(BX*4)
+	VCMPPS    $0x11, 192(R10)(BX*4), Z0, K2
+	VMOVUPS.Z 192(R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, 192(SI)(BX*4)
+	MOVQ      R12, BX
+	JMP       loop
+
+rest:
+	CMPQ      BX, CX
+	JAE       tail
+	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
+	VMOVUPS.Z (R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, (SI)(BX*4)
+	ADDQ      $0x10, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
+	VMOVUPS.Z (R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, (SI)(BX*4)
+	ADDQ      $0x10, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
+	VMOVUPS.Z (R8)(BX*4), K2, Z1
+	VMOVUPS   Z1, (SI)(BX*4)
+	ADDQ      $0x10, BX
+
+tail:
+	CMPQ      DX, $0x00
+	JE        next
+	VMOVUPS.Z (R8)(BX*4), K1, Z1
+	VMOVUPS.Z (R10)(BX*4), K1, Z2
+	VCMPPS    $0x11, Z2, Z0, K2
+	VMOVUPS.Z Z1, K2, Z1
+	VMOVUPS   Z1, K1, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	ADDQ R11, R10
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func sum64PlanesAVX512(n int, s int, x []float32, xStride int, tail uint16) float64
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·sum64PlanesAVX512(SB), NOSPLIT, $0-64
+	MOVQ   n+0(FP), AX
+	MOVQ   s+8(FP), CX
+	MOVQ   CX, DX
+	ANDQ   $0x00000007, DX
+	SUBQ   DX, CX
+	MOVQ   x_base+16(FP), SI
+	MOVQ   xStride+40(FP), DI
+	SHLQ   $0x02, DI
+	KMOVW  tail+48(FP), K1
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ      32(BX), R8
+	CMPQ      R8, CX
+	JA        rest
+	VCVTPS2PD (SI)(BX*4), Z4
+	VADDPD    Z4, Z0, Z0
+	VCVTPS2PD 32(SI)(BX*4), Z4
+	VADDPD    Z4, Z1, Z1
+	VCVTPS2PD 64(SI)(BX*4), Z4
+	VADDPD    Z4, Z2, Z2
+	VCVTPS2PD 96(SI)(BX*4), Z4
+	VADDPD    Z4, Z3, Z3
+	MOVQ      R8, BX
+	JMP       loop
+
+rest:
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Z4
+	VADDPD    Z4, Z1, Z1
+	ADDQ      $0x08, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Z4
+	VADDPD    Z4, Z2, Z2
+	ADDQ      $0x08, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Z4
+	VADDPD    Z4, Z3, Z3
+	ADDQ      $0x08, BX
+
+tail:
+	CMPQ      DX, $0x00
+	JE        next
+	VMOVUPS.Z (SI)(BX*4), K1, Z4
+	VCVTPS2PD Y4, Z4
+	VADDPD    Z4, Z0, Z0
+
+next:
+	ADDQ DI, SI
+	DECQ AX
+	JMP  plane
+
+done:
+	VADDPD        Z1, Z0, Z0
+	VADDPD        Z3, Z2, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPD        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPD        X1, X0, X0
+	VUNPCKHPD     X0, X0, X1
+	VADDSD        X1, X0, X0
+	VZEROUPPER
+	MOVSD         X0, ret+56(FP)
+	RET
+
+// func sqDevSum64PlanesAVX512(n int, s int, x []float32, xStride int, mu float64, tail uint16) float64
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·sqDevSum64PlanesAVX512(SB), NOSPLIT, $0-72
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000007, DX
+	SUBQ         DX, CX
+	MOVQ         x_base+16(FP), SI
+	MOVQ         xStride+40(FP), DI
+	SHLQ         $0x02, DI
+	VBROADCASTSD mu+48(FP), Z0
+	KMOVW        tail+56(FP), K1
+	VXORPD       Z1, Z1, Z1
+	VXORPD       Z2, Z2, Z2
+	VXORPD       Z3, Z3, Z3
+	VXORPD       Z4, Z4, Z4
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        32(BX), R8
+	CMPQ        R8, CX
+	JA          rest
+	VCVTPS2PD   (SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z1
+	VCVTPS2PD   32(SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z2
+	VCVTPS2PD   64(SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z3
+	VCVTPS2PD   96(SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z4
+	MOVQ        R8, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z2
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z3
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VFMADD231PD Z5, Z5, Z4
+	ADDQ        $0x08, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMOVUPS.Z   (SI)(BX*4), K1, Z5
+	VCVTPS2PD   Y5, Z5
+	VSUBPD      Z0, Z5, Z5
+	VMOVAPD.Z   Z5, K1, Z5
+	VFMADD231PD Z5, Z5, Z1
+
+next:
+	ADDQ DI, SI
+	DECQ AX
+	JMP  plane
+
+done:
+	VADDPD        Z2, Z1, Z1
+	VADDPD        Z4, Z3, Z3
+	VADDPD        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X0, X1, X1
+	VUNPCKHPD     X1, X1, X0
+	VADDSD        X0, X1, X1
+	VZEROUPPER
+	MOVSD         X1, ret+64(FP)
+	RET
+
+// func dotDev64PlanesAVX512(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail uint16) float64
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·dotDev64PlanesAVX512(SB), NOSPLIT, $0-104
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000007, DX
+	SUBQ         DX, CX
+	MOVQ         g_base+16(FP), SI
+	MOVQ         gStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+48(FP), R8
+	MOVQ         xStride+72(FP), R9
+	SHLQ         $0x02, R9
+	VBROADCASTSD mu+80(FP), Z0
+	KMOVW        tail+88(FP), K1
+	VXORPD       Z1, Z1, Z1
+	VXORPD       Z2, Z2, Z2
+	VXORPD       Z3, Z3, Z3
+	VXORPD       Z4, Z4, Z4
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        32(BX), R10
+	CMPQ        R10, CX
+	JA          rest
+	VCVTPS2PD   (R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   (SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z1
+	VCVTPS2PD   32(R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   32(SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z2
+	VCVTPS2PD   64(R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   64(SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z3
+	VCVTPS2PD   96(R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   96(SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z4
+	MOVQ        R10, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   (SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z2
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   (SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z3
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Z5
+	VSUBPD      Z0, Z5, Z5
+	VCVTPS2PD   (SI)(BX*4), Z6
+	VFMADD231PD Z6, Z5, Z4
+	ADDQ        $0x08, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMOVUPS.Z   (SI)(BX*4), K1, Z5
+	VMOVUPS.Z   (R8)(BX*4), K1, Z6
+	VCVTPS2PD   Y6, Z6
+	VSUBPD      Z0, Z6, Z6
+	VMOVAPD.Z   Z6, K1, Z6
+	VCVTPS2PD   Y5, Z5
+	VFMADD231PD Z5, Z6, Z1
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	DECQ AX
+	JMP  plane
+
+done:
+	VADDPD        Z2, Z1, Z1
+	VADDPD        Z4, Z3, Z3
+	VADDPD        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X0, X1, X1
+	VUNPCKHPD     X1, X1, X0
+	VADDSD        X0, X1, X1
+	VZEROUPPER
+	MOVSD         X1, ret+96(FP)
+	RET
+
+// func affinePlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, tail []int32)
+// Requires: AVX, FMA3
+TEXT ·affinePlanesAVX2(SB), NOSPLIT, $0-112
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000007, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         tail_base+88(FP), BX
+	VMOVDQU      (BX), Y0
+	VBROADCASTSS a+48(FP), Y1
+	VBROADCASTSS b+52(FP), Y2
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        32(BX), R10
+	CMPQ        R10, CX
+	JA          rest
+	VMOVUPS     (R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (SI)(BX*4)
+	VMOVUPS     32(R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 32(SI)(BX*4)
+	VMOVUPS     64(R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 64(SI)(BX*4)
+	VMOVUPS     96(R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 96(SI)(BX*4)
+	MOVQ        R10, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (SI)(BX*4)
+	ADDQ        $0x08, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMASKMOVPS  (R8)(BX*4), Y0, Y3
+	VMOVUPS     Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMASKMOVPS  Y3, Y0, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func affineReLUPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, tail []int32)
+// Requires: AVX, FMA3
+TEXT ·affineReLUPlanesAVX2(SB), NOSPLIT, $0-112
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000007, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         tail_base+88(FP), BX
+	VMOVDQU      (BX), Y0
+	VBROADCASTSS a+48(FP), Y1
+	VBROADCASTSS b+52(FP), Y2
+	VXORPS       Y3, Y3, Y3
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        32(BX), R10
+	CMPQ        R10, CX
+	JA          rest
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	VMOVUPS     32(R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, 32(SI)(BX*4)
+	VMOVUPS     64(R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, 64(SI)(BX*4)
+	VMOVUPS     96(R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, 96(SI)(BX*4)
+	MOVQ        R10, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	ADDQ        $0x08, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMASKMOVPS  (R8)(BX*4), Y0, Y4
+	VMOVUPS     Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMASKMOVPS  Y4, Y0, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func axpbyDevPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, b float32, y []float32, yStride int, mu float32, c float32, tail []int32)
+// Requires: AVX, FMA3
+TEXT ·axpbyDevPlanesAVX2(SB), NOSPLIT, $0-160
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000007, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         y_base+96(FP), R10
+	MOVQ         yStride+120(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         tail_base+136(FP), BX
+	VMOVDQU      (BX), Y0
+	VBROADCASTSS a+48(FP), Y1
+	VBROADCASTSS b+88(FP), Y2
+	VBROADCASTSS mu+128(FP), Y3
+	VBROADCASTSS c+132(FP), Y4
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        32(BX), R12
+	CMPQ        R12, CX
+	JA          rest
+	VMOVUPS     (R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS (R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, (SI)(BX*4)
+	VMOVUPS     32(R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS 32(R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, 32(SI)(BX*4)
+	VMOVUPS     64(R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS 64(R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, 64(SI)(BX*4)
+	VMOVUPS     96(R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS 96(R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, 96(SI)(BX*4)
+	MOVQ        R12, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS (R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS (R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R10)(BX*4), Y5
+	VSUBPS      Y3, Y5, Y5
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS (R8)(BX*4), Y1, Y5
+	VMOVUPS     Y5, (SI)(BX*4)
+	ADDQ        $0x08, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMASKMOVPS  (R8)(BX*4), Y0, Y5
+	VMASKMOVPS  (R10)(BX*4), Y0, Y6
+	VMOVUPS     Y6, Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y5, Y1, Y6
+	VMASKMOVPS  Y6, Y0, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	ADDQ R11, R10
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluBackwardPlanesAVX2(n int, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int, tail []int32)
+// Requires: AVX
+TEXT ·reluBackwardPlanesAVX2(SB), NOSPLIT, $0-136
+	MOVQ    n+0(FP), AX
+	MOVQ    s+8(FP), CX
+	MOVQ    CX, DX
+	ANDQ    $0x00000007, DX
+	SUBQ    DX, CX
+	MOVQ    dx_base+16(FP), SI
+	MOVQ    dxStride+40(FP), DI
+	SHLQ    $0x02, DI
+	MOVQ    g_base+48(FP), R8
+	MOVQ    gStride+72(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    x_base+80(FP), R10
+	MOVQ    xStride+104(FP), R11
+	SHLQ    $0x02, R11
+	MOVQ    tail_base+112(FP), BX
+	VMOVDQU (BX), Y0
+	VXORPS  Y1, Y1, Y1
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ    32(BX), R12
+	CMPQ    R12, CX
+	JA      rest
+	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
+	VANDPS  (R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, (SI)(BX*4)
+	VCMPPS  $0x11, 32(R10)(BX*4), Y1, Y2
+	VANDPS  32(R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, 32(SI)(BX*4)
+	VCMPPS  $0x11, 64(R10)(BX*4), Y1, Y2
+	VANDPS  64(R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, 64(SI)(BX*4)
+	VCMPPS  $0x11, 96(R10)(BX*4), Y1, Y2
+	VANDPS  96(R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, 96(SI)(BX*4)
+	MOVQ    R12, BX
+	JMP     loop
+
+rest:
+	CMPQ    BX, CX
+	JAE     tail
+	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
+	VANDPS  (R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, (SI)(BX*4)
+	ADDQ    $0x08, BX
+	CMPQ    BX, CX
+	JAE     tail
+	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
+	VANDPS  (R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, (SI)(BX*4)
+	ADDQ    $0x08, BX
+	CMPQ    BX, CX
+	JAE     tail
+	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
+	VANDPS  (R8)(BX*4), Y2, Y2
+	VMOVUPS Y2, (SI)(BX*4)
+	ADDQ    $0x08, BX
+
+tail:
+	CMPQ       DX, $0x00
+	JE         next
+	VMASKMOVPS (R8)(BX*4), Y0, Y2
+	VMASKMOVPS (R10)(BX*4), Y0, Y3
+	VCMPPS     $0x11, Y3, Y1, Y3
+	VANDPS     Y2, Y3, Y3
+	VMASKMOVPS Y3, Y0, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	ADDQ R11, R10
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func sum64PlanesAVX2(n int, s int, x []float32, xStride int, tail []int32) float64
+// Requires: AVX, SSE2
+TEXT ·sum64PlanesAVX2(SB), NOSPLIT, $0-80
+	MOVQ    n+0(FP), AX
+	MOVQ    s+8(FP), CX
+	MOVQ    CX, DX
+	ANDQ    $0x00000003, DX
+	SUBQ    DX, CX
+	MOVQ    x_base+16(FP), SI
+	MOVQ    xStride+40(FP), DI
+	SHLQ    $0x02, DI
+	MOVQ    tail_base+48(FP), BX
+	VMOVDQU (BX), X0
+	VXORPD  Y1, Y1, Y1
+	VXORPD  Y2, Y2, Y2
+	VXORPD  Y3, Y3, Y3
+	VXORPD  Y4, Y4, Y4
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ      16(BX), R8
+	CMPQ      R8, CX
+	JA        rest
+	VCVTPS2PD (SI)(BX*4), Y5
+	VADDPD    Y5, Y1, Y1
+	VCVTPS2PD 16(SI)(BX*4), Y5
+	VADDPD    Y5, Y2, Y2
+	VCVTPS2PD 32(SI)(BX*4), Y5
+	VADDPD    Y5, Y3, Y3
+	VCVTPS2PD 48(SI)(BX*4), Y5
+	VADDPD    Y5, Y4, Y4
+	MOVQ      R8, BX
+	JMP       loop
+
+rest:
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Y5
+	VADDPD    Y5, Y2, Y2
+	ADDQ      $0x04, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Y5
+	VADDPD    Y5, Y3, Y3
+	ADDQ      $0x04, BX
+	CMPQ      BX, CX
+	JAE       tail
+	VCVTPS2PD (SI)(BX*4), Y5
+	VADDPD    Y5, Y4, Y4
+	ADDQ      $0x04, BX
+
+tail:
+	CMPQ       DX, $0x00
+	JE         next
+	VMASKMOVPS (SI)(BX*4), X0, X5
+	VCVTPS2PD  X5, Y5
+	VADDPD     Y5, Y1, Y1
+
+next:
+	ADDQ DI, SI
+	DECQ AX
+	JMP  plane
+
+done:
+	VADDPD       Y2, Y1, Y1
+	VADDPD       Y4, Y3, Y3
+	VADDPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X1, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+72(FP)
+	RET
+
+// func sqDevSum64PlanesAVX2(n int, s int, x []float32, xStride int, mu float64, tail []int32) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·sqDevSum64PlanesAVX2(SB), NOSPLIT, $0-88
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000003, DX
+	SUBQ         DX, CX
+	MOVQ         x_base+16(FP), SI
+	MOVQ         xStride+40(FP), DI
+	SHLQ         $0x02, DI
+	VBROADCASTSD mu+48(FP), Y0
+	MOVQ         tail_base+56(FP), BX
+	VMOVDQU      (BX), X1
+	VPMOVSXDQ    X1, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        16(BX), R8
+	CMPQ        R8, CX
+	JA          rest
+	VCVTPS2PD   (SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y3
+	VCVTPS2PD   16(SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y4
+	VCVTPS2PD   32(SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y5
+	VCVTPS2PD   48(SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y6
+	MOVQ        R8, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y4
+	ADDQ        $0x04, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y5
+	ADDQ        $0x04, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (SI)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VFMADD231PD Y7, Y7, Y6
+	ADDQ        $0x04, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMASKMOVPS  (SI)(BX*4), X1, X7
+	VCVTPS2PD   X7, Y7
+	VSUBPD      Y0, Y7, Y7
+	VANDPD      Y2, Y7, Y7
+	VFMADD231PD Y7, Y7, Y3
+
+next:
+	ADDQ DI, SI
+	DECQ AX
+	JMP  plane
+
+done:
+	VADDPD       Y4, Y3, Y3
+	VADDPD       Y6, Y5, Y5
+	VADDPD       Y5, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPD       X3, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+80(FP)
+	RET
+
+// func dotDev64PlanesAVX2(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail []int32) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·dotDev64PlanesAVX2(SB), NOSPLIT, $0-120
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000003, DX
+	SUBQ         DX, CX
+	MOVQ         g_base+16(FP), SI
+	MOVQ         gStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+48(FP), R8
+	MOVQ         xStride+72(FP), R9
+	SHLQ         $0x02, R9
+	VBROADCASTSD mu+80(FP), Y0
+	MOVQ         tail_base+88(FP), BX
+	VMOVDQU      (BX), X1
+	VPMOVSXDQ    X1, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        16(BX), R10
+	CMPQ        R10, CX
+	JA          rest
+	VCVTPS2PD   (R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   (SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y3
+	VCVTPS2PD   16(R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   16(SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y4
+	VCVTPS2PD   32(R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   32(SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y5
+	VCVTPS2PD   48(R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   48(SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y6
+	MOVQ        R10, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   (SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y4
+	ADDQ        $0x04, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   (SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y5
+	ADDQ        $0x04, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCVTPS2PD   (R8)(BX*4), Y7
+	VSUBPD      Y0, Y7, Y7
+	VCVTPS2PD   (SI)(BX*4), Y8
+	VFMADD231PD Y8, Y7, Y6
+	ADDQ        $0x04, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMASKMOVPS  (SI)(BX*4), X1, X7
+	VMASKMOVPS  (R8)(BX*4), X1, X8
+	VCVTPS2PD   X8, Y8
+	VSUBPD      Y0, Y8, Y8
+	VANDPD      Y2, Y8, Y8
+	VCVTPS2PD   X7, Y7
+	VFMADD231PD Y7, Y8, Y3
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	DECQ AX
+	JMP  plane
+
+done:
+	VADDPD       Y4, Y3, Y3
+	VADDPD       Y6, Y5, Y5
+	VADDPD       Y5, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPD       X3, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+112(FP)
+	RET

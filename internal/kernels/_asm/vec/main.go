@@ -1,12 +1,15 @@
 // Command vec generates vec_amd64.s and vec_stubs_amd64.go, the AVX-512 and
-// AVX2+FMA bodies of the elementwise kernels in package kernels (vec.go).
+// AVX2+FMA bodies of the elementwise kernels in package kernels (vec.go,
+// vec_planes.go).
 // Run it through `go generate ./internal/kernels` (see gen_vec.go).
 //
-// Every function here handles only whole vectors: the float32 kernels
+// The functions of main.go handle only whole vectors: the float32 kernels
 // process len(dst) rounded down to the vector width (16 lanes for AVX-512,
 // 8 for AVX2), the float64-accumulating reductions len(x) rounded down to
 // the float64 width (8 or 4). The Go wrappers in vec_amd64.go pass slices
-// of such lengths and finish the tail with the reference loop.
+// of such lengths and finish the tail with the reference loop. The planes
+// kernels of planes.go (vec_planes.go) run the same bodies over n strided
+// planes and handle each plane's partial last vector themselves.
 package main
 
 import (
@@ -37,45 +40,30 @@ const unroll = 4
 func main() {
 	ConstraintExpr("!noasm,!gccgo,!safe")
 	for _, s := range isas {
-		binary(s, "addTo", "dst = x + y", func(x, y Mem, t VecVirtual) {
+		binary(s, "addTo", "dst = x + y", func(x, y Op, t VecVirtual) {
 			VMOVUPS(x, t)
 			VADDPS(y, t, t)
 		})
-		binary(s, "subTo", "dst = x - y", func(x, y Mem, t VecVirtual) {
+		binary(s, "subTo", "dst = x - y", func(x, y Op, t VecVirtual) {
 			VMOVUPS(x, t)
 			VSUBPS(y, t, t)
 		})
-		binary(s, "mulTo", "dst = x * y", func(x, y Mem, t VecVirtual) {
+		binary(s, "mulTo", "dst = x * y", func(x, y Op, t VecVirtual) {
 			VMOVUPS(x, t)
 			VMULPS(y, t, t)
 		})
-		axpy(s)
-		scalTo(s)
-		affineTo(s)
-		axpbyDev(s)
-		reluTo(s)
-		reluBackward(s)
-		reduce64(s, "sum64", "func(x []float32) float64", "Σ x in float64", []string{"x"}, nil,
-			func(in []Mem, _ VecVirtual, acc VecVirtual) {
-				t := s.vec()
-				VCVTPS2PD(in[0], t)
-				VADDPD(t, acc, acc)
-			})
-		reduce64(s, "sqDevSum64", "func(x []float32, mu float64) float64", "Σ (x-mu)² in float64", []string{"x"}, []string{"mu"},
-			func(in []Mem, mu VecVirtual, acc VecVirtual) {
-				t := s.vec()
-				VCVTPS2PD(in[0], t)
-				VSUBPD(mu, t, t)
-				VFMADD231PD(t, t, acc)
-			})
-		reduce64(s, "dotDev64", "func(g, x []float32, mu float64) float64", "Σ g·(x-mu) in float64", []string{"g", "x"}, []string{"mu"},
-			func(in []Mem, mu VecVirtual, acc VecVirtual) {
-				t, u := s.vec(), s.vec()
-				VCVTPS2PD(in[1], t)
-				VSUBPD(mu, t, t)
-				VCVTPS2PD(in[0], u)
-				VFMADD231PD(u, t, acc)
-			})
+		elementwise(s, "axpy", "func(alpha float32, x, y []float32)", "y += alpha·x (fused)", "y", []string{"x", "y"}, axpyBody)
+		elementwise(s, "scalTo", "func(dst []float32, alpha float32, x []float32)", "dst = alpha·x", "dst", []string{"x"}, scalBody)
+		elementwise(s, "affineTo", "func(dst []float32, a, b float32, x []float32)", "dst = a·x + b (fused)", "dst", []string{"x"}, affineBody)
+		elementwise(s, "axpbyDev", "func(dst []float32, a float32, x []float32, b float32, y []float32, mu, c float32)", "dst = a·x + b·(y-mu) + c (fused)", "dst", []string{"x", "y"}, axpbyDevBody)
+		elementwise(s, "reluTo", "func(dst, x []float32)", "dst = max(x, 0) with NaN kept and -0 mapped to +0", "dst", []string{"x"}, reluBody)
+		elementwise(s, "reluBackward", "func(dx, g, x []float32)", "dx = g where x > 0, else 0", "dx", []string{"g", "x"}, reluBackwardBody)
+		for _, r := range reductions {
+			reduce64(s, r)
+		}
+	}
+	for _, s := range isas {
+		planes(s)
 	}
 	Generate()
 }
@@ -121,11 +109,17 @@ func loop(n Register, lanes int, ptrs []Register, stride int, step func(k int)) 
 	Label("done")
 }
 
+// A body is an elementwise kernel's arithmetic, shared by its whole-slice
+// and planes variants: called inside the function after the pointers are
+// loaded, it emits the per-call setup (parameters broadcast into vectors)
+// and returns the step, which computes one vector of the result into t
+// from the input vectors in (memory operands or registers).
+type body func(s isa) func(in []Op, t VecVirtual)
+
 // elementwise emits a float32 kernel named name+s.name with the given
-// signature whose slices are outs (written) and ins (read), all of
-// len(outs[0]) elements; body computes one vector of the result from the
-// input vectors' memory operands into t.
-func elementwise(s isa, name, sig, doc string, out string, ins []string, setup func(), body func(in []Mem, t VecVirtual)) {
+// signature whose slices are out (written) and ins (read), all of len(out)
+// elements, over whole vectors.
+func elementwise(s isa, name, sig, doc string, out string, ins []string, mk body) {
 	TEXT(name+s.name, NOSPLIT, sig)
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s%s computes %s over whole %d-byte vectors of len(%s) rounded down to %d.", name, s.name, doc, s.bytes, out, s.bytes/4))
@@ -138,144 +132,209 @@ func elementwise(s isa, name, sig, doc string, out string, ins []string, setup f
 		bases = append(bases, p)
 		ptrs = append(ptrs, p)
 	}
-	if setup != nil {
-		setup()
-	}
+	step := mk(s)
 	loop(n, s.bytes/4, ptrs, s.bytes, func(k int) {
-		mems := make([]Mem, len(bases))
+		ops := make([]Op, len(bases))
 		for i, b := range bases {
-			mems[i] = Mem{Base: b, Disp: k * s.bytes}
+			ops[i] = Mem{Base: b, Disp: k * s.bytes}
 		}
 		t := s.vec()
-		body(mems, t)
+		step(ops, t)
 		VMOVUPS(t, Mem{Base: o, Disp: k * s.bytes})
 	})
 	VZEROUPPER()
 	RET()
 }
 
-func binary(s isa, name, doc string, op func(x, y Mem, t VecVirtual)) {
-	elementwise(s, name, "func(dst, x, y []float32)", doc, "dst", []string{"x", "y"}, nil, func(in []Mem, t VecVirtual) {
-		op(in[0], in[1], t)
+func binary(s isa, name, doc string, op func(x, y Op, t VecVirtual)) {
+	elementwise(s, name, "func(dst, x, y []float32)", doc, "dst", []string{"x", "y"}, func(isa) func([]Op, VecVirtual) {
+		return func(in []Op, t VecVirtual) { op(in[0], in[1], t) }
 	})
 }
 
-func axpy(s isa) {
-	var a VecVirtual
-	elementwise(s, "axpy", "func(alpha float32, x, y []float32)", "y += alpha·x (fused)", "y", []string{"x", "y"},
-		func() { a = broadcastSS(s, "alpha") },
-		func(in []Mem, t VecVirtual) {
-			VMOVUPS(in[1], t)
-			VFMADD231PS(in[0], a, t)
-		})
+func axpyBody(s isa) func([]Op, VecVirtual) {
+	a := broadcastSS(s, "alpha")
+	return func(in []Op, t VecVirtual) {
+		VMOVUPS(in[1], t)
+		VFMADD231PS(in[0], a, t)
+	}
 }
 
-func scalTo(s isa) {
-	var a VecVirtual
-	elementwise(s, "scalTo", "func(dst []float32, alpha float32, x []float32)", "dst = alpha·x", "dst", []string{"x"},
-		func() { a = broadcastSS(s, "alpha") },
-		func(in []Mem, t VecVirtual) {
-			VMULPS(in[0], a, t)
-		})
+func scalBody(s isa) func([]Op, VecVirtual) {
+	a := broadcastSS(s, "alpha")
+	return func(in []Op, t VecVirtual) {
+		VMULPS(in[0], a, t)
+	}
 }
 
-func affineTo(s isa) {
-	var a, b VecVirtual
-	elementwise(s, "affineTo", "func(dst []float32, a, b float32, x []float32)", "dst = a·x + b (fused)", "dst", []string{"x"},
-		func() { a, b = broadcastSS(s, "a"), broadcastSS(s, "b") },
-		func(in []Mem, t VecVirtual) {
-			VMOVUPS(in[0], t)
-			VFMADD213PS(b, a, t)
-		})
+func affineBody(s isa) func([]Op, VecVirtual) {
+	a, b := broadcastSS(s, "a"), broadcastSS(s, "b")
+	return func(in []Op, t VecVirtual) {
+		VMOVUPS(in[0], t)
+		VFMADD213PS(b, a, t)
+	}
 }
 
-func axpbyDev(s isa) {
-	var a, b, mu, c VecVirtual
-	elementwise(s, "axpbyDev", "func(dst []float32, a float32, x []float32, b float32, y []float32, mu, c float32)", "dst = a·x + b·(y-mu) + c (fused)", "dst", []string{"x", "y"},
-		func() {
-			a, b, mu, c = broadcastSS(s, "a"), broadcastSS(s, "b"), broadcastSS(s, "mu"), broadcastSS(s, "c")
-		},
-		func(in []Mem, t VecVirtual) {
-			VMOVUPS(in[1], t)
-			VSUBPS(mu, t, t)
-			VFMADD213PS(c, b, t)
-			VFMADD231PS(in[0], a, t)
-		})
+// affineReLUBody is affineBody followed by reluBody's arithmetic on the
+// result: the same bits as the two kernels one after the other.
+func affineReLUBody(s isa) func([]Op, VecVirtual) {
+	affine := affineBody(s)
+	zero := s.vec()
+	VXORPS(zero, zero, zero)
+	return func(in []Op, t VecVirtual) {
+		affine(in, t)
+		relu(t, zero, t)
+	}
 }
 
-func reluTo(s isa) {
-	var zero VecVirtual
-	elementwise(s, "reluTo", "func(dst, x []float32)", "dst = max(x, 0) with NaN kept and -0 mapped to +0", "dst", []string{"x"},
-		func() {
-			zero = s.vec()
-			VXORPS(zero, zero, zero)
-		},
-		func(in []Mem, t VecVirtual) {
-			// MAXPS returns its second (Intel) source when either is NaN or
-			// both are zero: x then. Adding +0 turns -0 into +0.
-			VMAXPS(in[0], zero, t)
-			VADDPS(zero, t, t)
-		})
+func axpbyDevBody(s isa) func([]Op, VecVirtual) {
+	a, b, mu, c := broadcastSS(s, "a"), broadcastSS(s, "b"), broadcastSS(s, "mu"), broadcastSS(s, "c")
+	return func(in []Op, t VecVirtual) {
+		VMOVUPS(in[1], t)
+		VSUBPS(mu, t, t)
+		VFMADD213PS(c, b, t)
+		VFMADD231PS(in[0], a, t)
+	}
+}
+
+func reluBody(s isa) func([]Op, VecVirtual) {
+	zero := s.vec()
+	VXORPS(zero, zero, zero)
+	return func(in []Op, t VecVirtual) { relu(in[0], zero, t) }
+}
+
+// relu emits t = max(x, 0) with NaN kept and -0 mapped to +0; zero holds
+// zeros.
+func relu(x Op, zero, t VecVirtual) {
+	// MAXPS returns its second (Intel) source when either is NaN or both
+	// are zero: x then. Adding +0 turns -0 into +0.
+	VMAXPS(x, zero, t)
+	VADDPS(zero, t, t)
 }
 
 // cmpLTOQ is the VCMPPS predicate "less than, ordered, quiet".
 const cmpLTOQ = 0x11
 
-func reluBackward(s isa) {
-	var zero VecVirtual
-	elementwise(s, "reluBackward", "func(dx, g, x []float32)", "dx = g where x > 0, else 0", "dx", []string{"g", "x"},
-		func() {
-			zero = s.vec()
-			VXORPS(zero, zero, zero)
-		},
-		func(in []Mem, t VecVirtual) {
-			if s.bytes == 64 {
-				k := K()
-				VCMPPS(U8(cmpLTOQ), in[1], zero, k) // 0 < x, false for NaN
-				VMOVUPS_Z(in[0], k, t)
-				return
-			}
-			VCMPPS(U8(cmpLTOQ), in[1], zero, t)
-			VANDPS(in[0], t, t)
-		})
+func reluBackwardBody(s isa) func([]Op, VecVirtual) {
+	zero := s.vec()
+	VXORPS(zero, zero, zero)
+	return func(in []Op, t VecVirtual) {
+		if s.bytes == 64 {
+			k := K()
+			VCMPPS(U8(cmpLTOQ), in[1], zero, k) // 0 < x, false for NaN
+			VMOVUPS_Z(in[0], k, t)
+			return
+		}
+		VCMPPS(U8(cmpLTOQ), in[1], zero, t)
+		VANDPS(in[0], t, t)
+	}
 }
 
-// reduce64 emits a reduction over float32 slices named by ins (all of
-// len(ins[0])) that widens each element to float64 and accumulates in
-// unroll float64 vectors, returning their total. f64s names float64
-// parameters broadcast into vectors (at most one, passed to body).
-func reduce64(s isa, name, sig, doc string, ins, f64s []string, body func(in []Mem, p VecVirtual, acc VecVirtual)) {
-	TEXT(name+s.name, NOSPLIT, sig)
-	Pragma("noescape")
-	lanes := s.bytes / 8
-	Doc(fmt.Sprintf("%s%s returns %s over len(%s) rounded down to %d, accumulating in %d×%d float64 lanes.", name, s.name, doc, ins[0], lanes, unroll, lanes))
-	n := Load(Param(ins[0]).Len(), GP64())
-	var ptrs []Register
-	for _, in := range ins {
-		ptrs = append(ptrs, Load(Param(in).Base(), GP64()))
+// A reduction is a float64-accumulating reduction over float32 slices ins
+// (all of len(ins[0])), shared by its whole-slice and planes variants. sig
+// is the whole-slice signature, planes the parameters of the planes
+// variant (without its tail mask); mu says whether it has the float64
+// parameter mu. body adds one vector of terms to acc.
+type reduction struct {
+	name, sig, planes, doc string
+	ins                    []string
+	mu                     bool
+	body                   func(w widen, in []Op, acc VecVirtual)
+}
+
+var reductions = []reduction{
+	{"sum64", "func(x []float32) float64", "n, s int, x []float32, xStride int", "Σ x in float64", []string{"x"}, false,
+		func(w widen, in []Op, acc VecVirtual) {
+			VADDPD(w.cvt(in[0]), acc, acc)
+		}},
+	{"sqDevSum64", "func(x []float32, mu float64) float64", "n, s int, x []float32, xStride int, mu float64", "Σ (x-mu)² in float64", []string{"x"}, true,
+		func(w widen, in []Op, acc VecVirtual) {
+			t := w.dev(in[0])
+			VFMADD231PD(t, t, acc)
+		}},
+	{"dotDev64", "func(g, x []float32, mu float64) float64", "n, s int, g []float32, gStride int, x []float32, xStride int, mu float64", "Σ g·(x-mu) in float64", []string{"g", "x"}, true,
+		func(w widen, in []Op, acc VecVirtual) {
+			t := w.dev(in[1])
+			VFMADD231PD(w.cvt(in[0]), t, acc)
+		}},
+}
+
+// widen emits the float64 arithmetic of a reduction step on s: cvt widens
+// the s.bytes/8 float32 of an operand to float64, dev is cvt(x) − mu. In a
+// masked tail step (mask set), dev's lanes outside the mask are zero, so
+// that every term there is zero (the masked loads give zeros for cvt).
+type widen struct {
+	s    isa
+	mu   VecVirtual
+	mask func(t VecVirtual) // zeroes the lanes a tail step leaves out; nil for whole vectors
+}
+
+func (w widen) cvt(x Op) VecVirtual {
+	t := w.s.vec()
+	VCVTPS2PD(x, t)
+	return t
+}
+
+func (w widen) dev(x Op) VecVirtual {
+	t := w.cvt(x)
+	VSUBPD(w.mu, t, t)
+	if w.mask != nil {
+		w.mask(t)
 	}
-	var p VecVirtual
-	for _, f := range f64s {
-		p = s.vec()
-		b, err := Param(f).Resolve()
-		if err != nil {
-			panic(err)
-		}
-		VBROADCASTSD(b.Addr, p)
+	return t
+}
+
+// loadMu broadcasts the float64 parameter mu into a new vector.
+func loadMu(s isa) VecVirtual {
+	p := s.vec()
+	b, err := Param("mu").Resolve()
+	if err != nil {
+		panic(err)
 	}
+	VBROADCASTSD(b.Addr, p)
+	return p
+}
+
+// zeroAccs returns unroll new float64 accumulators set to zero.
+func zeroAccs(s isa) []VecVirtual {
 	acc := make([]VecVirtual, unroll)
 	for i := range acc {
 		acc[i] = s.vec()
 		VXORPD(acc[i], acc[i], acc[i])
 	}
+	return acc
+}
+
+// reduce64 emits r's whole-vector kernel, which widens each element to
+// float64 and accumulates in unroll float64 vectors, returning their total.
+func reduce64(s isa, r reduction) {
+	TEXT(r.name+s.name, NOSPLIT, r.sig)
+	Pragma("noescape")
+	lanes := s.bytes / 8
+	Doc(fmt.Sprintf("%s%s returns %s over len(%s) rounded down to %d, accumulating in %d×%d float64 lanes.", r.name, s.name, r.doc, r.ins[0], lanes, unroll, lanes))
+	n := Load(Param(r.ins[0]).Len(), GP64())
+	var ptrs []Register
+	for _, in := range r.ins {
+		ptrs = append(ptrs, Load(Param(in).Base(), GP64()))
+	}
+	w := widen{s: s}
+	if r.mu {
+		w.mu = loadMu(s)
+	}
+	acc := zeroAccs(s)
 	// Each vector of float64 reads half a vector of float32.
 	loop(n, lanes, ptrs, s.bytes/2, func(k int) {
-		mems := make([]Mem, len(ptrs))
+		ops := make([]Op, len(ptrs))
 		for i, b := range ptrs {
-			mems[i] = Mem{Base: b, Disp: k * s.bytes / 2}
+			ops[i] = Mem{Base: b, Disp: k * s.bytes / 2}
 		}
-		body(mems, p, acc[k])
+		r.body(w, ops, acc[k])
 	})
+	returnTotal(s, acc)
+}
+
+// returnTotal adds up the accumulators' lanes and returns the total.
+func returnTotal(s isa, acc []VecVirtual) {
 	VADDPD(acc[1], acc[0], acc[0])
 	VADDPD(acc[3], acc[2], acc[2])
 	VADDPD(acc[2], acc[0], acc[0])
