@@ -364,45 +364,70 @@ func (s *SmallConvGrad) AddTo(dw []float32, sc *SmallConvGradScratch) {
 // sizes depend on; a scratch keeps its zero borders, since every user of
 // the same key fills the same pixels.
 
-// smallKey identifies the memory layout of a direct convolution.
+// smallKey identifies the memory layout of a direct convolution's object:
+// a SmallConv, a SmallConvGrad, or the scratch of one.
 type smallKey struct {
 	g      ConvGeom
 	m, nb  int
 	bias   bool
-	grad   bool
+	kind   uint8 // smallConvKind, …
 	kernel string
 }
 
+const (
+	smallConvKind uint8 = iota
+	smallConvScratchKind
+	smallGradKind
+	smallGradScratchKind
+)
+
+// smallFree holds the released objects, at most smallFreeMax floats in
+// all: beyond that a released object is left to the garbage collector, so
+// a process that meets many geometries (eager inference on images of many
+// sizes) does not hoard the memory of each.
 var smallFree struct {
 	sync.Mutex
-	convs   map[smallKey][]*SmallConv
-	grads   map[smallKey][]*SmallConvGrad
-	scratch map[smallKey][]any
+	items  map[smallKey][]any
+	floats int
+	sizes  map[any]int
 }
 
-// popFree takes the last element of list m[k], if any.
-func popFree[T any](m map[smallKey][]T, k smallKey) (T, bool) {
-	var zero T
-	l := m[k]
+const smallFreeMax = 16 << 20 // floats: 64 MiB
+
+// getFree takes a released object of key k, if any.
+func getFree(k smallKey) (any, bool) {
+	smallFree.Lock()
+	defer smallFree.Unlock()
+	l := smallFree.items[k]
 	if len(l) == 0 {
-		return zero, false
+		return nil, false
 	}
 	v := l[len(l)-1]
-	l[len(l)-1] = zero
-	m[k] = l[:len(l)-1]
+	l[len(l)-1] = nil
+	smallFree.items[k] = l[:len(l)-1]
+	smallFree.floats -= smallFree.sizes[v]
+	delete(smallFree.sizes, v)
 	return v, true
 }
 
-// pushFree appends v to list m[k], making the map when needed.
-func pushFree[T any](m *map[smallKey][]T, k smallKey, v T) {
-	if *m == nil {
-		*m = map[smallKey][]T{}
+// putFree releases v, of key k and holding floats floats, unless the free
+// list is full.
+func putFree(k smallKey, v any, floats int) {
+	smallFree.Lock()
+	defer smallFree.Unlock()
+	if smallFree.floats+floats > smallFreeMax {
+		return
 	}
-	(*m)[k] = append((*m)[k], v)
+	if smallFree.items == nil {
+		smallFree.items, smallFree.sizes = map[smallKey][]any{}, map[any]int{}
+	}
+	smallFree.items[k] = append(smallFree.items[k], v)
+	smallFree.sizes[v] = floats
+	smallFree.floats += floats
 }
 
-func (s *SmallConv) key() smallKey {
-	return smallKey{g: s.l.g, m: s.m, nb: s.l.nb, bias: len(s.offs) > len(s.l.offs), kernel: s.kern.name}
+func (s *SmallConv) key(kind uint8) smallKey {
+	return smallKey{g: s.l.g, m: s.m, nb: s.l.nb, bias: len(s.offs) > len(s.l.offs), kind: kind, kernel: s.kern.name}
 }
 
 // AcquireSmallConv is [NewSmallConvBatch] reusing the memory of a released
@@ -411,32 +436,24 @@ func AcquireSmallConv(g ConvGeom, m, nb int, w, bias []float32) *SmallConv {
 	if !SmallConvOK(g) || nb < 1 {
 		panic("kernels: NewSmallConv: unsupported geometry")
 	}
-	k := smallKey{g: g, m: m, nb: nb, bias: bias != nil, kernel: activeIndKernel(m, wideCols(g, nb)).name}
-	smallFree.Lock()
-	s, ok := popFree(smallFree.convs, k)
-	smallFree.Unlock()
+	k := smallKey{g: g, m: m, nb: nb, bias: bias != nil, kind: smallConvKind, kernel: activeIndKernel(m, wideCols(g, nb)).name}
+	v, ok := getFree(k)
 	if !ok {
 		return NewSmallConvBatch(g, m, nb, w, bias)
 	}
+	s := v.(*SmallConv)
 	s.pack(w, bias)
 	return s
 }
 
 // Release gives s back for a later [AcquireSmallConv]; s must not be used
 // after.
-func (s *SmallConv) Release() {
-	smallFree.Lock()
-	pushFree(&smallFree.convs, s.key(), s)
-	smallFree.Unlock()
-}
+func (s *SmallConv) Release() { putFree(s.key(smallConvKind), s, len(s.a)) }
 
 // AcquireScratch returns working memory for one concurrent Run, a released
 // one of the same layout when there is one.
 func (s *SmallConv) AcquireScratch() *SmallConvScratch {
-	smallFree.Lock()
-	v, ok := popFree(smallFree.scratch, s.key())
-	smallFree.Unlock()
-	if ok {
+	if v, ok := getFree(s.key(smallConvScratchKind)); ok {
 		return v.(*SmallConvScratch)
 	}
 	return s.NewScratch()
@@ -445,13 +462,11 @@ func (s *SmallConv) AcquireScratch() *SmallConvScratch {
 // ReleaseScratch gives sc, working memory of s, back for a later
 // AcquireScratch.
 func (s *SmallConv) ReleaseScratch(sc *SmallConvScratch) {
-	smallFree.Lock()
-	pushFree(&smallFree.scratch, s.key(), any(sc))
-	smallFree.Unlock()
+	putFree(s.key(smallConvScratchKind), sc, len(sc.xp)+len(sc.c))
 }
 
-func (s *SmallConvGrad) key() smallKey {
-	return smallKey{g: s.l.g, m: s.m, nb: s.l.nb, grad: true, kernel: s.kern.name}
+func (s *SmallConvGrad) key(kind uint8) smallKey {
+	return smallKey{g: s.l.g, m: s.m, nb: s.l.nb, kind: kind, kernel: s.kern.name}
 }
 
 // AcquireSmallConvGrad is [NewSmallConvGrad] reusing a released one of the
@@ -463,30 +478,20 @@ func AcquireSmallConvGrad(g ConvGeom, m, nb int) *SmallConvGrad {
 	if g.PadH >= g.KH {
 		nb = 1
 	}
-	k := smallKey{g: g, m: m, nb: nb, grad: true, kernel: activeDotKernel().name}
-	smallFree.Lock()
-	s, ok := popFree(smallFree.grads, k)
-	smallFree.Unlock()
-	if !ok {
-		return NewSmallConvGrad(g, m, nb)
+	k := smallKey{g: g, m: m, nb: nb, kind: smallGradKind, kernel: activeDotKernel().name}
+	if v, ok := getFree(k); ok {
+		return v.(*SmallConvGrad)
 	}
-	return s
+	return NewSmallConvGrad(g, m, nb)
 }
 
 // Release gives s back for a later [AcquireSmallConvGrad].
-func (s *SmallConvGrad) Release() {
-	smallFree.Lock()
-	pushFree(&smallFree.grads, s.key(), s)
-	smallFree.Unlock()
-}
+func (s *SmallConvGrad) Release() { putFree(s.key(smallGradKind), s, len(s.offs)) }
 
 // AcquireScratch returns zeroed sums and working memory for one concurrent
 // accumulation, a released one of the same layout when there is one.
 func (s *SmallConvGrad) AcquireScratch() *SmallConvGradScratch {
-	smallFree.Lock()
-	v, ok := popFree(smallFree.scratch, s.key())
-	smallFree.Unlock()
-	if ok {
+	if v, ok := getFree(s.key(smallGradScratchKind)); ok {
 		return v.(*SmallConvGradScratch)
 	}
 	return s.NewScratch()
@@ -495,7 +500,5 @@ func (s *SmallConvGrad) AcquireScratch() *SmallConvGradScratch {
 // ReleaseScratch gives sc back for a later AcquireScratch; its sums must
 // have been taken by [SmallConvGrad.AddTo] (which zeroes them).
 func (s *SmallConvGrad) ReleaseScratch(sc *SmallConvGradScratch) {
-	smallFree.Lock()
-	pushFree(&smallFree.scratch, s.key(), any(sc))
-	smallFree.Unlock()
+	putFree(s.key(smallGradScratchKind), sc, len(sc.xp)+len(sc.dy)+len(sc.acc))
 }

@@ -218,3 +218,49 @@ func BenchmarkSmallConvLeNet(b *testing.B) {
 		})
 	}
 }
+
+// TestSmallConvFreeList checks the recycling of direct convolutions: a
+// released SmallConv comes back for the same layout repacked with the new
+// weights, a released scratch comes back with its borders still zero (the
+// results match fresh memory's), another layout gets a new object, and the
+// free list drops what would exceed its bound.
+func TestSmallConvFreeList(t *testing.T) {
+	r := newRand(53)
+	g := ConvGeom{C: 3, H: 6, W: 5, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: 6, OutW: 5}
+	m, nb := 4, 2
+	w1, w2, b := randSlice(r, m*27), randSlice(r, m*27), randSlice(r, m)
+	x := randSlice(r, nb*g.C*g.H*g.W)
+	want := make([]float32, nb*m*g.OutH*g.OutW)
+	fresh := NewSmallConvBatch(g, m, nb, w2, b)
+	fresh.RunN(nb, x, want, nil, true, fresh.NewScratch())
+
+	s := AcquireSmallConv(g, m, nb, w1, b)
+	sc := s.AcquireScratch()
+	s.RunN(nb, x, make([]float32, len(want)), nil, true, sc)
+	s.ReleaseScratch(sc)
+	s.Release()
+	s2 := AcquireSmallConv(g, m, nb, w2, b)
+	sc2 := s2.AcquireScratch()
+	if s2 != s || sc2 != sc {
+		t.Fatal("the released SmallConv and scratch did not come back for the same layout")
+	}
+	got := make([]float32, len(want))
+	s2.RunN(nb, x, got, nil, true, sc2)
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("recycled: y[%d] = %v, fresh %v", i, got[i], want[i])
+		}
+	}
+	s2.ReleaseScratch(sc2)
+	s2.Release()
+	if other := AcquireSmallConv(g, m, nb+1, w2, b); other == s {
+		t.Fatal("another layout got the released SmallConv")
+	}
+	g2 := g
+	g2.H, g2.OutH = 7, 7
+	big := &SmallConv{l: wideLayout{g: g2, nb: 1}, m: 1, kern: genericGemmKernel}
+	putFree(big.key(smallConvKind), big, smallFreeMax+1)
+	if _, ok := getFree(big.key(smallConvKind)); ok {
+		t.Fatal("the free list kept an object beyond its bound")
+	}
+}
