@@ -1,7 +1,10 @@
 package autograd
 
 import (
+	"slices"
+
 	"github.com/fovea-ml/fovea/graph/ops"
+	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -111,4 +114,34 @@ func Clamp(x *Var, lo, hi float32) (res *Var) {
 			return g
 		}))
 	}, x)
+}
+
+// AddReLU is ReLU(Add(a, b)), a residual block's end, in one operation:
+// the same values and gradients to the bit, one pass over memory and one
+// tensor instead of two. Inputs of different shapes (broadcasting), and a
+// tape that traces (Tape.Trace, which records Add then ReLU), take the
+// two operations.
+func AddReLU(a, b *Var) *Var {
+	if !slices.Equal(a.Value.Shape(), b.Value.Shape()) || (a.tape != nil && a.tape.Trace != nil) || (b.tape != nil && b.tape.Trace != nil) {
+		return ReLU(Add(a, b))
+	}
+	ad, bd := a.Value.Contiguous().Data(), b.Value.Contiguous().Data()
+	ar := a.Value.Arena()
+	if ar == nil {
+		ar = b.Value.Arena()
+	}
+	out := ar.Empty(a.Value.Shape()...)
+	od := out.Data()
+	kernels.For(len(od), pointwiseGrain, func(lo, hi int) {
+		kernels.AddTo(od[lo:hi], ad[lo:hi], bd[lo:hi])
+		kernels.ReLUTo(od[lo:hi], od[lo:hi]) // in cache
+	})
+	return record(out, func(g *tensor.Tensor) {
+		gs := g.Contiguous().Data()
+		dx := ar.Empty(out.Shape()...)
+		ds := dx.Data()
+		kernels.For(len(ds), pointwiseGrain, func(lo, hi int) { kernels.ReLUBackward(ds[lo:hi], gs[lo:hi], od[lo:hi]) })
+		a.addGrad(dx)
+		b.addGrad(dx)
+	}, a, b)
 }

@@ -153,7 +153,7 @@ func (b *BasicBlock) Forward(x *autograd.Var) *autograd.Var {
 	if b.Shortcut != nil {
 		s = b.Shortcut.Forward(x)
 	}
-	return autograd.ReLU(autograd.Add(h, s))
+	return autograd.AddReLU(h, s)
 }
 
 // Children names the layers as PyTorch does.
@@ -375,7 +375,7 @@ func (b *Bottleneck) Forward(x *autograd.Var) *autograd.Var {
 	if b.Downsample != nil {
 		s = b.Downsample.Forward(x)
 	}
-	return autograd.ReLU(autograd.Add(h, s))
+	return autograd.AddReLU(h, s)
 }
 
 // Children names the layers as torchvision does.
