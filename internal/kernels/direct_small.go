@@ -162,7 +162,7 @@ func (s *SmallConv) RunN(n int, x, y, add []float32, relu bool, sc *SmallConvScr
 	s.l.fill(sc.xp, x, n)
 	mr, nr, k := s.kern.mr, s.kern.nr, len(s.offs)
 	ind := s.kern.ind
-	np := ceilDiv(wideCols(g, n), nr) * nr
+	np := ceilDiv(s.l.cols(n), nr) * nr
 	for j0 := 0; j0 < np; j0 += nr {
 		b := sc.xp[j0:]
 		for i := 0; i < s.mp; i += mr {
@@ -175,9 +175,10 @@ func (s *SmallConv) RunN(n int, x, y, add []float32, relu bool, sc *SmallConvScr
 	for b := range n {
 		for o := range s.m {
 			dst := y[(b*s.m+o)*ohw:]
-			src := sc.c[o*s.np+b*s.l.rs*s.l.wp:]
+			src := sc.c[o*s.np:]
 			for oh := range g.OutH {
-				copy(dst[oh*g.OutW:(oh+1)*g.OutW], src[oh*s.l.wp:oh*s.l.wp+g.OutW])
+				j := s.l.col(b, oh)
+				copy(dst[oh*g.OutW:(oh+1)*g.OutW], src[j:j+g.OutW])
 			}
 		}
 	}
@@ -194,31 +195,47 @@ func (s *SmallConv) RunN(n int, x, y, add []float32, relu bool, sc *SmallConvScr
 // included.
 func (s *SmallConv) Flops() int { return s.mp * s.np * len(s.offs) }
 
-// wideCols returns the wide output columns of n stacked images of g:
-// ((n−1)·(H+PadH) + OutH)·Wp.
-func wideCols(g ConvGeom, n int) int {
-	return ((n-1)*(g.H+g.PadH) + g.OutH) * (g.W + 2*g.PadW)
+// wideCols returns the wide output columns a run of nb images of g
+// computes (see wideLayout).
+func wideCols(g ConvGeom, nb int) int {
+	l := wideLayout{g: g, nb: nb, cs: g.W + g.PadW}
+	l.wp = nb*l.cs + g.PadW
+	return l.cols(nb)
 }
 
 // wideLayout is the stacked, padded input of the direct convolutions for
-// up to nb images of g: channel c is the plane xp[c·plane:], of rows wp =
-// W+2·PadW long; image b's row h is row PadH + b·rs + h (rs = H + PadH), its
-// pixels from column PadW on. Everything else is zero, and stays so: fill
+// up to nb images of g, side by side: channel c is the plane xp[c·plane:]
+// of H + 2·PadH rows, wp = nb·cs + PadW long (cs = W + PadW); image b's
+// pixel (h, w) is at row PadH + h, column PadW + b·cs + w, so neighbours
+// share PadW zero columns. Everything else is zero, and stays so: fill
 // writes only the pixels. offs holds each tap's (c, kh, kw) offset
-// c·plane + kh·wp + kw, so wide output column j of tap t reads xp[offs[t]+j].
+// c·plane + kh·wp + kw, so wide output column j of tap t reads
+// xp[offs[t]+j], and output pixel (b, oh, ow) is column oh·wp + b·cs + ow
+// (see col). Per output row, the columns of the padding between images
+// are computed and dropped: PadW of every cs, less than stacking the
+// images vertically wastes on small planes (a PadH of every H + PadH rows
+// and the padding columns).
 type wideLayout struct {
 	g           ConvGeom
 	nb          int
-	wp, rs      int
+	wp, cs      int
 	plane, size int
 	offs        []int
 }
 
+// col returns the wide column of output pixel (b, oh, 0).
+func (l *wideLayout) col(b, oh int) int { return oh*l.wp + b*l.cs }
+
+// cols returns the wide columns a run of n ≤ nb images computes: up to its
+// last output pixel.
+func (l *wideLayout) cols(n int) int { return l.col(n-1, l.g.OutH-1) + l.g.OutW }
+
 // newWideLayout lays out nb images of g for reads of up to cols columns
 // past any tap's offset.
 func newWideLayout(g ConvGeom, nb, cols int) wideLayout {
-	l := wideLayout{g: g, nb: nb, wp: g.W + 2*g.PadW, rs: g.H + g.PadH}
-	l.plane = (g.PadH + nb*l.rs) * l.wp
+	l := wideLayout{g: g, nb: nb, cs: g.W + g.PadW}
+	l.wp = nb*l.cs + g.PadW
+	l.plane = (g.H + 2*g.PadH) * l.wp
 	for c := range g.C {
 		for kh := range g.KH {
 			for kw := range g.KW {
@@ -230,13 +247,21 @@ func newWideLayout(g ConvGeom, nb, cols int) wideLayout {
 	return l
 }
 
-// fill copies the pixels of n ≤ nb images x (n, C, H, W) into xp.
+// fill copies the pixels of n ≤ nb images x (n, C, H, W) into xp, and
+// zeroes the slots of images n…nb−1 (so that what an earlier, larger batch
+// left there, Inf or NaN included, cannot reach a weight gradient's sums).
 func (l *wideLayout) fill(xp, x []float32, n int) {
 	g := l.g
 	for c := range g.C {
-		for b := range n {
+		for b := range l.nb {
+			dst := xp[c*l.plane+g.PadH*l.wp+g.PadW+b*l.cs:]
+			if b >= n {
+				for h := range g.H {
+					clear(dst[h*l.wp : h*l.wp+g.W])
+				}
+				continue
+			}
 			src := x[(b*g.C+c)*g.H*g.W:]
-			dst := xp[c*l.plane+(g.PadH+b*l.rs)*l.wp+g.PadW:]
 			for h := range g.H {
 				copy(dst[h*l.wp:h*l.wp+g.W], src[h*g.W:(h+1)*g.W])
 			}
@@ -268,13 +293,13 @@ type SmallConvGradScratch struct {
 // NewSmallConvGrad returns the weight gradient of m output channels for the
 // stride-1 geometry g (see [SmallConvOK]), up to nb images per
 // [SmallConvGrad.Accumulate]. With more padding than the kernel reaches
-// (PadH ≥ KH) stacked images would share output rows, so it takes one
-// image at a time.
+// (PadW ≥ KW) neighbouring images would share output columns, so it takes
+// one image at a time.
 func NewSmallConvGrad(g ConvGeom, m, nb int) *SmallConvGrad {
 	if !SmallConvOK(g) || nb < 1 {
 		panic("kernels: NewSmallConvGrad: unsupported geometry")
 	}
-	if g.PadH >= g.KH {
+	if g.PadW >= g.KW {
 		nb = 1
 	}
 	k := activeDotKernel()
@@ -309,18 +334,24 @@ func (s *SmallConvGrad) Accumulate(n int, dy, x []float32, sc *SmallConvGradScra
 		panic("kernels: SmallConvGrad.Accumulate: buffer too short")
 	}
 	l.fill(sc.xp, x, n)
-	cols := wideCols(g, n)
-	kd := ceilDiv(cols, s.kern.lanes) * s.kern.lanes
+	kd := ceilDiv(l.cols(n), s.kern.lanes) * s.kern.lanes
 	for o := range s.m {
 		row := sc.dy[o*s.kd:]
 		for b := range n {
 			src := dy[(b*s.m+o)*ohw:]
 			for oh := range g.OutH {
-				copy(row[(b*l.rs+oh)*l.wp:(b*l.rs+oh)*l.wp+g.OutW], src[oh*g.OutW:(oh+1)*g.OutW])
+				j := l.col(b, oh)
+				copy(row[j:j+g.OutW], src[oh*g.OutW:(oh+1)*g.OutW])
 			}
 		}
-		// Past the last image: what an earlier, larger batch left there.
-		clear(row[cols:kd])
+		// The slots of images past n: what an earlier, larger batch left.
+		for b := n; b < l.nb; b++ {
+			for oh := range g.OutH {
+				if j := l.col(b, oh); j < kd {
+					clear(row[j:min(j+g.OutW, kd)])
+				}
+			}
+		}
 	}
 	mr, nr, lanes := s.kern.mr, s.kern.nr, s.kern.lanes
 	fn := s.kern.fn
@@ -475,7 +506,7 @@ func AcquireSmallConvGrad(g ConvGeom, m, nb int) *SmallConvGrad {
 	if !SmallConvOK(g) || nb < 1 {
 		panic("kernels: NewSmallConvGrad: unsupported geometry")
 	}
-	if g.PadH >= g.KH {
+	if g.PadW >= g.KW {
 		nb = 1
 	}
 	k := smallKey{g: g, m: m, nb: nb, kind: smallGradKind, kernel: activeDotKernel().name}

@@ -264,3 +264,40 @@ func TestSmallConvFreeList(t *testing.T) {
 		t.Fatal("the free list kept an object beyond its bound")
 	}
 }
+
+// TestSmallConvGradStale runs a full batch holding Inf and NaN, takes its
+// sums, then a smaller clean batch over the same scratch: the slots of the
+// images the small batch lacks must not reach its sums (0·Inf is NaN).
+func TestSmallConvGradStale(t *testing.T) {
+	r := newRand(59)
+	g := ConvGeom{C: 2, H: 5, W: 6, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: 5, OutW: 6}
+	m, nb := 3, 4
+	kt, ohw, chw := g.C*9, g.OutH*g.OutW, g.C*g.H*g.W
+	for _, path := range gemmPaths() {
+		restore, _ := forceGemmKernel(path)
+		s := NewSmallConvGrad(g, m, nb)
+		restore()
+		sc := s.NewScratch()
+		bad := randSlice(r, nb*chw)
+		for i := range bad {
+			if i%7 == 0 {
+				bad[i] = float32(math.Inf(1))
+			} else if i%11 == 0 {
+				bad[i] = float32(math.NaN())
+			}
+		}
+		badDy := randSlice(r, nb*m*ohw)
+		s.Accumulate(nb, badDy, bad, sc)
+		s.AddTo(make([]float32, m*kt), sc)
+		x, dy := randSlice(r, chw), randSlice(r, m*ohw)
+		s.Accumulate(1, dy, x, sc)
+		got := make([]float32, m*kt)
+		s.AddTo(got, sc)
+		want, tol := naiveGemm(false, true, m, kt, ohw, 1, dy, ohw, naiveIm2col(g, x), ohw, 0, nil, 0)
+		for i := range got {
+			if d := math.Abs(float64(got[i]) - want[i]); !(d <= 2*tol[i]+1e-5) {
+				t.Fatalf("%s: dw[%d] = %v after a batch with Inf and NaN, want %v", path, i, got[i], want[i])
+			}
+		}
+	}
+}
