@@ -447,13 +447,14 @@ func smallOK(a convArgs, op convOp) bool {
 // 9 taps: 69 vs 91). Weight gradient: it wins with up to 160 taps per
 // output channel (the stem 257 vs 61, 16 channels 187 vs 99, LeNet's 160
 // vs 29 and 159 vs 105, mnist-cnn's 145 vs 28 and 297 vs 255), up to 320
-// where at least 80% of the wide columns are pixels (ResNet-20's 32
-// channels at 16×16, 84%: 170 vs 133) and up to 640 from 90% (ResNet-18's
-// 64 channels at 56×56: 392 vs 335); it loses where the dot products'
-// tiles of dy and x outgrow the caches or the stacked images waste a third
-// of the columns (mnist-cnn's 32 channels at 7×7, 68%: 184 vs 294;
-// ResNet-20's 64 channels at 8×8: 147 vs 167; ResNet-18's 128 channels
-// 328 vs 409, 256: 80 vs 210).
+// on planes of at least 16×16 (ResNet-20's 32 channels: 307–377 vs 271–
+// 277) and up to 640 from 32×32 (ResNet-18's 64 channels at 56×56: 392 vs
+// 335); it loses on smaller planes with more taps, where the implicit GEMM
+// amortizes its packing over more work per column and the dot products
+// pay their per-call sums (mnist-cnn's 32 channels at 7×7: 158–224 vs
+// 299–325; ResNet-20's 64 channels at 8×8: 255–309 vs 314–337), and with
+// more taps than that (ResNet-18's 128 channels 310–326 vs 383–398, 256:
+// 80 vs 210).
 func smallPays(a convArgs, op convOp) bool {
 	if !smallOK(a, op) || a.n < kernels.Threads() {
 		return false // one image per worker at least: a run is serial
@@ -470,9 +471,8 @@ func smallPays(a convArgs, op convOp) bool {
 	if op != opBackWeight {
 		return kt >= smallMinDepth && kt <= smallMaxDepth && o <= smallMaxOut
 	}
-	// The share of the wide columns that are output pixels.
-	useful := float64(g.OutH*g.OutW) / float64((g.H+g.PadH)*(g.W+2*g.PadW))
-	return kt <= smallGradTaps || (kt <= 2*smallGradTaps && useful >= 0.8) || (kt <= 4*smallGradTaps && useful >= 0.9)
+	plane := g.OutH * g.OutW
+	return kt <= smallGradTaps || (kt <= 2*smallGradTaps && plane >= 16*16) || (kt <= 4*smallGradTaps && plane >= 32*32)
 }
 
 // Limits of the direct convolutions in training (see smallPays): the taps
