@@ -62,3 +62,39 @@ func TestConvDirtyArena(t *testing.T) {
 		}
 	}
 }
+
+// TestConvWeightGradDeterministic repeats weight gradients split over four
+// workers, whose partial sums must be added in a fixed order (the order
+// of finishing would change the rounding from run to run, and a resumed
+// training run must match an uninterrupted one bit for bit), on the direct
+// and implicit-GEMM paths.
+func TestConvWeightGradDeterministic(t *testing.T) {
+	prev := Threads()
+	SetThreads(4)
+	defer SetThreads(prev)
+	r := rand.New(rand.NewPCG(7, 8))
+	rnd := func(shape ...int) *Tensor {
+		t := New(shape...)
+		for i := range t.data {
+			t.data[i] = r.Float32()*2 - 1
+		}
+		return t
+	}
+	xs, ws := []int{16, 8, 12, 12}, []int{8, 8, 3, 3}
+	x, dy := rnd(xs...), rnd(16, 8, 12, 12)
+	p := ConvParams{Pad: [4]int{1, 1, 1, 1}}
+	for _, al := range []convAlgo{convSmall, convImplicit} {
+		prevForce := convForce
+		convForce = al
+		first := Conv2dBackwardWeight(dy, x, ws, p).data
+		for rep := range 30 {
+			got := Conv2dBackwardWeight(dy, x, ws, p).data
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
+					t.Fatalf("algorithm %d, repetition %d: dw[%d] = %v, first run %v", al, rep, i, got[i], first[i])
+				}
+			}
+		}
+		convForce = prevForce
+	}
+}

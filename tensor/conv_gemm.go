@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/fovea-ml/fovea/internal/kernels"
@@ -351,25 +352,24 @@ func flippedWeights(a convArgs, wd []float32) *[]float32 {
 func implicitBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 	g, og, kg, hw, chw := a.g, a.og, a.kg, a.hw, a.chw
 	t := kernels.Threads()
-	var mu sync.Mutex
+	var parts partials[*[]float32]
 	kernels.For(a.n, max(1, (a.n+t-1)/t), func(lo, hi int) {
 		acc := dw
 		if lo > 0 || hi < a.n {
 			part := getScratch(len(dw))
-			defer putScratch(part)
 			acc = *part
 			clear(acc)
+			defer parts.add(lo, part)
 		}
 		for gi := range g {
 			kernels.GemmConvWeight(a.geo, og, hi-lo, dyd[(lo*a.o+gi*og)*hw:], a.o*hw, xd[(lo*g+gi)*chw:], g*chw, acc[gi*og*kg:], kg)
 		}
-		if &acc[0] != &dw[0] {
-			mu.Lock()
-			for j, v := range acc {
-				dw[j] += v
-			}
-			mu.Unlock()
+	})
+	parts.each(func(part *[]float32) {
+		for j, v := range *part {
+			dw[j] += v
 		}
+		putScratch(part)
 	})
 }
 
@@ -529,17 +529,49 @@ func smallBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 	defer sg.Release()
 	nb = sg.Batch()
 	chw, ohw := a.chw, a.o*a.hw
-	var mu sync.Mutex
+	var parts partials[*kernels.SmallConvGradScratch]
 	t := kernels.Threads()
 	kernels.For(a.n, max(nb, (a.n+t-1)/t), func(lo, hi int) {
 		s := sg.AcquireScratch()
-		defer sg.ReleaseScratch(s)
 		for i := lo; i < hi; i += nb {
 			k := min(nb, hi-i)
 			sg.Accumulate(k, dyd[i*ohw:(i+k)*ohw], xd[i*chw:(i+k)*chw], s)
 		}
-		mu.Lock()
-		sg.AddTo(dw, s)
-		mu.Unlock()
+		parts.add(lo, s)
 	})
+	parts.each(func(s *kernels.SmallConvGradScratch) {
+		sg.AddTo(dw, s)
+		sg.ReleaseScratch(s)
+	})
+}
+
+// partials collects the partial results of the chunks of a kernels.For,
+// so they can be summed in the order of the chunks rather than of their
+// finishing: with more than two, the order changes the rounding, and a
+// training run must be reproducible bit for bit.
+type partials[T any] struct {
+	mu sync.Mutex
+	lo []int
+	v  []T
+}
+
+// add records the partial result v of the chunk starting at lo.
+func (p *partials[T]) add(lo int, v T) {
+	p.mu.Lock()
+	p.lo, p.v = append(p.lo, lo), append(p.v, v)
+	p.mu.Unlock()
+}
+
+// each calls fn with the partial results in the order of their chunks.
+func (p *partials[T]) each(fn func(T)) {
+	for len(p.lo) > 0 {
+		k := 0
+		for i, lo := range p.lo {
+			if lo < p.lo[k] {
+				k = i
+			}
+		}
+		fn(p.v[k])
+		p.lo, p.v = slices.Delete(p.lo, k, k+1), slices.Delete(p.v, k, k+1)
+	}
 }
