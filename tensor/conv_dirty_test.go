@@ -66,8 +66,8 @@ func TestConvDirtyArena(t *testing.T) {
 // TestConvWeightGradDeterministic repeats weight gradients split over four
 // workers, whose partial sums must be added in a fixed order (the order
 // of finishing would change the rounding from run to run, and a resumed
-// training run must match an uninterrupted one bit for bit), on the direct
-// and implicit-GEMM paths.
+// training run must match an uninterrupted one bit for bit), on the direct,
+// implicit-GEMM and im2col paths.
 func TestConvWeightGradDeterministic(t *testing.T) {
 	prev := Threads()
 	SetThreads(4)
@@ -83,7 +83,7 @@ func TestConvWeightGradDeterministic(t *testing.T) {
 	xs, ws := []int{16, 8, 12, 12}, []int{8, 8, 3, 3}
 	x, dy := rnd(xs...), rnd(16, 8, 12, 12)
 	p := ConvParams{Pad: [4]int{1, 1, 1, 1}}
-	for _, al := range []convAlgo{convSmall, convImplicit} {
+	for _, al := range []convAlgo{convSmall, convImplicit, convGemm} {
 		prevForce := convForce
 		convForce = al
 		first := Conv2dBackwardWeight(dy, x, ws, p).data

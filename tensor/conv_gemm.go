@@ -161,7 +161,7 @@ func gemmBackwardInput(a convArgs, dyd, wd, dx []float32) {
 func gemmBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
 	nb, ng := a.imageBatch()
-	var mu sync.Mutex
+	var parts partials[*[]float32]
 	overGroups(ng, func(lo, hi int, gemm gemmFunc, par bool) {
 		var cols, dyc *[]float32
 		if nb > 1 || !direct(geo) {
@@ -177,9 +177,9 @@ func gemmBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 		acc := dw
 		if lo > 0 || hi < ng {
 			part := getScratch(len(dw))
-			defer putScratch(part)
 			acc = *part
 			clear(acc)
+			defer parts.add(lo, part)
 		}
 		for bi := lo; bi < hi; bi++ {
 			i0 := bi * nb
@@ -205,14 +205,8 @@ func gemmBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 				gemm(false, true, og, kg, ld, 1, *dyc, ld, *cols, ld, 1, dst, kg)
 			}
 		}
-		if &acc[0] != &dw[0] {
-			mu.Lock()
-			for j, v := range acc {
-				dw[j] += v
-			}
-			mu.Unlock()
-		}
 	})
+	addPartials(&parts, dw)
 }
 
 // packedPool recycles the packed weights of implicitForward.
@@ -365,12 +359,7 @@ func implicitBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 			kernels.GemmConvWeight(a.geo, og, hi-lo, dyd[(lo*a.o+gi*og)*hw:], a.o*hw, xd[(lo*g+gi)*chw:], g*chw, acc[gi*og*kg:], kg)
 		}
 	})
-	parts.each(func(part *[]float32) {
-		for j, v := range *part {
-			dw[j] += v
-		}
-		putScratch(part)
-	})
+	addPartials(&parts, dw)
 }
 
 // implicitDgradWins reports whether a stride-1 input gradient runs as the
@@ -560,6 +549,17 @@ func (p *partials[T]) add(lo int, v T) {
 	p.mu.Lock()
 	p.lo, p.v = append(p.lo, lo), append(p.v, v)
 	p.mu.Unlock()
+}
+
+// addPartials adds the pooled partial sums p to dw in the order of their
+// chunks and puts them back.
+func addPartials(p *partials[*[]float32], dw []float32) {
+	p.each(func(part *[]float32) {
+		for j, x := range *part {
+			dw[j] += x
+		}
+		putScratch(part)
+	})
 }
 
 // each calls fn with the partial results in the order of their chunks.
