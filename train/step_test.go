@@ -83,7 +83,11 @@ func TestStepperMatchesPlainSteps(t *testing.T) {
 // TestStepperArenaSize checks that releasing gradients and activations
 // during backward keeps a ResNet-20 step's arena close to the size of its
 // forward pass alone (without releases the backward pass adds about as
-// much again: every intermediate gradient).
+// much again: every intermediate gradient). At batch 16 the backward's own
+// working set, the gradients in flight at the widest layers, is about
+// 4.8 MB over a forward of 31.2 MB (43.3 MB before batch norm + ReLU and
+// the residual sum + ReLU became single operations keeping one tensor
+// each), hence the 1.2 bound.
 func TestStepperArenaSize(t *testing.T) {
 	const batch = 16 // smaller batches are dominated by fixed-size buffers
 	rng := tensor.NewRNG(2)
@@ -110,7 +114,7 @@ func TestStepperArenaSize(t *testing.T) {
 	}
 	t.Logf("batch %d: forward %.1f MB; step %.1f MB keeping activations, %.1f MB releasing them",
 		batch, float64(forward)*4/1e6, float64(sizes[true])*4/1e6, float64(sizes[false])*4/1e6)
-	if float64(sizes[false]) > 1.15*float64(forward) || sizes[false] >= sizes[true] || float64(sizes[true]) > 1.3*float64(forward) {
+	if float64(sizes[false]) > 1.2*float64(forward) || sizes[false] >= sizes[true] || float64(sizes[true]) > 1.3*float64(forward) {
 		t.Fatalf("arena of a step: %d floats releasing activations, %d keeping them, for a forward pass of %d", sizes[false], sizes[true], forward)
 	}
 }
