@@ -7,14 +7,14 @@ import "sync"
 // segments.
 //
 // It computes "wide" output rows. The input of nb images is laid out
-// stacked and padded (see wideLayout): channel c is one plane of rows Wp =
-// W + 2·PadW wide, the images one under the other with PadH zero rows
-// between them. Output pixel (b, oh, ow) is column (b·(H+PadH) + oh)·Wp + ow
-// of a product whose B row for the tap (c, kh, kw) is plane c read from
-// offset kh·Wp + kw on: a contiguous run. The indirect micro-kernels
-// (gemmKernel.ind) read those runs in place, so nothing is packed but the
-// weights, once by [NewSmallConv]; the columns with ow ≥ OutW and the rows
-// between images are computed and dropped.
+// padded, side by side (see wideLayout): channel c is one plane of rows wp
+// floats long, neighbouring images sharing their padding columns. Output
+// pixel (b, oh, ow) is column oh·wp + b·(W+PadW) + ow of a product whose B
+// row for the tap (c, kh, kw) is plane c read from offset kh·wp + kw on: a
+// contiguous run. The indirect micro-kernels (gemmKernel.ind) read those
+// runs in place, so nothing is packed but the weights, once by
+// [NewSmallConv]; the columns that fall on padding are computed and
+// dropped.
 type SmallConv struct {
 	l    wideLayout
 	m    int // output channels
@@ -117,18 +117,7 @@ func activeIndKernel(m, n int) *gemmKernel {
 	if k := gemmForced.Load(); k != nil && k.ind != nil {
 		return k
 	}
-	path := activeGemmKernel(m, n).path()
-	var best *gemmKernel
-	bestPadded := 0
-	for _, k := range gemmKernels {
-		if k.path() != path || k.ind == nil {
-			continue
-		}
-		padded := ceilDiv(m, k.mr) * k.mr * ceilDiv(n, k.nr) * k.nr
-		if best == nil || padded*103 < bestPadded*100 {
-			best, bestPadded = k, padded
-		}
-	}
+	best := bestFit(m, n, activeGemmKernel(m, n).path(), func(k *gemmKernel) bool { return k.ind != nil })
 	if best == nil {
 		return genericGemmKernel
 	}

@@ -166,10 +166,17 @@ func activeGemmKernel(m, n int) *gemmKernel {
 	if p := gemmForcedPath.Load(); p != nil {
 		path = *p
 	}
+	return bestFit(m, n, path, func(*gemmKernel) bool { return true })
+}
+
+// bestFit returns, among the kernels of path that ok accepts, the one whose
+// tiles waste the least work on padding for an m×n product, ties going to
+// the first listed; nil if there is none.
+func bestFit(m, n int, path string, ok func(*gemmKernel) bool) *gemmKernel {
 	var best *gemmKernel
 	bestPadded := 0
 	for _, k := range gemmKernels {
-		if k.path() != path {
+		if k.path() != path || !ok(k) {
 			continue
 		}
 		padded := ceilDiv(m, k.mr) * k.mr * ceilDiv(n, k.nr) * k.nr
