@@ -197,35 +197,28 @@ func gen(k kernel) {
 
 	beta := bv(0)
 	VBROADCASTSS(betaAddr(), beta)
-	for i := 0; i < mr; i++ {
-		for v := 0; v < nv; v++ {
-			VFMADD231PS(Mem{Base: cp, Disp: v * vb}, beta, acc(i, v))
-			mov(acc(i, v), Mem{Base: cp, Disp: v * vb})
-		}
-		if i < mr-1 {
-			ADDQ(ldc, cp)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeTile(mr, nv, vb, cp, ldc, func(i, v int, m Mem) {
+		VFMADD231PS(m, beta, acc(i, v))
+		mov(acc(i, v), m)
+	})
 
 	Label(k.name() + "_add")
-	for i := 0; i < mr; i++ {
-		for v := 0; v < nv; v++ {
-			VADDPS(Mem{Base: cp, Disp: v * vb}, acc(i, v), acc(i, v))
-			mov(acc(i, v), Mem{Base: cp, Disp: v * vb})
-		}
-		if i < mr-1 {
-			ADDQ(ldc, cp)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeTile(mr, nv, vb, cp, ldc, func(i, v int, m Mem) {
+		VADDPS(m, acc(i, v), acc(i, v))
+		mov(acc(i, v), m)
+	})
 
 	Label(k.name() + "_overwrite")
+	storeTile(mr, nv, vb, cp, ldc, func(i, v int, m Mem) { mov(acc(i, v), m) })
+}
+
+// storeTile emits, for each of the mr rows of a tile at cp (row stride ldc
+// in bytes, advanced as it goes) and each of its nv vectors of vb bytes,
+// store(i, v, the vector's memory), then VZEROUPPER and RET.
+func storeTile(mr, nv, vb int, cp, ldc GPPhysical, store func(i, v int, m Mem)) {
 	for i := 0; i < mr; i++ {
 		for v := 0; v < nv; v++ {
-			mov(acc(i, v), Mem{Base: cp, Disp: v * vb})
+			store(i, v, Mem{Base: cp, Disp: v * vb})
 		}
 		if i < mr-1 {
 			ADDQ(ldc, cp)
@@ -316,16 +309,7 @@ func genIndirect(k kernel) {
 	DECQ(n)
 	JNE(LabelRef(name + "_tailloop"))
 	Label(name + "_store")
-	for i := 0; i < mr; i++ {
-		for v := 0; v < nv; v++ {
-			VMOVUPS(acc(i, v), Mem{Base: cp, Disp: v * vb})
-		}
-		if i < mr-1 {
-			ADDQ(ldc, cp)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeTile(mr, nv, vb, cp, ldc, func(i, v int, m Mem) { VMOVUPS(acc(i, v), m) })
 }
 
 // dotKernel is an mr×nr tile of row dot products: mr rows of A against nr
