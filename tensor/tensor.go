@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -149,7 +150,18 @@ func (t *Tensor) CopyFrom(src *Tensor) {
 
 // Fill sets every element of t to v.
 func (t *Tensor) Fill(v float32) {
-	t.each(func(off int) { t.data[off] = v })
+	if !t.IsContiguous() {
+		t.each(func(off int) { t.data[off] = v })
+		return
+	}
+	d := t.data[:t.Size()]
+	if math.Float32bits(v) == 0 {
+		clear(d) // +0, as zeroing a gradient every step does
+		return
+	}
+	for i := range d {
+		d[i] = v
+	}
 }
 
 // At returns the element at the given index.

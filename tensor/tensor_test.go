@@ -392,3 +392,27 @@ func TestEqualString(t *testing.T) {
 		t.Errorf("String() of a large tensor prints values: %q", s)
 	}
 }
+
+// TestFillContiguous checks the contiguous fast path of Fill: zeroing
+// (clear), another value, and -0 kept as -0.
+func TestFillContiguous(t *testing.T) {
+	x := tensor.Full(3, 4, 5)
+	x.Fill(0)
+	for _, v := range x.Data() {
+		if math.Float32bits(v) != 0 {
+			t.Fatalf("Fill(0) left %v", v)
+		}
+	}
+	x.Fill(float32(math.Copysign(0, -1)))
+	for _, v := range x.Data() {
+		if !math.Signbit(float64(v)) || v != 0 {
+			t.Fatalf("Fill(-0) gave %v", v)
+		}
+	}
+	x.Fill(7)
+	for _, v := range x.Data() {
+		if v != 7 {
+			t.Fatalf("Fill(7) gave %v", v)
+		}
+	}
+}
