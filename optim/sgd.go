@@ -3,6 +3,8 @@ package optim
 import (
 	"fmt"
 
+	"github.com/fovea-ml/fovea/internal/kernels"
+
 	"github.com/fovea-ml/fovea/autograd"
 	"github.com/fovea-ml/fovea/tensor"
 )
@@ -141,6 +143,10 @@ func sgdUpdate(p, g, buf []float32, c sgdCoef) {
 		return
 	}
 	buf = buf[:len(p)]
+	if !c.first {
+		kernels.SGDMomentum(p, g, buf, c.lr, c.wd, c.mom, c.damp, c.nesterov) // the loop below, vectorized
+		return
+	}
 	for i, pi := range p {
 		d := g[i] + c.wd*pi
 		b := d

@@ -151,6 +151,56 @@ func DotDev64(g, x []float32, mu float64) float64 {
 	return dotDev64(g, x, mu)
 }
 
+// SGDMomentum is one step of SGD with momentum (PyTorch's rule) on the
+// parameters p, their gradient g and momentum buffer buf, which already
+// holds history. It is
+//
+//	for i := range p {
+//		d := g[i] + wd*p[i]
+//		b := buf[i]*mom + damp*d
+//		buf[i] = b
+//		if nesterov {
+//			d += mom * b
+//		} else {
+//			d = b
+//		}
+//		p[i] -= lr * d
+//	}
+//
+// with every product and sum rounded separately, as written, on every
+// path: the vector kernels use no fused multiply-add here, so training
+// gives the same bits with and without them.
+func SGDMomentum(p, g, buf []float32, lr, wd, mom, damp float32, nesterov bool) {
+	checkVec("SGDMomentum", len(p), len(g), len(buf))
+	sgdBuf(buf, g, p, wd, mom, damp)
+	if nesterov {
+		sgdNesterov(p, g, buf, lr, wd, mom)
+	} else {
+		sgdStep(p, buf, lr)
+	}
+}
+
+func sgdBufGeneric(buf, g, p []float32, wd, mom, damp float32) {
+	for i, b := range buf {
+		d := g[i] + wd*p[i]
+		buf[i] = b*mom + damp*d
+	}
+}
+
+func sgdStepGeneric(p, buf []float32, lr float32) {
+	for i, b := range buf {
+		p[i] -= lr * b
+	}
+}
+
+func sgdNesterovGeneric(p, g, buf []float32, lr, wd, mom float32) {
+	for i, b := range buf {
+		d := g[i] + wd*p[i]
+		d += mom * b
+		p[i] -= lr * d
+	}
+}
+
 func checkVec(op string, n, a, b int) {
 	if a != n || b != n {
 		panic("kernels: " + op + ": slice lengths differ")

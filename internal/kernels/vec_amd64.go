@@ -159,3 +159,36 @@ func dotDev64(g, x []float32, mu float64) float64 {
 	}
 	return s + dotDev64Generic(g[k:], x[k:], mu)
 }
+
+func sgdBuf(buf, g, p []float32, wd, mom, damp float32) {
+	k := vecSplit(len(buf))
+	switch vecUse {
+	case isaAVX512:
+		sgdBufAVX512(buf[:k], g[:k], p[:k], wd, mom, damp)
+	case isaAVX2:
+		sgdBufAVX2(buf[:k], g[:k], p[:k], wd, mom, damp)
+	}
+	sgdBufGeneric(buf[k:], g[k:], p[k:], wd, mom, damp)
+}
+
+func sgdStep(p, buf []float32, lr float32) {
+	k := vecSplit(len(p))
+	switch vecUse {
+	case isaAVX512:
+		sgdStepAVX512(p[:k], buf[:k], lr)
+	case isaAVX2:
+		sgdStepAVX2(p[:k], buf[:k], lr)
+	}
+	sgdStepGeneric(p[k:], buf[k:], lr)
+}
+
+func sgdNesterov(p, g, buf []float32, lr, wd, mom float32) {
+	k := vecSplit(len(p))
+	switch vecUse {
+	case isaAVX512:
+		sgdNesterovAVX512(p[:k], g[:k], buf[:k], lr, wd, mom)
+	case isaAVX2:
+		sgdNesterovAVX2(p[:k], g[:k], buf[:k], lr, wd, mom)
+	}
+	sgdNesterovGeneric(p[k:], g[k:], buf[k:], lr, wd, mom)
+}

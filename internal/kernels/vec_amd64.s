@@ -415,6 +415,199 @@ done:
 	VZEROUPPER
 	RET
 
+// func sgdBufAVX512(buf []float32, g []float32, p []float32, wd float32, mom float32, damp float32)
+// Requires: AVX, AVX512F
+TEXT ·sgdBufAVX512(SB), NOSPLIT, $0-84
+	MOVQ         buf_len+8(FP), AX
+	MOVQ         buf_base+0(FP), CX
+	MOVQ         buf_base+0(FP), DX
+	MOVQ         g_base+24(FP), BX
+	MOVQ         p_base+48(FP), SI
+	VBROADCASTSS wd+72(FP), Z0
+	VBROADCASTSS mom+76(FP), Z1
+	VBROADCASTSS damp+80(FP), Z2
+
+loop4:
+	CMPQ    AX, $0x00000040
+	JB      loop1
+	VMULPS  (SI), Z0, Z3
+	VADDPS  (BX), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VMULPS  (DX), Z1, Z4
+	VADDPS  Z3, Z4, Z3
+	VMOVUPS Z3, (CX)
+	VMULPS  64(SI), Z0, Z3
+	VADDPS  64(BX), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VMULPS  64(DX), Z1, Z4
+	VADDPS  Z3, Z4, Z3
+	VMOVUPS Z3, 64(CX)
+	VMULPS  128(SI), Z0, Z3
+	VADDPS  128(BX), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VMULPS  128(DX), Z1, Z4
+	VADDPS  Z3, Z4, Z3
+	VMOVUPS Z3, 128(CX)
+	VMULPS  192(SI), Z0, Z3
+	VADDPS  192(BX), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VMULPS  192(DX), Z1, Z4
+	VADDPS  Z3, Z4, Z3
+	VMOVUPS Z3, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000010
+	JB      done
+	VMULPS  (SI), Z0, Z3
+	VADDPS  (BX), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VMULPS  (DX), Z1, Z4
+	VADDPS  Z3, Z4, Z3
+	VMOVUPS Z3, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdStepAVX512(p []float32, buf []float32, lr float32)
+// Requires: AVX, AVX512F
+TEXT ·sgdStepAVX512(SB), NOSPLIT, $0-52
+	MOVQ         p_len+8(FP), AX
+	MOVQ         p_base+0(FP), CX
+	MOVQ         p_base+0(FP), DX
+	MOVQ         buf_base+24(FP), BX
+	VBROADCASTSS lr+48(FP), Z0
+
+loop4:
+	CMPQ    AX, $0x00000040
+	JB      loop1
+	VMULPS  (BX), Z0, Z2
+	VMOVUPS (DX), Z1
+	VSUBPS  Z2, Z1, Z1
+	VMOVUPS Z1, (CX)
+	VMULPS  64(BX), Z0, Z2
+	VMOVUPS 64(DX), Z1
+	VSUBPS  Z2, Z1, Z1
+	VMOVUPS Z1, 64(CX)
+	VMULPS  128(BX), Z0, Z2
+	VMOVUPS 128(DX), Z1
+	VSUBPS  Z2, Z1, Z1
+	VMOVUPS Z1, 128(CX)
+	VMULPS  192(BX), Z0, Z2
+	VMOVUPS 192(DX), Z1
+	VSUBPS  Z2, Z1, Z1
+	VMOVUPS Z1, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	SUBQ    $0x00000040, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000010
+	JB      done
+	VMULPS  (BX), Z0, Z2
+	VMOVUPS (DX), Z1
+	VSUBPS  Z2, Z1, Z1
+	VMOVUPS Z1, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	SUBQ    $0x00000010, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdNesterovAVX512(p []float32, g []float32, buf []float32, lr float32, wd float32, mom float32)
+// Requires: AVX, AVX512F
+TEXT ·sgdNesterovAVX512(SB), NOSPLIT, $0-84
+	MOVQ         p_len+8(FP), AX
+	MOVQ         p_base+0(FP), CX
+	MOVQ         p_base+0(FP), DX
+	MOVQ         g_base+24(FP), BX
+	MOVQ         buf_base+48(FP), SI
+	VBROADCASTSS lr+72(FP), Z0
+	VBROADCASTSS wd+76(FP), Z1
+	VBROADCASTSS mom+80(FP), Z2
+
+loop4:
+	CMPQ    AX, $0x00000040
+	JB      loop1
+	VMULPS  (DX), Z1, Z3
+	VADDPS  (BX), Z3, Z3
+	VMULPS  (SI), Z2, Z4
+	VADDPS  Z4, Z3, Z3
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS (DX), Z4
+	VSUBPS  Z3, Z4, Z3
+	VMOVUPS Z3, (CX)
+	VMULPS  64(DX), Z1, Z3
+	VADDPS  64(BX), Z3, Z3
+	VMULPS  64(SI), Z2, Z4
+	VADDPS  Z4, Z3, Z3
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS 64(DX), Z4
+	VSUBPS  Z3, Z4, Z3
+	VMOVUPS Z3, 64(CX)
+	VMULPS  128(DX), Z1, Z3
+	VADDPS  128(BX), Z3, Z3
+	VMULPS  128(SI), Z2, Z4
+	VADDPS  Z4, Z3, Z3
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS 128(DX), Z4
+	VSUBPS  Z3, Z4, Z3
+	VMOVUPS Z3, 128(CX)
+	VMULPS  192(DX), Z1, Z3
+	VADDPS  192(BX), Z3, Z3
+	VMULPS  192(SI), Z2, Z4
+	VADDPS  Z4, Z3, Z3
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS 192(DX), Z4
+	VSUBPS  Z3, Z4, Z3
+	VMOVUPS Z3, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000010
+	JB      done
+	VMULPS  (DX), Z1, Z3
+	VADDPS  (BX), Z3, Z3
+	VMULPS  (SI), Z2, Z4
+	VADDPS  Z4, Z3, Z3
+	VMULPS  Z0, Z3, Z3
+	VMOVUPS (DX), Z4
+	VSUBPS  Z3, Z4, Z3
+	VMOVUPS Z3, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
 // func sum64AVX512(x []float32) float64
 // Requires: AVX, AVX512DQ, AVX512F, SSE2
 TEXT ·sum64AVX512(SB), NOSPLIT, $0-32
@@ -983,6 +1176,199 @@ loop1:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DX
 	ADDQ    $0x00000020, BX
+	SUBQ    $0x00000008, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdBufAVX2(buf []float32, g []float32, p []float32, wd float32, mom float32, damp float32)
+// Requires: AVX
+TEXT ·sgdBufAVX2(SB), NOSPLIT, $0-84
+	MOVQ         buf_len+8(FP), AX
+	MOVQ         buf_base+0(FP), CX
+	MOVQ         buf_base+0(FP), DX
+	MOVQ         g_base+24(FP), BX
+	MOVQ         p_base+48(FP), SI
+	VBROADCASTSS wd+72(FP), Y0
+	VBROADCASTSS mom+76(FP), Y1
+	VBROADCASTSS damp+80(FP), Y2
+
+loop4:
+	CMPQ    AX, $0x00000020
+	JB      loop1
+	VMULPS  (SI), Y0, Y3
+	VADDPS  (BX), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VMULPS  (DX), Y1, Y4
+	VADDPS  Y3, Y4, Y3
+	VMOVUPS Y3, (CX)
+	VMULPS  32(SI), Y0, Y3
+	VADDPS  32(BX), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VMULPS  32(DX), Y1, Y4
+	VADDPS  Y3, Y4, Y3
+	VMOVUPS Y3, 32(CX)
+	VMULPS  64(SI), Y0, Y3
+	VADDPS  64(BX), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VMULPS  64(DX), Y1, Y4
+	VADDPS  Y3, Y4, Y3
+	VMOVUPS Y3, 64(CX)
+	VMULPS  96(SI), Y0, Y3
+	VADDPS  96(BX), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VMULPS  96(DX), Y1, Y4
+	VADDPS  Y3, Y4, Y3
+	VMOVUPS Y3, 96(CX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000008
+	JB      done
+	VMULPS  (SI), Y0, Y3
+	VADDPS  (BX), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VMULPS  (DX), Y1, Y4
+	VADDPS  Y3, Y4, Y3
+	VMOVUPS Y3, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdStepAVX2(p []float32, buf []float32, lr float32)
+// Requires: AVX
+TEXT ·sgdStepAVX2(SB), NOSPLIT, $0-52
+	MOVQ         p_len+8(FP), AX
+	MOVQ         p_base+0(FP), CX
+	MOVQ         p_base+0(FP), DX
+	MOVQ         buf_base+24(FP), BX
+	VBROADCASTSS lr+48(FP), Y0
+
+loop4:
+	CMPQ    AX, $0x00000020
+	JB      loop1
+	VMULPS  (BX), Y0, Y2
+	VMOVUPS (DX), Y1
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, (CX)
+	VMULPS  32(BX), Y0, Y2
+	VMOVUPS 32(DX), Y1
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, 32(CX)
+	VMULPS  64(BX), Y0, Y2
+	VMOVUPS 64(DX), Y1
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, 64(CX)
+	VMULPS  96(BX), Y0, Y2
+	VMOVUPS 96(DX), Y1
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, 96(CX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, BX
+	SUBQ    $0x00000020, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000008
+	JB      done
+	VMULPS  (BX), Y0, Y2
+	VMOVUPS (DX), Y1
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y1, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	SUBQ    $0x00000008, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func sgdNesterovAVX2(p []float32, g []float32, buf []float32, lr float32, wd float32, mom float32)
+// Requires: AVX
+TEXT ·sgdNesterovAVX2(SB), NOSPLIT, $0-84
+	MOVQ         p_len+8(FP), AX
+	MOVQ         p_base+0(FP), CX
+	MOVQ         p_base+0(FP), DX
+	MOVQ         g_base+24(FP), BX
+	MOVQ         buf_base+48(FP), SI
+	VBROADCASTSS lr+72(FP), Y0
+	VBROADCASTSS wd+76(FP), Y1
+	VBROADCASTSS mom+80(FP), Y2
+
+loop4:
+	CMPQ    AX, $0x00000020
+	JB      loop1
+	VMULPS  (DX), Y1, Y3
+	VADDPS  (BX), Y3, Y3
+	VMULPS  (SI), Y2, Y4
+	VADDPS  Y4, Y3, Y3
+	VMULPS  Y0, Y3, Y3
+	VMOVUPS (DX), Y4
+	VSUBPS  Y3, Y4, Y3
+	VMOVUPS Y3, (CX)
+	VMULPS  32(DX), Y1, Y3
+	VADDPS  32(BX), Y3, Y3
+	VMULPS  32(SI), Y2, Y4
+	VADDPS  Y4, Y3, Y3
+	VMULPS  Y0, Y3, Y3
+	VMOVUPS 32(DX), Y4
+	VSUBPS  Y3, Y4, Y3
+	VMOVUPS Y3, 32(CX)
+	VMULPS  64(DX), Y1, Y3
+	VADDPS  64(BX), Y3, Y3
+	VMULPS  64(SI), Y2, Y4
+	VADDPS  Y4, Y3, Y3
+	VMULPS  Y0, Y3, Y3
+	VMOVUPS 64(DX), Y4
+	VSUBPS  Y3, Y4, Y3
+	VMOVUPS Y3, 64(CX)
+	VMULPS  96(DX), Y1, Y3
+	VADDPS  96(BX), Y3, Y3
+	VMULPS  96(SI), Y2, Y4
+	VADDPS  Y4, Y3, Y3
+	VMULPS  Y0, Y3, Y3
+	VMOVUPS 96(DX), Y4
+	VSUBPS  Y3, Y4, Y3
+	VMOVUPS Y3, 96(CX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000008
+	JB      done
+	VMULPS  (DX), Y1, Y3
+	VADDPS  (BX), Y3, Y3
+	VMULPS  (SI), Y2, Y4
+	VADDPS  Y4, Y3, Y3
+	VMULPS  Y0, Y3, Y3
+	VMOVUPS (DX), Y4
+	VSUBPS  Y3, Y4, Y3
+	VMOVUPS Y3, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
 	SUBQ    $0x00000008, AX
 	JMP     loop1
 

@@ -20,3 +20,9 @@ func reluBackward(dx, g, x []float32)             { reluBackwardGeneric(dx, g, x
 func sum64(x []float32) float64                   { return sum64Generic(x) }
 func sqDevSum64(x []float32, mu float64) float64  { return sqDevSum64Generic(x, mu) }
 func dotDev64(g, x []float32, mu float64) float64 { return dotDev64Generic(g, x, mu) }
+
+func sgdBuf(buf, g, p []float32, wd, mom, damp float32) { sgdBufGeneric(buf, g, p, wd, mom, damp) }
+func sgdStep(p, buf []float32, lr float32)              { sgdStepGeneric(p, buf, lr) }
+func sgdNesterov(p, g, buf []float32, lr, wd, mom float32) {
+	sgdNesterovGeneric(p, g, buf, lr, wd, mom)
+}

@@ -49,6 +49,21 @@ func reluToAVX512(dst []float32, x []float32)
 //go:noescape
 func reluBackwardAVX512(dx []float32, g []float32, x []float32)
 
+// sgdBufAVX512 computes buf = buf·mom + damp·(g + wd·p) (unfused, as the Go loop rounds) over whole 64-byte vectors of len(buf) rounded down to 16.
+//
+//go:noescape
+func sgdBufAVX512(buf []float32, g []float32, p []float32, wd float32, mom float32, damp float32)
+
+// sgdStepAVX512 computes p = p − lr·buf over whole 64-byte vectors of len(p) rounded down to 16.
+//
+//go:noescape
+func sgdStepAVX512(p []float32, buf []float32, lr float32)
+
+// sgdNesterovAVX512 computes p = p − lr·((g + wd·p) + mom·buf) (unfused) over whole 64-byte vectors of len(p) rounded down to 16.
+//
+//go:noescape
+func sgdNesterovAVX512(p []float32, g []float32, buf []float32, lr float32, wd float32, mom float32)
+
 // sum64AVX512 returns Σ x in float64 over len(x) rounded down to 8, accumulating in 4×8 float64 lanes.
 //
 //go:noescape
@@ -108,6 +123,21 @@ func reluToAVX2(dst []float32, x []float32)
 //
 //go:noescape
 func reluBackwardAVX2(dx []float32, g []float32, x []float32)
+
+// sgdBufAVX2 computes buf = buf·mom + damp·(g + wd·p) (unfused, as the Go loop rounds) over whole 32-byte vectors of len(buf) rounded down to 8.
+//
+//go:noescape
+func sgdBufAVX2(buf []float32, g []float32, p []float32, wd float32, mom float32, damp float32)
+
+// sgdStepAVX2 computes p = p − lr·buf over whole 32-byte vectors of len(p) rounded down to 8.
+//
+//go:noescape
+func sgdStepAVX2(p []float32, buf []float32, lr float32)
+
+// sgdNesterovAVX2 computes p = p − lr·((g + wd·p) + mom·buf) (unfused) over whole 32-byte vectors of len(p) rounded down to 8.
+//
+//go:noescape
+func sgdNesterovAVX2(p []float32, g []float32, buf []float32, lr float32, wd float32, mom float32)
 
 // sum64AVX2 returns Σ x in float64 over len(x) rounded down to 4, accumulating in 4×4 float64 lanes.
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -249,4 +250,39 @@ func TestVecLengthMismatch(t *testing.T) {
 	mustPanicPrefix(t, "kernels: AddTo", func() { AddTo(make([]float32, 3), make([]float32, 3), make([]float32, 2)) })
 	mustPanicPrefix(t, "kernels: Axpy", func() { Axpy(1, make([]float32, 4), make([]float32, 3)) })
 	mustPanicPrefix(t, "kernels: DotDev64", func() { DotDev64(make([]float32, 4), make([]float32, 3), 0) })
+}
+
+// TestSGDMomentum checks the SGD-with-momentum kernel against its
+// documented loop bit for bit on every vector path, plain and Nesterov,
+// over lengths around the vector widths.
+func TestSGDMomentum(t *testing.T) {
+	r := newRand(61)
+	for _, vp := range vecPaths() {
+		restore := setVecPath(vp)
+		for _, n := range []int{0, 1, 7, 8, 15, 16, 17, 63, 64, 65, 200, 1029} {
+			for _, nesterov := range []bool{false, true} {
+				p, g, buf := randSlice(r, n), randSlice(r, n), randSlice(r, n)
+				wp, wbuf := slices.Clone(p), slices.Clone(buf)
+				lr, wd, mom, damp := float32(0.1), float32(5e-4), float32(0.9), float32(0.75)
+				for i := range wp {
+					d := g[i] + wd*wp[i]
+					b := wbuf[i]*mom + damp*d
+					wbuf[i] = b
+					if nesterov {
+						d += mom * b
+					} else {
+						d = b
+					}
+					wp[i] -= lr * d
+				}
+				SGDMomentum(p, g, buf, lr, wd, mom, damp, nesterov)
+				for i := range p {
+					if math.Float32bits(p[i]) != math.Float32bits(wp[i]) || math.Float32bits(buf[i]) != math.Float32bits(wbuf[i]) {
+						t.Fatalf("%s n=%d nesterov=%v: p[%d], buf[%d] = %v, %v; want %v, %v", vp, n, nesterov, i, i, p[i], buf[i], wp[i], wbuf[i])
+					}
+				}
+			}
+		}
+		restore()
+	}
 }

@@ -58,6 +58,9 @@ func main() {
 		elementwise(s, "axpbyDev", "func(dst []float32, a float32, x []float32, b float32, y []float32, mu, c float32)", "dst = a·x + b·(y-mu) + c (fused)", "dst", []string{"x", "y"}, axpbyDevBody)
 		elementwise(s, "reluTo", "func(dst, x []float32)", "dst = max(x, 0) with NaN kept and -0 mapped to +0", "dst", []string{"x"}, reluBody)
 		elementwise(s, "reluBackward", "func(dx, g, x []float32)", "dx = g where x > 0, else 0", "dx", []string{"g", "x"}, reluBackwardBody)
+		elementwise(s, "sgdBuf", "func(buf, g, p []float32, wd, mom, damp float32)", "buf = buf·mom + damp·(g + wd·p) (unfused, as the Go loop rounds)", "buf", []string{"buf", "g", "p"}, sgdBufBody)
+		elementwise(s, "sgdStep", "func(p, buf []float32, lr float32)", "p = p − lr·buf", "p", []string{"p", "buf"}, sgdStepBody)
+		elementwise(s, "sgdNesterov", "func(p, g, buf []float32, lr, wd, mom float32)", "p = p − lr·((g + wd·p) + mom·buf) (unfused)", "p", []string{"p", "g", "buf"}, sgdNesterovBody)
 		for _, r := range reductions {
 			reduce64(s, r)
 		}
@@ -194,6 +197,46 @@ func axpbyDevBody(s isa) func([]Op, VecVirtual) {
 		VSUBPS(mu, t, t)
 		VFMADD213PS(c, b, t)
 		VFMADD231PS(in[0], a, t)
+	}
+}
+
+// The SGD bodies round as the plain Go update does (optim.sgdUpdate): a
+// separate multiply and add for every term, no fused multiply-add, so the
+// vector and scalar paths give the same bits.
+
+func sgdBufBody(s isa) func([]Op, VecVirtual) {
+	wd, mom, damp := broadcastSS(s, "wd"), broadcastSS(s, "mom"), broadcastSS(s, "damp")
+	return func(in []Op, t VecVirtual) {
+		u := s.vec()
+		VMULPS(in[2], wd, t) // wd·p
+		VADDPS(in[1], t, t)  // d = g + wd·p
+		VMULPS(damp, t, t)   // damp·d
+		VMULPS(in[0], mom, u)
+		VADDPS(t, u, t) // buf·mom + damp·d
+	}
+}
+
+func sgdStepBody(s isa) func([]Op, VecVirtual) {
+	lr := broadcastSS(s, "lr")
+	return func(in []Op, t VecVirtual) {
+		u := s.vec()
+		VMULPS(in[1], lr, u)
+		VMOVUPS(in[0], t)
+		VSUBPS(u, t, t)
+	}
+}
+
+func sgdNesterovBody(s isa) func([]Op, VecVirtual) {
+	lr, wd, mom := broadcastSS(s, "lr"), broadcastSS(s, "wd"), broadcastSS(s, "mom")
+	return func(in []Op, t VecVirtual) {
+		u := s.vec()
+		VMULPS(in[0], wd, t) // wd·p
+		VADDPS(in[1], t, t)  // d = g + wd·p
+		VMULPS(in[2], mom, u)
+		VADDPS(u, t, t) // d + mom·buf
+		VMULPS(lr, t, t)
+		VMOVUPS(in[0], u)
+		VSUBPS(t, u, t) // p − lr·d
 	}
 }
 
