@@ -83,7 +83,7 @@ func MaxPool2d(x *Tensor, p PoolParams) (*Tensor, []int32) {
 // [MaxPool2d], giving the gradient with respect to an input of shape xShape.
 func MaxPool2dBackward(dy *Tensor, arg []int32, xShape []int) *Tensor {
 	dy = dy.Contiguous()
-	dx := dy.arena.New(xShape...)
+	dx := dy.arena.Empty(xShape...) // each plane is cleared just before its scatter
 	planes, in := xShape[0]*xShape[1], xShape[2]*xShape[3]
 	on := dy.Size() / max(planes, 1)
 	if len(arg) != dy.Size() || on*planes != dy.Size() {
@@ -92,7 +92,9 @@ func MaxPool2dBackward(dy *Tensor, arg []int32, xShape []int) *Tensor {
 	dd := dy.Data()
 	kernels.For(planes, max(1, elementGrain/max(in, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			kernels.MaxPool2dBackward(dd[i*on:(i+1)*on], arg[i*on:(i+1)*on], dx.data[i*in:(i+1)*in])
+			plane := dx.data[i*in : (i+1)*in]
+			clear(plane)
+			kernels.MaxPool2dBackward(dd[i*on:(i+1)*on], arg[i*on:(i+1)*on], plane)
 		}
 	})
 	return dx
