@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/internal/kernels"
 	"github.com/fovea-ml/fovea/tensor"
 )
 
@@ -144,55 +145,33 @@ func (o *Adam) Step() {
 		lr := lrOf(cfg.LR, o.mult, i)
 		// Scalars in float64 as PyTorch computes them in Python, then
 		// rounded to float32 for the tensor arithmetic.
-		c := adamCoef{
-			beta1:    float32(cfg.Beta1),
-			beta2:    float32(cfg.Beta2),
-			oneMinB1: float32(1 - cfg.Beta1),
-			oneMinB2: float32(1 - cfg.Beta2),
-			stepSize: float32(lr / (1 - math.Pow(cfg.Beta1, t))),
-			bc2Sqrt:  float32(math.Sqrt(1 - math.Pow(cfg.Beta2, t))),
-			eps:      float32(cfg.Eps),
-			decay:    1,
+		c := kernels.AdamCoef{
+			Beta1:    float32(cfg.Beta1),
+			Beta2:    float32(cfg.Beta2),
+			OneMinB1: float32(1 - cfg.Beta1),
+			OneMinB2: float32(1 - cfg.Beta2),
+			StepSize: float32(lr / (1 - math.Pow(cfg.Beta1, t))),
+			BC2Sqrt:  float32(math.Sqrt(1 - math.Pow(cfg.Beta2, t))),
+			Eps:      float32(cfg.Eps),
+			Decay:    1,
 		}
 		if o.decoupled {
-			c.decay = float32(1 - lr*cfg.WeightDecay)
+			c.Decay = float32(1 - lr*cfg.WeightDecay)
 		} else {
-			c.wd = float32(cfg.WeightDecay)
+			c.WD = float32(cfg.WeightDecay)
 		}
 		m, v := o.expAvg[i].Data(), o.expAvgSq[i].Data()
 		if n := len(val); n < parallelMin {
-			adamUpdate(val, grad, m, v, c)
+			kernels.AdamUpdate(val, grad[:n], m, v, c)
 		} else {
 			adamParallel(val, grad, m, v, c)
 		}
 	}
 }
 
-// adamParallel runs adamUpdate over the worker pool. It is a separate
-// function so that only this path allocates its closure.
-func adamParallel(p, g, m, v []float32, c adamCoef) {
-	parallel(len(p), func(lo, hi int) { adamUpdate(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], c) })
-}
-
-// adamCoef holds one parameter step's float32 coefficients.
-type adamCoef struct {
-	beta1, beta2, oneMinB1, oneMinB2 float32
-	stepSize, bc2Sqrt, eps           float32
-	wd                               float32 // L2 weight decay (Adam)
-	decay                            float32 // 1 − lr·weightDecay (AdamW), else 1
-}
-
-// adamUpdate is the Adam update of one parameter slice p with gradient g and
-// moment averages m, v, in PyTorch's order of operations.
-func adamUpdate(p, g, m, v []float32, c adamCoef) {
-	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
-	for i, pi := range p {
-		pi *= c.decay
-		gi := g[i] + c.wd*pi
-		mi := m[i]*c.beta1 + c.oneMinB1*gi
-		vi := v[i]*c.beta2 + c.oneMinB2*(gi*gi)
-		m[i], v[i] = mi, vi
-		denom := float32(math.Sqrt(float64(vi)))/c.bc2Sqrt + c.eps
-		p[i] = pi - c.stepSize*(mi/denom)
-	}
+// adamParallel runs kernels.AdamUpdate (the update in PyTorch's order of
+// operations) over the worker pool. It is a separate function so that only
+// this path allocates its closure.
+func adamParallel(p, g, m, v []float32, c kernels.AdamCoef) {
+	parallel(len(p), func(lo, hi int) { kernels.AdamUpdate(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], c) })
 }

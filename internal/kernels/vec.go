@@ -1,5 +1,7 @@
 package kernels
 
+import "math"
+
 // Elementwise kernels over float32 slices: the loops of tensor's
 // elementwise ops, the activations, batch normalization and the optimizers.
 // Each exported function checks its lengths, then runs the fastest path the
@@ -177,6 +179,57 @@ func SGDMomentum(p, g, buf []float32, lr, wd, mom, damp float32, nesterov bool) 
 		sgdNesterov(p, g, buf, lr, wd, mom)
 	} else {
 		sgdStep(p, buf, lr)
+	}
+}
+
+// AdamCoef holds one Adam or AdamW step's coefficients for [AdamUpdate].
+type AdamCoef struct {
+	Beta1, Beta2, OneMinB1, OneMinB2 float32
+	StepSize, BC2Sqrt, Eps           float32 // lr/(1−β1ᵗ), √(1−β2ᵗ), ε
+	WD                               float32 // L2 weight decay (Adam)
+	Decay                            float32 // 1 − lr·weight decay (AdamW), else 1
+}
+
+// AdamUpdate is one Adam step (PyTorch's order of operations) on the
+// parameters p, their gradient g and moment averages m and v. It is
+//
+//	for i := range p {
+//		pi := p[i] * c.Decay
+//		gi := g[i] + c.WD*pi
+//		m[i] = m[i]*c.Beta1 + c.OneMinB1*gi
+//		v[i] = v[i]*c.Beta2 + c.OneMinB2*(gi*gi)
+//		denom := float32(math.Sqrt(float64(v[i])))/c.BC2Sqrt + c.Eps
+//		p[i] = pi - c.StepSize*(m[i]/denom)
+//	}
+//
+// with every operation rounded separately, as written, on every path (the
+// vector kernels use no fused multiply-add here).
+func AdamUpdate(p, g, m, v []float32, c AdamCoef) {
+	checkVec("AdamUpdate", len(p), len(g), len(m))
+	checkVec("AdamUpdate", len(p), len(v), len(p))
+	adamM(m, g, p, c.Decay, c.WD, c.Beta1, c.OneMinB1)
+	adamV(v, g, p, c.Decay, c.WD, c.Beta2, c.OneMinB2)
+	adamStep(p, m, v, c.Decay, c.StepSize, c.BC2Sqrt, c.Eps)
+}
+
+func adamMGeneric(m, g, p []float32, decay, wd, beta1, oneMinB1 float32) {
+	for i, mi := range m {
+		gi := g[i] + wd*(p[i]*decay)
+		m[i] = mi*beta1 + oneMinB1*gi
+	}
+}
+
+func adamVGeneric(v, g, p []float32, decay, wd, beta2, oneMinB2 float32) {
+	for i, vi := range v {
+		gi := g[i] + wd*(p[i]*decay)
+		v[i] = vi*beta2 + oneMinB2*(gi*gi)
+	}
+}
+
+func adamStepGeneric(p, m, v []float32, decay, stepSize, bc2Sqrt, eps float32) {
+	for i, pi := range p {
+		denom := float32(math.Sqrt(float64(v[i])))/bc2Sqrt + eps
+		p[i] = pi*decay - stepSize*(m[i]/denom)
 	}
 }
 

@@ -192,3 +192,36 @@ func sgdNesterov(p, g, buf []float32, lr, wd, mom float32) {
 	}
 	sgdNesterovGeneric(p[k:], g[k:], buf[k:], lr, wd, mom)
 }
+
+func adamM(m, g, p []float32, decay, wd, beta1, oneMinB1 float32) {
+	k := vecSplit(len(m))
+	switch vecUse {
+	case isaAVX512:
+		adamMAVX512(m[:k], g[:k], p[:k], decay, wd, beta1, oneMinB1)
+	case isaAVX2:
+		adamMAVX2(m[:k], g[:k], p[:k], decay, wd, beta1, oneMinB1)
+	}
+	adamMGeneric(m[k:], g[k:], p[k:], decay, wd, beta1, oneMinB1)
+}
+
+func adamV(v, g, p []float32, decay, wd, beta2, oneMinB2 float32) {
+	k := vecSplit(len(v))
+	switch vecUse {
+	case isaAVX512:
+		adamVAVX512(v[:k], g[:k], p[:k], decay, wd, beta2, oneMinB2)
+	case isaAVX2:
+		adamVAVX2(v[:k], g[:k], p[:k], decay, wd, beta2, oneMinB2)
+	}
+	adamVGeneric(v[k:], g[k:], p[k:], decay, wd, beta2, oneMinB2)
+}
+
+func adamStep(p, m, v []float32, decay, stepSize, bc2Sqrt, eps float32) {
+	k := vecSplit(len(p))
+	switch vecUse {
+	case isaAVX512:
+		adamStepAVX512(p[:k], m[:k], v[:k], decay, stepSize, bc2Sqrt, eps)
+	case isaAVX2:
+		adamStepAVX2(p[:k], m[:k], v[:k], decay, stepSize, bc2Sqrt, eps)
+	}
+	adamStepGeneric(p[k:], m[k:], v[k:], decay, stepSize, bc2Sqrt, eps)
+}

@@ -532,6 +532,237 @@ done:
 	VZEROUPPER
 	RET
 
+// func adamMAVX512(m []float32, g []float32, p []float32, decay float32, wd float32, beta1 float32, oneMinB1 float32)
+// Requires: AVX, AVX512F
+TEXT ·adamMAVX512(SB), NOSPLIT, $0-88
+	MOVQ         m_len+8(FP), AX
+	MOVQ         m_base+0(FP), CX
+	MOVQ         m_base+0(FP), DX
+	MOVQ         g_base+24(FP), BX
+	MOVQ         p_base+48(FP), SI
+	VBROADCASTSS decay+72(FP), Z0
+	VBROADCASTSS wd+76(FP), Z1
+	VBROADCASTSS beta1+80(FP), Z2
+	VBROADCASTSS oneMinB1+84(FP), Z3
+
+loop4:
+	CMPQ    AX, $0x00000040
+	JB      loop1
+	VMULPS  (SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  (BX), Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  (DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, (CX)
+	VMULPS  64(SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  64(BX), Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  64(DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, 64(CX)
+	VMULPS  128(SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  128(BX), Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  128(DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, 128(CX)
+	VMULPS  192(SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  192(BX), Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  192(DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000010
+	JB      done
+	VMULPS  (SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  (BX), Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  (DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func adamVAVX512(v []float32, g []float32, p []float32, decay float32, wd float32, beta2 float32, oneMinB2 float32)
+// Requires: AVX, AVX512F
+TEXT ·adamVAVX512(SB), NOSPLIT, $0-88
+	MOVQ         v_len+8(FP), AX
+	MOVQ         v_base+0(FP), CX
+	MOVQ         v_base+0(FP), DX
+	MOVQ         g_base+24(FP), BX
+	MOVQ         p_base+48(FP), SI
+	VBROADCASTSS decay+72(FP), Z0
+	VBROADCASTSS wd+76(FP), Z1
+	VBROADCASTSS beta2+80(FP), Z2
+	VBROADCASTSS oneMinB2+84(FP), Z3
+
+loop4:
+	CMPQ    AX, $0x00000040
+	JB      loop1
+	VMULPS  (SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  (BX), Z4, Z4
+	VMULPS  Z4, Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  (DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, (CX)
+	VMULPS  64(SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  64(BX), Z4, Z4
+	VMULPS  Z4, Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  64(DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, 64(CX)
+	VMULPS  128(SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  128(BX), Z4, Z4
+	VMULPS  Z4, Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  128(DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, 128(CX)
+	VMULPS  192(SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  192(BX), Z4, Z4
+	VMULPS  Z4, Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  192(DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000010
+	JB      done
+	VMULPS  (SI), Z0, Z4
+	VMULPS  Z1, Z4, Z4
+	VADDPS  (BX), Z4, Z4
+	VMULPS  Z4, Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMULPS  (DX), Z2, Z5
+	VADDPS  Z4, Z5, Z4
+	VMOVUPS Z4, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func adamStepAVX512(p []float32, m []float32, v []float32, decay float32, stepSize float32, bc2Sqrt float32, eps float32)
+// Requires: AVX, AVX512F
+TEXT ·adamStepAVX512(SB), NOSPLIT, $0-88
+	MOVQ         p_len+8(FP), AX
+	MOVQ         p_base+0(FP), CX
+	MOVQ         p_base+0(FP), DX
+	MOVQ         m_base+24(FP), BX
+	MOVQ         v_base+48(FP), SI
+	VBROADCASTSS decay+72(FP), Z0
+	VBROADCASTSS stepSize+76(FP), Z1
+	VBROADCASTSS bc2Sqrt+80(FP), Z2
+	VBROADCASTSS eps+84(FP), Z3
+
+loop4:
+	CMPQ    AX, $0x00000040
+	JB      loop1
+	VSQRTPS (SI), Z4
+	VDIVPS  Z2, Z4, Z4
+	VADDPS  Z3, Z4, Z4
+	VMOVUPS (BX), Z5
+	VDIVPS  Z4, Z5, Z4
+	VMULPS  Z1, Z4, Z4
+	VMULPS  (DX), Z0, Z5
+	VSUBPS  Z4, Z5, Z4
+	VMOVUPS Z4, (CX)
+	VSQRTPS 64(SI), Z4
+	VDIVPS  Z2, Z4, Z4
+	VADDPS  Z3, Z4, Z4
+	VMOVUPS 64(BX), Z5
+	VDIVPS  Z4, Z5, Z4
+	VMULPS  Z1, Z4, Z4
+	VMULPS  64(DX), Z0, Z5
+	VSUBPS  Z4, Z5, Z4
+	VMOVUPS Z4, 64(CX)
+	VSQRTPS 128(SI), Z4
+	VDIVPS  Z2, Z4, Z4
+	VADDPS  Z3, Z4, Z4
+	VMOVUPS 128(BX), Z5
+	VDIVPS  Z4, Z5, Z4
+	VMULPS  Z1, Z4, Z4
+	VMULPS  128(DX), Z0, Z5
+	VSUBPS  Z4, Z5, Z4
+	VMOVUPS Z4, 128(CX)
+	VSQRTPS 192(SI), Z4
+	VDIVPS  Z2, Z4, Z4
+	VADDPS  Z3, Z4, Z4
+	VMOVUPS 192(BX), Z5
+	VDIVPS  Z4, Z5, Z4
+	VMULPS  Z1, Z4, Z4
+	VMULPS  192(DX), Z0, Z5
+	VSUBPS  Z4, Z5, Z4
+	VMOVUPS Z4, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	ADDQ    $0x00000100, BX
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000010
+	JB      done
+	VSQRTPS (SI), Z4
+	VDIVPS  Z2, Z4, Z4
+	VADDPS  Z3, Z4, Z4
+	VMOVUPS (BX), Z5
+	VDIVPS  Z4, Z5, Z4
+	VMULPS  Z1, Z4, Z4
+	VMULPS  (DX), Z0, Z5
+	VSUBPS  Z4, Z5, Z4
+	VMOVUPS Z4, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
 // func sgdNesterovAVX512(p []float32, g []float32, buf []float32, lr float32, wd float32, mom float32)
 // Requires: AVX, AVX512F
 TEXT ·sgdNesterovAVX512(SB), NOSPLIT, $0-84
@@ -1293,6 +1524,237 @@ loop1:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DX
 	ADDQ    $0x00000020, BX
+	SUBQ    $0x00000008, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func adamMAVX2(m []float32, g []float32, p []float32, decay float32, wd float32, beta1 float32, oneMinB1 float32)
+// Requires: AVX
+TEXT ·adamMAVX2(SB), NOSPLIT, $0-88
+	MOVQ         m_len+8(FP), AX
+	MOVQ         m_base+0(FP), CX
+	MOVQ         m_base+0(FP), DX
+	MOVQ         g_base+24(FP), BX
+	MOVQ         p_base+48(FP), SI
+	VBROADCASTSS decay+72(FP), Y0
+	VBROADCASTSS wd+76(FP), Y1
+	VBROADCASTSS beta1+80(FP), Y2
+	VBROADCASTSS oneMinB1+84(FP), Y3
+
+loop4:
+	CMPQ    AX, $0x00000020
+	JB      loop1
+	VMULPS  (SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  (BX), Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  (DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, (CX)
+	VMULPS  32(SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  32(BX), Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  32(DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, 32(CX)
+	VMULPS  64(SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  64(BX), Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  64(DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, 64(CX)
+	VMULPS  96(SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  96(BX), Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  96(DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, 96(CX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000008
+	JB      done
+	VMULPS  (SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  (BX), Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  (DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func adamVAVX2(v []float32, g []float32, p []float32, decay float32, wd float32, beta2 float32, oneMinB2 float32)
+// Requires: AVX
+TEXT ·adamVAVX2(SB), NOSPLIT, $0-88
+	MOVQ         v_len+8(FP), AX
+	MOVQ         v_base+0(FP), CX
+	MOVQ         v_base+0(FP), DX
+	MOVQ         g_base+24(FP), BX
+	MOVQ         p_base+48(FP), SI
+	VBROADCASTSS decay+72(FP), Y0
+	VBROADCASTSS wd+76(FP), Y1
+	VBROADCASTSS beta2+80(FP), Y2
+	VBROADCASTSS oneMinB2+84(FP), Y3
+
+loop4:
+	CMPQ    AX, $0x00000020
+	JB      loop1
+	VMULPS  (SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  (BX), Y4, Y4
+	VMULPS  Y4, Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  (DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, (CX)
+	VMULPS  32(SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  32(BX), Y4, Y4
+	VMULPS  Y4, Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  32(DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, 32(CX)
+	VMULPS  64(SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  64(BX), Y4, Y4
+	VMULPS  Y4, Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  64(DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, 64(CX)
+	VMULPS  96(SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  96(BX), Y4, Y4
+	VMULPS  Y4, Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  96(DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, 96(CX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000008
+	JB      done
+	VMULPS  (SI), Y0, Y4
+	VMULPS  Y1, Y4, Y4
+	VADDPS  (BX), Y4, Y4
+	VMULPS  Y4, Y4, Y4
+	VMULPS  Y3, Y4, Y4
+	VMULPS  (DX), Y2, Y5
+	VADDPS  Y4, Y5, Y4
+	VMOVUPS Y4, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func adamStepAVX2(p []float32, m []float32, v []float32, decay float32, stepSize float32, bc2Sqrt float32, eps float32)
+// Requires: AVX
+TEXT ·adamStepAVX2(SB), NOSPLIT, $0-88
+	MOVQ         p_len+8(FP), AX
+	MOVQ         p_base+0(FP), CX
+	MOVQ         p_base+0(FP), DX
+	MOVQ         m_base+24(FP), BX
+	MOVQ         v_base+48(FP), SI
+	VBROADCASTSS decay+72(FP), Y0
+	VBROADCASTSS stepSize+76(FP), Y1
+	VBROADCASTSS bc2Sqrt+80(FP), Y2
+	VBROADCASTSS eps+84(FP), Y3
+
+loop4:
+	CMPQ    AX, $0x00000020
+	JB      loop1
+	VSQRTPS (SI), Y4
+	VDIVPS  Y2, Y4, Y4
+	VADDPS  Y3, Y4, Y4
+	VMOVUPS (BX), Y5
+	VDIVPS  Y4, Y5, Y4
+	VMULPS  Y1, Y4, Y4
+	VMULPS  (DX), Y0, Y5
+	VSUBPS  Y4, Y5, Y4
+	VMOVUPS Y4, (CX)
+	VSQRTPS 32(SI), Y4
+	VDIVPS  Y2, Y4, Y4
+	VADDPS  Y3, Y4, Y4
+	VMOVUPS 32(BX), Y5
+	VDIVPS  Y4, Y5, Y4
+	VMULPS  Y1, Y4, Y4
+	VMULPS  32(DX), Y0, Y5
+	VSUBPS  Y4, Y5, Y4
+	VMOVUPS Y4, 32(CX)
+	VSQRTPS 64(SI), Y4
+	VDIVPS  Y2, Y4, Y4
+	VADDPS  Y3, Y4, Y4
+	VMOVUPS 64(BX), Y5
+	VDIVPS  Y4, Y5, Y4
+	VMULPS  Y1, Y4, Y4
+	VMULPS  64(DX), Y0, Y5
+	VSUBPS  Y4, Y5, Y4
+	VMOVUPS Y4, 64(CX)
+	VSQRTPS 96(SI), Y4
+	VDIVPS  Y2, Y4, Y4
+	VADDPS  Y3, Y4, Y4
+	VMOVUPS 96(BX), Y5
+	VDIVPS  Y4, Y5, Y4
+	VMULPS  Y1, Y4, Y4
+	VMULPS  96(DX), Y0, Y5
+	VSUBPS  Y4, Y5, Y4
+	VMOVUPS Y4, 96(CX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000008
+	JB      done
+	VSQRTPS (SI), Y4
+	VDIVPS  Y2, Y4, Y4
+	VADDPS  Y3, Y4, Y4
+	VMOVUPS (BX), Y5
+	VDIVPS  Y4, Y5, Y4
+	VMULPS  Y1, Y4, Y4
+	VMULPS  (DX), Y0, Y5
+	VSUBPS  Y4, Y5, Y4
+	VMOVUPS Y4, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
 	SUBQ    $0x00000008, AX
 	JMP     loop1
 

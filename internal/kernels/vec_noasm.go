@@ -26,3 +26,13 @@ func sgdStep(p, buf []float32, lr float32)              { sgdStepGeneric(p, buf,
 func sgdNesterov(p, g, buf []float32, lr, wd, mom float32) {
 	sgdNesterovGeneric(p, g, buf, lr, wd, mom)
 }
+
+func adamM(m, g, p []float32, decay, wd, beta1, oneMinB1 float32) {
+	adamMGeneric(m, g, p, decay, wd, beta1, oneMinB1)
+}
+func adamV(v, g, p []float32, decay, wd, beta2, oneMinB2 float32) {
+	adamVGeneric(v, g, p, decay, wd, beta2, oneMinB2)
+}
+func adamStep(p, m, v []float32, decay, stepSize, bc2Sqrt, eps float32) {
+	adamStepGeneric(p, m, v, decay, stepSize, bc2Sqrt, eps)
+}

@@ -59,6 +59,21 @@ func sgdBufAVX512(buf []float32, g []float32, p []float32, wd float32, mom float
 //go:noescape
 func sgdStepAVX512(p []float32, buf []float32, lr float32)
 
+// adamMAVX512 computes m = m·beta1 + oneMinB1·(g + wd·(p·decay)) (unfused) over whole 64-byte vectors of len(m) rounded down to 16.
+//
+//go:noescape
+func adamMAVX512(m []float32, g []float32, p []float32, decay float32, wd float32, beta1 float32, oneMinB1 float32)
+
+// adamVAVX512 computes v = v·beta2 + oneMinB2·(gi·gi), gi = g + wd·(p·decay) (unfused) over whole 64-byte vectors of len(v) rounded down to 16.
+//
+//go:noescape
+func adamVAVX512(v []float32, g []float32, p []float32, decay float32, wd float32, beta2 float32, oneMinB2 float32)
+
+// adamStepAVX512 computes p = p·decay − stepSize·(m/(√v/bc2Sqrt + eps)) (unfused) over whole 64-byte vectors of len(p) rounded down to 16.
+//
+//go:noescape
+func adamStepAVX512(p []float32, m []float32, v []float32, decay float32, stepSize float32, bc2Sqrt float32, eps float32)
+
 // sgdNesterovAVX512 computes p = p − lr·((g + wd·p) + mom·buf) (unfused) over whole 64-byte vectors of len(p) rounded down to 16.
 //
 //go:noescape
@@ -133,6 +148,21 @@ func sgdBufAVX2(buf []float32, g []float32, p []float32, wd float32, mom float32
 //
 //go:noescape
 func sgdStepAVX2(p []float32, buf []float32, lr float32)
+
+// adamMAVX2 computes m = m·beta1 + oneMinB1·(g + wd·(p·decay)) (unfused) over whole 32-byte vectors of len(m) rounded down to 8.
+//
+//go:noescape
+func adamMAVX2(m []float32, g []float32, p []float32, decay float32, wd float32, beta1 float32, oneMinB1 float32)
+
+// adamVAVX2 computes v = v·beta2 + oneMinB2·(gi·gi), gi = g + wd·(p·decay) (unfused) over whole 32-byte vectors of len(v) rounded down to 8.
+//
+//go:noescape
+func adamVAVX2(v []float32, g []float32, p []float32, decay float32, wd float32, beta2 float32, oneMinB2 float32)
+
+// adamStepAVX2 computes p = p·decay − stepSize·(m/(√v/bc2Sqrt + eps)) (unfused) over whole 32-byte vectors of len(p) rounded down to 8.
+//
+//go:noescape
+func adamStepAVX2(p []float32, m []float32, v []float32, decay float32, stepSize float32, bc2Sqrt float32, eps float32)
 
 // sgdNesterovAVX2 computes p = p − lr·((g + wd·p) + mom·buf) (unfused) over whole 32-byte vectors of len(p) rounded down to 8.
 //

@@ -60,6 +60,9 @@ func main() {
 		elementwise(s, "reluBackward", "func(dx, g, x []float32)", "dx = g where x > 0, else 0", "dx", []string{"g", "x"}, reluBackwardBody)
 		elementwise(s, "sgdBuf", "func(buf, g, p []float32, wd, mom, damp float32)", "buf = buf·mom + damp·(g + wd·p) (unfused, as the Go loop rounds)", "buf", []string{"buf", "g", "p"}, sgdBufBody)
 		elementwise(s, "sgdStep", "func(p, buf []float32, lr float32)", "p = p − lr·buf", "p", []string{"p", "buf"}, sgdStepBody)
+		elementwise(s, "adamM", "func(m, g, p []float32, decay, wd, beta1, oneMinB1 float32)", "m = m·beta1 + oneMinB1·(g + wd·(p·decay)) (unfused)", "m", []string{"m", "g", "p"}, adamMBody)
+		elementwise(s, "adamV", "func(v, g, p []float32, decay, wd, beta2, oneMinB2 float32)", "v = v·beta2 + oneMinB2·(gi·gi), gi = g + wd·(p·decay) (unfused)", "v", []string{"v", "g", "p"}, adamVBody)
+		elementwise(s, "adamStep", "func(p, m, v []float32, decay, stepSize, bc2Sqrt, eps float32)", "p = p·decay − stepSize·(m/(√v/bc2Sqrt + eps)) (unfused)", "p", []string{"p", "m", "v"}, adamStepBody)
 		elementwise(s, "sgdNesterov", "func(p, g, buf []float32, lr, wd, mom float32)", "p = p − lr·((g + wd·p) + mom·buf) (unfused)", "p", []string{"p", "g", "buf"}, sgdNesterovBody)
 		for _, r := range reductions {
 			reduce64(s, r)
@@ -200,7 +203,7 @@ func axpbyDevBody(s isa) func([]Op, VecVirtual) {
 	}
 }
 
-// The SGD bodies round as the plain Go update does (optim.sgdUpdate): a
+// The SGD bodies round as the plain Go update does (sgdBufGeneric …): a
 // separate multiply and add for every term, no fused multiply-add, so the
 // vector and scalar paths give the same bits.
 
@@ -237,6 +240,54 @@ func sgdNesterovBody(s isa) func([]Op, VecVirtual) {
 		VMULPS(lr, t, t)
 		VMOVUPS(in[0], u)
 		VSUBPS(t, u, t) // p − lr·d
+	}
+}
+
+// The Adam bodies round as the plain Go update does (adamStepGeneric …):
+// separate multiplies and adds, an IEEE square root and division, so the
+// vector and scalar paths give the same bits. adamGrad emits
+// t = g + wd·(p·decay).
+func adamGrad(s isa, p, g Op, decay, wd, t VecVirtual) {
+	VMULPS(p, decay, t) // pi = p·decay
+	VMULPS(wd, t, t)
+	VADDPS(g, t, t)
+}
+
+func adamMBody(s isa) func([]Op, VecVirtual) {
+	decay, wd, b1, omb1 := broadcastSS(s, "decay"), broadcastSS(s, "wd"), broadcastSS(s, "beta1"), broadcastSS(s, "oneMinB1")
+	return func(in []Op, t VecVirtual) {
+		u := s.vec()
+		adamGrad(s, in[2], in[1], decay, wd, t)
+		VMULPS(omb1, t, t)
+		VMULPS(in[0], b1, u)
+		VADDPS(t, u, t) // m·beta1 + oneMinB1·gi
+	}
+}
+
+func adamVBody(s isa) func([]Op, VecVirtual) {
+	decay, wd, b2, omb2 := broadcastSS(s, "decay"), broadcastSS(s, "wd"), broadcastSS(s, "beta2"), broadcastSS(s, "oneMinB2")
+	return func(in []Op, t VecVirtual) {
+		u := s.vec()
+		adamGrad(s, in[2], in[1], decay, wd, t)
+		VMULPS(t, t, t) // gi·gi
+		VMULPS(omb2, t, t)
+		VMULPS(in[0], b2, u)
+		VADDPS(t, u, t) // v·beta2 + oneMinB2·(gi·gi)
+	}
+}
+
+func adamStepBody(s isa) func([]Op, VecVirtual) {
+	decay, step, bc2, eps := broadcastSS(s, "decay"), broadcastSS(s, "stepSize"), broadcastSS(s, "bc2Sqrt"), broadcastSS(s, "eps")
+	return func(in []Op, t VecVirtual) {
+		u := s.vec()
+		VSQRTPS(in[2], t)
+		VDIVPS(bc2, t, t) // √v / bc2Sqrt
+		VADDPS(eps, t, t) // denom
+		VMOVUPS(in[1], u)
+		VDIVPS(t, u, t)         // m / denom
+		VMULPS(step, t, t)      // stepSize·(m/denom)
+		VMULPS(in[0], decay, u) // pi = p·decay
+		VSUBPS(t, u, t)         // pi − …
 	}
 }
 
