@@ -156,12 +156,7 @@ func gen(k kernel) {
 				PREFETCHT0(Mem{Base: bp, Disp: u*nr*4 + prefetchB + off})
 			}
 		}
-		for i := 0; i < mr; i++ {
-			VBROADCASTSS(Mem{Base: ap, Disp: (u*mr + i) * 4}, t)
-			for v := 0; v < nv; v++ {
-				VFMADD231PS(bv(v), t, acc(i, v))
-			}
-		}
+		rank1(mr, nv, ap, u, t, bv, acc)
 	}
 
 	Comment("Main loop: unroll k steps per pass.")
@@ -281,12 +276,7 @@ func genIndirect(k kernel) {
 		for v := 0; v < nv; v++ {
 			VMOVUPS(Mem{Base: bp, Index: idx, Scale: 4, Disp: v * vb}, bv(v))
 		}
-		for i := 0; i < mr; i++ {
-			VBROADCASTSS(Mem{Base: ap, Disp: (u*mr + i) * 4}, t)
-			for v := 0; v < nv; v++ {
-				VFMADD231PS(bv(v), t, acc(i, v))
-			}
-		}
+		rank1(mr, nv, ap, u, t, bv, acc)
 	}
 	Comment("Main loop: unroll k steps per pass.")
 	SUBQ(U8(unroll), n)
@@ -413,4 +403,16 @@ func genDot(d dotKernel) {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// rank1 emits k step u's update of the tile: each of the mr values of A's
+// packed panel at ap, broadcast into t, times B's nv vectors bv, added to
+// the accumulators.
+func rank1(mr, nv int, ap GPPhysical, u int, t VecPhysical, bv func(int) VecPhysical, acc func(i, v int) VecPhysical) {
+	for i := 0; i < mr; i++ {
+		VBROADCASTSS(Mem{Base: ap, Disp: (u*mr + i) * 4}, t)
+		for v := 0; v < nv; v++ {
+			VFMADD231PS(bv(v), t, acc(i, v))
+		}
+	}
 }
