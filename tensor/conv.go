@@ -21,8 +21,8 @@ import (
 //     conv_winograd.go): forward, and the input gradient as the forward of dy
 //     with the transposed, flipped filter. Chosen by winogradWins.
 //   - Direct (conv_gemm.go, smallPays): one-group stride-1 layers with at
-//     least one image per thread. The images are stacked, padded, one
-//     under the other in each channel's plane (kernels.SmallConv), so the
+//     least one image per thread. The images are laid out padded, side by
+//     side, in each channel's plane (kernels.SmallConv), so the
 //     unfolded input's row for tap (c, kh, kw) is a contiguous run of that
 //     plane: the indirect micro-kernels read it in place, nothing but the
 //     weights is packed, and the "wide" output columns that fall in the
