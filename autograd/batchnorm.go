@@ -50,9 +50,43 @@ func BatchNormReLU(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 	return batchNorm(x, gamma, beta, runMean, runVar, training, momentum, eps, true)
 }
 
+// BatchNormReLUMaxPool2d is MaxPool2d(BatchNormReLU(x, …), p) in one
+// operation when p is a 2×2 window of stride 2 without padding (a fused
+// kernel pools the normalized values in registers: neither the normalized
+// nor the rectified tensor is stored, the saved state is x, the pooled
+// output and its winners); otherwise, and on a tape that traces, it is
+// those operations. Forward values are the bits of the separate
+// operations; so are the gradients, whose backward builds each channel's
+// masked gradient from the pooled one (the ReLU's mask at a winner is its
+// pooled value > 0) where the separate operations scatter it into a
+// full-size tensor first.
+func BatchNormReLUMaxPool2d(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, p tensor.PoolParams) *Var {
+	if !fusedPoolOK(x, p) {
+		return MaxPool2d(BatchNormReLU(x, gamma, beta, runMean, runVar, training, momentum, eps), p)
+	}
+	return batchNormPool(x, gamma, beta, runMean, runVar, training, momentum, eps, true, &p)
+}
+
+// fusedPoolOK reports whether BatchNormReLUMaxPool2d fuses: 2×2 windows of
+// stride 2 without padding on a 4-D input, not traced.
+func fusedPoolOK(x *Var, p tensor.PoolParams) bool {
+	if t := x.tape; (t != nil && t.Trace != nil) || x.Value.Dims() != 4 {
+		return false
+	}
+	p = p.WithDefaults()
+	return p.Kernel == [2]int{2, 2} && p.Stride == [2]int{2, 2} && p.Pad == [2]int{} && !p.CeilMode &&
+		x.Value.Dim(2) >= 2 && x.Value.Dim(3) >= 2
+}
+
 // batchNorm is BatchNorm, followed by a ReLU when relu is set (see
 // BatchNormReLU), without the trace.
 func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, relu bool) *Var {
+	return batchNormPool(x, gamma, beta, runMean, runVar, training, momentum, eps, relu, nil)
+}
+
+// batchNormPool is batchNorm, then with pool (2×2, stride 2, no padding:
+// see fusedPoolOK; relu set) the max pool (BatchNormReLUMaxPool2d).
+func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, relu bool, pool *tensor.PoolParams) *Var {
 	shape := x.Value.Shape()
 	if len(shape) < 2 {
 		panic(tensor.ShapeErrorf("autograd: BatchNorm of shape %v: want (N,C), (N,C,L) or (N,C,H,W)", shape))
@@ -84,7 +118,18 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 
 	xd := x.Value.Contiguous().Data() // (N, C, S)
 	gd, bd := optData(gamma), optData(beta)
+	// With pool: out (N, C, OH, OW), the planes' winners arg (flat indices
+	// in their H×W plane), ps floats per pooled plane.
+	var pg kernels.PoolGeom
+	var arg []int32
+	ps := s
 	out := x.Value.Arena().Empty(shape...)
+	if pool != nil {
+		pg = pool.Geom("BatchNormReLUMaxPool2d", shape)
+		ps = pg.OutH * pg.OutW
+		out = x.Value.Arena().Empty(n, c, pg.OutH, pg.OutW)
+		arg = make([]int32, n*c*ps)
+	}
 	od := out.Data()
 	mean := make([]float32, c)   // μ per channel
 	invStd := make([]float32, c) // 1/√(σ²+eps) per channel
@@ -121,9 +166,15 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 			if bd != nil {
 				b += bd[ch]
 			}
-			if relu {
+			switch {
+			case pool != nil:
+				for i := range n {
+					xi, oi := (i*c+ch)*s, (i*c+ch)*ps
+					kernels.AffineReLUMaxPool2x2(pg, a, b, xd[xi:xi+s], od[oi:oi+ps], arg[oi:oi+ps])
+				}
+			case relu:
 				kernels.AffineReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs) // the ReLU in registers
-			} else {
+			default:
 				kernels.AffinePlanes(n, s, od[o:], cs, a, b, xd[o:], cs)
 			}
 		}
@@ -165,10 +216,17 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 				mu, inv := mean[ch], invStd[ch]
 				o := ch * s // the channel's first plane
 				// The channel's gradient: n planes of s, gstride apart.
-				gs, gstride := gt[o:], cs
-				if relu {
+				var gs []float32
+				gstride := cs
+				switch {
+				case pool != nil: // gt is (N, C, OH, OW)
+					gs, gstride = *masked, s
+					unpoolMasked(n, s, ps, gs, gt[ch*ps:], od[ch*ps:], arg[ch*ps:], c*ps)
+				case relu:
 					gs, gstride = *masked, s
 					kernels.ReLUBackwardPlanes(n, s, gs, s, gt[o:], cs, od[o:], cs)
+				default:
+					gs = gt[o:]
 				}
 				sumG := kernels.Sum64Planes(n, s, gs, gstride)
 				sumGX := kernels.DotDev64Planes(n, s, gs, gstride, xd[o:], cs, float64(mu)) * float64(inv)
@@ -203,6 +261,26 @@ func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 			beta.addGrad(dbeta)
 		}
 	}, x, gamma, beta)
+}
+
+// unpoolMasked writes n planes of s floats to dst (s apart): each pooled
+// gradient g[o] at its window's winner arg[o] where the pooled value
+// out[o] > 0, zero elsewhere. g, out and arg hold n planes of ps, stride
+// apart. These are the bits of the separate operations: MaxPool2d's
+// backward adds g[o] to a cleared plane (0 + g[o], so −0 becomes 0), and
+// the ReLU's backward keeps it where the rectified value at the winner,
+// the pooled value, is positive.
+func unpoolMasked(n, s, ps int, dst, g, out []float32, arg []int32, stride int) {
+	for i := range n {
+		d := dst[i*s : (i+1)*s]
+		clear(d)
+		gi, oi, ai := g[i*stride:i*stride+ps], out[i*stride:i*stride+ps], arg[i*stride:i*stride+ps]
+		for o, w := range ai {
+			if oi[o] > 0 {
+				d[w] = 0 + gi[o]
+			}
+		}
+	}
 }
 
 // varValue is v.Value, or nil for a nil v.

@@ -3,6 +3,7 @@ package autograd
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -271,5 +272,85 @@ func TestBatchNormEmptyBatch(t *testing.T) {
 				t.Fatalf("relu=%v: γ, β gradients %v, %v, want zeros", relu, gamma.Grad, beta.Grad)
 			}
 		}
+	}
+}
+
+// TestBatchNormReLUMaxPool2d checks the fused batch norm + ReLU + 2×2 max
+// pool against the three operations, bit for bit: outputs, running
+// statistics and the gradients of x, gamma and beta, in training and
+// evaluation mode, with and without affine parameters, on planes of even
+// and odd sizes (a last row or column no window covers), with ties at
+// zero, a NaN, and pool parameters it does not fuse (which must give the
+// same results by the composition).
+func TestBatchNormReLUMaxPool2d(t *testing.T) {
+	pools := []tensor.PoolParams{
+		{Kernel: [2]int{2, 2}},
+		{Kernel: [2]int{2, 2}, Stride: [2]int{2, 2}},
+		{Kernel: [2]int{3, 3}, Stride: [2]int{2, 2}, Pad: [2]int{1, 1}},
+		{Kernel: [2]int{2, 2}, CeilMode: true},
+	}
+	for _, shape := range [][]int{{2, 3, 4, 4}, {3, 2, 7, 9}, {5, 4, 14, 14}, {4, 2, 2, 3}, {2, 3, 33, 18}} {
+		for pi, p := range pools {
+			for _, training := range []bool{true, false} {
+				for _, affine := range []bool{true, false} {
+					c := shape[1]
+					x := rnd(31, shape...)
+					xd := x.Data()
+					xd[0], xd[1], xd[len(xd)/2] = 0, 0, float32(math.NaN())
+					var g *tensor.Tensor
+					run := func(fused bool) (y *tensor.Tensor, grads []*tensor.Tensor, rm, rv *tensor.Tensor) {
+						rm, rv = rnd(4, c), positive(5, c)
+						xv := Param(x.Clone())
+						var gamma, beta *Var
+						if affine {
+							gamma, beta = Param(tensor.AddScalar(rnd(2, c), 1)), Param(rnd(3, c))
+						}
+						var out *Var
+						if fused {
+							out = BatchNormReLUMaxPool2d(xv, gamma, beta, rm, rv, training, 0.1, 1e-5, p)
+						} else {
+							out = MaxPool2d(ReLU(BatchNorm(xv, gamma, beta, rm, rv, training, 0.1, 1e-5)), p)
+						}
+						if g == nil {
+							g = rnd(32, out.Shape()...)
+							gd := g.Data()
+							gd[0] = float32(math.Copysign(0, -1))
+						}
+						Sum(Mul(out, Const(g))).Backward()
+						grads = []*tensor.Tensor{xv.Grad}
+						if affine {
+							grads = append(grads, gamma.Grad, beta.Grad)
+						}
+						return out.Value, grads, rm, rv
+					}
+					y1, g1, rm1, rv1 := run(false)
+					y2, g2, rm2, rv2 := run(true)
+					what := fmt.Sprintf("%v pool %d training=%v affine=%v", shape, pi, training, affine)
+					if !slices.Equal(y1.Shape(), y2.Shape()) {
+						t.Fatalf("%s: fused shape %v, composed %v", what, y2.Shape(), y1.Shape())
+					}
+					same := func(name string, a, b *tensor.Tensor) {
+						ad, bd := a.Data(), b.Data()
+						for i := range ad {
+							if math.Float32bits(ad[i]) != math.Float32bits(bd[i]) {
+								t.Fatalf("%s: %s[%d] fused %v, composed %v", what, name, i, bd[i], ad[i])
+							}
+						}
+					}
+					same("y", y1, y2)
+					same("running mean", rm1, rm2)
+					same("running var", rv1, rv2)
+					for i := range g1 {
+						same(fmt.Sprintf("grad %d", i), g1[i], g2[i])
+					}
+				}
+			}
+		}
+	}
+	var ops []string
+	tape := &Tape{Trace: func(op TraceOp) { ops = append(ops, op.Op.String()) }}
+	BatchNormReLUMaxPool2d(tape.Const(rnd(1, 2, 3, 4, 4)), nil, nil, nil, nil, true, 0.1, 1e-5, pools[0])
+	if strings.Join(ops, ",") != "batchnorm,relu,maxpool2d" {
+		t.Fatalf("traced %v, want the three operations", ops)
 	}
 }

@@ -61,17 +61,24 @@ func newBatchNorm(kind string, c int, ranks ...int) *BatchNorm {
 // Forward normalizes x; in training mode it also updates the running
 // statistics and NumBatchesTracked.
 func (l *BatchNorm) Forward(x *autograd.Var) *autograd.Var {
-	return l.forward(x, false)
+	return l.forward(x, false, nil)
 }
 
 // ForwardReLU is ReLU(l.Forward(x)) as one fused operation
 // ([autograd.BatchNormReLU]): the same values and gradients, one tensor
 // kept instead of two, fewer passes over memory.
 func (l *BatchNorm) ForwardReLU(x *autograd.Var) *autograd.Var {
-	return l.forward(x, true)
+	return l.forward(x, true, nil)
 }
 
-func (l *BatchNorm) forward(x *autograd.Var, relu bool) *autograd.Var {
+// ForwardReLUMaxPool is pool.Forward(ReLU(l.Forward(x))) as one fused
+// operation ([autograd.BatchNormReLUMaxPool2d]): the same values and
+// gradients, neither the normalized nor the rectified tensor kept.
+func (l *BatchNorm) ForwardReLUMaxPool(x *autograd.Var, pool *MaxPool2d) *autograd.Var {
+	return l.forward(x, true, pool)
+}
+
+func (l *BatchNorm) forward(x *autograd.Var, relu bool, pool *MaxPool2d) *autograd.Var {
 	kind := l.kind
 	if kind == "" {
 		kind = "BatchNorm"
@@ -94,7 +101,12 @@ func (l *BatchNorm) forward(x *autograd.Var, relu bool) *autograd.Var {
 	if relu {
 		bn = autograd.BatchNormReLU
 	}
-	y := bn(x, l.Weight, l.Bias, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps)
+	var y *autograd.Var
+	if pool != nil {
+		y = autograd.BatchNormReLUMaxPool2d(x, l.Weight, l.Bias, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps, pool.Params)
+	} else {
+		y = bn(x, l.Weight, l.Bias, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps)
+	}
 	if l.Training && l.NumBatchesTracked != nil {
 		l.NumBatchesTracked.Set(l.NumBatchesTracked.At(0)+1, 0)
 	}

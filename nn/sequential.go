@@ -22,9 +22,16 @@ func (s *Sequential) Append(layers ...Layer) { s.Layers = append(s.Layers, layer
 func (s *Sequential) Forward(x *autograd.Var) *autograd.Var {
 	for i := 0; i < len(s.Layers); i++ {
 		l := s.Layers[i]
-		// A batch norm followed by a ReLU runs fused, unless the tape
-		// watches each child (module hooks, tracing).
+		// A batch norm followed by a ReLU (and a max pool) runs fused,
+		// unless the tape watches each child (module hooks, tracing).
 		if bn, ok := l.(*BatchNorm); ok && i+1 < len(s.Layers) && isReLU(s.Layers[i+1]) && !watched(x) {
+			if i+2 < len(s.Layers) {
+				if mp, ok := s.Layers[i+2].(*MaxPool2d); ok {
+					x = bn.ForwardReLUMaxPool(x, mp)
+					i += 2
+					continue
+				}
+			}
 			x = bn.ForwardReLU(x)
 			i++
 			continue

@@ -25,6 +25,10 @@ func (p PoolParams) WithDefaults() PoolParams {
 	return p
 }
 
+// Geom checks an input shape (N,C,H,W) for pooling op and returns the
+// per-plane geometry, for the fused operations of package autograd.
+func (p PoolParams) Geom(op string, xShape []int) kernels.PoolGeom { return p.geom(op, xShape) }
+
 // geom checks x (N,C,H,W) and returns the per-plane geometry.
 func (p PoolParams) geom(op string, xShape []int) kernels.PoolGeom {
 	if len(xShape) != 4 {

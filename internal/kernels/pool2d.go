@@ -65,7 +65,6 @@ func MaxPool2d(g PoolGeom, x, out []float32, arg []int32) {
 // instead of branches (the data decides them at random, so branches
 // mispredict), on the floats' bits.
 func maxPool2x2Generic(g PoolGeom, x, out []float32, arg []int32) {
-	W := int32(g.W)
 	for oh := 0; oh < g.OutH; oh++ {
 		i0 := 2 * oh * g.W
 		r0, r1 := x[i0:i0+2*g.OutW], x[i0+g.W:i0+g.W+2*g.OutW]
@@ -73,19 +72,39 @@ func maxPool2x2Generic(g PoolGeom, x, out []float32, arg []int32) {
 		r0, r1 = r0[:2*len(o)], r1[:2*len(o)]
 		for ow := range o {
 			w := 2 * ow
-			best, bi := r0[w], int32(i0+w)
-			v := r0[w+1]
-			m := takeMask(v, best)
-			best, bi = selF32(m, v, best), bi+int32(m&1)
-			v = r1[w]
-			m = takeMask(v, best)
-			best, bi = selF32(m, v, best), bi^(int32(m)&(bi^(int32(i0+w)+W)))
-			v = r1[w+1]
-			m = takeMask(v, best)
-			best, bi = selF32(m, v, best), bi^(int32(m)&(bi^(int32(i0+w+1)+W)))
-			o[ow], a[ow] = best, bi
+			o[ow], a[ow] = poolWindow(r0[w], r0[w+1], r1[w], r1[w+1], int32(i0+w), int32(g.W))
 		}
 	}
+}
+
+// affineReLUMaxPool2x2Generic is maxPool2x2Generic of max(a·v + b, 0) for
+// every element v of x, with affineReLUPlanesGeneric's arithmetic: batch
+// normalization's output and its ReLU, pooled without being stored.
+func affineReLUMaxPool2x2Generic(g PoolGeom, a, b float32, x, out []float32, arg []int32) {
+	for oh := 0; oh < g.OutH; oh++ {
+		i0 := 2 * oh * g.W
+		r0, r1 := x[i0:i0+2*g.OutW], x[i0+g.W:i0+g.W+2*g.OutW]
+		o, ar := out[oh*g.OutW:(oh+1)*g.OutW], arg[oh*g.OutW:(oh+1)*g.OutW]
+		r0, r1 = r0[:2*len(o)], r1[:2*len(o)]
+		for ow := range o {
+			w := 2 * ow
+			o[ow], ar[ow] = poolWindow(max(a*r0[w]+b, 0), max(a*r0[w+1]+b, 0),
+				max(a*r1[w]+b, 0), max(a*r1[w+1]+b, 0), int32(i0+w), int32(g.W))
+		}
+	}
+}
+
+// poolWindow returns the maximum of a 2×2 window, v00 v01 over v10 v11,
+// and the flat index of its winner, i0 being v00's and w the plane's
+// width: the reference loop's comparisons in its order.
+func poolWindow(v00, v01, v10, v11 float32, i0, w int32) (float32, int32) {
+	best, bi := v00, i0
+	m := takeMask(v01, best)
+	best, bi = selF32(m, v01, best), bi+int32(m&1)
+	m = takeMask(v10, best)
+	best, bi = selF32(m, v10, best), bi^(int32(m)&(bi^(i0+w)))
+	m = takeMask(v11, best)
+	return selF32(m, v11, best), bi ^ (int32(m) & (bi ^ (i0 + 1 + w)))
 }
 
 // takeMask is all ones when v replaces best in a max-pool scan (v > best,
@@ -114,6 +133,22 @@ func MaxPool2dBackward(dout []float32, arg []int32, dx []float32) {
 			dx[i] += dout[o]
 		}
 	}
+}
+
+// AffineReLUMaxPool2x2 is [MaxPool2d] with a 2×2 window, stride 2 and no
+// padding (2·OutH ≤ H, 2·OutW ≤ W) of the plane max(a·x + b, 0), computed
+// element by element as [AffineReLUPlanes] computes it on the same path
+// (so the same bits as that call followed by MaxPool2d): batch
+// normalization and its ReLU pooled without storing their output.
+func AffineReLUMaxPool2x2(g PoolGeom, a, b float32, x, out []float32, arg []int32) {
+	if g.KH != 2 || g.KW != 2 || g.StrideH != 2 || g.StrideW != 2 || g.PadH != 0 || g.PadW != 0 ||
+		2*g.OutH > g.H || 2*g.OutW > g.W {
+		panic("kernels: AffineReLUMaxPool2x2: not a 2×2 stride-2 unpadded window inside the plane")
+	}
+	if len(x) < g.H*g.W || len(out) < g.OutH*g.OutW || len(arg) < g.OutH*g.OutW {
+		panic("kernels: AffineReLUMaxPool2x2: slices shorter than the plane or its outputs")
+	}
+	affineReLUMaxPool2x2(g, a, b, x, out, arg)
 }
 
 // AvgPool2d writes the mean of each window of plane x to out. With

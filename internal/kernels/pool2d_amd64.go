@@ -20,3 +20,24 @@ func maxPool2x2(g PoolGeom, x, out []float32, arg []int32) {
 		maxPool2x2Generic(g, x, out, arg)
 	}
 }
+
+// affineReLUMaxPool2x2 is maxPool2x2 of max(a·x + b, 0) with the current
+// path's affineReLUPlanes arithmetic (a fused multiply-add on AVX2 and
+// AVX-512): the vector kernels map the inputs in registers; rows too short
+// for the AVX2 kernel take affineReLUPlanes into a temporary plane and
+// the reference pool, so every path gives the bits of those two calls.
+func affineReLUMaxPool2x2(g PoolGeom, a, b float32, x, out []float32, arg []int32) {
+	switch {
+	case g.OutH == 0 || g.OutW == 0:
+	case vecUse == isaAVX512:
+		tail := uint(g.OutW % 16)
+		in := uint32(1)<<(2*tail) - 1
+		affineReLUMaxPool2x2AVX512(x, out, arg, g.W, g.OutH, g.OutW, uint16(in), uint16(in>>16), uint16(1)<<tail-1, a, b)
+	case vecUse == isaAVX2 && g.OutW >= 4:
+		affineReLUMaxPool2x2AVX2(x, out, arg, g.W, g.OutH, g.OutW, a, b)
+	default:
+		z := make([]float32, g.H*g.W)
+		affineReLUPlanes(1, len(z), z, len(z), a, b, x, len(z))
+		maxPool2x2Generic(g, z, out, arg)
+	}
+}

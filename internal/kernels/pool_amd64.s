@@ -361,3 +361,387 @@ next:
 done:
 	VZEROUPPER
 	RET
+
+// func affineReLUMaxPool2x2AVX512(x []float32, out []float32, arg []int32, w int, outH int, outW int, inLo uint16, inHi uint16, outMask uint16, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·affineReLUMaxPool2x2AVX512(SB), NOSPLIT, $0-112
+	MOVQ         x_base+0(FP), AX
+	MOVQ         out_base+24(FP), DX
+	MOVQ         arg_base+48(FP), BX
+	MOVQ         w+72(FP), DI
+	MOVQ         outH+80(FP), R8
+	MOVQ         outW+88(FP), R9
+	VPBROADCASTD DI, Z0
+	MOVL         $0x00000001, CX
+	VPBROADCASTD CX, Z1
+	VPADDD       Z1, Z0, Z2
+	VMOVDQU32    poolPermEven<>+0(SB), Z3
+	VMOVDQU32    poolPermOdd<>+0(SB), Z4
+	KMOVW        inLo+96(FP), K1
+	KMOVW        inHi+98(FP), K2
+	KMOVW        outMask+100(FP), K3
+	VBROADCASTSS a+104(FP), Z5
+	VBROADCASTSS b+108(FP), Z6
+	VPXORD       Z7, Z7, Z7
+	LEAQ         (AX)(DI*4), CX
+	XORQ         SI, SI
+	MOVQ         DI, R10
+	SHLQ         $0x03, R10
+	MOVQ         R9, R11
+	SHLQ         $0x02, R11
+
+row:
+	CMPQ R8, $0x00
+	JE   done
+	XORQ R12, R12
+
+vec:
+	LEAQ         16(R12), R13
+	CMPQ         R13, R9
+	JA           tail
+	VMOVUPS      (AX)(R12*8), Z8
+	VMOVUPS      64(AX)(R12*8), Z9
+	VMOVUPS      (CX)(R12*8), Z10
+	VMOVUPS      64(CX)(R12*8), Z11
+	VFMADD213PS  Z6, Z5, Z8
+	VMAXPS       Z8, Z7, Z8
+	VADDPS       Z7, Z8, Z8
+	VFMADD213PS  Z6, Z5, Z9
+	VMAXPS       Z9, Z7, Z9
+	VADDPS       Z7, Z9, Z9
+	VFMADD213PS  Z6, Z5, Z10
+	VMAXPS       Z10, Z7, Z10
+	VADDPS       Z7, Z10, Z10
+	VFMADD213PS  Z6, Z5, Z11
+	VMAXPS       Z11, Z7, Z11
+	VADDPS       Z7, Z11, Z11
+	VMOVAPS      Z8, Z12
+	VPERMT2PS    Z9, Z3, Z12
+	VPERMT2PS    Z9, Z4, Z8
+	VMOVAPS      Z10, Z9
+	VPERMT2PS    Z11, Z3, Z9
+	VPERMT2PS    Z11, Z4, Z10
+	VPXORD       Z13, Z13, Z13
+	VCMPPS       $0x1e, Z12, Z8, K4
+	VCMPPS       $0x03, Z8, Z8, K5
+	KORW         K4, K5, K4
+	VBLENDMPS    Z8, Z12, K4, Z12
+	VPBLENDMD    Z1, Z13, K4, Z13
+	VCMPPS       $0x1e, Z12, Z9, K4
+	VCMPPS       $0x03, Z9, Z9, K5
+	KORW         K4, K5, K4
+	VBLENDMPS    Z9, Z12, K4, Z12
+	VPBLENDMD    Z0, Z13, K4, Z13
+	VCMPPS       $0x1e, Z12, Z10, K4
+	VCMPPS       $0x03, Z10, Z10, K5
+	KORW         K4, K5, K4
+	VBLENDMPS    Z10, Z12, K4, Z12
+	VPBLENDMD    Z2, Z13, K4, Z13
+	LEAQ         (SI)(R12*2), R14
+	VPBROADCASTD R14, Z8
+	VPADDD       Z3, Z8, Z8
+	VPADDD       Z13, Z8, Z8
+	VMOVUPS      Z12, (DX)(R12*4)
+	VMOVDQU32    Z8, (BX)(R12*4)
+	MOVQ         R13, R12
+	JMP          vec
+
+tail:
+	CMPQ         R12, R9
+	JE           next
+	VMOVUPS.Z    (AX)(R12*8), K1, Z8
+	VMOVUPS.Z    64(AX)(R12*8), K2, Z9
+	VMOVUPS.Z    (CX)(R12*8), K1, Z10
+	VMOVUPS.Z    64(CX)(R12*8), K2, Z11
+	VFMADD213PS  Z6, Z5, Z8
+	VMAXPS       Z8, Z7, Z8
+	VADDPS       Z7, Z8, Z8
+	VFMADD213PS  Z6, Z5, Z9
+	VMAXPS       Z9, Z7, Z9
+	VADDPS       Z7, Z9, Z9
+	VFMADD213PS  Z6, Z5, Z10
+	VMAXPS       Z10, Z7, Z10
+	VADDPS       Z7, Z10, Z10
+	VFMADD213PS  Z6, Z5, Z11
+	VMAXPS       Z11, Z7, Z11
+	VADDPS       Z7, Z11, Z11
+	VMOVAPS      Z8, Z12
+	VPERMT2PS    Z9, Z3, Z12
+	VPERMT2PS    Z9, Z4, Z8
+	VMOVAPS      Z10, Z9
+	VPERMT2PS    Z11, Z3, Z9
+	VPERMT2PS    Z11, Z4, Z10
+	VPXORD       Z14, Z14, Z14
+	VCMPPS       $0x1e, Z12, Z8, K4
+	VCMPPS       $0x03, Z8, Z8, K5
+	KORW         K4, K5, K4
+	VBLENDMPS    Z8, Z12, K4, Z12
+	VPBLENDMD    Z1, Z14, K4, Z14
+	VCMPPS       $0x1e, Z12, Z9, K4
+	VCMPPS       $0x03, Z9, Z9, K5
+	KORW         K4, K5, K4
+	VBLENDMPS    Z9, Z12, K4, Z12
+	VPBLENDMD    Z0, Z14, K4, Z14
+	VCMPPS       $0x1e, Z12, Z10, K4
+	VCMPPS       $0x03, Z10, Z10, K5
+	KORW         K4, K5, K4
+	VBLENDMPS    Z10, Z12, K4, Z12
+	VPBLENDMD    Z2, Z14, K4, Z14
+	LEAQ         (SI)(R12*2), R13
+	VPBROADCASTD R13, Z8
+	VPADDD       Z3, Z8, Z8
+	VPADDD       Z14, Z8, Z8
+	VMOVUPS      Z12, K3, (DX)(R12*4)
+	VMOVDQU32    Z8, K3, (BX)(R12*4)
+
+next:
+	ADDQ R10, AX
+	ADDQ R10, CX
+	ADDQ R11, DX
+	ADDQ R11, BX
+	LEAQ (SI)(DI*2), SI
+	DECQ R8
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func affineReLUMaxPool2x2AVX2(x []float32, out []float32, arg []int32, w int, outH int, outW int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·affineReLUMaxPool2x2AVX2(SB), NOSPLIT, $0-104
+	MOVQ         x_base+0(FP), AX
+	MOVQ         out_base+24(FP), DX
+	MOVQ         arg_base+48(FP), BX
+	MOVQ         w+72(FP), DI
+	MOVQ         outH+80(FP), R8
+	MOVQ         outW+88(FP), R9
+	VMOVD        DI, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000001, CX
+	VMOVD        CX, X1
+	VPBROADCASTD X1, Y1
+	VPADDD       Y1, Y0, Y2
+	VBROADCASTSS a+96(FP), Y3
+	VBROADCASTSS b+100(FP), Y4
+	VPXOR        Y5, Y5, Y5
+	LEAQ         (AX)(DI*4), CX
+	XORQ         SI, SI
+	MOVQ         DI, R10
+	SHLQ         $0x03, R10
+	MOVQ         R9, R11
+	SHLQ         $0x02, R11
+
+row:
+	CMPQ R8, $0x00
+	JE   done
+	XORQ R12, R12
+
+vec:
+	LEAQ         8(R12), R13
+	CMPQ         R13, R9
+	JA           tail
+	VMOVUPS      (AX)(R12*8), Y6
+	VMOVUPS      32(AX)(R12*8), Y7
+	VMOVUPS      (CX)(R12*8), Y8
+	VMOVUPS      32(CX)(R12*8), Y9
+	VFMADD213PS  Y4, Y3, Y6
+	VMAXPS       Y6, Y5, Y6
+	VADDPS       Y5, Y6, Y6
+	VFMADD213PS  Y4, Y3, Y7
+	VMAXPS       Y7, Y5, Y7
+	VADDPS       Y5, Y7, Y7
+	VFMADD213PS  Y4, Y3, Y8
+	VMAXPS       Y8, Y5, Y8
+	VADDPS       Y5, Y8, Y8
+	VFMADD213PS  Y4, Y3, Y9
+	VMAXPS       Y9, Y5, Y9
+	VADDPS       Y5, Y9, Y9
+	VSHUFPS      $0x88, Y7, Y6, Y10
+	VSHUFPS      $0xdd, Y7, Y6, Y6
+	VSHUFPS      $0x88, Y9, Y8, Y7
+	VSHUFPS      $0xdd, Y9, Y8, Y8
+	VPXOR        Y9, Y9, Y9
+	VCMPPS       $0x1e, Y10, Y6, Y11
+	VCMPPS       $0x03, Y6, Y6, Y12
+	VORPS        Y11, Y12, Y11
+	VBLENDVPS    Y11, Y6, Y10, Y10
+	VBLENDVPS    Y11, Y1, Y9, Y9
+	VCMPPS       $0x1e, Y10, Y7, Y6
+	VCMPPS       $0x03, Y7, Y7, Y11
+	VORPS        Y6, Y11, Y6
+	VBLENDVPS    Y6, Y7, Y10, Y10
+	VBLENDVPS    Y6, Y0, Y9, Y9
+	VCMPPS       $0x1e, Y10, Y8, Y6
+	VCMPPS       $0x03, Y8, Y8, Y7
+	VORPS        Y6, Y7, Y6
+	VBLENDVPS    Y6, Y8, Y10, Y10
+	VBLENDVPS    Y6, Y2, Y9, Y9
+	LEAQ         (SI)(R12*2), R14
+	VMOVD        R14, X6
+	VPBROADCASTD X6, Y6
+	VPADDD       poolIota2AVX2<>+0(SB), Y6, Y6
+	VPADDD       Y9, Y6, Y6
+	VPERMQ       $0xd8, Y10, Y10
+	VPERMQ       $0xd8, Y6, Y6
+	VMOVUPS      Y10, (DX)(R12*4)
+	VMOVDQU      Y6, (BX)(R12*4)
+	MOVQ         R13, R12
+	JMP          vec
+
+tail:
+	CMPQ         R12, R9
+	JE           next
+	CMPQ         R9, $0x08
+	JB           short
+	MOVQ         R9, R12
+	SUBQ         $0x08, R12
+	VMOVUPS      (AX)(R12*8), Y6
+	VMOVUPS      32(AX)(R12*8), Y7
+	VMOVUPS      (CX)(R12*8), Y8
+	VMOVUPS      32(CX)(R12*8), Y9
+	VFMADD213PS  Y4, Y3, Y6
+	VMAXPS       Y6, Y5, Y6
+	VADDPS       Y5, Y6, Y6
+	VFMADD213PS  Y4, Y3, Y7
+	VMAXPS       Y7, Y5, Y7
+	VADDPS       Y5, Y7, Y7
+	VFMADD213PS  Y4, Y3, Y8
+	VMAXPS       Y8, Y5, Y8
+	VADDPS       Y5, Y8, Y8
+	VFMADD213PS  Y4, Y3, Y9
+	VMAXPS       Y9, Y5, Y9
+	VADDPS       Y5, Y9, Y9
+	VSHUFPS      $0x88, Y7, Y6, Y10
+	VSHUFPS      $0xdd, Y7, Y6, Y6
+	VSHUFPS      $0x88, Y9, Y8, Y7
+	VSHUFPS      $0xdd, Y9, Y8, Y8
+	VPXOR        Y9, Y9, Y9
+	VCMPPS       $0x1e, Y10, Y6, Y11
+	VCMPPS       $0x03, Y6, Y6, Y12
+	VORPS        Y11, Y12, Y11
+	VBLENDVPS    Y11, Y6, Y10, Y10
+	VBLENDVPS    Y11, Y1, Y9, Y9
+	VCMPPS       $0x1e, Y10, Y7, Y6
+	VCMPPS       $0x03, Y7, Y7, Y11
+	VORPS        Y6, Y11, Y6
+	VBLENDVPS    Y6, Y7, Y10, Y10
+	VBLENDVPS    Y6, Y0, Y9, Y9
+	VCMPPS       $0x1e, Y10, Y8, Y6
+	VCMPPS       $0x03, Y8, Y8, Y7
+	VORPS        Y6, Y7, Y6
+	VBLENDVPS    Y6, Y8, Y10, Y10
+	VBLENDVPS    Y6, Y2, Y9, Y9
+	LEAQ         (SI)(R12*2), R13
+	VMOVD        R13, X6
+	VPBROADCASTD X6, Y6
+	VPADDD       poolIota2AVX2<>+0(SB), Y6, Y6
+	VPADDD       Y9, Y6, Y6
+	VPERMQ       $0xd8, Y10, Y10
+	VPERMQ       $0xd8, Y6, Y6
+	VMOVUPS      Y10, (DX)(R12*4)
+	VMOVDQU      Y6, (BX)(R12*4)
+	JMP          next
+
+short:
+	VMOVUPS      (AX)(R12*8), X6
+	VMOVUPS      16(AX)(R12*8), X7
+	VMOVUPS      (CX)(R12*8), X8
+	VMOVUPS      16(CX)(R12*8), X9
+	VFMADD213PS  X4, X3, X6
+	VMAXPS       X6, X5, X6
+	VADDPS       X5, X6, X6
+	VFMADD213PS  X4, X3, X7
+	VMAXPS       X7, X5, X7
+	VADDPS       X5, X7, X7
+	VFMADD213PS  X4, X3, X8
+	VMAXPS       X8, X5, X8
+	VADDPS       X5, X8, X8
+	VFMADD213PS  X4, X3, X9
+	VMAXPS       X9, X5, X9
+	VADDPS       X5, X9, X9
+	VSHUFPS      $0x88, X7, X6, X10
+	VSHUFPS      $0xdd, X7, X6, X6
+	VSHUFPS      $0x88, X9, X8, X7
+	VSHUFPS      $0xdd, X9, X8, X8
+	VPXOR        X9, X9, X9
+	VCMPPS       $0x1e, X10, X6, X11
+	VCMPPS       $0x03, X6, X6, X12
+	VORPS        X11, X12, X11
+	VBLENDVPS    X11, X6, X10, X10
+	VBLENDVPS    X11, X1, X9, X9
+	VCMPPS       $0x1e, X10, X7, X6
+	VCMPPS       $0x03, X7, X7, X11
+	VORPS        X6, X11, X6
+	VBLENDVPS    X6, X7, X10, X10
+	VBLENDVPS    X6, X0, X9, X9
+	VCMPPS       $0x1e, X10, X8, X6
+	VCMPPS       $0x03, X8, X8, X7
+	VORPS        X6, X7, X6
+	VBLENDVPS    X6, X8, X10, X10
+	VBLENDVPS    X6, X2, X9, X9
+	LEAQ         (SI)(R12*2), R13
+	VMOVD        R13, X6
+	VPBROADCASTD X6, X6
+	VPADDD       poolIota2AVX2Half<>+0(SB), X6, X6
+	VPADDD       X9, X6, X6
+	VMOVUPS      X10, (DX)(R12*4)
+	VMOVDQU      X6, (BX)(R12*4)
+	MOVQ         R9, R12
+	SUBQ         $0x04, R12
+	VMOVUPS      (AX)(R12*8), X6
+	VMOVUPS      16(AX)(R12*8), X7
+	VMOVUPS      (CX)(R12*8), X8
+	VMOVUPS      16(CX)(R12*8), X9
+	VFMADD213PS  X4, X3, X6
+	VMAXPS       X6, X5, X6
+	VADDPS       X5, X6, X6
+	VFMADD213PS  X4, X3, X7
+	VMAXPS       X7, X5, X7
+	VADDPS       X5, X7, X7
+	VFMADD213PS  X4, X3, X8
+	VMAXPS       X8, X5, X8
+	VADDPS       X5, X8, X8
+	VFMADD213PS  X4, X3, X9
+	VMAXPS       X9, X5, X9
+	VADDPS       X5, X9, X9
+	VSHUFPS      $0x88, X7, X6, X10
+	VSHUFPS      $0xdd, X7, X6, X6
+	VSHUFPS      $0x88, X9, X8, X7
+	VSHUFPS      $0xdd, X9, X8, X8
+	VPXOR        X9, X9, X9
+	VCMPPS       $0x1e, X10, X6, X11
+	VCMPPS       $0x03, X6, X6, X12
+	VORPS        X11, X12, X11
+	VBLENDVPS    X11, X6, X10, X10
+	VBLENDVPS    X11, X1, X9, X9
+	VCMPPS       $0x1e, X10, X7, X6
+	VCMPPS       $0x03, X7, X7, X11
+	VORPS        X6, X11, X6
+	VBLENDVPS    X6, X7, X10, X10
+	VBLENDVPS    X6, X0, X9, X9
+	VCMPPS       $0x1e, X10, X8, X6
+	VCMPPS       $0x03, X8, X8, X7
+	VORPS        X6, X7, X6
+	VBLENDVPS    X6, X8, X10, X10
+	VBLENDVPS    X6, X2, X9, X9
+	LEAQ         (SI)(R12*2), R13
+	VMOVD        R13, X6
+	VPBROADCASTD X6, X6
+	VPADDD       poolIota2AVX2Half<>+0(SB), X6, X6
+	VPADDD       X9, X6, X6
+	VMOVUPS      X10, (DX)(R12*4)
+	VMOVDQU      X6, (BX)(R12*4)
+
+next:
+	ADDQ R10, AX
+	ADDQ R10, CX
+	ADDQ R11, DX
+	ADDQ R11, BX
+	LEAQ (SI)(DI*2), SI
+	DECQ R8
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET

@@ -19,3 +19,17 @@ func maxPool2x2AVX512(x []float32, out []float32, arg []int32, w int, outH int, 
 //
 //go:noescape
 func maxPool2x2AVX2(x []float32, out []float32, arg []int32, w int, outH int, outW int)
+
+// affineReLUMaxPool2x2AVX512 is affineReLUMaxPool2x2Generic on outH×outW outputs of the plane x of width w:
+// maxPool2x2AVX512 of max(a·x + b, 0), computed as affineReLUPlanes does. The caller
+// checks the slices' lengths.
+//
+//go:noescape
+func affineReLUMaxPool2x2AVX512(x []float32, out []float32, arg []int32, w int, outH int, outW int, inLo uint16, inHi uint16, outMask uint16, a float32, b float32)
+
+// affineReLUMaxPool2x2AVX2 is affineReLUMaxPool2x2Generic on outH×outW outputs of the plane x of width w:
+// maxPool2x2AVX2 of max(a·x + b, 0), computed as affineReLUPlanes does. The caller
+// checks the slices' lengths.
+//
+//go:noescape
+func affineReLUMaxPool2x2AVX2(x []float32, out []float32, arg []int32, w int, outH int, outW int, a float32, b float32)

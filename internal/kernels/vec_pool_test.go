@@ -221,3 +221,43 @@ func TestMaxPool2x2Short(t *testing.T) {
 		})
 	}
 }
+
+// TestAffineReLUMaxPool2x2 checks the batch-norm + ReLU + 2×2 max pool
+// kernel on every vector path against AffineReLUPlanes followed by
+// MaxPool2d on the same path, bit for bit (values, NaN payloads, the sign
+// of zeros, indices), on the planes and values of TestMaxPool2x2 with
+// scales and shifts of both signs, zero included.
+func TestAffineReLUMaxPool2x2(t *testing.T) {
+	for _, p := range vecPaths() {
+		t.Run(p.String(), func(t *testing.T) {
+			defer setVecPath(p)()
+			r := newRand(51)
+			scales := []float32{1, -1, 0, 0.37, -2.5, 1e-3}
+			for it := range 2000 {
+				h, w := 2+r.IntN(40), 2+r.IntN(82)
+				g := PoolGeom{H: h, W: w, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: h / 2, OutW: w / 2}
+				if it%5 == 0 {
+					g.OutH, g.OutW = r.IntN(g.OutH+1), 1+r.IntN(g.OutW)
+				}
+				a, b := scales[r.IntN(len(scales))], 2*r.Float32()-1
+				x := poolValues(r, h*w, it%4)
+				z := make([]float32, len(x))
+				AffineReLUPlanes(1, len(x), z, len(x), a, b, x, len(x))
+				on := g.OutH * g.OutW
+				want, wantArg := make([]float32, on), make([]int32, on)
+				MaxPool2d(g, z, want, wantArg)
+				out := newGuarded(on, 17)
+				arg := make([]int32, on)
+				AffineReLUMaxPool2x2(g, a, b, x, out.body, arg)
+				name := fmt.Sprintf("%d×%d → %d×%d, a %v b %v, values %d", h, w, g.OutH, g.OutW, a, b, it%4)
+				out.checkGuards(t, name)
+				for i := range want {
+					if math.Float32bits(out.body[i]) != math.Float32bits(want[i]) || arg[i] != wantArg[i] {
+						t.Fatalf("%s: out[%d] = %v (%#x) at %d, want %v (%#x) at %d", name, i,
+							out.body[i], math.Float32bits(out.body[i]), arg[i], want[i], math.Float32bits(want[i]), wantArg[i])
+					}
+				}
+			}
+		})
+	}
+}

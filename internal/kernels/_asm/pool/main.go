@@ -15,6 +15,11 @@
 // winner is tracked as its offset in the window (0, 1, W or W+1) and added
 // to the window's first index at the end.
 //
+// The affine variants (affineReLUMaxPool2x2<ISA>) first map every input v
+// to max(a·v + b, 0), with the arithmetic of affineReLUPlanes (one fused
+// multiply-add, the maximum with zero, then + 0, which turns −0 into 0):
+// batch normalization's output and its ReLU, pooled without being stored.
+//
 // The last, partial vector of a row is a masked step on AVX-512 (the masks
 // come from the caller) and, on AVX2, the row's last whole vector again
 // (overlapping outputs already written, with the same values); AVX2 rows of
@@ -23,6 +28,8 @@
 package main
 
 import (
+	"strings"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -47,8 +54,10 @@ func main() {
 	permOdd = dwords("poolPermOdd", 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
 	iota2AVX2 = dwords("poolIota2AVX2", 0, 2, 8, 10, 4, 6, 12, 14)
 	iota2AVX2Half = dwords("poolIota2AVX2Half", 0, 2, 4, 6)
-	maxPool2x2(&avx512{})
-	maxPool2x2(avx2{})
+	maxPool2x2(&avx512{}, false)
+	maxPool2x2(avx2{}, false)
+	maxPool2x2(&avx512{}, true)
+	maxPool2x2(avx2{}, true)
 	Generate()
 }
 
@@ -66,7 +75,7 @@ func dwords(name string, vs ...uint32) Mem {
 type isa interface {
 	name() string // the function's suffix
 	lanes() int   // outputs per step
-	sig() string  // the Go signature
+	sig() string  // the Go signature (the affine variants add a, b float32)
 	vec() VecVirtual
 	zero() VecVirtual // a new vector of zeros
 	// setup loads the per-call constants after the common ones.
@@ -97,20 +106,34 @@ type isa interface {
 // the first flat index of its inputs, and the broadcast window offsets
 // (the winner's offset from the window's first element is 0 for r0 even,
 // 1 for r0 odd, w for r1 even or w+1).
+//
+// In the affine variants a, b and zero hold a, b and 0 in every lane.
 type plane struct {
 	r0, r1, out, arg, base GPVirtual
 	one, w, w1             VecVirtual
+	affine                 bool
+	a, b, zero             VecVirtual
 }
 
-// maxPool2x2 emits maxPool2x2<ISA>.
-func maxPool2x2(s isa) {
-	TEXT("maxPool2x2"+s.name(), NOSPLIT, s.sig())
+// maxPool2x2 emits maxPool2x2<ISA>, or with affine affineReLUMaxPool2x2<ISA>.
+func maxPool2x2(s isa, affine bool) {
+	name, sig := "maxPool2x2"+s.name(), s.sig()
+	if affine {
+		name, sig = "affineReLUMaxPool2x2"+s.name(), strings.TrimSuffix(sig, ")")+", a, b float32)"
+	}
+	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc("maxPool2x2"+s.name()+" is maxPool2x2Generic on outH×outW outputs of the plane x of width w:",
-		"out[oh·outW+ow] and arg[oh·outW+ow] are the maximum and its flat index in x of",
-		"x[2oh·w+2ow], x[2oh·w+2ow+1], x[(2oh+1)·w+2ow], x[(2oh+1)·w+2ow+1]. The caller checks the",
-		"slices' lengths.")
-	p := &plane{r0: GP64(), r1: GP64(), out: GP64(), arg: GP64(), base: GP64()}
+	if affine {
+		Doc(name+" is affineReLUMaxPool2x2Generic on outH×outW outputs of the plane x of width w:",
+			"maxPool2x2"+s.name()+" of max(a·x + b, 0), computed as affineReLUPlanes does. The caller",
+			"checks the slices' lengths.")
+	} else {
+		Doc(name+" is maxPool2x2Generic on outH×outW outputs of the plane x of width w:",
+			"out[oh·outW+ow] and arg[oh·outW+ow] are the maximum and its flat index in x of",
+			"x[2oh·w+2ow], x[2oh·w+2ow+1], x[(2oh+1)·w+2ow], x[(2oh+1)·w+2ow+1]. The caller checks the",
+			"slices' lengths.")
+	}
+	p := &plane{r0: GP64(), r1: GP64(), out: GP64(), arg: GP64(), base: GP64(), affine: affine}
 	Load(Param("x").Base(), p.r0)
 	Load(Param("out").Base(), p.out)
 	Load(Param("arg").Base(), p.arg)
@@ -126,6 +149,9 @@ func maxPool2x2(s isa) {
 	p.w1 = s.vec()
 	VPADDD(p.one, p.w, p.w1)
 	s.setup()
+	if affine {
+		p.a, p.b, p.zero = broadcastSS(s, "a"), broadcastSS(s, "b"), s.zero()
+	}
 
 	LEAQ(Mem{Base: p.r0, Index: w, Scale: 4}, p.r1) // row 2oh+1
 	XORQ(p.base, p.base)
@@ -168,6 +194,14 @@ func maxPool2x2(s isa) {
 func (p *plane) step(s isa, j GPVirtual, tail bool) {
 	lo0, hi0 := s.load(Mem{Base: p.r0, Index: j, Scale: 8}, tail)
 	lo1, hi1 := s.load(Mem{Base: p.r1, Index: j, Scale: 8}, tail)
+	if p.affine {
+		for _, v := range []VecVirtual{lo0, hi0, lo1, hi1} {
+			a, b, zero := s.narrow(p.a), s.narrow(p.b), s.narrow(p.zero)
+			VFMADD213PS(b, a, v) // v = a·v + b
+			VMAXPS(v, zero, v)
+			VADDPS(zero, v, v)
+		}
+	}
 	best, odd0 := s.split(lo0, hi0)
 	even1, odd1 := s.split(lo1, hi1)
 	sel := s.zero()
@@ -180,6 +214,18 @@ func (p *plane) step(s isa, j GPVirtual, tail bool) {
 	VPADDD(s.iota2(), idx, idx)
 	VPADDD(sel, idx, idx)
 	s.store(best, idx, Mem{Base: p.out, Index: j, Scale: 4}, Mem{Base: p.arg, Index: j, Scale: 4}, tail)
+}
+
+// broadcastSS loads the float32 parameter name into every lane of a new
+// vector register.
+func broadcastSS(s isa, name string) VecVirtual {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	v := s.vec()
+	VBROADCASTSS(b.Addr, v)
+	return v
 }
 
 // avx512 is the 16-lane kernel: even and odd elements by two-source
