@@ -276,9 +276,12 @@ func unpoolMasked(n, s, ps int, dst, g, out []float32, arg []int32, stride int) 
 		clear(d)
 		gi, oi, ai := g[i*stride:i*stride+ps], out[i*stride:i*stride+ps], arg[i*stride:i*stride+ps]
 		for o, w := range ai {
+			// Branch-free: the comparison's outcome is random.
+			var keep uint32
 			if oi[o] > 0 {
-				d[w] = 0 + gi[o]
+				keep = ^uint32(0)
 			}
+			d[w] = math.Float32frombits(math.Float32bits(0+gi[o]) & keep)
 		}
 	}
 }
