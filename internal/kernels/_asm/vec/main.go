@@ -331,8 +331,8 @@ func reluBackwardBody(s isa) func([]Op, VecVirtual) {
 
 // reluMask emits t = g where 0 < x, else +0 (false for NaN x): ReLU's
 // backward masking of g by its output (or input) x; zero holds zeros. On
-// AVX-512 the vectors are whole ZMM registers (a compare into a k register
-// needs AVX-512 VL for narrower ones); on AVX2 they may be XMM or YMM.
+// AVX-512 the vectors are whole ZMM registers and the compare goes into a
+// k register; on AVX2 it is reluMaskAnd.
 func reluMask(s isa, g, x Op, zero, t VecVirtual) {
 	if s.bytes == 64 {
 		k := K()
@@ -340,6 +340,14 @@ func reluMask(s isa, g, x Op, zero, t VecVirtual) {
 		VMOVUPS_Z(g, k, t)
 		return
 	}
+	reluMaskAnd(g, x, zero, t)
+}
+
+// reluMaskAnd is reluMask with the compare into a vector of all-ones
+// lanes and an AND, in VEX-encoded XMM or YMM registers: AVX2's way, and
+// AVX-512's for half a ZMM register (a compare of a YMM register into a k
+// register would need AVX-512 VL).
+func reluMaskAnd(g, x Op, zero, t VecVirtual) {
 	VCMPPS(U8(cmpLTOQ), x, zero, t)
 	VANDPS(g, t, t)
 }
@@ -436,12 +444,7 @@ func newWiden(s isa, r reduction) widen {
 		w.mu = loadMu(s)
 	}
 	if r.relu {
-		// AVX-512 compares the widened r (reluMasked); AVX2 the float32
-		// of an XMM register.
-		w.zero = s.vec()
-		if s.bytes == 32 {
-			w.zero = XMM()
-		}
+		w.zero = newVec(s.bytes / 2) // as wide as the float32 of a step
 		VXORPS(w.zero, w.zero, w.zero)
 	}
 	return w
@@ -462,20 +465,14 @@ func (w widen) dev(x Op) VecVirtual {
 	return t
 }
 
-// reluMasked widens g where r > 0 and +0 elsewhere (reluMask's values): on
-// AVX-512 by comparing the widened r and converting g under that mask, on
-// AVX2 by masking the float32 of g before widening them. A tail step's
-// lanes outside the mask are zero already (masked loads of r and g).
+// reluMasked widens g where r > 0 and +0 elsewhere (reluMask's values),
+// masking the float32 of g (half a vector) before widening them. A tail
+// step's lanes outside the mask are zero already (masked loads of r and
+// g).
 func (w widen) reluMasked(g, r Op) VecVirtual {
+	m := newVec(w.s.bytes / 2)
+	reluMaskAnd(g, r, w.zero, m)
 	t := w.s.vec()
-	if w.s.bytes == 64 {
-		k := K()
-		VCMPPD(U8(cmpLTOQ), w.cvt(r), w.zero, k) // 0 < r, false for NaN
-		VCVTPS2PD_Z(g, k, t)
-		return t
-	}
-	m := XMM()
-	reluMask(w.s, g, r, w.zero, m)
 	VCVTPS2PD(m, t)
 	return t
 }
