@@ -356,7 +356,7 @@ func reluMaskAnd(g, x Op, zero, t VecVirtual) {
 // (all of len(ins[0]), or of the same planes), in a whole-slice kernel or a
 // planes kernel (planes.go). params are its parameters (a planes kernel's
 // without its tail mask), mu says whether one is the float64 mu, relu
-// whether one is the ReLU output r that masks g (reductionReLU), and outs
+// whether one is the ReLU output r that masks g (widen.reluMasked), and outs
 // is the number of sums it returns. body adds one vector of terms to each
 // of the accumulators acc (outs of them).
 type reduction struct {
@@ -400,8 +400,7 @@ var reductions = []reduction{
 		}},
 	{"dotDev64", "g, x []float32, mu float64", "Σ g·(x-mu) in float64", []string{"g", "x"}, true, false, 1,
 		func(w widen, in []Op, acc []VecVirtual) {
-			t := w.dev(in[1])
-			VFMADD231PD(w.cvt(in[0]), t, acc[0])
+			addDotDev(w, w.cvt(in[0]), in[1], acc[0])
 		}},
 }
 
