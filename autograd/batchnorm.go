@@ -25,10 +25,22 @@ import (
 // statistics are used in both modes.
 //
 // Forward and backward are fused per-channel loops, each pass over a
-// channel one kernel call over its N planes (kernels.Sum64Planes and the
-// like); no intermediate graph is built. The gradients with respect to x,
-// gamma and beta are exact in both modes (in evaluation mode μ and σ² are
-// constants).
+// channel one kernel call over its N planes (kernels.DevSums64Planes and
+// the like); no intermediate graph is built. Training takes two passes
+// over a channel each way: the batch statistics, then the output; the
+// gradient sums Σg and Σg·(x−μ), then the input gradient. The gradients
+// with respect to x, gamma and beta are exact in both modes (in evaluation
+// mode μ and σ² are constants).
+//
+// The batch statistics come from one pass of float64 sums of the
+// deviations d = x − K from K, the channel's first value: μ = K + Σd/M
+// and σ² = Σd²/M − (Σd/M)². The shift keeps a mean far from zero from
+// cancelling: σ² is off by at most about (L+3)·2⁻⁵³·(2σ² + 3(μ−K)²), L
+// the longest chain of float64 additions (M/16 or M/32 on the AVX2 and
+// AVX-512 paths, M on the plain-Go one), where the two-pass Σ(x−μ)²/M is
+// off by about L·2⁻⁵³·σ². (μ−K)² is σ² times the squared z-score of the
+// first value, small in practice; unshifted, the term would be μ², 10¹⁰·σ²
+// for a mean of 10³ and a standard deviation of 10⁻² (TestBatchNormLargeMean).
 func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) (res *Var) {
 	defer func() {
 		emit(ops.BatchNorm, BatchNormAttrs{RunMean: runMean, RunVar: runVar, Training: training, Momentum: momentum, Eps: eps}, res, x, gamma, beta)
@@ -39,9 +51,9 @@ func BatchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training boo
 // BatchNormReLU is ReLU(BatchNorm(x, …)), the same values and gradients to
 // the bit, in one operation: the ReLU runs on the normalized values in
 // registers, its output is the only tensor kept (no separate normalized
-// tensor), and the backward masks the incoming gradient one
-// channel at a time inside the batch-norm backward instead of writing a
-// masked copy of it. On a tape that traces (Tape.Trace) it records the two
+// tensor), and the backward masks the incoming gradient by y > 0 in
+// registers inside the batch-norm backward's two passes instead of writing
+// a masked copy of it. On a tape that traces (Tape.Trace) it records the two
 // operations, BatchNorm then ReLU, so the traced graph is unchanged.
 func BatchNormReLU(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32) *Var {
 	if t := x.tape; t != nil && t.Trace != nil {
@@ -145,8 +157,11 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 			o := ch * s // the channel's first plane
 			var mu, variance float64
 			if batchStats {
-				mu = kernels.Sum64Planes(n, s, xd[o:], cs) / float64(m)
-				variance = kernels.SqDevSum64Planes(n, s, xd[o:], cs, mu) / float64(m) // biased, for normalizing
+				k := float64(xd[o]) // the shift: the channel's first value
+				dev, sqDev := kernels.DevSums64Planes(n, s, xd[o:], cs, k)
+				d := dev / float64(m) // μ − K
+				mu = k + d
+				variance = max(sqDev/float64(m)-d*d, 0) // biased, for normalizing; NaN stays NaN
 				if training && rmd != nil {
 					mom := float64(momentum)
 					rmd[ch] = float32((1-mom)*float64(rmd[ch]) + mom*mu)
@@ -205,31 +220,28 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 			dbd = dbeta.Data()
 		}
 		kernels.For(c, grain, func(lo, hi int) {
-			// With the ReLU, the channel's gradient masked by y > 0, planes
-			// of n·s floats in a worker's buffer (one channel at a time).
-			var masked *[]float32
-			if relu {
+			var masked *[]float32 // with the pool: a channel's unpooled gradient
+			if pool != nil {
 				masked = getFloats(n * s)
 				defer putFloats(masked)
 			}
 			for ch := lo; ch < hi; ch++ {
 				mu, inv := mean[ch], invStd[ch]
 				o := ch * s // the channel's first plane
-				// The channel's gradient: n planes of s, gstride apart.
-				var gs []float32
-				gstride := cs
+				// The channel's gradient: n planes of s, cs apart; with the
+				// ReLU masked by y > 0 inside the kernels. With the pool,
+				// the masked gradient unpooled into the worker's planes.
+				var sumG, sumGX float64
 				switch {
 				case pool != nil: // gt is (N, C, OH, OW)
-					gs, gstride = *masked, s
-					unpoolMasked(n, s, ps, gs, gt[ch*ps:], od[ch*ps:], arg[ch*ps:], c*ps)
+					unpoolMasked(n, s, ps, *masked, gt[ch*ps:], od[ch*ps:], arg[ch*ps:], c*ps)
+					sumG, sumGX = kernels.SumDotDev64Planes(n, s, *masked, s, xd[o:], cs, float64(mu))
 				case relu:
-					gs, gstride = *masked, s
-					kernels.ReLUBackwardPlanes(n, s, gs, s, gt[o:], cs, od[o:], cs)
+					sumG, sumGX = kernels.SumDotDev64ReLUPlanes(n, s, gt[o:], cs, od[o:], cs, xd[o:], cs, float64(mu))
 				default:
-					gs = gt[o:]
+					sumG, sumGX = kernels.SumDotDev64Planes(n, s, gt[o:], cs, xd[o:], cs, float64(mu))
 				}
-				sumG := kernels.Sum64Planes(n, s, gs, gstride)
-				sumGX := kernels.DotDev64Planes(n, s, gs, gstride, xd[o:], cs, float64(mu)) * float64(inv)
+				sumGX *= float64(inv)
 				if dgd != nil {
 					dgd[ch] = float32(sumGX)
 				}
@@ -248,7 +260,15 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 					meanG, meanGX = float32(sumG/float64(m)), float32(sumGX/float64(m))
 				}
 				// dx = scale·g − scale·inv·meanGX·(x − μ) − scale·meanG
-				kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, gs, gstride, -scale*inv*meanGX, xd[o:], cs, mu, -scale*meanG)
+				devCoef, offset := -scale*inv*meanGX, -scale*meanG
+				switch {
+				case pool != nil:
+					kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, *masked, s, devCoef, xd[o:], cs, mu, offset)
+				case relu:
+					kernels.AxpbyDevReLUPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, od[o:], cs, devCoef, xd[o:], cs, mu, offset)
+				default:
+					kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, devCoef, xd[o:], cs, mu, offset)
+				}
 			}
 		})
 		if dx != nil {
@@ -302,7 +322,7 @@ func optData(v *Var) []float32 {
 	return v.Value.Contiguous().Data()
 }
 
-// floatsPool recycles the per-worker buffers of the fused backward passes.
+// floatsPool recycles the per-worker planes of the fused pool's backward.
 var floatsPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // getFloats returns a pooled buffer of n floats with arbitrary contents.

@@ -189,6 +189,49 @@ func TestGradBatchNormLarge(t *testing.T) {
 	}
 }
 
+// TestBatchNormLargeMean checks the one-pass batch statistics on channels
+// whose mean is far from zero against its spread (means ±10³, standard
+// deviation 10⁻², 12544 values each): with momentum 1 the running
+// statistics are the batch mean and unbiased variance rounded to float32,
+// which must match a float64 two-pass reference to float32 rounding. Σx²/M
+// − μ² without the shift misses the variance here by about 10⁻⁵ of itself.
+func TestBatchNormLargeMean(t *testing.T) {
+	const n, c, s = 64, 2, 14 * 14
+	x := tensor.Scale(rnd(31, n, c, 14, 14), 1e-2)
+	xd := x.Data()
+	for b := range n {
+		for ch := range c {
+			for i := range s {
+				xd[(b*c+ch)*s+i] += float32(1e3 * (1 - 2*float64(ch)))
+			}
+		}
+	}
+	rm, rv := tensor.Zeros(c), tensor.Ones(c)
+	BatchNorm(Const(x), nil, nil, rm, rv, true, 1, 1e-5)
+	for ch := range c {
+		var mean, sq float64
+		for b := range n {
+			for i := range s {
+				mean += float64(xd[(b*c+ch)*s+i])
+			}
+		}
+		mean /= n * s
+		for b := range n {
+			for i := range s {
+				d := float64(xd[(b*c+ch)*s+i]) - mean
+				sq += d * d
+			}
+		}
+		unbiased := sq / (n*s - 1)
+		if got, want := rm.At(ch), float32(mean); got != want {
+			t.Errorf("channel %d: batch mean %v, want %v", ch, got, want)
+		}
+		if got := float64(rv.At(ch)); math.Abs(got-unbiased) > 0x1p-24*unbiased {
+			t.Errorf("channel %d: batch variance %.9g, want %.9g (relative error %.3g)", ch, got, unbiased, math.Abs(got-unbiased)/unbiased)
+		}
+	}
+}
+
 // TestBatchNormReLU checks the fused op against ReLU(BatchNorm(…)) bit for
 // bit: outputs, running statistics and the gradients of x, γ and β, in
 // training and evaluation mode, with and without affine parameters, with

@@ -956,22 +956,22 @@ TEXT ·dotDev64AVX512(SB), NOSPLIT, $0-64
 loop4:
 	CMPQ        AX, $0x00000020
 	JB          loop1
-	VCVTPS2PD   (DX), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   (CX), Z6
-	VFMADD231PD Z6, Z5, Z1
-	VCVTPS2PD   32(DX), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   32(CX), Z6
-	VFMADD231PD Z6, Z5, Z2
-	VCVTPS2PD   64(DX), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   64(CX), Z6
-	VFMADD231PD Z6, Z5, Z3
-	VCVTPS2PD   96(DX), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   96(CX), Z6
-	VFMADD231PD Z6, Z5, Z4
+	VCVTPS2PD   (CX), Z5
+	VCVTPS2PD   (DX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z5, Z6, Z1
+	VCVTPS2PD   32(CX), Z5
+	VCVTPS2PD   32(DX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z5, Z6, Z2
+	VCVTPS2PD   64(CX), Z5
+	VCVTPS2PD   64(DX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z5, Z6, Z3
+	VCVTPS2PD   96(CX), Z5
+	VCVTPS2PD   96(DX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z5, Z6, Z4
 	ADDQ        $0x00000080, CX
 	ADDQ        $0x00000080, DX
 	SUBQ        $0x00000020, AX
@@ -980,10 +980,10 @@ loop4:
 loop1:
 	CMPQ        AX, $0x00000008
 	JB          done
-	VCVTPS2PD   (DX), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   (CX), Z6
-	VFMADD231PD Z6, Z5, Z1
+	VCVTPS2PD   (CX), Z5
+	VCVTPS2PD   (DX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z5, Z6, Z1
 	ADDQ        $0x00000020, CX
 	ADDQ        $0x00000020, DX
 	SUBQ        $0x00000008, AX
@@ -1951,22 +1951,22 @@ TEXT ·dotDev64AVX2(SB), NOSPLIT, $0-64
 loop4:
 	CMPQ        AX, $0x00000010
 	JB          loop1
-	VCVTPS2PD   (DX), Y5
-	VSUBPD      Y0, Y5, Y5
-	VCVTPS2PD   (CX), Y6
-	VFMADD231PD Y6, Y5, Y1
-	VCVTPS2PD   16(DX), Y5
-	VSUBPD      Y0, Y5, Y5
-	VCVTPS2PD   16(CX), Y6
-	VFMADD231PD Y6, Y5, Y2
-	VCVTPS2PD   32(DX), Y5
-	VSUBPD      Y0, Y5, Y5
-	VCVTPS2PD   32(CX), Y6
-	VFMADD231PD Y6, Y5, Y3
-	VCVTPS2PD   48(DX), Y5
-	VSUBPD      Y0, Y5, Y5
-	VCVTPS2PD   48(CX), Y6
-	VFMADD231PD Y6, Y5, Y4
+	VCVTPS2PD   (CX), Y5
+	VCVTPS2PD   (DX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y5, Y6, Y1
+	VCVTPS2PD   16(CX), Y5
+	VCVTPS2PD   16(DX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y5, Y6, Y2
+	VCVTPS2PD   32(CX), Y5
+	VCVTPS2PD   32(DX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y5, Y6, Y3
+	VCVTPS2PD   48(CX), Y5
+	VCVTPS2PD   48(DX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y5, Y6, Y4
 	ADDQ        $0x00000040, CX
 	ADDQ        $0x00000040, DX
 	SUBQ        $0x00000010, AX
@@ -1975,10 +1975,10 @@ loop4:
 loop1:
 	CMPQ        AX, $0x00000004
 	JB          done
-	VCVTPS2PD   (DX), Y5
-	VSUBPD      Y0, Y5, Y5
-	VCVTPS2PD   (CX), Y6
-	VFMADD231PD Y6, Y5, Y1
+	VCVTPS2PD   (CX), Y5
+	VCVTPS2PD   (DX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y5, Y6, Y1
 	ADDQ        $0x00000010, CX
 	ADDQ        $0x00000010, DX
 	SUBQ        $0x00000004, AX
@@ -2276,25 +2276,32 @@ done:
 	VZEROUPPER
 	RET
 
-// func reluBackwardPlanesAVX512(n int, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int, tail uint16)
+// func axpbyDevReLUPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu float32, c float32, tail uint16)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·reluBackwardPlanesAVX512(SB), NOSPLIT, $0-114
-	MOVQ   n+0(FP), AX
-	MOVQ   s+8(FP), CX
-	MOVQ   CX, DX
-	ANDQ   $0x0000000f, DX
-	SUBQ   DX, CX
-	MOVQ   dx_base+16(FP), SI
-	MOVQ   dxStride+40(FP), DI
-	SHLQ   $0x02, DI
-	MOVQ   g_base+48(FP), R8
-	MOVQ   gStride+72(FP), R9
-	SHLQ   $0x02, R9
-	MOVQ   x_base+80(FP), R10
-	MOVQ   xStride+104(FP), R11
-	SHLQ   $0x02, R11
-	KMOVW  tail+112(FP), K1
-	VXORPS Z0, Z0, Z0
+TEXT ·axpbyDevReLUPlanesAVX512(SB), NOSPLIT, $0-170
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x0000000f, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         r_base+88(FP), R10
+	MOVQ         rStride+112(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         y_base+128(FP), R12
+	MOVQ         yStride+152(FP), R13
+	SHLQ         $0x02, R13
+	KMOVW        tail+168(FP), K1
+	VBROADCASTSS a+48(FP), Z0
+	VBROADCASTSS b+120(FP), Z1
+	VBROADCASTSS mu+160(FP), Z2
+	VBROADCASTSS c+164(FP), Z3
+	VXORPS       Z4, Z4, Z4
 
 plane:
 	CMPQ AX, $0x00
@@ -2302,57 +2309,91 @@ plane:
 	XORQ BX, BX
 
 loop:
-	LEAQ      64(BX), R12
-	CMPQ      R12, CX
-	JA        rest
-	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
-	VMOVUPS.Z (R8)(BX*4), K2, Z1
-	VMOVUPS   Z1, (SI)(BX*4)
-	VCMPPS    $0x11, 64(R10)(BX*4), Z0, K2
-	VMOVUPS.Z 64(R8)(BX*4), K2, Z1
-	VMOVUPS   Z1, 64(SI)(BX*4)
-	VCMPPS    $0x11, 128(R10)(BX*4), Z0, K2
-	VMOVUPS.Z 128(R8)(BX*4), K2, Z1
-	VMOVUPS   Z1, 128(SI)(BX*4)
-	VCMPPS    $0x11, 192(R10)(BX*4), Z0, K2
-	VMOVUPS.Z 192(R8)(BX*4), K2, Z1
-	VMOVUPS   Z1, 192(SI)(BX*4)
-	MOVQ      R12, BX
-	JMP       loop
+	LEAQ        64(BX), R14
+	CMPQ        R14, CX
+	JA          rest
+	VCMPPS      $0x11, (R10)(BX*4), Z4, K2
+	VMOVUPS.Z   (R8)(BX*4), K2, Z6
+	VMOVUPS     (R12)(BX*4), Z5
+	VSUBPS      Z2, Z5, Z5
+	VFMADD213PS Z3, Z1, Z5
+	VFMADD231PS Z6, Z0, Z5
+	VMOVUPS     Z5, (SI)(BX*4)
+	VCMPPS      $0x11, 64(R10)(BX*4), Z4, K2
+	VMOVUPS.Z   64(R8)(BX*4), K2, Z6
+	VMOVUPS     64(R12)(BX*4), Z5
+	VSUBPS      Z2, Z5, Z5
+	VFMADD213PS Z3, Z1, Z5
+	VFMADD231PS Z6, Z0, Z5
+	VMOVUPS     Z5, 64(SI)(BX*4)
+	VCMPPS      $0x11, 128(R10)(BX*4), Z4, K2
+	VMOVUPS.Z   128(R8)(BX*4), K2, Z6
+	VMOVUPS     128(R12)(BX*4), Z5
+	VSUBPS      Z2, Z5, Z5
+	VFMADD213PS Z3, Z1, Z5
+	VFMADD231PS Z6, Z0, Z5
+	VMOVUPS     Z5, 128(SI)(BX*4)
+	VCMPPS      $0x11, 192(R10)(BX*4), Z4, K2
+	VMOVUPS.Z   192(R8)(BX*4), K2, Z6
+	VMOVUPS     192(R12)(BX*4), Z5
+	VSUBPS      Z2, Z5, Z5
+	VFMADD213PS Z3, Z1, Z5
+	VFMADD231PS Z6, Z0, Z5
+	VMOVUPS     Z5, 192(SI)(BX*4)
+	MOVQ        R14, BX
+	JMP         loop
 
 rest:
-	CMPQ      BX, CX
-	JAE       tail
-	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
-	VMOVUPS.Z (R8)(BX*4), K2, Z1
-	VMOVUPS   Z1, (SI)(BX*4)
-	ADDQ      $0x10, BX
-	CMPQ      BX, CX
-	JAE       tail
-	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
-	VMOVUPS.Z (R8)(BX*4), K2, Z1
-	VMOVUPS   Z1, (SI)(BX*4)
-	ADDQ      $0x10, BX
-	CMPQ      BX, CX
-	JAE       tail
-	VCMPPS    $0x11, (R10)(BX*4), Z0, K2
-	VMOVUPS.Z (R8)(BX*4), K2, Z1
-	VMOVUPS   Z1, (SI)(BX*4)
-	ADDQ      $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R10)(BX*4), Z4, K2
+	VMOVUPS.Z   (R8)(BX*4), K2, Z6
+	VMOVUPS     (R12)(BX*4), Z5
+	VSUBPS      Z2, Z5, Z5
+	VFMADD213PS Z3, Z1, Z5
+	VFMADD231PS Z6, Z0, Z5
+	VMOVUPS     Z5, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R10)(BX*4), Z4, K2
+	VMOVUPS.Z   (R8)(BX*4), K2, Z6
+	VMOVUPS     (R12)(BX*4), Z5
+	VSUBPS      Z2, Z5, Z5
+	VFMADD213PS Z3, Z1, Z5
+	VFMADD231PS Z6, Z0, Z5
+	VMOVUPS     Z5, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R10)(BX*4), Z4, K2
+	VMOVUPS.Z   (R8)(BX*4), K2, Z6
+	VMOVUPS     (R12)(BX*4), Z5
+	VSUBPS      Z2, Z5, Z5
+	VFMADD213PS Z3, Z1, Z5
+	VFMADD231PS Z6, Z0, Z5
+	VMOVUPS     Z5, (SI)(BX*4)
+	ADDQ        $0x10, BX
 
 tail:
-	CMPQ      DX, $0x00
-	JE        next
-	VMOVUPS.Z (R8)(BX*4), K1, Z1
-	VMOVUPS.Z (R10)(BX*4), K1, Z2
-	VCMPPS    $0x11, Z2, Z0, K2
-	VMOVUPS.Z Z1, K2, Z1
-	VMOVUPS   Z1, K1, (SI)(BX*4)
+	CMPQ        DX, $0x00
+	JE          next
+	VMOVUPS.Z   (R8)(BX*4), K1, Z5
+	VMOVUPS.Z   (R10)(BX*4), K1, Z6
+	VMOVUPS.Z   (R12)(BX*4), K1, Z7
+	VCMPPS      $0x11, Z6, Z4, K2
+	VMOVUPS.Z   Z5, K2, Z5
+	VMOVUPS     Z7, Z6
+	VSUBPS      Z2, Z6, Z6
+	VFMADD213PS Z3, Z1, Z6
+	VFMADD231PS Z5, Z0, Z6
+	VMOVUPS     Z6, K1, (SI)(BX*4)
 
 next:
 	ADDQ DI, SI
 	ADDQ R9, R8
 	ADDQ R11, R10
+	ADDQ R13, R12
 	DECQ AX
 	JMP  plane
 
@@ -2360,89 +2401,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func sum64PlanesAVX512(n int, s int, x []float32, xStride int, tail uint16) float64
+// func devSums64PlanesAVX512(n int, s int, x []float32, xStride int, mu float64, tail uint16) (float64, float64)
 // Requires: AVX, AVX512DQ, AVX512F, SSE2
-TEXT ·sum64PlanesAVX512(SB), NOSPLIT, $0-64
-	MOVQ   n+0(FP), AX
-	MOVQ   s+8(FP), CX
-	MOVQ   CX, DX
-	ANDQ   $0x00000007, DX
-	SUBQ   DX, CX
-	MOVQ   x_base+16(FP), SI
-	MOVQ   xStride+40(FP), DI
-	SHLQ   $0x02, DI
-	KMOVW  tail+48(FP), K1
-	VXORPD Z0, Z0, Z0
-	VXORPD Z1, Z1, Z1
-	VXORPD Z2, Z2, Z2
-	VXORPD Z3, Z3, Z3
-
-plane:
-	CMPQ AX, $0x00
-	JLE  done
-	XORQ BX, BX
-
-loop:
-	LEAQ      32(BX), R8
-	CMPQ      R8, CX
-	JA        rest
-	VCVTPS2PD (SI)(BX*4), Z4
-	VADDPD    Z4, Z0, Z0
-	VCVTPS2PD 32(SI)(BX*4), Z4
-	VADDPD    Z4, Z1, Z1
-	VCVTPS2PD 64(SI)(BX*4), Z4
-	VADDPD    Z4, Z2, Z2
-	VCVTPS2PD 96(SI)(BX*4), Z4
-	VADDPD    Z4, Z3, Z3
-	MOVQ      R8, BX
-	JMP       loop
-
-rest:
-	CMPQ      BX, CX
-	JAE       tail
-	VCVTPS2PD (SI)(BX*4), Z4
-	VADDPD    Z4, Z1, Z1
-	ADDQ      $0x08, BX
-	CMPQ      BX, CX
-	JAE       tail
-	VCVTPS2PD (SI)(BX*4), Z4
-	VADDPD    Z4, Z2, Z2
-	ADDQ      $0x08, BX
-	CMPQ      BX, CX
-	JAE       tail
-	VCVTPS2PD (SI)(BX*4), Z4
-	VADDPD    Z4, Z3, Z3
-	ADDQ      $0x08, BX
-
-tail:
-	CMPQ      DX, $0x00
-	JE        next
-	VMOVUPS.Z (SI)(BX*4), K1, Z4
-	VCVTPS2PD Y4, Z4
-	VADDPD    Z4, Z0, Z0
-
-next:
-	ADDQ DI, SI
-	DECQ AX
-	JMP  plane
-
-done:
-	VADDPD        Z1, Z0, Z0
-	VADDPD        Z3, Z2, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VADDPD        Y0, Y1, Y1
-	VEXTRACTF128  $0x01, Y1, X0
-	VADDPD        X1, X0, X0
-	VUNPCKHPD     X0, X0, X1
-	VADDSD        X1, X0, X0
-	VZEROUPPER
-	MOVSD         X0, ret+56(FP)
-	RET
-
-// func sqDevSum64PlanesAVX512(n int, s int, x []float32, xStride int, mu float64, tail uint16) float64
-// Requires: AVX, AVX512DQ, AVX512F, SSE2
-TEXT ·sqDevSum64PlanesAVX512(SB), NOSPLIT, $0-72
+TEXT ·devSums64PlanesAVX512(SB), NOSPLIT, $0-80
 	MOVQ         n+0(FP), AX
 	MOVQ         s+8(FP), CX
 	MOVQ         CX, DX
@@ -2457,6 +2418,10 @@ TEXT ·sqDevSum64PlanesAVX512(SB), NOSPLIT, $0-72
 	VXORPD       Z2, Z2, Z2
 	VXORPD       Z3, Z3, Z3
 	VXORPD       Z4, Z4, Z4
+	VXORPD       Z5, Z5, Z5
+	VXORPD       Z6, Z6, Z6
+	VXORPD       Z7, Z7, Z7
+	VXORPD       Z8, Z8, Z8
 
 plane:
 	CMPQ AX, $0x00
@@ -2467,49 +2432,57 @@ loop:
 	LEAQ        32(BX), R8
 	CMPQ        R8, CX
 	JA          rest
-	VCVTPS2PD   (SI)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VFMADD231PD Z5, Z5, Z1
-	VCVTPS2PD   32(SI)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VFMADD231PD Z5, Z5, Z2
-	VCVTPS2PD   64(SI)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VFMADD231PD Z5, Z5, Z3
-	VCVTPS2PD   96(SI)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VFMADD231PD Z5, Z5, Z4
+	VCVTPS2PD   (SI)(BX*4), Z9
+	VSUBPD      Z0, Z9, Z9
+	VFMADD231PD Z9, Z9, Z2
+	VADDPD      Z9, Z1, Z1
+	VCVTPS2PD   32(SI)(BX*4), Z9
+	VSUBPD      Z0, Z9, Z9
+	VFMADD231PD Z9, Z9, Z4
+	VADDPD      Z9, Z3, Z3
+	VCVTPS2PD   64(SI)(BX*4), Z9
+	VSUBPD      Z0, Z9, Z9
+	VFMADD231PD Z9, Z9, Z6
+	VADDPD      Z9, Z5, Z5
+	VCVTPS2PD   96(SI)(BX*4), Z9
+	VSUBPD      Z0, Z9, Z9
+	VFMADD231PD Z9, Z9, Z8
+	VADDPD      Z9, Z7, Z7
 	MOVQ        R8, BX
 	JMP         loop
 
 rest:
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (SI)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VFMADD231PD Z5, Z5, Z2
+	VCVTPS2PD   (SI)(BX*4), Z9
+	VSUBPD      Z0, Z9, Z9
+	VFMADD231PD Z9, Z9, Z4
+	VADDPD      Z9, Z3, Z3
 	ADDQ        $0x08, BX
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (SI)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VFMADD231PD Z5, Z5, Z3
+	VCVTPS2PD   (SI)(BX*4), Z9
+	VSUBPD      Z0, Z9, Z9
+	VFMADD231PD Z9, Z9, Z6
+	VADDPD      Z9, Z5, Z5
 	ADDQ        $0x08, BX
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (SI)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VFMADD231PD Z5, Z5, Z4
+	VCVTPS2PD   (SI)(BX*4), Z9
+	VSUBPD      Z0, Z9, Z9
+	VFMADD231PD Z9, Z9, Z8
+	VADDPD      Z9, Z7, Z7
 	ADDQ        $0x08, BX
 
 tail:
 	CMPQ        DX, $0x00
 	JE          next
-	VMOVUPS.Z   (SI)(BX*4), K1, Z5
-	VCVTPS2PD   Y5, Z5
-	VSUBPD      Z0, Z5, Z5
-	VMOVAPD.Z   Z5, K1, Z5
-	VFMADD231PD Z5, Z5, Z1
+	VMOVUPS.Z   (SI)(BX*4), K1, Z9
+	VCVTPS2PD   Y9, Z9
+	VSUBPD      Z0, Z9, Z9
+	VMOVAPD.Z   Z9, K1, Z9
+	VFMADD231PD Z9, Z9, Z2
+	VADDPD      Z9, Z1, Z1
 
 next:
 	ADDQ DI, SI
@@ -2517,22 +2490,32 @@ next:
 	JMP  plane
 
 done:
-	VADDPD        Z2, Z1, Z1
-	VADDPD        Z4, Z3, Z3
 	VADDPD        Z3, Z1, Z1
+	VADDPD        Z7, Z5, Z5
+	VADDPD        Z5, Z1, Z1
 	VEXTRACTF64X4 $0x01, Z1, Y0
 	VADDPD        Y1, Y0, Y0
 	VEXTRACTF128  $0x01, Y0, X1
 	VADDPD        X0, X1, X1
 	VUNPCKHPD     X1, X1, X0
 	VADDSD        X0, X1, X1
+	VADDPD        Z4, Z2, Z2
+	VADDPD        Z8, Z6, Z6
+	VADDPD        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPD        Y2, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X0, X2, X2
+	VUNPCKHPD     X2, X2, X0
+	VADDSD        X0, X2, X2
 	VZEROUPPER
 	MOVSD         X1, ret+64(FP)
+	MOVSD         X2, ret1+72(FP)
 	RET
 
-// func dotDev64PlanesAVX512(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail uint16) float64
+// func sumDotDev64PlanesAVX512(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail uint16) (float64, float64)
 // Requires: AVX, AVX512DQ, AVX512F, SSE2
-TEXT ·dotDev64PlanesAVX512(SB), NOSPLIT, $0-104
+TEXT ·sumDotDev64PlanesAVX512(SB), NOSPLIT, $0-112
 	MOVQ         n+0(FP), AX
 	MOVQ         s+8(FP), CX
 	MOVQ         CX, DX
@@ -2550,6 +2533,10 @@ TEXT ·dotDev64PlanesAVX512(SB), NOSPLIT, $0-104
 	VXORPD       Z2, Z2, Z2
 	VXORPD       Z3, Z3, Z3
 	VXORPD       Z4, Z4, Z4
+	VXORPD       Z5, Z5, Z5
+	VXORPD       Z6, Z6, Z6
+	VXORPD       Z7, Z7, Z7
+	VXORPD       Z8, Z8, Z8
 
 plane:
 	CMPQ AX, $0x00
@@ -2560,58 +2547,66 @@ loop:
 	LEAQ        32(BX), R10
 	CMPQ        R10, CX
 	JA          rest
-	VCVTPS2PD   (R8)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   (SI)(BX*4), Z6
-	VFMADD231PD Z6, Z5, Z1
-	VCVTPS2PD   32(R8)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   32(SI)(BX*4), Z6
-	VFMADD231PD Z6, Z5, Z2
-	VCVTPS2PD   64(R8)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   64(SI)(BX*4), Z6
-	VFMADD231PD Z6, Z5, Z3
-	VCVTPS2PD   96(R8)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   96(SI)(BX*4), Z6
-	VFMADD231PD Z6, Z5, Z4
+	VCVTPS2PD   (SI)(BX*4), Z9
+	VADDPD      Z9, Z1, Z1
+	VCVTPS2PD   (R8)(BX*4), Z10
+	VSUBPD      Z0, Z10, Z10
+	VFMADD231PD Z9, Z10, Z2
+	VCVTPS2PD   32(SI)(BX*4), Z9
+	VADDPD      Z9, Z3, Z3
+	VCVTPS2PD   32(R8)(BX*4), Z10
+	VSUBPD      Z0, Z10, Z10
+	VFMADD231PD Z9, Z10, Z4
+	VCVTPS2PD   64(SI)(BX*4), Z9
+	VADDPD      Z9, Z5, Z5
+	VCVTPS2PD   64(R8)(BX*4), Z10
+	VSUBPD      Z0, Z10, Z10
+	VFMADD231PD Z9, Z10, Z6
+	VCVTPS2PD   96(SI)(BX*4), Z9
+	VADDPD      Z9, Z7, Z7
+	VCVTPS2PD   96(R8)(BX*4), Z10
+	VSUBPD      Z0, Z10, Z10
+	VFMADD231PD Z9, Z10, Z8
 	MOVQ        R10, BX
 	JMP         loop
 
 rest:
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (R8)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   (SI)(BX*4), Z6
-	VFMADD231PD Z6, Z5, Z2
+	VCVTPS2PD   (SI)(BX*4), Z9
+	VADDPD      Z9, Z3, Z3
+	VCVTPS2PD   (R8)(BX*4), Z10
+	VSUBPD      Z0, Z10, Z10
+	VFMADD231PD Z9, Z10, Z4
 	ADDQ        $0x08, BX
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (R8)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   (SI)(BX*4), Z6
-	VFMADD231PD Z6, Z5, Z3
+	VCVTPS2PD   (SI)(BX*4), Z9
+	VADDPD      Z9, Z5, Z5
+	VCVTPS2PD   (R8)(BX*4), Z10
+	VSUBPD      Z0, Z10, Z10
+	VFMADD231PD Z9, Z10, Z6
 	ADDQ        $0x08, BX
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (R8)(BX*4), Z5
-	VSUBPD      Z0, Z5, Z5
-	VCVTPS2PD   (SI)(BX*4), Z6
-	VFMADD231PD Z6, Z5, Z4
+	VCVTPS2PD   (SI)(BX*4), Z9
+	VADDPD      Z9, Z7, Z7
+	VCVTPS2PD   (R8)(BX*4), Z10
+	VSUBPD      Z0, Z10, Z10
+	VFMADD231PD Z9, Z10, Z8
 	ADDQ        $0x08, BX
 
 tail:
 	CMPQ        DX, $0x00
 	JE          next
-	VMOVUPS.Z   (SI)(BX*4), K1, Z5
-	VMOVUPS.Z   (R8)(BX*4), K1, Z6
-	VCVTPS2PD   Y6, Z6
-	VSUBPD      Z0, Z6, Z6
-	VMOVAPD.Z   Z6, K1, Z6
-	VCVTPS2PD   Y5, Z5
-	VFMADD231PD Z5, Z6, Z1
+	VMOVUPS.Z   (SI)(BX*4), K1, Z9
+	VMOVUPS.Z   (R8)(BX*4), K1, Z10
+	VCVTPS2PD   Y9, Z9
+	VADDPD      Z9, Z1, Z1
+	VCVTPS2PD   Y10, Z10
+	VSUBPD      Z0, Z10, Z10
+	VMOVAPD.Z   Z10, K1, Z10
+	VFMADD231PD Z9, Z10, Z2
 
 next:
 	ADDQ DI, SI
@@ -2620,17 +2615,174 @@ next:
 	JMP  plane
 
 done:
-	VADDPD        Z2, Z1, Z1
-	VADDPD        Z4, Z3, Z3
 	VADDPD        Z3, Z1, Z1
+	VADDPD        Z7, Z5, Z5
+	VADDPD        Z5, Z1, Z1
 	VEXTRACTF64X4 $0x01, Z1, Y0
 	VADDPD        Y1, Y0, Y0
 	VEXTRACTF128  $0x01, Y0, X1
 	VADDPD        X0, X1, X1
 	VUNPCKHPD     X1, X1, X0
 	VADDSD        X0, X1, X1
+	VADDPD        Z4, Z2, Z2
+	VADDPD        Z8, Z6, Z6
+	VADDPD        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPD        Y2, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X0, X2, X2
+	VUNPCKHPD     X2, X2, X0
+	VADDSD        X0, X2, X2
 	VZEROUPPER
 	MOVSD         X1, ret+96(FP)
+	MOVSD         X2, ret1+104(FP)
+	RET
+
+// func sumDotDev64ReLUPlanesAVX512(n int, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64, tail uint16) (float64, float64)
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·sumDotDev64ReLUPlanesAVX512(SB), NOSPLIT, $0-144
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000007, DX
+	SUBQ         DX, CX
+	MOVQ         g_base+16(FP), SI
+	MOVQ         gStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         r_base+48(FP), R8
+	MOVQ         rStride+72(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         x_base+80(FP), R10
+	MOVQ         xStride+104(FP), R11
+	SHLQ         $0x02, R11
+	VBROADCASTSD mu+112(FP), Z0
+	VXORPS       Y1, Y1, Y1
+	KMOVW        tail+120(FP), K1
+	VXORPD       Z2, Z2, Z2
+	VXORPD       Z3, Z3, Z3
+	VXORPD       Z4, Z4, Z4
+	VXORPD       Z5, Z5, Z5
+	VXORPD       Z6, Z6, Z6
+	VXORPD       Z7, Z7, Z7
+	VXORPD       Z8, Z8, Z8
+	VXORPD       Z9, Z9, Z9
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        32(BX), R12
+	CMPQ        R12, CX
+	JA          rest
+	VCMPPS      $0x11, (R8)(BX*4), Y1, Y10
+	VANDPS      (SI)(BX*4), Y10, Y10
+	VCVTPS2PD   Y10, Z10
+	VADDPD      Z10, Z2, Z2
+	VCVTPS2PD   (R10)(BX*4), Z11
+	VSUBPD      Z0, Z11, Z11
+	VFMADD231PD Z10, Z11, Z3
+	VCMPPS      $0x11, 32(R8)(BX*4), Y1, Y10
+	VANDPS      32(SI)(BX*4), Y10, Y10
+	VCVTPS2PD   Y10, Z10
+	VADDPD      Z10, Z4, Z4
+	VCVTPS2PD   32(R10)(BX*4), Z11
+	VSUBPD      Z0, Z11, Z11
+	VFMADD231PD Z10, Z11, Z5
+	VCMPPS      $0x11, 64(R8)(BX*4), Y1, Y10
+	VANDPS      64(SI)(BX*4), Y10, Y10
+	VCVTPS2PD   Y10, Z10
+	VADDPD      Z10, Z6, Z6
+	VCVTPS2PD   64(R10)(BX*4), Z11
+	VSUBPD      Z0, Z11, Z11
+	VFMADD231PD Z10, Z11, Z7
+	VCMPPS      $0x11, 96(R8)(BX*4), Y1, Y10
+	VANDPS      96(SI)(BX*4), Y10, Y10
+	VCVTPS2PD   Y10, Z10
+	VADDPD      Z10, Z8, Z8
+	VCVTPS2PD   96(R10)(BX*4), Z11
+	VSUBPD      Z0, Z11, Z11
+	VFMADD231PD Z10, Z11, Z9
+	MOVQ        R12, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R8)(BX*4), Y1, Y10
+	VANDPS      (SI)(BX*4), Y10, Y10
+	VCVTPS2PD   Y10, Z10
+	VADDPD      Z10, Z4, Z4
+	VCVTPS2PD   (R10)(BX*4), Z11
+	VSUBPD      Z0, Z11, Z11
+	VFMADD231PD Z10, Z11, Z5
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R8)(BX*4), Y1, Y10
+	VANDPS      (SI)(BX*4), Y10, Y10
+	VCVTPS2PD   Y10, Z10
+	VADDPD      Z10, Z6, Z6
+	VCVTPS2PD   (R10)(BX*4), Z11
+	VSUBPD      Z0, Z11, Z11
+	VFMADD231PD Z10, Z11, Z7
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R8)(BX*4), Y1, Y10
+	VANDPS      (SI)(BX*4), Y10, Y10
+	VCVTPS2PD   Y10, Z10
+	VADDPD      Z10, Z8, Z8
+	VCVTPS2PD   (R10)(BX*4), Z11
+	VSUBPD      Z0, Z11, Z11
+	VFMADD231PD Z10, Z11, Z9
+	ADDQ        $0x08, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMOVUPS.Z   (SI)(BX*4), K1, Z10
+	VMOVUPS.Z   (R8)(BX*4), K1, Z11
+	VMOVUPS.Z   (R10)(BX*4), K1, Z12
+	VCMPPS      $0x11, Y11, Y1, Y11
+	VANDPS      Y10, Y11, Y11
+	VCVTPS2PD   Y11, Z10
+	VADDPD      Z10, Z2, Z2
+	VCVTPS2PD   Y12, Z11
+	VSUBPD      Z0, Z11, Z11
+	VMOVAPD.Z   Z11, K1, Z11
+	VFMADD231PD Z10, Z11, Z3
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	ADDQ R11, R10
+	DECQ AX
+	JMP  plane
+
+done:
+	VADDPD        Z4, Z2, Z2
+	VADDPD        Z8, Z6, Z6
+	VADDPD        Z6, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPD        Y2, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X0, X1, X1
+	VUNPCKHPD     X1, X1, X0
+	VADDSD        X0, X1, X1
+	VADDPD        Z5, Z3, Z3
+	VADDPD        Z9, Z7, Z7
+	VADDPD        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y3, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X0, X2, X2
+	VUNPCKHPD     X2, X2, X0
+	VADDSD        X0, X2, X2
+	VZEROUPPER
+	MOVSD         X1, ret+128(FP)
+	MOVSD         X2, ret1+136(FP)
 	RET
 
 // func affinePlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, tail []int32)
@@ -2916,26 +3068,33 @@ done:
 	VZEROUPPER
 	RET
 
-// func reluBackwardPlanesAVX2(n int, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int, tail []int32)
-// Requires: AVX
-TEXT ·reluBackwardPlanesAVX2(SB), NOSPLIT, $0-136
-	MOVQ    n+0(FP), AX
-	MOVQ    s+8(FP), CX
-	MOVQ    CX, DX
-	ANDQ    $0x00000007, DX
-	SUBQ    DX, CX
-	MOVQ    dx_base+16(FP), SI
-	MOVQ    dxStride+40(FP), DI
-	SHLQ    $0x02, DI
-	MOVQ    g_base+48(FP), R8
-	MOVQ    gStride+72(FP), R9
-	SHLQ    $0x02, R9
-	MOVQ    x_base+80(FP), R10
-	MOVQ    xStride+104(FP), R11
-	SHLQ    $0x02, R11
-	MOVQ    tail_base+112(FP), BX
-	VMOVDQU (BX), Y0
-	VXORPS  Y1, Y1, Y1
+// func axpbyDevReLUPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu float32, c float32, tail []int32)
+// Requires: AVX, FMA3
+TEXT ·axpbyDevReLUPlanesAVX2(SB), NOSPLIT, $0-192
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000007, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         r_base+88(FP), R10
+	MOVQ         rStride+112(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         y_base+128(FP), R12
+	MOVQ         yStride+152(FP), R13
+	SHLQ         $0x02, R13
+	MOVQ         tail_base+168(FP), BX
+	VMOVDQU      (BX), Y0
+	VBROADCASTSS a+48(FP), Y1
+	VBROADCASTSS b+120(FP), Y2
+	VBROADCASTSS mu+160(FP), Y3
+	VBROADCASTSS c+164(FP), Y4
+	VXORPS       Y5, Y5, Y5
 
 plane:
 	CMPQ AX, $0x00
@@ -2943,57 +3102,91 @@ plane:
 	XORQ BX, BX
 
 loop:
-	LEAQ    32(BX), R12
-	CMPQ    R12, CX
-	JA      rest
-	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
-	VANDPS  (R8)(BX*4), Y2, Y2
-	VMOVUPS Y2, (SI)(BX*4)
-	VCMPPS  $0x11, 32(R10)(BX*4), Y1, Y2
-	VANDPS  32(R8)(BX*4), Y2, Y2
-	VMOVUPS Y2, 32(SI)(BX*4)
-	VCMPPS  $0x11, 64(R10)(BX*4), Y1, Y2
-	VANDPS  64(R8)(BX*4), Y2, Y2
-	VMOVUPS Y2, 64(SI)(BX*4)
-	VCMPPS  $0x11, 96(R10)(BX*4), Y1, Y2
-	VANDPS  96(R8)(BX*4), Y2, Y2
-	VMOVUPS Y2, 96(SI)(BX*4)
-	MOVQ    R12, BX
-	JMP     loop
+	LEAQ        32(BX), R14
+	CMPQ        R14, CX
+	JA          rest
+	VCMPPS      $0x11, (R10)(BX*4), Y5, Y7
+	VANDPS      (R8)(BX*4), Y7, Y7
+	VMOVUPS     (R12)(BX*4), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y7, Y1, Y6
+	VMOVUPS     Y6, (SI)(BX*4)
+	VCMPPS      $0x11, 32(R10)(BX*4), Y5, Y7
+	VANDPS      32(R8)(BX*4), Y7, Y7
+	VMOVUPS     32(R12)(BX*4), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y7, Y1, Y6
+	VMOVUPS     Y6, 32(SI)(BX*4)
+	VCMPPS      $0x11, 64(R10)(BX*4), Y5, Y7
+	VANDPS      64(R8)(BX*4), Y7, Y7
+	VMOVUPS     64(R12)(BX*4), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y7, Y1, Y6
+	VMOVUPS     Y6, 64(SI)(BX*4)
+	VCMPPS      $0x11, 96(R10)(BX*4), Y5, Y7
+	VANDPS      96(R8)(BX*4), Y7, Y7
+	VMOVUPS     96(R12)(BX*4), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y7, Y1, Y6
+	VMOVUPS     Y6, 96(SI)(BX*4)
+	MOVQ        R14, BX
+	JMP         loop
 
 rest:
-	CMPQ    BX, CX
-	JAE     tail
-	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
-	VANDPS  (R8)(BX*4), Y2, Y2
-	VMOVUPS Y2, (SI)(BX*4)
-	ADDQ    $0x08, BX
-	CMPQ    BX, CX
-	JAE     tail
-	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
-	VANDPS  (R8)(BX*4), Y2, Y2
-	VMOVUPS Y2, (SI)(BX*4)
-	ADDQ    $0x08, BX
-	CMPQ    BX, CX
-	JAE     tail
-	VCMPPS  $0x11, (R10)(BX*4), Y1, Y2
-	VANDPS  (R8)(BX*4), Y2, Y2
-	VMOVUPS Y2, (SI)(BX*4)
-	ADDQ    $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R10)(BX*4), Y5, Y7
+	VANDPS      (R8)(BX*4), Y7, Y7
+	VMOVUPS     (R12)(BX*4), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y7, Y1, Y6
+	VMOVUPS     Y6, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R10)(BX*4), Y5, Y7
+	VANDPS      (R8)(BX*4), Y7, Y7
+	VMOVUPS     (R12)(BX*4), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y7, Y1, Y6
+	VMOVUPS     Y6, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R10)(BX*4), Y5, Y7
+	VANDPS      (R8)(BX*4), Y7, Y7
+	VMOVUPS     (R12)(BX*4), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y7, Y1, Y6
+	VMOVUPS     Y6, (SI)(BX*4)
+	ADDQ        $0x08, BX
 
 tail:
-	CMPQ       DX, $0x00
-	JE         next
-	VMASKMOVPS (R8)(BX*4), Y0, Y2
-	VMASKMOVPS (R10)(BX*4), Y0, Y3
-	VCMPPS     $0x11, Y3, Y1, Y3
-	VANDPS     Y2, Y3, Y3
-	VMASKMOVPS Y3, Y0, (SI)(BX*4)
+	CMPQ        DX, $0x00
+	JE          next
+	VMASKMOVPS  (R8)(BX*4), Y0, Y6
+	VMASKMOVPS  (R10)(BX*4), Y0, Y7
+	VMASKMOVPS  (R12)(BX*4), Y0, Y8
+	VCMPPS      $0x11, Y7, Y5, Y7
+	VANDPS      Y6, Y7, Y7
+	VMOVUPS     Y8, Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y4, Y2, Y6
+	VFMADD231PS Y7, Y1, Y6
+	VMASKMOVPS  Y6, Y0, (SI)(BX*4)
 
 next:
 	ADDQ DI, SI
 	ADDQ R9, R8
 	ADDQ R11, R10
+	ADDQ R13, R12
 	DECQ AX
 	JMP  plane
 
@@ -3001,88 +3194,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func sum64PlanesAVX2(n int, s int, x []float32, xStride int, tail []int32) float64
-// Requires: AVX, SSE2
-TEXT ·sum64PlanesAVX2(SB), NOSPLIT, $0-80
-	MOVQ    n+0(FP), AX
-	MOVQ    s+8(FP), CX
-	MOVQ    CX, DX
-	ANDQ    $0x00000003, DX
-	SUBQ    DX, CX
-	MOVQ    x_base+16(FP), SI
-	MOVQ    xStride+40(FP), DI
-	SHLQ    $0x02, DI
-	MOVQ    tail_base+48(FP), BX
-	VMOVDQU (BX), X0
-	VXORPD  Y1, Y1, Y1
-	VXORPD  Y2, Y2, Y2
-	VXORPD  Y3, Y3, Y3
-	VXORPD  Y4, Y4, Y4
-
-plane:
-	CMPQ AX, $0x00
-	JLE  done
-	XORQ BX, BX
-
-loop:
-	LEAQ      16(BX), R8
-	CMPQ      R8, CX
-	JA        rest
-	VCVTPS2PD (SI)(BX*4), Y5
-	VADDPD    Y5, Y1, Y1
-	VCVTPS2PD 16(SI)(BX*4), Y5
-	VADDPD    Y5, Y2, Y2
-	VCVTPS2PD 32(SI)(BX*4), Y5
-	VADDPD    Y5, Y3, Y3
-	VCVTPS2PD 48(SI)(BX*4), Y5
-	VADDPD    Y5, Y4, Y4
-	MOVQ      R8, BX
-	JMP       loop
-
-rest:
-	CMPQ      BX, CX
-	JAE       tail
-	VCVTPS2PD (SI)(BX*4), Y5
-	VADDPD    Y5, Y2, Y2
-	ADDQ      $0x04, BX
-	CMPQ      BX, CX
-	JAE       tail
-	VCVTPS2PD (SI)(BX*4), Y5
-	VADDPD    Y5, Y3, Y3
-	ADDQ      $0x04, BX
-	CMPQ      BX, CX
-	JAE       tail
-	VCVTPS2PD (SI)(BX*4), Y5
-	VADDPD    Y5, Y4, Y4
-	ADDQ      $0x04, BX
-
-tail:
-	CMPQ       DX, $0x00
-	JE         next
-	VMASKMOVPS (SI)(BX*4), X0, X5
-	VCVTPS2PD  X5, Y5
-	VADDPD     Y5, Y1, Y1
-
-next:
-	ADDQ DI, SI
-	DECQ AX
-	JMP  plane
-
-done:
-	VADDPD       Y2, Y1, Y1
-	VADDPD       Y4, Y3, Y3
-	VADDPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPD       X1, X0, X0
-	VUNPCKHPD    X0, X0, X1
-	VADDSD       X1, X0, X0
-	VZEROUPPER
-	MOVSD        X0, ret+72(FP)
-	RET
-
-// func sqDevSum64PlanesAVX2(n int, s int, x []float32, xStride int, mu float64, tail []int32) float64
+// func devSums64PlanesAVX2(n int, s int, x []float32, xStride int, mu float64, tail []int32) (float64, float64)
 // Requires: AVX, AVX2, FMA3, SSE2
-TEXT ·sqDevSum64PlanesAVX2(SB), NOSPLIT, $0-88
+TEXT ·devSums64PlanesAVX2(SB), NOSPLIT, $0-96
 	MOVQ         n+0(FP), AX
 	MOVQ         s+8(FP), CX
 	MOVQ         CX, DX
@@ -3099,6 +3213,10 @@ TEXT ·sqDevSum64PlanesAVX2(SB), NOSPLIT, $0-88
 	VXORPD       Y4, Y4, Y4
 	VXORPD       Y5, Y5, Y5
 	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	VXORPD       Y10, Y10, Y10
 
 plane:
 	CMPQ AX, $0x00
@@ -3109,49 +3227,57 @@ loop:
 	LEAQ        16(BX), R8
 	CMPQ        R8, CX
 	JA          rest
-	VCVTPS2PD   (SI)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VFMADD231PD Y7, Y7, Y3
-	VCVTPS2PD   16(SI)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VFMADD231PD Y7, Y7, Y4
-	VCVTPS2PD   32(SI)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VFMADD231PD Y7, Y7, Y5
-	VCVTPS2PD   48(SI)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VFMADD231PD Y7, Y7, Y6
+	VCVTPS2PD   (SI)(BX*4), Y11
+	VSUBPD      Y0, Y11, Y11
+	VFMADD231PD Y11, Y11, Y4
+	VADDPD      Y11, Y3, Y3
+	VCVTPS2PD   16(SI)(BX*4), Y11
+	VSUBPD      Y0, Y11, Y11
+	VFMADD231PD Y11, Y11, Y6
+	VADDPD      Y11, Y5, Y5
+	VCVTPS2PD   32(SI)(BX*4), Y11
+	VSUBPD      Y0, Y11, Y11
+	VFMADD231PD Y11, Y11, Y8
+	VADDPD      Y11, Y7, Y7
+	VCVTPS2PD   48(SI)(BX*4), Y11
+	VSUBPD      Y0, Y11, Y11
+	VFMADD231PD Y11, Y11, Y10
+	VADDPD      Y11, Y9, Y9
 	MOVQ        R8, BX
 	JMP         loop
 
 rest:
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (SI)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VFMADD231PD Y7, Y7, Y4
+	VCVTPS2PD   (SI)(BX*4), Y11
+	VSUBPD      Y0, Y11, Y11
+	VFMADD231PD Y11, Y11, Y6
+	VADDPD      Y11, Y5, Y5
 	ADDQ        $0x04, BX
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (SI)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VFMADD231PD Y7, Y7, Y5
+	VCVTPS2PD   (SI)(BX*4), Y11
+	VSUBPD      Y0, Y11, Y11
+	VFMADD231PD Y11, Y11, Y8
+	VADDPD      Y11, Y7, Y7
 	ADDQ        $0x04, BX
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (SI)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VFMADD231PD Y7, Y7, Y6
+	VCVTPS2PD   (SI)(BX*4), Y11
+	VSUBPD      Y0, Y11, Y11
+	VFMADD231PD Y11, Y11, Y10
+	VADDPD      Y11, Y9, Y9
 	ADDQ        $0x04, BX
 
 tail:
 	CMPQ        DX, $0x00
 	JE          next
-	VMASKMOVPS  (SI)(BX*4), X1, X7
-	VCVTPS2PD   X7, Y7
-	VSUBPD      Y0, Y7, Y7
-	VANDPD      Y2, Y7, Y7
-	VFMADD231PD Y7, Y7, Y3
+	VMASKMOVPS  (SI)(BX*4), X1, X11
+	VCVTPS2PD   X11, Y11
+	VSUBPD      Y0, Y11, Y11
+	VANDPD      Y2, Y11, Y11
+	VFMADD231PD Y11, Y11, Y4
+	VADDPD      Y11, Y3, Y3
 
 next:
 	ADDQ DI, SI
@@ -3159,20 +3285,28 @@ next:
 	JMP  plane
 
 done:
-	VADDPD       Y4, Y3, Y3
-	VADDPD       Y6, Y5, Y5
 	VADDPD       Y5, Y3, Y3
+	VADDPD       Y9, Y7, Y7
+	VADDPD       Y7, Y3, Y3
 	VEXTRACTF128 $0x01, Y3, X0
 	VADDPD       X3, X0, X0
 	VUNPCKHPD    X0, X0, X1
 	VADDSD       X1, X0, X0
+	VADDPD       Y6, Y4, Y4
+	VADDPD       Y10, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X1
+	VADDPD       X4, X1, X1
+	VUNPCKHPD    X1, X1, X2
+	VADDSD       X2, X1, X1
 	VZEROUPPER
 	MOVSD        X0, ret+80(FP)
+	MOVSD        X1, ret1+88(FP)
 	RET
 
-// func dotDev64PlanesAVX2(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail []int32) float64
+// func sumDotDev64PlanesAVX2(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail []int32) (float64, float64)
 // Requires: AVX, AVX2, FMA3, SSE2
-TEXT ·dotDev64PlanesAVX2(SB), NOSPLIT, $0-120
+TEXT ·sumDotDev64PlanesAVX2(SB), NOSPLIT, $0-128
 	MOVQ         n+0(FP), AX
 	MOVQ         s+8(FP), CX
 	MOVQ         CX, DX
@@ -3192,6 +3326,10 @@ TEXT ·dotDev64PlanesAVX2(SB), NOSPLIT, $0-120
 	VXORPD       Y4, Y4, Y4
 	VXORPD       Y5, Y5, Y5
 	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	VXORPD       Y10, Y10, Y10
 
 plane:
 	CMPQ AX, $0x00
@@ -3202,58 +3340,66 @@ loop:
 	LEAQ        16(BX), R10
 	CMPQ        R10, CX
 	JA          rest
-	VCVTPS2PD   (R8)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VCVTPS2PD   (SI)(BX*4), Y8
-	VFMADD231PD Y8, Y7, Y3
-	VCVTPS2PD   16(R8)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VCVTPS2PD   16(SI)(BX*4), Y8
-	VFMADD231PD Y8, Y7, Y4
-	VCVTPS2PD   32(R8)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VCVTPS2PD   32(SI)(BX*4), Y8
-	VFMADD231PD Y8, Y7, Y5
-	VCVTPS2PD   48(R8)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VCVTPS2PD   48(SI)(BX*4), Y8
-	VFMADD231PD Y8, Y7, Y6
+	VCVTPS2PD   (SI)(BX*4), Y11
+	VADDPD      Y11, Y3, Y3
+	VCVTPS2PD   (R8)(BX*4), Y12
+	VSUBPD      Y0, Y12, Y12
+	VFMADD231PD Y11, Y12, Y4
+	VCVTPS2PD   16(SI)(BX*4), Y11
+	VADDPD      Y11, Y5, Y5
+	VCVTPS2PD   16(R8)(BX*4), Y12
+	VSUBPD      Y0, Y12, Y12
+	VFMADD231PD Y11, Y12, Y6
+	VCVTPS2PD   32(SI)(BX*4), Y11
+	VADDPD      Y11, Y7, Y7
+	VCVTPS2PD   32(R8)(BX*4), Y12
+	VSUBPD      Y0, Y12, Y12
+	VFMADD231PD Y11, Y12, Y8
+	VCVTPS2PD   48(SI)(BX*4), Y11
+	VADDPD      Y11, Y9, Y9
+	VCVTPS2PD   48(R8)(BX*4), Y12
+	VSUBPD      Y0, Y12, Y12
+	VFMADD231PD Y11, Y12, Y10
 	MOVQ        R10, BX
 	JMP         loop
 
 rest:
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (R8)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VCVTPS2PD   (SI)(BX*4), Y8
-	VFMADD231PD Y8, Y7, Y4
+	VCVTPS2PD   (SI)(BX*4), Y11
+	VADDPD      Y11, Y5, Y5
+	VCVTPS2PD   (R8)(BX*4), Y12
+	VSUBPD      Y0, Y12, Y12
+	VFMADD231PD Y11, Y12, Y6
 	ADDQ        $0x04, BX
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (R8)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VCVTPS2PD   (SI)(BX*4), Y8
-	VFMADD231PD Y8, Y7, Y5
+	VCVTPS2PD   (SI)(BX*4), Y11
+	VADDPD      Y11, Y7, Y7
+	VCVTPS2PD   (R8)(BX*4), Y12
+	VSUBPD      Y0, Y12, Y12
+	VFMADD231PD Y11, Y12, Y8
 	ADDQ        $0x04, BX
 	CMPQ        BX, CX
 	JAE         tail
-	VCVTPS2PD   (R8)(BX*4), Y7
-	VSUBPD      Y0, Y7, Y7
-	VCVTPS2PD   (SI)(BX*4), Y8
-	VFMADD231PD Y8, Y7, Y6
+	VCVTPS2PD   (SI)(BX*4), Y11
+	VADDPD      Y11, Y9, Y9
+	VCVTPS2PD   (R8)(BX*4), Y12
+	VSUBPD      Y0, Y12, Y12
+	VFMADD231PD Y11, Y12, Y10
 	ADDQ        $0x04, BX
 
 tail:
 	CMPQ        DX, $0x00
 	JE          next
-	VMASKMOVPS  (SI)(BX*4), X1, X7
-	VMASKMOVPS  (R8)(BX*4), X1, X8
-	VCVTPS2PD   X8, Y8
-	VSUBPD      Y0, Y8, Y8
-	VANDPD      Y2, Y8, Y8
-	VCVTPS2PD   X7, Y7
-	VFMADD231PD Y7, Y8, Y3
+	VMASKMOVPS  (SI)(BX*4), X1, X11
+	VMASKMOVPS  (R8)(BX*4), X1, X12
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y11, Y3, Y3
+	VCVTPS2PD   X12, Y12
+	VSUBPD      Y0, Y12, Y12
+	VANDPD      Y2, Y12, Y12
+	VFMADD231PD Y11, Y12, Y4
 
 next:
 	ADDQ DI, SI
@@ -3262,13 +3408,166 @@ next:
 	JMP  plane
 
 done:
-	VADDPD       Y4, Y3, Y3
-	VADDPD       Y6, Y5, Y5
 	VADDPD       Y5, Y3, Y3
+	VADDPD       Y9, Y7, Y7
+	VADDPD       Y7, Y3, Y3
 	VEXTRACTF128 $0x01, Y3, X0
 	VADDPD       X3, X0, X0
 	VUNPCKHPD    X0, X0, X1
 	VADDSD       X1, X0, X0
+	VADDPD       Y6, Y4, Y4
+	VADDPD       Y10, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X1
+	VADDPD       X4, X1, X1
+	VUNPCKHPD    X1, X1, X2
+	VADDSD       X2, X1, X1
 	VZEROUPPER
 	MOVSD        X0, ret+112(FP)
+	MOVSD        X1, ret1+120(FP)
+	RET
+
+// func sumDotDev64ReLUPlanesAVX2(n int, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64, tail []int32) (float64, float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·sumDotDev64ReLUPlanesAVX2(SB), NOSPLIT, $0-160
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000003, DX
+	SUBQ         DX, CX
+	MOVQ         g_base+16(FP), SI
+	MOVQ         gStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         r_base+48(FP), R8
+	MOVQ         rStride+72(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         x_base+80(FP), R10
+	MOVQ         xStride+104(FP), R11
+	SHLQ         $0x02, R11
+	VBROADCASTSD mu+112(FP), Y0
+	VXORPS       X1, X1, X1
+	MOVQ         tail_base+120(FP), BX
+	VMOVDQU      (BX), X2
+	VPMOVSXDQ    X2, Y3
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	VXORPD       Y10, Y10, Y10
+	VXORPD       Y11, Y11, Y11
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        16(BX), R12
+	CMPQ        R12, CX
+	JA          rest
+	VCMPPS      $0x11, (R8)(BX*4), X1, X12
+	VANDPS      (SI)(BX*4), X12, X12
+	VCVTPS2PD   X12, Y12
+	VADDPD      Y12, Y4, Y4
+	VCVTPS2PD   (R10)(BX*4), Y13
+	VSUBPD      Y0, Y13, Y13
+	VFMADD231PD Y12, Y13, Y5
+	VCMPPS      $0x11, 16(R8)(BX*4), X1, X12
+	VANDPS      16(SI)(BX*4), X12, X12
+	VCVTPS2PD   X12, Y12
+	VADDPD      Y12, Y6, Y6
+	VCVTPS2PD   16(R10)(BX*4), Y13
+	VSUBPD      Y0, Y13, Y13
+	VFMADD231PD Y12, Y13, Y7
+	VCMPPS      $0x11, 32(R8)(BX*4), X1, X12
+	VANDPS      32(SI)(BX*4), X12, X12
+	VCVTPS2PD   X12, Y12
+	VADDPD      Y12, Y8, Y8
+	VCVTPS2PD   32(R10)(BX*4), Y13
+	VSUBPD      Y0, Y13, Y13
+	VFMADD231PD Y12, Y13, Y9
+	VCMPPS      $0x11, 48(R8)(BX*4), X1, X12
+	VANDPS      48(SI)(BX*4), X12, X12
+	VCVTPS2PD   X12, Y12
+	VADDPD      Y12, Y10, Y10
+	VCVTPS2PD   48(R10)(BX*4), Y13
+	VSUBPD      Y0, Y13, Y13
+	VFMADD231PD Y12, Y13, Y11
+	MOVQ        R12, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R8)(BX*4), X1, X12
+	VANDPS      (SI)(BX*4), X12, X12
+	VCVTPS2PD   X12, Y12
+	VADDPD      Y12, Y6, Y6
+	VCVTPS2PD   (R10)(BX*4), Y13
+	VSUBPD      Y0, Y13, Y13
+	VFMADD231PD Y12, Y13, Y7
+	ADDQ        $0x04, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R8)(BX*4), X1, X12
+	VANDPS      (SI)(BX*4), X12, X12
+	VCVTPS2PD   X12, Y12
+	VADDPD      Y12, Y8, Y8
+	VCVTPS2PD   (R10)(BX*4), Y13
+	VSUBPD      Y0, Y13, Y13
+	VFMADD231PD Y12, Y13, Y9
+	ADDQ        $0x04, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VCMPPS      $0x11, (R8)(BX*4), X1, X12
+	VANDPS      (SI)(BX*4), X12, X12
+	VCVTPS2PD   X12, Y12
+	VADDPD      Y12, Y10, Y10
+	VCVTPS2PD   (R10)(BX*4), Y13
+	VSUBPD      Y0, Y13, Y13
+	VFMADD231PD Y12, Y13, Y11
+	ADDQ        $0x04, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMASKMOVPS  (SI)(BX*4), X2, X12
+	VMASKMOVPS  (R8)(BX*4), X2, X13
+	VMASKMOVPS  (R10)(BX*4), X2, X14
+	VCMPPS      $0x11, X13, X1, X13
+	VANDPS      X12, X13, X13
+	VCVTPS2PD   X13, Y12
+	VADDPD      Y12, Y4, Y4
+	VCVTPS2PD   X14, Y13
+	VSUBPD      Y0, Y13, Y13
+	VANDPD      Y3, Y13, Y13
+	VFMADD231PD Y12, Y13, Y5
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	ADDQ R11, R10
+	DECQ AX
+	JMP  plane
+
+done:
+	VADDPD       Y6, Y4, Y4
+	VADDPD       Y10, Y8, Y8
+	VADDPD       Y8, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPD       X4, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VADDPD       Y7, Y5, Y5
+	VADDPD       Y11, Y9, Y9
+	VADDPD       Y9, Y5, Y5
+	VEXTRACTF128 $0x01, Y5, X1
+	VADDPD       X5, X1, X1
+	VUNPCKHPD    X1, X1, X2
+	VADDSD       X2, X1, X1
+	VZEROUPPER
+	MOVSD        X0, ret+144(FP)
+	MOVSD        X1, ret1+152(FP)
 	RET

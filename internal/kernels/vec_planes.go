@@ -1,10 +1,13 @@
 package kernels
 
-// Planes kernels: the batch-normalization kernels of vec.go over the n
-// planes of one channel in a single call. A plane is s consecutive floats;
-// plane i of a slice v starts at v[i·vStride], so the planes of channel ch
-// of an (N, C, S) tensor t are t[ch·S:] with stride C·S, and a dense
-// (N, S) buffer is its slice with stride S. Every stride is at least s
+// Planes kernels: batch normalization's passes over the n planes of one
+// channel in a single call, with the arithmetic of the kernels of vec.go;
+// each reduction returns two sums from one pass, and the ReLU variants
+// mask the gradient by the ReLU's output on the fly (BatchNormReLU's
+// backward) instead of reading a masked copy. A plane is s consecutive
+// floats; plane i of a slice v starts at v[i·vStride], so the planes of
+// channel ch of an (N, C, S) tensor t are t[ch·S:] with stride C·S, and a
+// dense (N, S) buffer is its slice with stride S. Every stride is at least s
 // (planes do not overlap) and each slice must hold (n−1)·stride + s floats.
 // Outputs may be the same planes as an input (same slice and stride);
 // other overlaps are not allowed.
@@ -19,57 +22,70 @@ package kernels
 // so their result depends on n and s but not on the strides: the same
 // values laid out with different strides give the same bits.
 
-// Sum64Planes returns Σ x over n planes of s floats, accumulated in
-// float64. It is
+// DevSums64Planes returns Σ (x − mu) and Σ (x − mu)² over n planes of s
+// floats, accumulated in float64 in one pass: batch normalization's
+// statistics, the mean mu + dev/M and the biased variance
+// sqDev/M − (dev/M)² of the M = n·s values, shifted by mu so that a mean
+// far from zero does not cancel (see autograd.BatchNorm). It is
 //
-//	var sum float64
-//	for i := range n {
-//		for _, v := range x[i*xStride : i*xStride+s] {
-//			sum += float64(v)
-//		}
-//	}
-//	return sum
-func Sum64Planes(n, s int, x []float32, xStride int) float64 {
-	if !checkPlanes("Sum64Planes", n, s, len(x), xStride) {
-		return 0
-	}
-	return sum64Planes(n, s, x, xStride)
-}
-
-// SqDevSum64Planes returns Σ (x − mu)² over n planes of s floats,
-// accumulated in float64. It is
-//
-//	var sum float64
 //	for i := range n {
 //		for _, v := range x[i*xStride : i*xStride+s] {
 //			d := float64(v) - mu
-//			sum += d * d
+//			dev += d
+//			sqDev += d * d
 //		}
 //	}
-//	return sum
-func SqDevSum64Planes(n, s int, x []float32, xStride int, mu float64) float64 {
-	if !checkPlanes("SqDevSum64Planes", n, s, len(x), xStride) {
-		return 0
+//	return dev, sqDev
+func DevSums64Planes(n, s int, x []float32, xStride int, mu float64) (dev, sqDev float64) {
+	if !checkPlanes("DevSums64Planes", n, s, len(x), xStride) {
+		return 0, 0
 	}
-	return sqDevSum64Planes(n, s, x, xStride, mu)
+	return devSums64Planes(n, s, x, xStride, mu)
 }
 
-// DotDev64Planes returns Σ g·(x − mu) over n planes of s floats,
-// accumulated in float64. It is
+// SumDotDev64Planes returns Σ g and Σ g·(x − mu) over n planes of s
+// floats, accumulated in float64 in one pass: batch normalization's
+// gradient sums. It is
 //
-//	var sum float64
 //	for i := range n {
 //		gi, xi := g[i*gStride:i*gStride+s], x[i*xStride:i*xStride+s]
 //		for j, v := range xi {
-//			sum += float64(gi[j]) * (float64(v) - mu)
+//			sum += float64(gi[j])
+//			dot += float64(gi[j]) * (float64(v) - mu)
 //		}
 //	}
-//	return sum
-func DotDev64Planes(n, s int, g []float32, gStride int, x []float32, xStride int, mu float64) float64 {
-	if !checkPlanes("DotDev64Planes", n, s, len(g), gStride) || !checkPlanes("DotDev64Planes", n, s, len(x), xStride) {
-		return 0
+//	return sum, dot
+func SumDotDev64Planes(n, s int, g []float32, gStride int, x []float32, xStride int, mu float64) (sum, dot float64) {
+	const op = "SumDotDev64Planes"
+	if !checkPlanes(op, n, s, len(g), gStride) || !checkPlanes(op, n, s, len(x), xStride) {
+		return 0, 0
 	}
-	return dotDev64Planes(n, s, g, gStride, x, xStride, mu)
+	return sumDotDev64Planes(n, s, g, gStride, x, xStride, mu)
+}
+
+// SumDotDev64ReLUPlanes is SumDotDev64Planes of g masked by the ReLU
+// output r: g′ = g where r > 0 and 0 elsewhere (NaN r included), computed
+// on the fly, so that it gives the bits of ReLUBackward into a buffer and
+// SumDotDev64Planes over that. It is
+//
+//	for i := range n {
+//		gi, ri, xi := g[i*gStride:i*gStride+s], r[i*rStride:i*rStride+s], x[i*xStride:i*xStride+s]
+//		for j, v := range xi {
+//			var gm float64
+//			if ri[j] > 0 {
+//				gm = float64(gi[j])
+//			}
+//			sum += gm
+//			dot += gm * (float64(v) - mu)
+//		}
+//	}
+//	return sum, dot
+func SumDotDev64ReLUPlanes(n, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64) (sum, dot float64) {
+	const op = "SumDotDev64ReLUPlanes"
+	if !checkPlanes(op, n, s, len(g), gStride) || !checkPlanes(op, n, s, len(r), rStride) || !checkPlanes(op, n, s, len(x), xStride) {
+		return 0, 0
+	}
+	return sumDotDev64ReLUPlanes(n, s, g, gStride, r, rStride, x, xStride, mu)
 }
 
 // AffinePlanes sets dst = a·x + b over n planes of s floats: batch
@@ -116,18 +132,27 @@ func AxpbyDevPlanes(n, s int, dst []float32, dstStride int, a float32, x []float
 	}
 }
 
-// ReLUBackwardPlanes sets dx = g where x > 0 and 0 elsewhere over n planes
-// of s floats. It is
+// AxpbyDevReLUPlanes is AxpbyDevPlanes with x masked by the ReLU output
+// r: dst = a·x′ + b·(y − mu) + c with x′ = x where r > 0 and 0 elsewhere,
+// the bits of ReLUBackward into a buffer and AxpbyDevPlanes over it
+// (batch normalization's input gradient behind a fused ReLU). It is
 //
 //	for i := range n {
-//		reluBackwardGeneric(dx[i*dxStride:i*dxStride+s], g[i*gStride:i*gStride+s], x[i*xStride:i*xStride+s])
+//		d, xi := dst[i*dstStride:i*dstStride+s], x[i*xStride:i*xStride+s]
+//		ri, yi := r[i*rStride:i*rStride+s], y[i*yStride:i*yStride+s]
+//		for j := range d {
+//			var xm float32
+//			if ri[j] > 0 {
+//				xm = xi[j]
+//			}
+//			d[j] = a*xm + b*(yi[j]-mu) + c
+//		}
 //	}
-//
-// with reluBackwardGeneric ReLUBackward's loop.
-func ReLUBackwardPlanes(n, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int) {
-	const op = "ReLUBackwardPlanes"
-	if checkPlanes(op, n, s, len(dx), dxStride) && checkPlanes(op, n, s, len(g), gStride) && checkPlanes(op, n, s, len(x), xStride) {
-		reluBackwardPlanes(n, s, dx, dxStride, g, gStride, x, xStride)
+func AxpbyDevReLUPlanes(n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu, c float32) {
+	const op = "AxpbyDevReLUPlanes"
+	if checkPlanes(op, n, s, len(dst), dstStride) && checkPlanes(op, n, s, len(x), xStride) &&
+		checkPlanes(op, n, s, len(r), rStride) && checkPlanes(op, n, s, len(y), yStride) {
+		axpbyDevReLUPlanes(n, s, dst, dstStride, a, x, xStride, r, rStride, b, y, yStride, mu, c)
 	}
 }
 
@@ -148,36 +173,41 @@ func checkPlanes(op string, n, s, l, stride int) bool {
 	return true
 }
 
-func sum64PlanesGeneric(n, s int, x []float32, xStride int) float64 {
-	var sum float64
-	for i := range n {
-		for _, v := range x[i*xStride : i*xStride+s] {
-			sum += float64(v)
-		}
-	}
-	return sum
-}
-
-func sqDevSum64PlanesGeneric(n, s int, x []float32, xStride int, mu float64) float64 {
-	var sum float64
+func devSums64PlanesGeneric(n, s int, x []float32, xStride int, mu float64) (dev, sqDev float64) {
 	for i := range n {
 		for _, v := range x[i*xStride : i*xStride+s] {
 			d := float64(v) - mu
-			sum += d * d
+			dev += d
+			sqDev += d * d
 		}
 	}
-	return sum
+	return dev, sqDev
 }
 
-func dotDev64PlanesGeneric(n, s int, g []float32, gStride int, x []float32, xStride int, mu float64) float64 {
-	var sum float64
+func sumDotDev64PlanesGeneric(n, s int, g []float32, gStride int, x []float32, xStride int, mu float64) (sum, dot float64) {
 	for i := range n {
 		gi, xi := g[i*gStride:i*gStride+s], x[i*xStride:i*xStride+s]
 		for j, v := range xi {
-			sum += float64(gi[j]) * (float64(v) - mu)
+			sum += float64(gi[j])
+			dot += float64(gi[j]) * (float64(v) - mu)
 		}
 	}
-	return sum
+	return sum, dot
+}
+
+func sumDotDev64ReLUPlanesGeneric(n, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64) (sum, dot float64) {
+	for i := range n {
+		gi, ri, xi := g[i*gStride:i*gStride+s], r[i*rStride:i*rStride+s], x[i*xStride:i*xStride+s]
+		for j, v := range xi {
+			var gm float64
+			if ri[j] > 0 {
+				gm = float64(gi[j])
+			}
+			sum += gm
+			dot += gm * (float64(v) - mu)
+		}
+	}
+	return sum, dot
 }
 
 func affinePlanesGeneric(n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int) {
@@ -200,8 +230,16 @@ func axpbyDevPlanesGeneric(n, s int, dst []float32, dstStride int, a float32, x 
 	}
 }
 
-func reluBackwardPlanesGeneric(n, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int) {
+func axpbyDevReLUPlanesGeneric(n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu, c float32) {
 	for i := range n {
-		reluBackwardGeneric(dx[i*dxStride:i*dxStride+s], g[i*gStride:i*gStride+s], x[i*xStride:i*xStride+s])
+		d, xi := dst[i*dstStride:i*dstStride+s], x[i*xStride:i*xStride+s]
+		ri, yi := r[i*rStride:i*rStride+s], y[i*yStride:i*yStride+s]
+		for j := range d {
+			var xm float32
+			if ri[j] > 0 {
+				xm = xi[j]
+			}
+			d[j] = a*xm + b*(yi[j]-mu) + c
+		}
 	}
 }

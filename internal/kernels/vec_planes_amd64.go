@@ -16,34 +16,34 @@ func tailAVX2(k int) []int32 { return tailMasks[8-k : 16-k] }
 // tailAVX512 is the k-register mask of the first k lanes.
 func tailAVX512(k int) uint16 { return uint16(1)<<k - 1 }
 
-func sum64Planes(n, s int, x []float32, xStride int) float64 {
+func devSums64Planes(n, s int, x []float32, xStride int, mu float64) (dev, sqDev float64) {
 	switch vecUse {
 	case isaAVX512:
-		return sum64PlanesAVX512(n, s, x, xStride, tailAVX512(s%8))
+		return devSums64PlanesAVX512(n, s, x, xStride, mu, tailAVX512(s%8))
 	case isaAVX2:
-		return sum64PlanesAVX2(n, s, x, xStride, tailAVX2(s%4))
+		return devSums64PlanesAVX2(n, s, x, xStride, mu, tailAVX2(s%4))
 	}
-	return sum64PlanesGeneric(n, s, x, xStride)
+	return devSums64PlanesGeneric(n, s, x, xStride, mu)
 }
 
-func sqDevSum64Planes(n, s int, x []float32, xStride int, mu float64) float64 {
+func sumDotDev64Planes(n, s int, g []float32, gStride int, x []float32, xStride int, mu float64) (sum, dot float64) {
 	switch vecUse {
 	case isaAVX512:
-		return sqDevSum64PlanesAVX512(n, s, x, xStride, mu, tailAVX512(s%8))
+		return sumDotDev64PlanesAVX512(n, s, g, gStride, x, xStride, mu, tailAVX512(s%8))
 	case isaAVX2:
-		return sqDevSum64PlanesAVX2(n, s, x, xStride, mu, tailAVX2(s%4))
+		return sumDotDev64PlanesAVX2(n, s, g, gStride, x, xStride, mu, tailAVX2(s%4))
 	}
-	return sqDevSum64PlanesGeneric(n, s, x, xStride, mu)
+	return sumDotDev64PlanesGeneric(n, s, g, gStride, x, xStride, mu)
 }
 
-func dotDev64Planes(n, s int, g []float32, gStride int, x []float32, xStride int, mu float64) float64 {
+func sumDotDev64ReLUPlanes(n, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64) (sum, dot float64) {
 	switch vecUse {
 	case isaAVX512:
-		return dotDev64PlanesAVX512(n, s, g, gStride, x, xStride, mu, tailAVX512(s%8))
+		return sumDotDev64ReLUPlanesAVX512(n, s, g, gStride, r, rStride, x, xStride, mu, tailAVX512(s%8))
 	case isaAVX2:
-		return dotDev64PlanesAVX2(n, s, g, gStride, x, xStride, mu, tailAVX2(s%4))
+		return sumDotDev64ReLUPlanesAVX2(n, s, g, gStride, r, rStride, x, xStride, mu, tailAVX2(s%4))
 	}
-	return dotDev64PlanesGeneric(n, s, g, gStride, x, xStride, mu)
+	return sumDotDev64ReLUPlanesGeneric(n, s, g, gStride, r, rStride, x, xStride, mu)
 }
 
 func affinePlanes(n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int) {
@@ -79,13 +79,13 @@ func axpbyDevPlanes(n, s int, dst []float32, dstStride int, a float32, x []float
 	}
 }
 
-func reluBackwardPlanes(n, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int) {
+func axpbyDevReLUPlanes(n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu, c float32) {
 	switch vecUse {
 	case isaAVX512:
-		reluBackwardPlanesAVX512(n, s, dx, dxStride, g, gStride, x, xStride, tailAVX512(s%16))
+		axpbyDevReLUPlanesAVX512(n, s, dst, dstStride, a, x, xStride, r, rStride, b, y, yStride, mu, c, tailAVX512(s%16))
 	case isaAVX2:
-		reluBackwardPlanesAVX2(n, s, dx, dxStride, g, gStride, x, xStride, tailAVX2(s%8))
+		axpbyDevReLUPlanesAVX2(n, s, dst, dstStride, a, x, xStride, r, rStride, b, y, yStride, mu, c, tailAVX2(s%8))
 	default:
-		reluBackwardPlanesGeneric(n, s, dx, dxStride, g, gStride, x, xStride)
+		axpbyDevReLUPlanesGeneric(n, s, dst, dstStride, a, x, xStride, r, rStride, b, y, yStride, mu, c)
 	}
 }

@@ -5,16 +5,16 @@ package kernels
 // Without assembly every planes kernel of vec_planes.go is its reference
 // loop.
 
-func sum64Planes(n, s int, x []float32, xStride int) float64 {
-	return sum64PlanesGeneric(n, s, x, xStride)
+func devSums64Planes(n, s int, x []float32, xStride int, mu float64) (dev, sqDev float64) {
+	return devSums64PlanesGeneric(n, s, x, xStride, mu)
 }
 
-func sqDevSum64Planes(n, s int, x []float32, xStride int, mu float64) float64 {
-	return sqDevSum64PlanesGeneric(n, s, x, xStride, mu)
+func sumDotDev64Planes(n, s int, g []float32, gStride int, x []float32, xStride int, mu float64) (sum, dot float64) {
+	return sumDotDev64PlanesGeneric(n, s, g, gStride, x, xStride, mu)
 }
 
-func dotDev64Planes(n, s int, g []float32, gStride int, x []float32, xStride int, mu float64) float64 {
-	return dotDev64PlanesGeneric(n, s, g, gStride, x, xStride, mu)
+func sumDotDev64ReLUPlanes(n, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64) (sum, dot float64) {
+	return sumDotDev64ReLUPlanesGeneric(n, s, g, gStride, r, rStride, x, xStride, mu)
 }
 
 func affinePlanes(n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int) {
@@ -29,6 +29,6 @@ func axpbyDevPlanes(n, s int, dst []float32, dstStride int, a float32, x []float
 	axpbyDevPlanesGeneric(n, s, dst, dstStride, a, x, xStride, b, y, yStride, mu, c)
 }
 
-func reluBackwardPlanes(n, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int) {
-	reluBackwardPlanesGeneric(n, s, dx, dxStride, g, gStride, x, xStride)
+func axpbyDevReLUPlanes(n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu, c float32) {
+	axpbyDevReLUPlanesGeneric(n, s, dst, dstStride, a, x, xStride, r, rStride, b, y, yStride, mu, c)
 }

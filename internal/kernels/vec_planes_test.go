@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 )
@@ -113,13 +114,23 @@ var planesCases = []planesCase{
 		ref: func(n, s int, d []float32, ds int, in [][]float32, is []int) {
 			axpbyDevPlanesGeneric(n, s, d, ds, alpha, in[0], is[0], beta, in[1], is[1], delta, gamma)
 		}},
-	{name: "ReLUBackwardPlanes", inputs: 2,
+	{name: "AxpbyDevReLUPlanes", inputs: 3, mag: axpbyDevReLUMag,
 		run: func(n, s int, d []float32, ds int, in [][]float32, is []int) {
-			ReLUBackwardPlanes(n, s, d, ds, in[0], is[0], in[1], is[1])
+			AxpbyDevReLUPlanes(n, s, d, ds, alpha, in[0], is[0], in[1], is[1], beta, in[2], is[2], delta, gamma)
 		},
 		ref: func(n, s int, d []float32, ds int, in [][]float32, is []int) {
-			reluBackwardPlanesGeneric(n, s, d, ds, in[0], is[0], in[1], is[1])
+			axpbyDevReLUPlanesGeneric(n, s, d, ds, alpha, in[0], is[0], in[1], is[1], beta, in[2], is[2], delta, gamma)
 		}},
+}
+
+// axpbyDevReLUMag is AxpbyDev's rounding magnitude for the inputs x, r, y
+// of AxpbyDevReLUPlanes: x masked by r > 0.
+func axpbyDevReLUMag(d0 float32, in []float32) float64 {
+	var x float32
+	if in[1] > 0 {
+		x = in[0]
+	}
+	return vecMag("AxpbyDev")(d0, []float32{x, in[2]})
 }
 
 // TestPlanesKernels checks every elementwise planes kernel on every path
@@ -223,46 +234,81 @@ func TestAffineReLUPlanesIsTwoKernels(t *testing.T) {
 	})
 }
 
-// planesReduction is a reduction planes kernel for the shared test driver.
+// planesReduction is a reduction planes kernel for the shared test
+// driver: run and ref take the operands g, r and x (each kernel reads the
+// ones it has) and return its two sums; ref also returns the magnitude
+// (the sum of absolute terms) of each.
 type planesReduction struct {
 	name string
-	run  func(n, s int, g []float32, gs int, x []float32, xs int, mu float64) float64
-	ref  func(n, s int, g []float32, gs int, x []float32, xs int, mu float64) (sum, mag float64)
+	run  func(n, s int, g []float32, gs int, r []float32, rs int, x []float32, xs int, mu float64) (float64, float64)
+	ref  func(n, s int, g []float32, gs int, r []float32, rs int, x []float32, xs int, mu float64) (sums, mags [2]float64)
+}
+
+// reluMasked is g where r > 0, else 0, in float64.
+func reluMasked(g, r float32) float64 {
+	if r > 0 {
+		return float64(g)
+	}
+	return 0
+}
+
+// sumDotDevMags returns Σ|g′| and Σ|g′·(x − mu)| over the planes, g′ the
+// value of g that mask gives.
+func sumDotDevMags(n, s int, g []float32, gs int, r []float32, rs int, x []float32, xs int, mu float64, mask func(g, r float32) float64) (mags [2]float64) {
+	for i := range n {
+		for j := range s {
+			var rv float32
+			if r != nil {
+				rv = r[i*rs+j]
+			}
+			gm := mask(g[i*gs+j], rv)
+			mags[0] += math.Abs(gm)
+			mags[1] += math.Abs(gm * (float64(x[i*xs+j]) - mu))
+		}
+	}
+	return mags
 }
 
 var planesReductions = []planesReduction{
-	{"Sum64Planes",
-		func(n, s int, _ []float32, _ int, x []float32, xs int, _ float64) float64 {
-			return Sum64Planes(n, s, x, xs)
+	{"DevSums64Planes",
+		func(n, s int, _ []float32, _ int, _ []float32, _ int, x []float32, xs int, mu float64) (float64, float64) {
+			return DevSums64Planes(n, s, x, xs, mu)
 		},
-		func(n, s int, _ []float32, _ int, x []float32, xs int, _ float64) (sum, mag float64) {
+		func(n, s int, _ []float32, _ int, _ []float32, _ int, x []float32, xs int, mu float64) (sums, mags [2]float64) {
 			for i := range n {
 				for _, v := range x[i*xs : i*xs+s] {
-					mag += math.Abs(float64(v))
+					mags[0] += math.Abs(float64(v) - mu)
 				}
 			}
-			return sum64PlanesGeneric(n, s, x, xs), mag
+			sums[0], sums[1] = devSums64PlanesGeneric(n, s, x, xs, mu)
+			mags[1] = sums[1]
+			return sums, mags
 		}},
-	{"SqDevSum64Planes",
-		func(n, s int, _ []float32, _ int, x []float32, xs int, mu float64) float64 {
-			return SqDevSum64Planes(n, s, x, xs, mu)
+	{"SumDotDev64Planes",
+		func(n, s int, g []float32, gs int, _ []float32, _ int, x []float32, xs int, mu float64) (float64, float64) {
+			return SumDotDev64Planes(n, s, g, gs, x, xs, mu)
 		},
-		func(n, s int, _ []float32, _ int, x []float32, xs int, mu float64) (sum, mag float64) {
-			sum = sqDevSum64PlanesGeneric(n, s, x, xs, mu)
-			return sum, sum
+		func(n, s int, g []float32, gs int, _ []float32, _ int, x []float32, xs int, mu float64) (sums, mags [2]float64) {
+			sums[0], sums[1] = sumDotDev64PlanesGeneric(n, s, g, gs, x, xs, mu)
+			return sums, sumDotDevMags(n, s, g, gs, nil, 0, x, xs, mu, func(g, _ float32) float64 { return float64(g) })
 		}},
-	{"DotDev64Planes",
-		func(n, s int, g []float32, gs int, x []float32, xs int, mu float64) float64 {
-			return DotDev64Planes(n, s, g, gs, x, xs, mu)
+	{"SumDotDev64ReLUPlanes",
+		func(n, s int, g []float32, gs int, r []float32, rs int, x []float32, xs int, mu float64) (float64, float64) {
+			return SumDotDev64ReLUPlanes(n, s, g, gs, r, rs, x, xs, mu)
 		},
-		func(n, s int, g []float32, gs int, x []float32, xs int, mu float64) (sum, mag float64) {
-			for i := range n {
-				for j, v := range x[i*xs : i*xs+s] {
-					mag += math.Abs(float64(g[i*gs+j]) * (float64(v) - mu))
-				}
-			}
-			return dotDev64PlanesGeneric(n, s, g, gs, x, xs, mu), mag
+		func(n, s int, g []float32, gs int, r []float32, rs int, x []float32, xs int, mu float64) (sums, mags [2]float64) {
+			sums[0], sums[1] = sumDotDev64ReLUPlanesGeneric(n, s, g, gs, r, rs, x, xs, mu)
+			return sums, sumDotDevMags(n, s, g, gs, r, rs, x, xs, mu, reluMasked)
 		}},
+}
+
+// closeF64 reports whether got is within tol of want, or, for a NaN or
+// infinite want, the same (any NaN matching any NaN).
+func closeF64(got, want, tol float64) bool {
+	if math.IsNaN(want) || math.IsInf(want, 0) {
+		return got == want || math.IsNaN(got) && math.IsNaN(want)
+	}
+	return math.Abs(got-want) <= tol
 }
 
 // TestPlanesReductions checks the float64-accumulating planes reductions
@@ -270,36 +316,22 @@ var planesReductions = []planesReduction{
 // error, with NaN around and between the planes (a kernel that reads
 // there, or lets a masked-off lane count, returns NaN), and checks that
 // the strides do not change the bits: dense and gapped copies of the same
-// values give the same result.
+// values give the same result. In a second round the planes hold vecInput's
+// special values (±0, NaN, ±Inf, subnormals), which must come out as in the
+// reference: NaN where it is NaN, the same infinity, and the ReLU mask
+// dropping a NaN or infinite g where r is not positive.
 func TestPlanesReductions(t *testing.T) {
 	for _, pr := range planesReductions {
 		t.Run(pr.name, func(t *testing.T) {
 			forEachVecPath(t, func(t *testing.T) {
 				r := newRand(52)
-				for _, s := range planeSizes {
-					for _, n := range []int{1, 2, 3, 7, 128} {
-						gl, xl := randLayouts(r, n, s)[r.IntN(2)], randLayouts(r, n, s)[r.IntN(2)]
-						vals := randSlice(r, 2*n*s)
-						_, g := newPlanes(gl, func(int) float32 { return 0 }, func(int) float32 { return float32(math.NaN()) })
-						_, x := newPlanes(xl, func(int) float32 { return 0 }, func(int) float32 { return float32(math.NaN()) })
-						for i := range n {
-							copy(g[i*gl.stride:i*gl.stride+s], vals[2*i*s:])
-							copy(x[i*xl.stride:i*xl.stride+s], vals[(2*i+1)*s:(2*i+2)*s])
-						}
-						mu := r.Float64() - 0.5
-						want, mag := pr.ref(n, s, g, gl.stride, x, xl.stride, mu)
-						got := pr.run(n, s, g, gl.stride, x, xl.stride, mu)
-						if e := float64(n*s+2) * 0x1p-52 * mag; !(math.Abs(got-want) <= e) {
-							t.Fatalf("g %v, x %v: %v, want %v ± %.3g", gl, xl, got, want, e)
-						}
-						// The same values densely.
-						gd, xd := make([]float32, n*s), make([]float32, n*s)
-						for i := range n {
-							copy(gd[i*s:(i+1)*s], g[i*gl.stride:])
-							copy(xd[i*s:(i+1)*s], x[i*xl.stride:])
-						}
-						if dense := pr.run(n, s, gd, s, xd, s, mu); math.Float64bits(dense) != math.Float64bits(got) {
-							t.Fatalf("g %v, x %v: %v, densely %v", gl, xl, got, dense)
+				for _, special := range []bool{false, true} {
+					for _, s := range planeSizes {
+						for _, n := range []int{1, 2, 3, 7, 128} {
+							checkPlanesReduction(t, r, pr, n, s, special)
+							if t.Failed() {
+								return
+							}
 						}
 					}
 				}
@@ -308,69 +340,230 @@ func TestPlanesReductions(t *testing.T) {
 	}
 }
 
+func checkPlanesReduction(t *testing.T, r *rand.Rand, pr planesReduction, n, s int, special bool) {
+	t.Helper()
+	var ls [3]planeLayout // g, r, x
+	var ops [3][]float32
+	vals := randSlice(r, 3*n*s)
+	if special {
+		vals = vecInput(r, 3*n*s, 0)
+	}
+	for k := range ops {
+		ls[k] = randLayouts(r, n, s)[r.IntN(2)]
+		_, ops[k] = newPlanes(ls[k], func(int) float32 { return 0 }, func(int) float32 { return float32(math.NaN()) })
+		for i := range n {
+			copy(ops[k][i*ls[k].stride:i*ls[k].stride+s], vals[(3*i+k)*s:])
+		}
+	}
+	g, rr, x := ops[0], ops[1], ops[2]
+	mu := r.Float64() - 0.5
+	want, mag := pr.ref(n, s, g, ls[0].stride, rr, ls[1].stride, x, ls[2].stride, mu)
+	var got [2]float64
+	got[0], got[1] = pr.run(n, s, g, ls[0].stride, rr, ls[1].stride, x, ls[2].stride, mu)
+	for k := range got {
+		if e := float64(n*s+2) * 0x1p-52 * mag[k]; !closeF64(got[k], want[k], e) {
+			t.Fatalf("g %v, r %v, x %v: sum %d = %v, want %v ± %.3g", ls[0], ls[1], ls[2], k, got[k], want[k], e)
+		}
+	}
+	// The same values densely.
+	var dense [3][]float32
+	for k := range dense {
+		dense[k] = make([]float32, n*s)
+		for i := range n {
+			copy(dense[k][i*s:(i+1)*s], ops[k][i*ls[k].stride:])
+		}
+	}
+	var d [2]float64
+	d[0], d[1] = pr.run(n, s, dense[0], s, dense[1], s, dense[2], s, mu)
+	for k := range d {
+		if math.Float64bits(d[k]) != math.Float64bits(got[k]) && !(math.IsNaN(d[k]) && math.IsNaN(got[k])) {
+			t.Fatalf("g %v, r %v, x %v: sum %d = %v, densely %v", ls[0], ls[1], ls[2], k, got[k], d[k])
+		}
+	}
+}
+
+// TestDevSums64PlanesLargeMean checks on every path the one-pass variance
+// autograd.BatchNorm computes from DevSums64Planes, shifted by the first
+// value K: σ² = Σd²/M − (Σd/M)², d = x − K, on values of mean 10³ and
+// standard deviation 10⁻² (128 planes of 14×14, gapped), against the exact
+// variance of the float32 values (math/big), within the bound BatchNorm
+// documents, (L+3)·2⁻⁵³·(2σ² + 3(μ−K)²) with L = M. The same sums unshifted
+// (K = 0) must miss by far more than that, or the data would not test the
+// shift.
+func TestDevSums64PlanesLargeMean(t *testing.T) {
+	const n, s = 128, 14 * 14
+	l := planeLayout{n, s, s + 5}
+	r := newRand(54)
+	_, x := newPlanes(l, func(int) float32 { return float32(1e3 + 1e-2*r.NormFloat64()) }, func(int) float32 { return float32(math.NaN()) })
+	m := float64(n * s)
+	// The exact mean and variance of the planes' values.
+	exactMean := new(big.Float).SetPrec(256)
+	for i := range n {
+		for _, v := range x[i*l.stride : i*l.stride+s] {
+			exactMean.Add(exactMean, big.NewFloat(float64(v)))
+		}
+	}
+	exactMean.Quo(exactMean, big.NewFloat(m))
+	exactSq := new(big.Float).SetPrec(256)
+	for i := range n {
+		for _, v := range x[i*l.stride : i*l.stride+s] {
+			d := new(big.Float).SetPrec(256).Sub(big.NewFloat(float64(v)), exactMean)
+			exactSq.Add(exactSq, d.Mul(d, d))
+		}
+	}
+	want, _ := exactSq.Quo(exactSq, big.NewFloat(m)).Float64()
+	mu, _ := exactMean.Float64()
+	variance := func(k float64) float64 {
+		dev, sqDev := DevSums64Planes(n, s, x, l.stride, k)
+		d := dev / m
+		return sqDev/m - d*d
+	}
+	k := float64(x[0])
+	bound := (m + 3) * 0x1p-53 * (2*want + 3*(mu-k)*(mu-k))
+	forEachVecPath(t, func(t *testing.T) {
+		got := variance(k)
+		if e := math.Abs(got - want); e > bound {
+			t.Errorf("shifted by K = %v: variance %.17g, exact %.17g: error %.3g > bound %.3g", k, got, want, e, bound)
+		} else {
+			t.Logf("shifted: relative error %.3g (bound %.3g)", e/want, bound/want)
+		}
+		if e := math.Abs(variance(0) - want); e <= 1e3*bound {
+			t.Errorf("unshifted: error %.3g, within 1000 times the bound %.3g: the data does not test the shift", e, bound)
+		} else {
+			t.Logf("unshifted: relative error %.3g", e/want)
+		}
+	})
+}
+
+// TestReLUPlanesAreTwoKernels checks on every path that the kernels with
+// the ReLU mask built in give the bits of ReLUBackward into a buffer
+// followed by the kernel without it, the property BatchNormReLU's
+// bit-equality with ReLU(BatchNorm(…)) rests on; the inputs hold special
+// values (NaN, ±Inf, ±0 among them).
+func TestReLUPlanesAreTwoKernels(t *testing.T) {
+	forEachVecPath(t, func(t *testing.T) {
+		rnd := newRand(53)
+		for _, s := range planeSizes {
+			l := planeLayout{5, s, s + 3}
+			g, r, x := planesInput(rnd, l), planesInput(rnd, l), planesInput(rnd, l)
+			masked := make([]float32, l.span())
+			for i := range l.n {
+				p := i * l.stride
+				ReLUBackward(masked[p:p+s], g[p:p+s], r[p:p+s])
+			}
+			for _, mu := range []float64{0, 0.375} {
+				sum, dot := SumDotDev64ReLUPlanes(l.n, s, g, l.stride, r, l.stride, x, l.stride, mu)
+				sum2, dot2 := SumDotDev64Planes(l.n, s, masked, l.stride, x, l.stride, mu)
+				if !sameF64(sum, sum2) || !sameF64(dot, dot2) {
+					t.Fatalf("%v mu=%v: SumDotDev64ReLUPlanes %v, %v; masked then SumDotDev64Planes %v, %v", l, mu, sum, dot, sum2, dot2)
+				}
+			}
+			fused, two := make([]float32, l.span()), make([]float32, l.span())
+			AxpbyDevReLUPlanes(l.n, s, fused, l.stride, alpha, g, l.stride, r, l.stride, beta, x, l.stride, delta, gamma)
+			AxpbyDevPlanes(l.n, s, two, l.stride, alpha, masked, l.stride, beta, x, l.stride, delta, gamma)
+			for k := range fused {
+				if l.inPlane(k) && math.Float32bits(fused[k]) != math.Float32bits(two[k]) {
+					t.Fatalf("%v [%d]: AxpbyDevReLUPlanes %v, masked then AxpbyDevPlanes %v", l, k, fused[k], two[k])
+				}
+			}
+		}
+	})
+}
+
+// sameF64 reports whether a and b have the same bits, any NaN matching any
+// NaN.
+func sameF64(a, b float64) bool {
+	return math.Float64bits(a) == math.Float64bits(b) || math.IsNaN(a) && math.IsNaN(b)
+}
+
 // TestPlanesEmpty checks that no planes, or empty ones, touch nothing.
 func TestPlanesEmpty(t *testing.T) {
 	forEachVecPath(t, func(t *testing.T) {
 		for _, l := range []planeLayout{{0, 5, 5}, {3, 0, 2}} {
-			if got := Sum64Planes(l.n, l.s, nil, l.stride); got != 0 {
-				t.Errorf("%v: Sum64Planes = %v", l, got)
+			if d, q := DevSums64Planes(l.n, l.s, nil, l.stride, 1); d != 0 || q != 0 {
+				t.Errorf("%v: DevSums64Planes = %v, %v", l, d, q)
+			}
+			if a, b := SumDotDev64ReLUPlanes(l.n, l.s, nil, l.stride, nil, l.stride, nil, l.stride, 1); a != 0 || b != 0 {
+				t.Errorf("%v: SumDotDev64ReLUPlanes = %v, %v", l, a, b)
 			}
 			AffinePlanes(l.n, l.s, nil, l.stride, 1, 1, nil, l.stride)
+			AxpbyDevReLUPlanes(l.n, l.s, nil, l.stride, 1, nil, l.stride, nil, l.stride, 1, nil, l.stride, 0, 1)
 		}
 	})
 }
 
 func TestPlanesBadLayout(t *testing.T) {
 	x := make([]float32, 20)
-	mustPanicPrefix(t, "kernels: Sum64Planes: slice too short", func() { Sum64Planes(3, 5, x[:18], 7) })
-	mustPanicPrefix(t, "kernels: Sum64Planes: stride shorter", func() { Sum64Planes(2, 5, x, 4) })
+	mustPanicPrefix(t, "kernels: DevSums64Planes: slice too short", func() { DevSums64Planes(3, 5, x[:18], 7, 0) })
+	mustPanicPrefix(t, "kernels: DevSums64Planes: stride shorter", func() { DevSums64Planes(2, 5, x, 4, 0) })
 	mustPanicPrefix(t, "kernels: AffinePlanes: negative", func() { AffinePlanes(-1, 5, x, 5, 1, 0, x, 5) })
 	mustPanicPrefix(t, "kernels: AxpbyDevPlanes: slice too short", func() { AxpbyDevPlanes(2, 5, x, 10, 1, x, 10, 1, x[:14], 10, 0, 0) })
-	mustPanicPrefix(t, "kernels: DotDev64Planes: slice too short", func() { DotDev64Planes(4, 5, x, 5, x[:15], 5, 0) })
+	mustPanicPrefix(t, "kernels: SumDotDev64Planes: slice too short", func() { SumDotDev64Planes(4, 5, x, 5, x[:15], 5, 0) })
+	mustPanicPrefix(t, "kernels: SumDotDev64ReLUPlanes: slice too short", func() { SumDotDev64ReLUPlanes(4, 5, x, 5, x[:15], 5, x, 5, 0) })
+	mustPanicPrefix(t, "kernels: AxpbyDevReLUPlanes: stride shorter", func() { AxpbyDevReLUPlanes(2, 5, x, 5, 1, x, 5, x, 4, 1, x, 5, 0, 0) })
 }
 
 // BenchmarkBatchNormPlanes times the passes of a batch-norm channel (128
 // planes of 7×7, 14×14 and 28×28 in a 32-channel tensor) as one planes
-// call against one per-plane kernel call per plane, on each path.
+// call against per-plane kernel calls, on each path: the fused planes
+// kernels against the separate passes they replace, one call per plane.
 func BenchmarkBatchNormPlanes(b *testing.B) {
 	const n, c = 128, 32
 	var sink float64
 	for _, s := range []int{49, 196, 784} {
 		r := newRand(1)
-		x, y := randSlice(r, n*c*s), make([]float32, n*c*s)
+		x, y, g := randSlice(r, n*c*s), make([]float32, n*c*s), randSlice(r, n*c*s)
 		stride := c * s
+		plane := func(v []float32, i int) []float32 { return v[i*stride : i*stride+s] }
 		passes := []struct {
 			name         string
 			planes, loop func()
 		}{
-			{"Sum64",
-				func() { sink += Sum64Planes(n, s, x, stride) },
+			{"DevSums64",
+				func() {
+					d, q := DevSums64Planes(n, s, x, stride, 0.1)
+					sink += d + q
+				},
 				func() {
 					for i := range n {
-						sink += Sum64(x[i*stride : i*stride+s])
+						sink += Sum64(plane(x, i))
+					}
+					for i := range n {
+						sink += SqDevSum64(plane(x, i), 0.1)
 					}
 				}},
-			{"DotDev64",
-				func() { sink += DotDev64Planes(n, s, y, stride, x, stride, 0.1) },
+			{"SumDotDev64ReLU",
+				func() {
+					a, d := SumDotDev64ReLUPlanes(n, s, g, stride, x, stride, x, stride, 0.1)
+					sink += a + d
+				},
 				func() {
 					for i := range n {
-						sink += DotDev64(y[i*stride:i*stride+s], x[i*stride:i*stride+s], 0.1)
+						ReLUBackward(plane(y, i), plane(g, i), plane(x, i))
+					}
+					for i := range n {
+						sink += Sum64(plane(y, i))
+					}
+					for i := range n {
+						sink += DotDev64(plane(y, i), plane(x, i), 0.1)
 					}
 				}},
 			{"AffineReLU",
 				func() { AffineReLUPlanes(n, s, y, stride, 0.5, 0.25, x, stride) },
 				func() {
 					for i := range n {
-						o := y[i*stride : i*stride+s]
-						AffineTo(o, 0.5, 0.25, x[i*stride:i*stride+s])
+						o := plane(y, i)
+						AffineTo(o, 0.5, 0.25, plane(x, i))
 						ReLUTo(o, o)
 					}
 				}},
-			{"AxpbyDev",
-				func() { AxpbyDevPlanes(n, s, y, stride, 0.5, x, stride, 0.25, x, stride, 0.1, 1) },
+			{"AxpbyDevReLU",
+				func() { AxpbyDevReLUPlanes(n, s, y, stride, 0.5, g, stride, x, stride, 0.25, x, stride, 0.1, 1) },
 				func() {
 					for i := range n {
-						AxpbyDev(y[i*stride:i*stride+s], 0.5, x[i*stride:i*stride+s], 0.25, x[i*stride:i*stride+s], 0.1, 1)
+						o := plane(y, i)
+						ReLUBackward(o, plane(g, i), plane(x, i))
+						AxpbyDev(o, 0.5, o, 0.25, plane(x, i), 0.1, 1)
 					}
 				}},
 		}

@@ -202,29 +202,29 @@ func affineReLUPlanesAVX512(n int, s int, dst []float32, dstStride int, a float3
 //go:noescape
 func axpbyDevPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, b float32, y []float32, yStride int, mu float32, c float32, tail uint16)
 
-// reluBackwardPlanesAVX512 computes dx = g where x > 0, else 0 on n planes of s elements, plane i of each slice v at v[i·vStride:],
+// axpbyDevReLUPlanesAVX512 computes dst = a·x' + b·(y-mu) + c (fused), x' = x where r > 0, else 0 on n planes of s elements, plane i of each slice v at v[i·vStride:],
 // in whole 64-byte vectors and then a partial one masked by tail.
 //
 //go:noescape
-func reluBackwardPlanesAVX512(n int, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int, tail uint16)
+func axpbyDevReLUPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu float32, c float32, tail uint16)
 
-// sum64PlanesAVX512 returns Σ x in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
+// devSums64PlanesAVX512 returns Σ (x-mu) and Σ (x-mu)² in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
 // accumulating in 4×8 float64 lanes: whole steps of 8 elements, then a partial one masked by tail.
 //
 //go:noescape
-func sum64PlanesAVX512(n int, s int, x []float32, xStride int, tail uint16) float64
+func devSums64PlanesAVX512(n int, s int, x []float32, xStride int, mu float64, tail uint16) (float64, float64)
 
-// sqDevSum64PlanesAVX512 returns Σ (x-mu)² in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
+// sumDotDev64PlanesAVX512 returns Σ g and Σ g·(x-mu) in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
 // accumulating in 4×8 float64 lanes: whole steps of 8 elements, then a partial one masked by tail.
 //
 //go:noescape
-func sqDevSum64PlanesAVX512(n int, s int, x []float32, xStride int, mu float64, tail uint16) float64
+func sumDotDev64PlanesAVX512(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail uint16) (float64, float64)
 
-// dotDev64PlanesAVX512 returns Σ g·(x-mu) in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
+// sumDotDev64ReLUPlanesAVX512 returns Σ g' and Σ g'·(x-mu) in float64, g' = g where r > 0, else 0 over n planes of s elements, plane i of each slice v at v[i·vStride:],
 // accumulating in 4×8 float64 lanes: whole steps of 8 elements, then a partial one masked by tail.
 //
 //go:noescape
-func dotDev64PlanesAVX512(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail uint16) float64
+func sumDotDev64ReLUPlanesAVX512(n int, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64, tail uint16) (float64, float64)
 
 // affinePlanesAVX2 computes dst = a·x + b (fused) on n planes of s elements, plane i of each slice v at v[i·vStride:],
 // in whole 32-byte vectors and then a partial one masked by tail.
@@ -244,26 +244,26 @@ func affineReLUPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32,
 //go:noescape
 func axpbyDevPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, b float32, y []float32, yStride int, mu float32, c float32, tail []int32)
 
-// reluBackwardPlanesAVX2 computes dx = g where x > 0, else 0 on n planes of s elements, plane i of each slice v at v[i·vStride:],
+// axpbyDevReLUPlanesAVX2 computes dst = a·x' + b·(y-mu) + c (fused), x' = x where r > 0, else 0 on n planes of s elements, plane i of each slice v at v[i·vStride:],
 // in whole 32-byte vectors and then a partial one masked by tail.
 //
 //go:noescape
-func reluBackwardPlanesAVX2(n int, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int, tail []int32)
+func axpbyDevReLUPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu float32, c float32, tail []int32)
 
-// sum64PlanesAVX2 returns Σ x in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
+// devSums64PlanesAVX2 returns Σ (x-mu) and Σ (x-mu)² in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
 // accumulating in 4×4 float64 lanes: whole steps of 4 elements, then a partial one masked by tail.
 //
 //go:noescape
-func sum64PlanesAVX2(n int, s int, x []float32, xStride int, tail []int32) float64
+func devSums64PlanesAVX2(n int, s int, x []float32, xStride int, mu float64, tail []int32) (float64, float64)
 
-// sqDevSum64PlanesAVX2 returns Σ (x-mu)² in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
+// sumDotDev64PlanesAVX2 returns Σ g and Σ g·(x-mu) in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
 // accumulating in 4×4 float64 lanes: whole steps of 4 elements, then a partial one masked by tail.
 //
 //go:noescape
-func sqDevSum64PlanesAVX2(n int, s int, x []float32, xStride int, mu float64, tail []int32) float64
+func sumDotDev64PlanesAVX2(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail []int32) (float64, float64)
 
-// dotDev64PlanesAVX2 returns Σ g·(x-mu) in float64 over n planes of s elements, plane i of each slice v at v[i·vStride:],
+// sumDotDev64ReLUPlanesAVX2 returns Σ g' and Σ g'·(x-mu) in float64, g' = g where r > 0, else 0 over n planes of s elements, plane i of each slice v at v[i·vStride:],
 // accumulating in 4×4 float64 lanes: whole steps of 4 elements, then a partial one masked by tail.
 //
 //go:noescape
-func dotDev64PlanesAVX2(n int, s int, g []float32, gStride int, x []float32, xStride int, mu float64, tail []int32) float64
+func sumDotDev64ReLUPlanesAVX2(n int, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64, tail []int32) (float64, float64)

@@ -203,6 +203,20 @@ func axpbyDevBody(s isa) func([]Op, VecVirtual) {
 	}
 }
 
+// axpbyDevReLUBody is axpbyDevBody with x masked by r > 0 first
+// (reluBackwardBody's arithmetic, inputs x, r, y): the same bits as
+// ReLU's backward into a buffer and axpbyDev over it.
+func axpbyDevReLUBody(s isa) func([]Op, VecVirtual) {
+	axpbyDev := axpbyDevBody(s)
+	zero := s.vec()
+	VXORPS(zero, zero, zero)
+	return func(in []Op, t VecVirtual) {
+		g := s.vec()
+		reluMask(s, in[0], in[1], zero, g)
+		axpbyDev([]Op{g, in[2]}, t)
+	}
+}
+
 // The SGD bodies round as the plain Go update does (sgdBufGeneric …): a
 // separate multiply and add for every term, no fused multiply-add, so the
 // vector and scalar paths give the same bits.
@@ -312,44 +326,101 @@ const cmpLTOQ = 0x11
 func reluBackwardBody(s isa) func([]Op, VecVirtual) {
 	zero := s.vec()
 	VXORPS(zero, zero, zero)
-	return func(in []Op, t VecVirtual) {
-		if s.bytes == 64 {
-			k := K()
-			VCMPPS(U8(cmpLTOQ), in[1], zero, k) // 0 < x, false for NaN
-			VMOVUPS_Z(in[0], k, t)
-			return
-		}
-		VCMPPS(U8(cmpLTOQ), in[1], zero, t)
-		VANDPS(in[0], t, t)
+	return func(in []Op, t VecVirtual) { reluMask(s, in[0], in[1], zero, t) }
+}
+
+// reluMask emits t = g where 0 < x, else +0 (false for NaN x): ReLU's
+// backward masking of g by its output (or input) x; zero holds zeros. On
+// AVX-512 the vectors are whole ZMM registers and the compare goes into a
+// k register; on AVX2 it is reluMaskAnd.
+func reluMask(s isa, g, x Op, zero, t VecVirtual) {
+	if s.bytes == 64 {
+		k := K()
+		VCMPPS(U8(cmpLTOQ), x, zero, k) // 0 < x, false for NaN
+		VMOVUPS_Z(g, k, t)
+		return
 	}
+	reluMaskAnd(g, x, zero, t)
+}
+
+// reluMaskAnd is reluMask with the compare into a vector of all-ones
+// lanes and an AND, in VEX-encoded XMM or YMM registers: AVX2's way, and
+// AVX-512's for half a ZMM register (a compare of a YMM register into a k
+// register would need AVX-512 VL).
+func reluMaskAnd(g, x Op, zero, t VecVirtual) {
+	VCMPPS(U8(cmpLTOQ), x, zero, t)
+	VANDPS(g, t, t)
 }
 
 // A reduction is a float64-accumulating reduction over float32 slices ins
-// (all of len(ins[0])), shared by its whole-slice and planes variants. sig
-// is the whole-slice signature, planes the parameters of the planes
-// variant (without its tail mask); mu says whether it has the float64
-// parameter mu. body adds one vector of terms to acc.
+// (all of len(ins[0]), or of the same planes), in a whole-slice kernel or a
+// planes kernel (planes.go). params are its parameters (a planes kernel's
+// without its tail mask), mu says whether one is the float64 mu, relu
+// whether one is the ReLU output r that masks g (widen.reluMasked), and outs
+// is the number of sums it returns. body adds one vector of terms to each
+// of the accumulators acc (outs of them).
 type reduction struct {
-	name, sig, planes, doc string
-	ins                    []string
-	mu                     bool
-	body                   func(w widen, in []Op, acc VecVirtual)
+	name, params, doc string
+	ins               []string
+	mu, relu          bool
+	outs              int
+	body              func(w widen, in []Op, acc []VecVirtual)
 }
 
+// The terms of the reductions: a body calls these on its accumulators.
+
+// addSum adds x to acc and returns it.
+func addSum(x, acc VecVirtual) VecVirtual {
+	VADDPD(x, acc, acc)
+	return x
+}
+
+// addSqDev adds (x−mu)² to acc and returns x−mu.
+func addSqDev(w widen, x Op, acc VecVirtual) VecVirtual {
+	t := w.dev(x)
+	VFMADD231PD(t, t, acc)
+	return t
+}
+
+// addDotDev adds g·(x−mu) to acc, g already widened.
+func addDotDev(w widen, g VecVirtual, x Op, acc VecVirtual) {
+	t := w.dev(x)
+	VFMADD231PD(g, t, acc)
+}
+
+// reductions are the whole-slice kernels of vec.go.
 var reductions = []reduction{
-	{"sum64", "func(x []float32) float64", "n, s int, x []float32, xStride int", "Σ x in float64", []string{"x"}, false,
-		func(w widen, in []Op, acc VecVirtual) {
-			VADDPD(w.cvt(in[0]), acc, acc)
+	{"sum64", "x []float32", "Σ x in float64", []string{"x"}, false, false, 1,
+		func(w widen, in []Op, acc []VecVirtual) {
+			VADDPD(w.cvt(in[0]), acc[0], acc[0])
 		}},
-	{"sqDevSum64", "func(x []float32, mu float64) float64", "n, s int, x []float32, xStride int, mu float64", "Σ (x-mu)² in float64", []string{"x"}, true,
-		func(w widen, in []Op, acc VecVirtual) {
-			t := w.dev(in[0])
-			VFMADD231PD(t, t, acc)
+	{"sqDevSum64", "x []float32, mu float64", "Σ (x-mu)² in float64", []string{"x"}, true, false, 1,
+		func(w widen, in []Op, acc []VecVirtual) {
+			addSqDev(w, in[0], acc[0])
 		}},
-	{"dotDev64", "func(g, x []float32, mu float64) float64", "n, s int, g []float32, gStride int, x []float32, xStride int, mu float64", "Σ g·(x-mu) in float64", []string{"g", "x"}, true,
-		func(w widen, in []Op, acc VecVirtual) {
-			t := w.dev(in[1])
-			VFMADD231PD(w.cvt(in[0]), t, acc)
+	{"dotDev64", "g, x []float32, mu float64", "Σ g·(x-mu) in float64", []string{"g", "x"}, true, false, 1,
+		func(w widen, in []Op, acc []VecVirtual) {
+			addDotDev(w, w.cvt(in[0]), in[1], acc[0])
+		}},
+}
+
+// planesReductions are the planes kernels of vec_planes.go, batch
+// normalization's passes: each returns two sums computed in one pass, with
+// the arithmetic of the whole-slice kernels above (the same float64 terms
+// in the same lanes).
+var planesReductions = []reduction{
+	{"devSums64", "n, s int, x []float32, xStride int, mu float64", "Σ (x-mu) and Σ (x-mu)² in float64", []string{"x"}, true, false, 2,
+		func(w widen, in []Op, acc []VecVirtual) {
+			addSum(addSqDev(w, in[0], acc[1]), acc[0])
+		}},
+	{"sumDotDev64", "n, s int, g []float32, gStride int, x []float32, xStride int, mu float64", "Σ g and Σ g·(x-mu) in float64", []string{"g", "x"}, true, false, 2,
+		func(w widen, in []Op, acc []VecVirtual) {
+			addDotDev(w, addSum(w.cvt(in[0]), acc[0]), in[1], acc[1])
+		}},
+	{"sumDotDev64ReLU", "n, s int, g []float32, gStride int, r []float32, rStride int, x []float32, xStride int, mu float64",
+		"Σ g' and Σ g'·(x-mu) in float64, g' = g where r > 0, else 0", []string{"g", "r", "x"}, true, true, 2,
+		func(w widen, in []Op, acc []VecVirtual) {
+			addDotDev(w, addSum(w.reluMasked(in[0], in[1]), acc[0]), in[2], acc[1])
 		}},
 }
 
@@ -361,6 +432,21 @@ type widen struct {
 	s    isa
 	mu   VecVirtual
 	mask func(t VecVirtual) // zeroes the lanes a tail step leaves out; nil for whole vectors
+	zero VecVirtual         // zeros for reluMasked's compare (newWiden)
+}
+
+// newWiden returns the widen of reduction r on s, with mu and the zeros
+// of its ReLU mask loaded when r has them.
+func newWiden(s isa, r reduction) widen {
+	w := widen{s: s}
+	if r.mu {
+		w.mu = loadMu(s)
+	}
+	if r.relu {
+		w.zero = newVec(s.bytes / 2) // as wide as the float32 of a step
+		VXORPS(w.zero, w.zero, w.zero)
+	}
+	return w
 }
 
 func (w widen) cvt(x Op) VecVirtual {
@@ -378,6 +464,18 @@ func (w widen) dev(x Op) VecVirtual {
 	return t
 }
 
+// reluMasked widens g where r > 0 and +0 elsewhere (reluMask's values),
+// masking the float32 of g (half a vector) before widening them. A tail
+// step's lanes outside the mask are zero already (masked loads of r and
+// g).
+func (w widen) reluMasked(g, r Op) VecVirtual {
+	m := newVec(w.s.bytes / 2)
+	reluMaskAnd(g, r, w.zero, m)
+	t := w.s.vec()
+	VCVTPS2PD(m, t)
+	return t
+}
+
 // loadMu broadcasts the float64 parameter mu into a new vector.
 func loadMu(s isa) VecVirtual {
 	p := s.vec()
@@ -389,20 +487,10 @@ func loadMu(s isa) VecVirtual {
 	return p
 }
 
-// zeroAccs returns unroll new float64 accumulators set to zero.
-func zeroAccs(s isa) []VecVirtual {
-	acc := make([]VecVirtual, unroll)
-	for i := range acc {
-		acc[i] = s.vec()
-		VXORPD(acc[i], acc[i], acc[i])
-	}
-	return acc
-}
-
 // reduce64 emits r's whole-vector kernel, which widens each element to
 // float64 and accumulates in unroll float64 vectors, returning their total.
 func reduce64(s isa, r reduction) {
-	TEXT(r.name+s.name, NOSPLIT, r.sig)
+	TEXT(r.name+s.name, NOSPLIT, "func("+r.params+") float64")
 	Pragma("noescape")
 	lanes := s.bytes / 8
 	Doc(fmt.Sprintf("%s%s returns %s over len(%s) rounded down to %d, accumulating in %d×%d float64 lanes.", r.name, s.name, r.doc, r.ins[0], lanes, unroll, lanes))
@@ -411,11 +499,8 @@ func reduce64(s isa, r reduction) {
 	for _, in := range r.ins {
 		ptrs = append(ptrs, Load(Param(in).Base(), GP64()))
 	}
-	w := widen{s: s}
-	if r.mu {
-		w.mu = loadMu(s)
-	}
-	acc := zeroAccs(s)
+	w := newWiden(s, r)
+	acc := zeroAccs(s, r.outs)
 	// Each vector of float64 reads half a vector of float32.
 	loop(n, lanes, ptrs, s.bytes/2, func(k int) {
 		ops := make([]Op, len(ptrs))
@@ -424,19 +509,48 @@ func reduce64(s isa, r reduction) {
 		}
 		r.body(w, ops, acc[k])
 	})
-	returnTotal(s, acc)
+	returnTotals(s, acc)
 }
 
-// returnTotal adds up the accumulators' lanes and returns the total.
-func returnTotal(s isa, acc []VecVirtual) {
-	VADDPD(acc[1], acc[0], acc[0])
-	VADDPD(acc[3], acc[2], acc[2])
-	VADDPD(acc[2], acc[0], acc[0])
-	y := acc[0]
+// zeroAccs returns unroll sets of outs new float64 accumulators set to
+// zero: acc[k][j] is slot k's accumulator of sum j.
+func zeroAccs(s isa, outs int) [][]VecVirtual {
+	acc := make([][]VecVirtual, unroll)
+	for k := range acc {
+		for range outs {
+			a := s.vec()
+			VXORPD(a, a, a)
+			acc[k] = append(acc[k], a)
+		}
+	}
+	return acc
+}
+
+// returnTotals adds up each sum's accumulators, lanes and slots, and
+// returns the totals in order.
+func returnTotals(s isa, acc [][]VecVirtual) {
+	var totals []VecVirtual
+	for j := range acc[0] {
+		totals = append(totals, total(s, acc[0][j], acc[1][j], acc[2][j], acc[3][j]))
+	}
+	VZEROUPPER()
+	for j, x := range totals {
+		Store(x, ReturnIndex(j))
+	}
+	RET()
+}
+
+// total emits the sum of the lanes of a0 to a3 (unroll accumulators) into
+// the low lane of the XMM register it returns.
+func total(s isa, a0, a1, a2, a3 VecVirtual) VecVirtual {
+	VADDPD(a1, a0, a0)
+	VADDPD(a3, a2, a2)
+	VADDPD(a2, a0, a0)
+	y := a0
 	if s.bytes == 64 {
 		y = YMM()
-		VEXTRACTF64X4(U8(1), acc[0], y)
-		VADDPD(acc[0].AsY(), y, y)
+		VEXTRACTF64X4(U8(1), a0, y)
+		VADDPD(a0.AsY(), y, y)
 	}
 	x := XMM()
 	VEXTRACTF128(U8(1), y, x)
@@ -444,7 +558,5 @@ func returnTotal(s isa, acc []VecVirtual) {
 	h := XMM()
 	VUNPCKHPD(x, x, h)
 	VADDSD(h, x, x)
-	VZEROUPPER()
-	Store(x, ReturnIndex(0))
-	RET()
+	return x
 }

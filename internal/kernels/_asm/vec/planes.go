@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -29,9 +30,9 @@ func planes(s isa) {
 		"dst = max(a·x + b, 0) (fused, then affineTo's and reluTo's arithmetic)", "dst", []string{"x"}, affineReLUBody)
 	elementwisePlanes(s, "axpbyDev", "n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, b float32, y []float32, yStride int, mu, c float32",
 		"dst = a·x + b·(y-mu) + c (fused)", "dst", []string{"x", "y"}, axpbyDevBody)
-	elementwisePlanes(s, "reluBackward", "n, s int, dx []float32, dxStride int, g []float32, gStride int, x []float32, xStride int",
-		"dx = g where x > 0, else 0", "dx", []string{"g", "x"}, reluBackwardBody)
-	for _, r := range reductions {
+	elementwisePlanes(s, "axpbyDevReLU", "n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu, c float32",
+		"dst = a·x' + b·(y-mu) + c (fused), x' = x where r > 0, else 0", "dst", []string{"x", "r", "y"}, axpbyDevReLUBody)
+	for _, r := range planesReductions {
 		reducePlanes(s, r)
 	}
 }
@@ -80,16 +81,17 @@ func elementwisePlanes(s isa, name, params, doc string, out string, ins []string
 // reduction r.
 func reducePlanes(s isa, r reduction) {
 	fn := r.name + "Planes" + s.name
-	TEXT(fn, NOSPLIT, "func("+r.planes+", tail "+tailType(s)+") float64")
+	results := "float64"
+	if r.outs > 1 {
+		results = "(" + strings.Repeat("float64, ", r.outs-1) + "float64)"
+	}
+	TEXT(fn, NOSPLIT, "func("+r.params+", tail "+tailType(s)+") "+results)
 	Pragma("noescape")
 	lanes := s.bytes / 8
 	Doc(fmt.Sprintf("%s returns %s over n planes of s elements, plane i of each slice v at v[i·vStride:],", fn, r.doc),
 		fmt.Sprintf("accumulating in %d×%d float64 lanes: whole steps of %d elements, then a partial one masked by tail.", unroll, lanes, lanes))
 	l := newPlaneLoop(lanes, r.ins)
-	w := widen{s: s}
-	if r.mu {
-		w.mu = loadMu(s)
-	}
+	w := newWiden(s, r)
 	// AVX2 widens 4 float32 of an XMM register; AVX-512 8 of the lower
 	// half of a ZMM register, masked as a whole.
 	narrow := 16
@@ -101,7 +103,7 @@ func reducePlanes(s isa, r reduction) {
 	if r.mu {
 		tw.mask = m.zero64()
 	}
-	acc := zeroAccs(s)
+	acc := zeroAccs(s, r.outs)
 	l.emit(func(k int, at func(int) Mem) {
 		ops := make([]Op, len(r.ins))
 		for j := range r.ins {
@@ -119,7 +121,7 @@ func reducePlanes(s isa, r reduction) {
 		}
 		r.body(tw, ops, acc[k])
 	})
-	returnTotal(s, acc)
+	returnTotals(s, acc)
 }
 
 // planeLoop holds the registers of the loop over the planes: the planes
