@@ -173,9 +173,9 @@ var implicitChoice = map[string]bool{}
 func init() {
 	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128", "r20_64ch_3x3_8x8_b128",
 		"r18_stem_3to64_7x7s2_224_b1", "r18_64ch_3x3_56x56_b1", "r18_128ch_3x3_28x28_b1", "r18_256ch_3x3_14x14_b1",
-		"r18_stem_3to64_7x7s2_224_b16", "r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16",
+		"r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16",
 		// At least one image per thread: one serial implicit GEMM per image.
-		"r20_16to32_3x3s2_32x32_b128", "r20_32to64_3x3s2_16x16_b128", "r20_short_16to32_1x1s2_32x32_b128",
+		"r20_32to64_3x3s2_16x16_b128", "r20_short_16to32_1x1s2_32x32_b128",
 		"r18_512ch_3x3_7x7_b16", "r18_down_64to128_1x1s2_56x56_b16"} {
 		implicitChoice[s+"/fwd"] = true
 	}
@@ -185,10 +185,15 @@ func init() {
 	}
 	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "lenet_conv2_6to16_5x5_14x14_b64",
 		"r20_stem_3to16_3x3_32x32_b128", "r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r20_64ch_3x3_8x8_b128",
-		"r20_16to32_3x3s2_32x32_b128", "r20_32to64_3x3s2_16x16_b128", "r18_stem_3to64_7x7s2_224_b16",
+		"r20_16to32_3x3s2_32x32_b128", "r20_32to64_3x3s2_16x16_b128",
 		"r18_64ch_3x3_56x56_b16", "r18_128ch_3x3_28x28_b16", "r18_256ch_3x3_14x14_b16", "r18_512ch_3x3_7x7_b16"} {
 		implicitChoice[s+"/dw"] = true
 	}
+	// Strided layers whose phases feed several taps, and a stride-2 forward
+	// pass on 16×16 outputs (see smallStridedPays).
+	smallChoice["r18_stem_3to64_7x7s2_224_b16/fwd"] = true
+	smallChoice["r18_stem_3to64_7x7s2_224_b16/dw"] = true
+	smallChoice["r20_16to32_3x3s2_32x32_b128/fwd"] = true
 	for _, s := range []string{"lenet_conv1_1to6_5x5p2_28x28_b64", "lenet_conv2_6to16_5x5_14x14_b64", "r20_stem_3to16_3x3_32x32_b128",
 		"r20_16ch_3x3_32x32_b128", "r20_32ch_3x3_16x16_b128", "r20_64ch_3x3_8x8_b128",
 		"mnistcnn_conv2_16to32_3x3_14x14_b128", "mnistcnn_conv3_32to64_3x3_7x7_b128",

@@ -1,20 +1,24 @@
 package kernels
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
-// SmallConv is a direct convolution for stride-1 layers (no dilation),
-// where the implicit GEMM spends much of its time packing short output-row
-// segments.
+// SmallConv is a direct convolution for layers without dilation, where the
+// implicit GEMM spends much of its time packing short output-row segments.
 //
 // It computes "wide" output rows. The input of nb images is laid out
-// padded, side by side (see wideLayout): channel c is one plane of rows wp
-// floats long, neighbouring images sharing their padding columns. Output
-// pixel (b, oh, ow) is column oh·wp + b·(W+PadW) + ow of a product whose B
-// row for the tap (c, kh, kw) is plane c read from offset kh·wp + kw on: a
-// contiguous run. The indirect micro-kernels (gemmKernel.ind) read those
-// runs in place, so nothing is packed but the weights, once by
-// [NewSmallConv]; the columns that fall on padding are computed and
-// dropped.
+// padded, side by side (see wideLayout): at stride 1 channel c is one plane
+// of rows wp floats long, neighbouring images sharing their padding
+// columns, and output pixel (b, oh, ow) is column oh·wp + b·(W+PadW) + ow
+// of a product whose B row for the tap (c, kh, kw) is plane c read from
+// offset kh·wp + kw on: a contiguous run. A strided layer's input is split
+// into phases (the rows and columns of each residue modulo the strides),
+// each tap reading one phase at stride 1, so its runs are contiguous too.
+// The indirect micro-kernels (gemmKernel.ind) read those runs in place, so
+// nothing is packed but the weights, once by [NewSmallConv]; the columns
+// that fall on padding are computed and dropped.
 type SmallConv struct {
 	l    wideLayout
 	m    int // output channels
@@ -34,10 +38,11 @@ type SmallConvScratch struct {
 }
 
 // SmallConvOK reports whether [NewSmallConv] accepts the geometry g (for
-// one group).
+// one group): any stride, no dilation.
 func SmallConvOK(g ConvGeom) bool {
-	return g.StrideH == 1 && g.StrideW == 1 && max(g.DilH, 1) == 1 && max(g.DilW, 1) == 1 &&
-		g.OutH == g.H+2*g.PadH-g.KH+1 && g.OutW == g.W+2*g.PadW-g.KW+1 && g.OutH > 0 && g.OutW > 0
+	return g.StrideH >= 1 && g.StrideW >= 1 && max(g.DilH, 1) == 1 && max(g.DilW, 1) == 1 &&
+		g.H+2*g.PadH >= g.KH && g.W+2*g.PadW >= g.KW &&
+		g.OutH == (g.H+2*g.PadH-g.KH)/g.StrideH+1 && g.OutW == (g.W+2*g.PadW-g.KW)/g.StrideW+1 && g.OutH > 0 && g.OutW > 0
 }
 
 // Limits of the direct path in the inference engine (one image per run):
@@ -55,11 +60,11 @@ const (
 // with o output channels runs faster one image at a time as a [SmallConv]
 // than as an implicit GEMM: a tiny layer that [SmallConvOK] accepts.
 func SmallConvPays(g ConvGeom, o int) bool {
-	return o <= smallMaxOut && g.C*g.KH*g.KW < smallMaxDepth && g.OutH*(g.W+2*g.PadW) <= smallMaxWide && SmallConvOK(g)
+	return g.StrideH == 1 && g.StrideW == 1 && o <= smallMaxOut && g.C*g.KH*g.KW < smallMaxDepth && g.OutH*(g.W+2*g.PadW) <= smallMaxWide && SmallConvOK(g)
 }
 
 // NewSmallConv packs the weights w (m, C, KH, KW) and bias (m; nil for
-// none) for the stride-1 geometry g (see [SmallConvOK]), one image per Run.
+// none) for the geometry g (see [SmallConvOK]), one image per Run.
 func NewSmallConv(g ConvGeom, m int, w, bias []float32) *SmallConv {
 	return NewSmallConvBatch(g, m, 1, w, bias)
 }
@@ -187,23 +192,31 @@ func (s *SmallConv) Flops() int { return s.mp * s.np * len(s.offs) }
 // wideCols returns the wide output columns a run of nb images of g
 // computes (see wideLayout).
 func wideCols(g ConvGeom, nb int) int {
-	l := wideLayout{g: g, nb: nb, cs: g.W + g.PadW}
-	l.wp = nb*l.cs + g.PadW
+	l := wideShape(g, nb)
 	return l.cols(nb)
 }
 
 // wideLayout is the stacked, padded input of the direct convolutions for
-// up to nb images of g, side by side: channel c is the plane xp[c·plane:]
-// of H + 2·PadH rows, wp = nb·cs + PadW long (cs = W + PadW); image b's
-// pixel (h, w) is at row PadH + h, column PadW + b·cs + w, so neighbours
-// share PadW zero columns. Everything else is zero, and stays so: fill
-// writes only the pixels. offs holds each tap's (c, kh, kw) offset
-// c·plane + kh·wp + kw, so wide output column j of tap t reads
+// up to nb images of g, side by side.
+//
+// Stride 1: channel c is the plane xp[c·plane:] of H + 2·PadH rows, wp =
+// nb·cs + PadW long (cs = W + PadW); image b's pixel (h, w) is at row PadH
+// + h, column PadW + b·cs + w, so neighbours share PadW zero columns.
+//
+// Strides sh, sw: the padded image is split into its sh·sw phases, the
+// rows and columns of each residue modulo the strides, so that every tap
+// reads a phase at stride 1: channel c has the planes c·sh·sw + ph·sw + pw
+// of hp = ⌈(H+2·PadH)/sh⌉ rows, wp = nb·cs long (cs = ⌈(W+2·PadW)/sw⌉,
+// both paddings included: no sharing), and the padded pixel (r, q) of
+// image b is in phase (r mod sh, q mod sw) at row r/sh, column b·cs + q/sw.
+//
+// Everything but the pixels is zero, and stays so: fill writes only the
+// pixels. offs holds each tap's (c, kh, kw) offset, for stride 1
+// c·plane + kh·wp + kw, else (c·sh·sw + (kh mod sh)·sw + kw mod sw)·plane
+// + (kh/sh)·wp + kw/sw, so wide output column j of tap t reads
 // xp[offs[t]+j], and output pixel (b, oh, ow) is column oh·wp + b·cs + ow
-// (see col). Per output row, the columns of the padding between images
-// are computed and dropped: PadW of every cs, less than stacking the
-// images vertically wastes on small planes (a PadH of every H + PadH rows
-// and the padding columns).
+// (see col). The columns past an image's outputs (the padding between
+// images) are computed and dropped.
 type wideLayout struct {
 	g           ConvGeom
 	nb          int
@@ -212,6 +225,9 @@ type wideLayout struct {
 	offs        []int
 }
 
+// strided reports whether the layout is split into phases.
+func (l *wideLayout) strided() bool { return l.g.StrideH > 1 || l.g.StrideW > 1 }
+
 // col returns the wide column of output pixel (b, oh, 0).
 func (l *wideLayout) col(b, oh int) int { return oh*l.wp + b*l.cs }
 
@@ -219,20 +235,39 @@ func (l *wideLayout) col(b, oh int) int { return oh*l.wp + b*l.cs }
 // last output pixel.
 func (l *wideLayout) cols(n int) int { return l.col(n-1, l.g.OutH-1) + l.g.OutW }
 
+// wideShape returns the layout of nb images of g without its offsets.
+func wideShape(g ConvGeom, nb int) wideLayout {
+	l := wideLayout{g: g, nb: nb}
+	if l.strided() {
+		hp := ceilDiv(g.H+2*g.PadH, g.StrideH)
+		l.cs = ceilDiv(g.W+2*g.PadW, g.StrideW)
+		l.wp = nb * l.cs
+		l.plane = hp * l.wp
+		return l
+	}
+	l.cs = g.W + g.PadW
+	l.wp = nb*l.cs + g.PadW
+	l.plane = (g.H + 2*g.PadH) * l.wp
+	return l
+}
+
 // newWideLayout lays out nb images of g for reads of up to cols columns
 // past any tap's offset.
 func newWideLayout(g ConvGeom, nb, cols int) wideLayout {
-	l := wideLayout{g: g, nb: nb, cs: g.W + g.PadW}
-	l.wp = nb*l.cs + g.PadW
-	l.plane = (g.H + 2*g.PadH) * l.wp
+	l := wideShape(g, nb)
+	sh, sw := g.StrideH, g.StrideW
 	for c := range g.C {
 		for kh := range g.KH {
 			for kw := range g.KW {
-				l.offs = append(l.offs, c*l.plane+kh*l.wp+kw)
+				phase := c*sh*sw + (kh%sh)*sw + kw%sw
+				l.offs = append(l.offs, phase*l.plane+(kh/sh)*l.wp+kw/sw)
 			}
 		}
 	}
-	l.size = l.offs[len(l.offs)-1] + cols
+	l.size = slices.Max(l.offs) + cols
+	if l.strided() { // fill writes every row of the phases the taps read
+		l.size = max(l.size, g.C*sh*sw*l.plane)
+	}
 	return l
 }
 
@@ -241,6 +276,10 @@ func newWideLayout(g ConvGeom, nb, cols int) wideLayout {
 // left there, Inf or NaN included, cannot reach a weight gradient's sums).
 func (l *wideLayout) fill(xp, x []float32, n int) {
 	g := l.g
+	if l.strided() {
+		l.fillPhases(xp, x, n)
+		return
+	}
 	for c := range g.C {
 		for b := range l.nb {
 			dst := xp[c*l.plane+g.PadH*l.wp+g.PadW+b*l.cs:]
@@ -255,6 +294,58 @@ func (l *wideLayout) fill(xp, x []float32, n int) {
 				copy(dst[h*l.wp:h*l.wp+g.W], src[h*g.W:(h+1)*g.W])
 			}
 		}
+	}
+}
+
+// fillPhases is fill for a strided layout: each image row is dealt out to
+// its phases' rows, one column residue at a time.
+func (l *wideLayout) fillPhases(xp, x []float32, n int) {
+	g := l.g
+	sh, sw := g.StrideH, g.StrideW
+	for c := range g.C {
+		for b := range l.nb {
+			var src []float32
+			if b < n {
+				src = x[(b*g.C+c)*g.H*g.W:]
+			}
+			for h := range g.H {
+				r := g.PadH + h
+				if r%sh >= g.KH {
+					continue // a phase no tap reads (a kernel smaller than the stride)
+				}
+				row := xp[(c*sh*sw+(r%sh)*sw)*l.plane+(r/sh)*l.wp+b*l.cs:]
+				for pw := range sw {
+					// Pixels w ≡ pw − PadW (mod sw) go to phase column q/sw
+					// of phase (r mod sh, q mod sw), q = PadW + w.
+					w0 := ((pw-g.PadW)%sw + sw) % sw
+					if w0 >= g.W || pw >= g.KW {
+						continue
+					}
+					q0 := g.PadW + w0
+					dst := row[(q0%sw)*l.plane+q0/sw:]
+					cnt := (g.W - w0 + sw - 1) / sw
+					if src == nil {
+						clear(dst[:cnt])
+						continue
+					}
+					gatherStrided(dst[:cnt], src[h*g.W+w0:h*g.W+w0+(cnt-1)*sw+1], sw)
+				}
+			}
+		}
+	}
+}
+
+// gatherStrided sets dst[i] = src[i·stride] for every i; src holds
+// exactly (len(dst)−1)·stride + 1 floats.
+func gatherStrided(dst, src []float32, stride int) {
+	if stride == 2 {
+		for i := range dst {
+			dst[i] = src[2*i]
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = src[i*stride]
 	}
 }
 
@@ -280,7 +371,7 @@ type SmallConvGradScratch struct {
 }
 
 // NewSmallConvGrad returns the weight gradient of m output channels for the
-// stride-1 geometry g (see [SmallConvOK]), up to nb images per
+// geometry g (see [SmallConvOK]), up to nb images per
 // [SmallConvGrad.Accumulate]. With more padding than the kernel reaches
 // (PadW ≥ KW) neighbouring images would share output columns, so it takes
 // one image at a time.
@@ -288,8 +379,8 @@ func NewSmallConvGrad(g ConvGeom, m, nb int) *SmallConvGrad {
 	if !SmallConvOK(g) || nb < 1 {
 		panic("kernels: NewSmallConvGrad: unsupported geometry")
 	}
-	if g.PadW >= g.KW {
-		nb = 1
+	if g.PadW >= g.KW && g.StrideW == 1 {
+		nb = 1 // neighbours' output columns would overlap
 	}
 	k := activeDotKernel()
 	s := &SmallConvGrad{m: m, kern: k}
@@ -495,7 +586,7 @@ func AcquireSmallConvGrad(g ConvGeom, m, nb int) *SmallConvGrad {
 	if !SmallConvOK(g) || nb < 1 {
 		panic("kernels: NewSmallConvGrad: unsupported geometry")
 	}
-	if g.PadW >= g.KW {
+	if g.PadW >= g.KW && g.StrideW == 1 {
 		nb = 1
 	}
 	k := smallKey{g: g, m: m, nb: nb, kind: smallGradKind, kernel: activeDotKernel().name}

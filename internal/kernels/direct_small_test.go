@@ -19,16 +19,24 @@ func TestSmallConv(t *testing.T) {
 		{C: 6, H: 14, W: 14, KH: 5, KW: 5, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, OutH: 10, OutW: 10},
 		{C: 3, H: 7, W: 9, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: 7, OutW: 9},
 		{C: 2, H: 1, W: 1, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, OutH: 1, OutW: 1},
+		// ResNet-20's stride-2 layers: 3×3 and the 1×1 shortcut.
+		{C: 16, H: 32, W: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: 16, OutW: 16},
+		{C: 5, H: 16, W: 16, KH: 1, KW: 1, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, OutH: 8, OutW: 8},
 	}
-	for len(geos) < 24 {
+	for len(geos) < 40 {
 		c, h, w := 1+r.IntN(5), 1+r.IntN(17), 1+r.IntN(17)
 		kh, kw := 1+r.IntN(5), 1+r.IntN(5)
 		ph, pw := r.IntN(3), r.IntN(3)
-		g := ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: 1, StrideW: 1, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
-			OutH: h + 2*ph - kh + 1, OutW: w + 2*pw - kw + 1}
-		if g.OutH > 0 && g.OutW > 0 {
-			geos = append(geos, g)
+		sh, sw := 1, 1
+		if len(geos)%2 == 1 {
+			sh, sw = 1+r.IntN(3), 1+r.IntN(3)
 		}
+		if h+2*ph < kh || w+2*pw < kw {
+			continue
+		}
+		g := ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: sh, StrideW: sw, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
+			OutH: (h+2*ph-kh)/sh + 1, OutW: (w+2*pw-kw)/sw + 1}
+		geos = append(geos, g)
 	}
 	for gi, g := range geos {
 		if !SmallConvOK(g) {
@@ -83,16 +91,24 @@ func TestSmallConv(t *testing.T) {
 	}
 }
 
-// randStride1Geom draws a stride-1 geometry of up to maxC channels, planes
-// up to 11×11, kernels up to 4×4 and padding up to 2 (more than the
-// kernel reaches too); ok is false when the output is empty.
-func randStride1Geom(r *rand.Rand, maxC int) (g ConvGeom, ok bool) {
+// randDirectGeom draws a geometry of up to maxC channels, planes up to
+// 11×11, kernels up to 4×4, padding up to 2 (more than the kernel reaches
+// too) and, when strided, strides up to 3; ok is false when the output is
+// empty.
+func randDirectGeom(r *rand.Rand, maxC int, strided bool) (g ConvGeom, ok bool) {
 	c, h, w := 1+r.IntN(maxC), 1+r.IntN(11), 1+r.IntN(11)
 	kh, kw := 1+r.IntN(4), 1+r.IntN(4)
 	ph, pw := r.IntN(3), r.IntN(3)
-	g = ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: 1, StrideW: 1, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
-		OutH: h + 2*ph - kh + 1, OutW: w + 2*pw - kw + 1}
-	return g, g.OutH > 0 && g.OutW > 0
+	sh, sw := 1, 1
+	if strided {
+		sh, sw = 1+r.IntN(3), 1+r.IntN(3)
+	}
+	if h+2*ph < kh || w+2*pw < kw {
+		return g, false
+	}
+	g = ConvGeom{C: c, H: h, W: w, KH: kh, KW: kw, StrideH: sh, StrideW: sw, PadH: ph, PadW: pw, DilH: 1, DilW: 1,
+		OutH: (h+2*ph-kh)/sh + 1, OutW: (w+2*pw-kw)/sw + 1}
+	return g, true
 }
 
 // TestSmallConvBatch checks runs of several stacked images against one
@@ -101,8 +117,8 @@ func randStride1Geom(r *rand.Rand, maxC int) (g ConvGeom, ok bool) {
 // on every forced GEMM path.
 func TestSmallConvBatch(t *testing.T) {
 	r := newRand(37)
-	for trial := range 16 {
-		g, ok := randStride1Geom(r, 5)
+	for trial := range 32 {
+		g, ok := randDirectGeom(r, 5, trial%2 == 1)
 		if !ok {
 			continue
 		}
@@ -138,8 +154,8 @@ func TestSmallConvBatch(t *testing.T) {
 // then a smaller one over the scratch it left, on every forced path.
 func TestSmallConvGrad(t *testing.T) {
 	r := newRand(43)
-	for trial := range 24 {
-		g, ok := randStride1Geom(r, 6)
+	for trial := range 48 {
+		g, ok := randDirectGeom(r, 6, trial%2 == 1)
 		if !ok {
 			continue
 		}
@@ -191,9 +207,9 @@ func TestSmallConvGrad(t *testing.T) {
 }
 
 func TestSmallConvRejects(t *testing.T) {
-	g := ConvGeom{C: 1, H: 8, W: 8, KH: 3, KW: 3, StrideH: 2, StrideW: 2, DilH: 1, DilW: 1, OutH: 3, OutW: 3}
+	g := ConvGeom{C: 1, H: 8, W: 8, KH: 3, KW: 3, StrideH: 1, StrideW: 1, DilH: 2, DilW: 2, OutH: 4, OutW: 4}
 	if SmallConvOK(g) {
-		t.Fatal("stride 2 accepted")
+		t.Fatal("dilation 2 accepted")
 	}
 	mustPanicPrefix(t, "kernels: NewSmallConv", func() { NewSmallConv(g, 1, make([]float32, 9), make([]float32, 1)) })
 }
