@@ -234,7 +234,7 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 				var sumG, sumGX float64
 				switch {
 				case pool != nil: // gt is (N, C, OH, OW)
-					unpoolMasked(n, s, ps, *masked, gt[ch*ps:], od[ch*ps:], arg[ch*ps:], c*ps)
+					unpoolMasked(pg, n, s, ps, *masked, gt[ch*ps:], od[ch*ps:], arg[ch*ps:], c*ps)
 					sumG, sumGX = kernels.SumDotDev64Planes(n, s, *masked, s, xd[o:], cs, float64(mu))
 				case relu:
 					sumG, sumGX = kernels.SumDotDev64ReLUPlanes(n, s, gt[o:], cs, od[o:], cs, xd[o:], cs, float64(mu))
@@ -283,26 +283,17 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 	}, x, gamma, beta)
 }
 
-// unpoolMasked writes n planes of s floats to dst (s apart): each pooled
-// gradient g[o] at its window's winner arg[o] where the pooled value
-// out[o] > 0, zero elsewhere. g, out and arg hold n planes of ps, stride
-// apart. These are the bits of the separate operations: MaxPool2d's
-// backward adds g[o] to a cleared plane (0 + g[o], so −0 becomes 0), and
-// the ReLU's backward keeps it where the rectified value at the winner,
-// the pooled value, is positive.
-func unpoolMasked(n, s, ps int, dst, g, out []float32, arg []int32, stride int) {
+// unpoolMasked writes n planes of s floats to dst (s apart), planes of pg:
+// each pooled gradient g[o] at its window's winner arg[o] where the pooled
+// value out[o] > 0, zero elsewhere (kernels.Unpool2x2Masked). g, out and
+// arg hold n planes of ps, stride apart. These are the bits of the
+// separate operations: MaxPool2d's backward adds g[o] to a cleared plane
+// (0 + g[o], so −0 becomes 0), and the ReLU's backward keeps it where the
+// rectified value at the winner, the pooled value, is positive.
+func unpoolMasked(pg kernels.PoolGeom, n, s, ps int, dst, g, out []float32, arg []int32, stride int) {
 	for i := range n {
-		d := dst[i*s : (i+1)*s]
-		clear(d)
-		gi, oi, ai := g[i*stride:i*stride+ps], out[i*stride:i*stride+ps], arg[i*stride:i*stride+ps]
-		for o, w := range ai {
-			// Branch-free: the comparison's outcome is random.
-			var keep uint32
-			if oi[o] > 0 {
-				keep = ^uint32(0)
-			}
-			d[w] = math.Float32frombits(math.Float32bits(0+gi[o]) & keep)
-		}
+		o := i * stride
+		kernels.Unpool2x2Masked(pg, g[o:o+ps], out[o:o+ps], arg[o:o+ps], dst[i*s:(i+1)*s])
 	}
 }
 

@@ -151,6 +151,49 @@ func AffineReLUMaxPool2x2(g PoolGeom, a, b float32, x, out []float32, arg []int3
 	affineReLUMaxPool2x2(g, a, b, x, out, arg)
 }
 
+// Unpool2x2Masked writes the plane dst (H×W) of a 2×2 stride-2 unpadded
+// max pool's backward through a ReLU before it: each pooled gradient g[o]
+// at its window's winner arg[o] (as [MaxPool2d] records it) where the
+// pooled value out[o] > 0, as 0 + g[o] (so −0 becomes 0, as adding into a
+// cleared plane does), and +0 everywhere else.
+func Unpool2x2Masked(p PoolGeom, g, out []float32, arg []int32, dst []float32) {
+	if p.KH != 2 || p.KW != 2 || p.StrideH != 2 || p.StrideW != 2 || p.PadH != 0 || p.PadW != 0 ||
+		2*p.OutH > p.H || 2*p.OutW > p.W {
+		panic("kernels: Unpool2x2Masked: not a 2×2 stride-2 unpadded window inside the plane")
+	}
+	on := p.OutH * p.OutW
+	if len(dst) < p.H*p.W || len(g) < on || len(out) < on || len(arg) < on {
+		panic("kernels: Unpool2x2Masked: slices shorter than the plane or its outputs")
+	}
+	if !unpool2x2Masked(p, g, out, arg, dst) {
+		unpool2x2MaskedGeneric(p, g, out, arg, dst)
+		return
+	}
+	// The rows and columns no window covers.
+	if 2*p.OutW < p.W {
+		for r := range 2 * p.OutH {
+			clear(dst[r*p.W+2*p.OutW : (r+1)*p.W])
+		}
+	}
+	clear(dst[2*p.OutH*p.W : p.H*p.W])
+}
+
+// unpool2x2MaskedGeneric is Unpool2x2Masked's reference loop: clear the
+// plane, then write each kept gradient at its winner, without a branch on
+// the (random) comparison.
+func unpool2x2MaskedGeneric(p PoolGeom, g, out []float32, arg []int32, dst []float32) {
+	on := p.OutH * p.OutW
+	d := dst[:p.H*p.W]
+	clear(d)
+	for o, w := range arg[:on] {
+		var keep uint32
+		if out[o] > 0 {
+			keep = ^uint32(0)
+		}
+		d[w] = math.Float32frombits(math.Float32bits(0+g[o]) & keep)
+	}
+}
+
 // AvgPool2d writes the mean of each window of plane x to out. With
 // countPad the divisor is the full window size clipped to the padded input
 // (PyTorch's count_include_pad=True); otherwise it counts only real elements.

@@ -41,3 +41,22 @@ func affineReLUMaxPool2x2(g PoolGeom, a, b float32, x, out []float32, arg []int3
 		maxPool2x2Generic(g, z, out, arg)
 	}
 }
+
+// unpool2x2Masked runs Unpool2x2Masked's vector kernel over the rows and
+// columns the windows cover and reports whether it did: AVX-512 for any
+// width, AVX2 for rows of at least 4 outputs.
+func unpool2x2Masked(p PoolGeom, g, out []float32, arg []int32, dst []float32) bool {
+	switch {
+	case p.OutH == 0 || p.OutW == 0:
+		return false
+	case vecUse == isaAVX512:
+		tail := uint(p.OutW % 16)
+		in := uint32(1)<<(2*tail) - 1
+		unpool2x2MaskedAVX512(g, out, arg, dst, p.W, p.OutH, p.OutW, uint16(in), uint16(in>>16), uint16(1)<<tail-1)
+		return true
+	case vecUse == isaAVX2 && p.OutW >= 4:
+		unpool2x2MaskedAVX2(g, out, arg, dst, p.W, p.OutH, p.OutW)
+		return true
+	}
+	return false
+}

@@ -9,3 +9,5 @@ func maxPool2x2(g PoolGeom, x, out []float32, arg []int32) { maxPool2x2Generic(g
 func affineReLUMaxPool2x2(g PoolGeom, a, b float32, x, out []float32, arg []int32) {
 	affineReLUMaxPool2x2Generic(g, a, b, x, out, arg)
 }
+
+func unpool2x2Masked(PoolGeom, []float32, []float32, []int32, []float32) bool { return false }

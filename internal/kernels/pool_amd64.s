@@ -745,3 +745,344 @@ next:
 done:
 	VZEROUPPER
 	RET
+
+DATA poolZipLo<>+0(SB)/4, $0x00000000
+DATA poolZipLo<>+4(SB)/4, $0x00000010
+DATA poolZipLo<>+8(SB)/4, $0x00000001
+DATA poolZipLo<>+12(SB)/4, $0x00000011
+DATA poolZipLo<>+16(SB)/4, $0x00000002
+DATA poolZipLo<>+20(SB)/4, $0x00000012
+DATA poolZipLo<>+24(SB)/4, $0x00000003
+DATA poolZipLo<>+28(SB)/4, $0x00000013
+DATA poolZipLo<>+32(SB)/4, $0x00000004
+DATA poolZipLo<>+36(SB)/4, $0x00000014
+DATA poolZipLo<>+40(SB)/4, $0x00000005
+DATA poolZipLo<>+44(SB)/4, $0x00000015
+DATA poolZipLo<>+48(SB)/4, $0x00000006
+DATA poolZipLo<>+52(SB)/4, $0x00000016
+DATA poolZipLo<>+56(SB)/4, $0x00000007
+DATA poolZipLo<>+60(SB)/4, $0x00000017
+GLOBL poolZipLo<>(SB), RODATA|NOPTR, $64
+
+DATA poolZipHi<>+0(SB)/4, $0x00000008
+DATA poolZipHi<>+4(SB)/4, $0x00000018
+DATA poolZipHi<>+8(SB)/4, $0x00000009
+DATA poolZipHi<>+12(SB)/4, $0x00000019
+DATA poolZipHi<>+16(SB)/4, $0x0000000a
+DATA poolZipHi<>+20(SB)/4, $0x0000001a
+DATA poolZipHi<>+24(SB)/4, $0x0000000b
+DATA poolZipHi<>+28(SB)/4, $0x0000001b
+DATA poolZipHi<>+32(SB)/4, $0x0000000c
+DATA poolZipHi<>+36(SB)/4, $0x0000001c
+DATA poolZipHi<>+40(SB)/4, $0x0000000d
+DATA poolZipHi<>+44(SB)/4, $0x0000001d
+DATA poolZipHi<>+48(SB)/4, $0x0000000e
+DATA poolZipHi<>+52(SB)/4, $0x0000001e
+DATA poolZipHi<>+56(SB)/4, $0x0000000f
+DATA poolZipHi<>+60(SB)/4, $0x0000001f
+GLOBL poolZipHi<>(SB), RODATA|NOPTR, $64
+
+DATA poolIotaEven2AVX2<>+0(SB)/4, $0x00000000
+DATA poolIotaEven2AVX2<>+4(SB)/4, $0x00000002
+DATA poolIotaEven2AVX2<>+8(SB)/4, $0x00000004
+DATA poolIotaEven2AVX2<>+12(SB)/4, $0x00000006
+DATA poolIotaEven2AVX2<>+16(SB)/4, $0x00000008
+DATA poolIotaEven2AVX2<>+20(SB)/4, $0x0000000a
+DATA poolIotaEven2AVX2<>+24(SB)/4, $0x0000000c
+DATA poolIotaEven2AVX2<>+28(SB)/4, $0x0000000e
+GLOBL poolIotaEven2AVX2<>(SB), RODATA|NOPTR, $32
+
+// func unpool2x2MaskedAVX512(g []float32, out []float32, arg []int32, dst []float32, w int, outH int, outW int, inLo uint16, inHi uint16, outMask uint16)
+// Requires: AVX, AVX512F
+TEXT ·unpool2x2MaskedAVX512(SB), NOSPLIT, $0-126
+	MOVQ         g_base+0(FP), AX
+	MOVQ         out_base+24(FP), CX
+	MOVQ         arg_base+48(FP), DX
+	MOVQ         dst_base+72(FP), BX
+	MOVQ         w+96(FP), R8
+	MOVQ         outH+104(FP), R9
+	MOVQ         outW+112(FP), R10
+	VPBROADCASTD R8, Z0
+	MOVL         $0x00000001, SI
+	VPBROADCASTD SI, Z1
+	VPADDD       Z1, Z0, Z2
+	VPXORD       Z3, Z3, Z3
+	VMOVDQU32    poolZipLo<>+0(SB), Z4
+	VMOVDQU32    poolZipHi<>+0(SB), Z5
+	VMOVDQU32    poolPermEven<>+0(SB), Z6
+	KMOVW        inLo+120(FP), K1
+	KMOVW        inHi+122(FP), K2
+	KMOVW        outMask+124(FP), K3
+	LEAQ         (BX)(R8*4), SI
+	XORQ         DI, DI
+	MOVQ         R8, R11
+	SHLQ         $0x03, R11
+	MOVQ         R10, R12
+	SHLQ         $0x02, R12
+
+row:
+	CMPQ R9, $0x00
+	JE   done
+	XORQ R13, R13
+
+vec:
+	LEAQ         16(R13), R14
+	CMPQ         R14, R10
+	JA           tail
+	VMOVUPS      (AX)(R13*4), Z7
+	VMOVUPS      (CX)(R13*4), Z8
+	VMOVDQU32    (DX)(R13*4), Z9
+	VCMPPS       $0x1e, Z3, Z8, K4
+	VADDPS.Z     Z7, Z3, K4, Z7
+	LEAQ         (DI)(R13*2), R15
+	VPBROADCASTD R15, Z8
+	VPADDD       Z6, Z8, Z8
+	VPSUBD       Z8, Z9, Z9
+	VPCMPEQD     Z3, Z9, K4
+	VMOVAPS.Z    Z7, K4, Z8
+	VPCMPEQD     Z1, Z9, K4
+	VMOVAPS.Z    Z7, K4, Z10
+	VPCMPEQD     Z0, Z9, K4
+	VMOVAPS.Z    Z7, K4, Z11
+	VPCMPEQD     Z2, Z9, K4
+	VMOVAPS.Z    Z7, K4, Z7
+	VMOVAPS      Z8, Z9
+	VPERMT2PS    Z10, Z4, Z9
+	VMOVAPS      Z8, Z8
+	VPERMT2PS    Z10, Z5, Z8
+	VMOVUPS      Z9, (BX)(R13*8)
+	VMOVUPS      Z8, 64(BX)(R13*8)
+	VMOVAPS      Z11, Z8
+	VPERMT2PS    Z7, Z4, Z8
+	VMOVAPS      Z11, Z9
+	VPERMT2PS    Z7, Z5, Z9
+	VMOVUPS      Z8, (SI)(R13*8)
+	VMOVUPS      Z9, 64(SI)(R13*8)
+	MOVQ         R14, R13
+	JMP          vec
+
+tail:
+	CMPQ         R13, R10
+	JE           next
+	VMOVUPS.Z    (AX)(R13*4), K3, Z7
+	VMOVUPS.Z    (CX)(R13*4), K3, Z8
+	VMOVDQU32.Z  (DX)(R13*4), K3, Z9
+	VCMPPS       $0x1e, Z3, Z8, K4
+	VADDPS.Z     Z7, Z3, K4, Z7
+	LEAQ         (DI)(R13*2), R14
+	VPBROADCASTD R14, Z8
+	VPADDD       Z6, Z8, Z8
+	VPSUBD       Z8, Z9, Z9
+	VPCMPEQD     Z3, Z9, K4
+	VMOVAPS.Z    Z7, K4, Z8
+	VPCMPEQD     Z1, Z9, K4
+	VMOVAPS.Z    Z7, K4, Z10
+	VPCMPEQD     Z0, Z9, K4
+	VMOVAPS.Z    Z7, K4, Z11
+	VPCMPEQD     Z2, Z9, K4
+	VMOVAPS.Z    Z7, K4, Z7
+	VMOVAPS      Z8, Z9
+	VPERMT2PS    Z10, Z4, Z9
+	VMOVAPS      Z8, Z8
+	VPERMT2PS    Z10, Z5, Z8
+	VMOVUPS      Z9, K1, (BX)(R13*8)
+	VMOVUPS      Z8, K2, 64(BX)(R13*8)
+	VMOVAPS      Z11, Z8
+	VPERMT2PS    Z7, Z4, Z8
+	VMOVAPS      Z11, Z9
+	VPERMT2PS    Z7, Z5, Z9
+	VMOVUPS      Z8, K1, (SI)(R13*8)
+	VMOVUPS      Z9, K2, 64(SI)(R13*8)
+
+next:
+	ADDQ R11, BX
+	ADDQ R11, SI
+	ADDQ R12, AX
+	ADDQ R12, CX
+	ADDQ R12, DX
+	LEAQ (DI)(R8*2), DI
+	DECQ R9
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func unpool2x2MaskedAVX2(g []float32, out []float32, arg []int32, dst []float32, w int, outH int, outW int)
+// Requires: AVX, AVX2
+TEXT ·unpool2x2MaskedAVX2(SB), NOSPLIT, $0-120
+	MOVQ         g_base+0(FP), AX
+	MOVQ         out_base+24(FP), CX
+	MOVQ         arg_base+48(FP), DX
+	MOVQ         dst_base+72(FP), BX
+	MOVQ         w+96(FP), R8
+	MOVQ         outH+104(FP), R9
+	MOVQ         outW+112(FP), R10
+	VMOVD        R8, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x00000001, SI
+	VMOVD        SI, X1
+	VPBROADCASTD X1, Y1
+	VPADDD       Y1, Y0, Y2
+	VPXOR        Y3, Y3, Y3
+	LEAQ         (BX)(R8*4), SI
+	XORQ         DI, DI
+	MOVQ         R8, R11
+	SHLQ         $0x03, R11
+	MOVQ         R10, R12
+	SHLQ         $0x02, R12
+
+row:
+	CMPQ R9, $0x00
+	JE   done
+	XORQ R13, R13
+
+vec:
+	LEAQ         8(R13), R14
+	CMPQ         R14, R10
+	JA           tail
+	VMOVUPS      (AX)(R13*4), Y4
+	VMOVUPS      (CX)(R13*4), Y5
+	VMOVDQU      (DX)(R13*4), Y6
+	VCMPPS       $0x1e, Y3, Y5, Y5
+	VADDPS       Y4, Y3, Y4
+	VANDPS       Y5, Y4, Y4
+	LEAQ         (DI)(R13*2), R15
+	VMOVD        R15, X5
+	VPBROADCASTD X5, Y5
+	VPADDD       poolIotaEven2AVX2<>+0(SB), Y5, Y5
+	VPSUBD       Y5, Y6, Y6
+	VPCMPEQD     Y3, Y6, Y5
+	VANDPS       Y4, Y5, Y5
+	VPCMPEQD     Y1, Y6, Y7
+	VANDPS       Y4, Y7, Y7
+	VPCMPEQD     Y0, Y6, Y8
+	VANDPS       Y4, Y8, Y8
+	VPCMPEQD     Y2, Y6, Y6
+	VANDPS       Y4, Y6, Y6
+	VUNPCKLPS    Y7, Y5, Y4
+	VUNPCKHPS    Y7, Y5, Y5
+	VPERM2F128   $0x20, Y5, Y4, Y7
+	VPERM2F128   $0x31, Y5, Y4, Y4
+	VMOVUPS      Y7, (BX)(R13*8)
+	VMOVUPS      Y4, 32(BX)(R13*8)
+	VUNPCKLPS    Y6, Y8, Y4
+	VUNPCKHPS    Y6, Y8, Y5
+	VPERM2F128   $0x20, Y5, Y4, Y6
+	VPERM2F128   $0x31, Y5, Y4, Y4
+	VMOVUPS      Y6, (SI)(R13*8)
+	VMOVUPS      Y4, 32(SI)(R13*8)
+	MOVQ         R14, R13
+	JMP          vec
+
+tail:
+	CMPQ         R13, R10
+	JE           next
+	CMPQ         R10, $0x08
+	JB           short
+	MOVQ         R10, R13
+	SUBQ         $0x08, R13
+	VMOVUPS      (AX)(R13*4), Y4
+	VMOVUPS      (CX)(R13*4), Y5
+	VMOVDQU      (DX)(R13*4), Y6
+	VCMPPS       $0x1e, Y3, Y5, Y5
+	VADDPS       Y4, Y3, Y4
+	VANDPS       Y5, Y4, Y4
+	LEAQ         (DI)(R13*2), R14
+	VMOVD        R14, X5
+	VPBROADCASTD X5, Y5
+	VPADDD       poolIotaEven2AVX2<>+0(SB), Y5, Y5
+	VPSUBD       Y5, Y6, Y6
+	VPCMPEQD     Y3, Y6, Y5
+	VANDPS       Y4, Y5, Y5
+	VPCMPEQD     Y1, Y6, Y7
+	VANDPS       Y4, Y7, Y7
+	VPCMPEQD     Y0, Y6, Y8
+	VANDPS       Y4, Y8, Y8
+	VPCMPEQD     Y2, Y6, Y6
+	VANDPS       Y4, Y6, Y6
+	VUNPCKLPS    Y7, Y5, Y4
+	VUNPCKHPS    Y7, Y5, Y5
+	VPERM2F128   $0x20, Y5, Y4, Y7
+	VPERM2F128   $0x31, Y5, Y4, Y4
+	VMOVUPS      Y7, (BX)(R13*8)
+	VMOVUPS      Y4, 32(BX)(R13*8)
+	VUNPCKLPS    Y6, Y8, Y4
+	VUNPCKHPS    Y6, Y8, Y5
+	VPERM2F128   $0x20, Y5, Y4, Y6
+	VPERM2F128   $0x31, Y5, Y4, Y4
+	VMOVUPS      Y6, (SI)(R13*8)
+	VMOVUPS      Y4, 32(SI)(R13*8)
+	JMP          next
+
+short:
+	VMOVUPS      (AX)(R13*4), X4
+	VMOVUPS      (CX)(R13*4), X5
+	VMOVDQU      (DX)(R13*4), X6
+	VCMPPS       $0x1e, X3, X5, X5
+	VADDPS       X4, X3, X4
+	VANDPS       X5, X4, X4
+	LEAQ         (DI)(R13*2), R14
+	VMOVD        R14, X5
+	VPBROADCASTD X5, X5
+	VPADDD       poolIota2AVX2Half<>+0(SB), X5, X5
+	VPSUBD       X5, X6, X6
+	VPCMPEQD     X3, X6, X5
+	VANDPS       X4, X5, X5
+	VPCMPEQD     X1, X6, X7
+	VANDPS       X4, X7, X7
+	VPCMPEQD     X0, X6, X8
+	VANDPS       X4, X8, X8
+	VPCMPEQD     X2, X6, X6
+	VANDPS       X4, X6, X6
+	VUNPCKLPS    X7, X5, X4
+	VUNPCKHPS    X7, X5, X5
+	VMOVUPS      X4, (BX)(R13*8)
+	VMOVUPS      X5, 16(BX)(R13*8)
+	VUNPCKLPS    X6, X8, X4
+	VUNPCKHPS    X6, X8, X5
+	VMOVUPS      X4, (SI)(R13*8)
+	VMOVUPS      X5, 16(SI)(R13*8)
+	MOVQ         R10, R13
+	SUBQ         $0x04, R13
+	VMOVUPS      (AX)(R13*4), X4
+	VMOVUPS      (CX)(R13*4), X5
+	VMOVDQU      (DX)(R13*4), X6
+	VCMPPS       $0x1e, X3, X5, X5
+	VADDPS       X4, X3, X4
+	VANDPS       X5, X4, X4
+	LEAQ         (DI)(R13*2), R14
+	VMOVD        R14, X5
+	VPBROADCASTD X5, X5
+	VPADDD       poolIota2AVX2Half<>+0(SB), X5, X5
+	VPSUBD       X5, X6, X6
+	VPCMPEQD     X3, X6, X5
+	VANDPS       X4, X5, X5
+	VPCMPEQD     X1, X6, X7
+	VANDPS       X4, X7, X7
+	VPCMPEQD     X0, X6, X8
+	VANDPS       X4, X8, X8
+	VPCMPEQD     X2, X6, X6
+	VANDPS       X4, X6, X6
+	VUNPCKLPS    X7, X5, X4
+	VUNPCKHPS    X7, X5, X5
+	VMOVUPS      X4, (BX)(R13*8)
+	VMOVUPS      X5, 16(BX)(R13*8)
+	VUNPCKLPS    X6, X8, X4
+	VUNPCKHPS    X6, X8, X5
+	VMOVUPS      X4, (SI)(R13*8)
+	VMOVUPS      X5, 16(SI)(R13*8)
+
+next:
+	ADDQ R11, BX
+	ADDQ R11, SI
+	ADDQ R12, AX
+	ADDQ R12, CX
+	ADDQ R12, DX
+	LEAQ (DI)(R8*2), DI
+	DECQ R9
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET

@@ -33,3 +33,17 @@ func affineReLUMaxPool2x2AVX512(x []float32, out []float32, arg []int32, w int, 
 //
 //go:noescape
 func affineReLUMaxPool2x2AVX2(x []float32, out []float32, arg []int32, w int, outH int, outW int, a float32, b float32)
+
+// unpool2x2MaskedAVX512 is unpool2x2MaskedGeneric on the outH×outW outputs g, out, arg of a 2×2
+// stride-2 pool of a plane dst of width w: it writes dst's rows 0 … 2outH−1, columns
+// 0 … 2outW−1. The caller checks the slices' lengths.
+//
+//go:noescape
+func unpool2x2MaskedAVX512(g []float32, out []float32, arg []int32, dst []float32, w int, outH int, outW int, inLo uint16, inHi uint16, outMask uint16)
+
+// unpool2x2MaskedAVX2 is unpool2x2MaskedGeneric on the outH×outW outputs g, out, arg of a 2×2
+// stride-2 pool of a plane dst of width w: it writes dst's rows 0 … 2outH−1, columns
+// 0 … 2outW−1. The caller checks the slices' lengths.
+//
+//go:noescape
+func unpool2x2MaskedAVX2(g []float32, out []float32, arg []int32, dst []float32, w int, outH int, outW int)

@@ -261,3 +261,45 @@ func TestAffineReLUMaxPool2x2(t *testing.T) {
 		})
 	}
 }
+
+// TestUnpool2x2Masked checks the pooled-gradient scatter on every vector
+// path against its reference loop, bit for bit: windows from a real max
+// pool (so every winner is inside its window), pooled values with ties
+// at zero, NaNs and negatives (masked out), gradients with −0, ±Inf and
+// NaNs, planes with a last row or column no window covers and fewer
+// outputs than the plane holds, and a destination full of NaNs first (a
+// cell left unwritten shows).
+func TestUnpool2x2Masked(t *testing.T) {
+	for _, p := range vecPaths() {
+		t.Run(p.String(), func(t *testing.T) {
+			defer setVecPath(p)()
+			r := newRand(52)
+			for it := range 2000 {
+				h, w := 2+r.IntN(40), 2+r.IntN(82)
+				g := PoolGeom{H: h, W: w, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: h / 2, OutW: w / 2}
+				if it%5 == 0 {
+					g.OutH, g.OutW = 1+r.IntN(g.OutH), 1+r.IntN(g.OutW)
+				}
+				on := g.OutH * g.OutW
+				out, arg := make([]float32, on), make([]int32, on)
+				MaxPool2d(g, poolValues(r, h*w, it%4), out, arg)
+				gr := poolValues(r, on, 1+it%3)
+				want := make([]float32, h*w)
+				unpool2x2MaskedGeneric(g, gr, out, arg, want)
+				got := newGuarded(h*w, 17)
+				for i := range got.body {
+					got.body[i] = float32(math.NaN())
+				}
+				Unpool2x2Masked(g, gr, out, arg, got.body)
+				name := fmt.Sprintf("%d×%d → %d×%d, values %d", h, w, g.OutH, g.OutW, it%4)
+				got.checkGuards(t, name)
+				for i := range want {
+					if math.Float32bits(got.body[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s: dst[%d] = %v (%#x), want %v (%#x)", name, i,
+							got.body[i], math.Float32bits(got.body[i]), want[i], math.Float32bits(want[i]))
+					}
+				}
+			}
+		})
+	}
+}

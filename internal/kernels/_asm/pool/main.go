@@ -58,6 +58,11 @@ func main() {
 	maxPool2x2(avx2{}, false)
 	maxPool2x2(&avx512{}, true)
 	maxPool2x2(avx2{}, true)
+	permZipLo = dwords("poolZipLo", 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+	permZipHi = dwords("poolZipHi", 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+	iotaEven2AVX2 = dwords("poolIotaEven2AVX2", 0, 2, 4, 6, 8, 10, 12, 14)
+	unpool2x2(&unpool512{})
+	unpool2x2(unpool2{})
 	Generate()
 }
 
