@@ -183,10 +183,7 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 			}
 			switch {
 			case pool != nil:
-				for i := range n {
-					xi, oi := (i*c+ch)*s, (i*c+ch)*ps
-					kernels.AffineReLUMaxPool2x2(pg, a, b, xd[xi:xi+s], od[oi:oi+ps], arg[oi:oi+ps])
-				}
+				kernels.AffineReLUMaxPool2x2Planes(n, pg, a, b, xd[o:], cs, od[ch*ps:], arg[ch*ps:], c*ps)
 			case relu:
 				kernels.AffineReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs) // the ReLU in registers
 			default:
@@ -291,10 +288,7 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 // (0 + g[o], so −0 becomes 0), and the ReLU's backward keeps it where the
 // rectified value at the winner, the pooled value, is positive.
 func unpoolMasked(pg kernels.PoolGeom, n, s, ps int, dst, g, out []float32, arg []int32, stride int) {
-	for i := range n {
-		o := i * stride
-		kernels.Unpool2x2Masked(pg, g[o:o+ps], out[o:o+ps], arg[o:o+ps], dst[i*s:(i+1)*s])
-	}
+	kernels.Unpool2x2MaskedPlanes(n, pg, g, out, arg, stride, dst, s)
 }
 
 // varValue is v.Value, or nil for a nil v.

@@ -141,14 +141,55 @@ func MaxPool2dBackward(dout []float32, arg []int32, dx []float32) {
 // (so the same bits as that call followed by MaxPool2d): batch
 // normalization and its ReLU pooled without storing their output.
 func AffineReLUMaxPool2x2(g PoolGeom, a, b float32, x, out []float32, arg []int32) {
-	if g.KH != 2 || g.KW != 2 || g.StrideH != 2 || g.StrideW != 2 || g.PadH != 0 || g.PadW != 0 ||
-		2*g.OutH > g.H || 2*g.OutW > g.W {
-		panic("kernels: AffineReLUMaxPool2x2: not a 2×2 stride-2 unpadded window inside the plane")
-	}
+	checkPool2x2("AffineReLUMaxPool2x2", g)
 	if len(x) < g.H*g.W || len(out) < g.OutH*g.OutW || len(arg) < g.OutH*g.OutW {
 		panic("kernels: AffineReLUMaxPool2x2: slices shorter than the plane or its outputs")
 	}
 	affineReLUMaxPool2x2(g, a, b, x, out, arg)
+}
+
+// AffineReLUMaxPool2x2Planes is [AffineReLUMaxPool2x2] on n planes: x's
+// at xStride, out's and arg's at outStride (a channel's planes in a
+// batch), the checks made once.
+func AffineReLUMaxPool2x2Planes(n int, g PoolGeom, a, b float32, x []float32, xStride int, out []float32, arg []int32, outStride int) {
+	if n == 0 {
+		return
+	}
+	checkPool2x2("AffineReLUMaxPool2x2Planes", g)
+	s, on := g.H*g.W, g.OutH*g.OutW
+	if len(x) < (n-1)*xStride+s || len(out) < (n-1)*outStride+on || len(arg) < (n-1)*outStride+on {
+		panic("kernels: AffineReLUMaxPool2x2Planes: slices shorter than the planes or their outputs")
+	}
+	for i := range n {
+		xi, oi := i*xStride, i*outStride
+		affineReLUMaxPool2x2(g, a, b, x[xi:xi+s], out[oi:oi+on], arg[oi:oi+on])
+	}
+}
+
+// checkPool2x2 panics unless g is a 2×2 stride-2 unpadded window whose
+// outputs lie inside the plane.
+func checkPool2x2(op string, g PoolGeom) {
+	if g.KH != 2 || g.KW != 2 || g.StrideH != 2 || g.StrideW != 2 || g.PadH != 0 || g.PadW != 0 ||
+		2*g.OutH > g.H || 2*g.OutW > g.W {
+		panic("kernels: " + op + ": not a 2×2 stride-2 unpadded window inside the plane")
+	}
+}
+
+// Unpool2x2MaskedPlanes is [Unpool2x2Masked] on n planes: g's, out's and
+// arg's at stride, dst's at dstStride, the checks made once.
+func Unpool2x2MaskedPlanes(n int, p PoolGeom, g, out []float32, arg []int32, stride int, dst []float32, dstStride int) {
+	if n == 0 {
+		return
+	}
+	checkPool2x2("Unpool2x2MaskedPlanes", p)
+	s, on := p.H*p.W, p.OutH*p.OutW
+	if len(dst) < (n-1)*dstStride+s || len(g) < (n-1)*stride+on || len(out) < (n-1)*stride+on || len(arg) < (n-1)*stride+on {
+		panic("kernels: Unpool2x2MaskedPlanes: slices shorter than the planes or their outputs")
+	}
+	for i := range n {
+		o, d := i*stride, i*dstStride
+		unpool2x2Plane(p, g[o:o+on], out[o:o+on], arg[o:o+on], dst[d:d+s])
+	}
 }
 
 // Unpool2x2Masked writes the plane dst (H×W) of a 2×2 stride-2 unpadded
@@ -157,14 +198,16 @@ func AffineReLUMaxPool2x2(g PoolGeom, a, b float32, x, out []float32, arg []int3
 // pooled value out[o] > 0, as 0 + g[o] (so −0 becomes 0, as adding into a
 // cleared plane does), and +0 everywhere else.
 func Unpool2x2Masked(p PoolGeom, g, out []float32, arg []int32, dst []float32) {
-	if p.KH != 2 || p.KW != 2 || p.StrideH != 2 || p.StrideW != 2 || p.PadH != 0 || p.PadW != 0 ||
-		2*p.OutH > p.H || 2*p.OutW > p.W {
-		panic("kernels: Unpool2x2Masked: not a 2×2 stride-2 unpadded window inside the plane")
-	}
+	checkPool2x2("Unpool2x2Masked", p)
 	on := p.OutH * p.OutW
 	if len(dst) < p.H*p.W || len(g) < on || len(out) < on || len(arg) < on {
 		panic("kernels: Unpool2x2Masked: slices shorter than the plane or its outputs")
 	}
+	unpool2x2Plane(p, g, out, arg, dst)
+}
+
+// unpool2x2Plane is Unpool2x2Masked without the checks.
+func unpool2x2Plane(p PoolGeom, g, out []float32, arg []int32, dst []float32) {
 	if !unpool2x2Masked(p, g, out, arg, dst) {
 		unpool2x2MaskedGeneric(p, g, out, arg, dst)
 		return
