@@ -55,6 +55,43 @@ type Arena struct {
 	used  [][]float32         // handed out since the last Reset, not released
 	index map[*float32]int    // bufferEnd of each used buffer → its position in used
 	size  int                 // total floats owned
+
+	// The headers of the tensors handed out (the Tensor and its shape and
+	// strides), recycled at Reset like the memory: hdrs[:nHdr] are in use.
+	hdrs []*[hdrChunk]header
+	nHdr int
+}
+
+// header is an arena tensor's header with room for the shape and strides
+// of up to maxHdrRank dimensions, one allocation for all three.
+type header struct {
+	t    Tensor
+	dims [2 * maxHdrRank]int
+}
+
+const (
+	maxHdrRank = 4
+	hdrChunk   = 256 // headers per allocation
+)
+
+// newHeader returns a recycled header for a tensor of the given shape,
+// with its shape and row-major strides set. a.mu must be held.
+func (a *Arena) newHeader(shape []int) *Tensor {
+	c, i := a.nHdr/hdrChunk, a.nHdr%hdrChunk
+	if c == len(a.hdrs) {
+		a.hdrs = append(a.hdrs, new([hdrChunk]header))
+	}
+	a.nHdr++
+	h := &a.hdrs[c][i]
+	n := len(shape)
+	h.t = Tensor{shape: h.dims[:n:n], strides: h.dims[maxHdrRank : maxHdrRank+n : maxHdrRank+n], arena: a}
+	copy(h.t.shape, shape)
+	st := 1
+	for d := n - 1; d >= 0; d-- {
+		h.t.strides[d] = st
+		st *= shape[d]
+	}
+	return &h.t
 }
 
 // NewArena returns an empty arena.
@@ -76,8 +113,23 @@ func (a *Arena) New(shape ...int) *Tensor {
 // Empty is [Arena.New] without the guarantee of zeros: for an output that
 // the caller overwrites completely. From an arena it skips clearing
 // recycled memory; a nil a gives ordinary (zeroed) memory.
+//
+// An arena's tensors of up to four dimensions also recycle their headers
+// (the *Tensor itself): like the memory, they must not be used after the
+// next Reset.
 func (a *Arena) Empty(shape ...int) *Tensor {
 	n := checkShape(shape)
+	if a != nil && len(shape) <= maxHdrRank {
+		a.mu.Lock()
+		t := a.newHeader(shape)
+		if n > 0 {
+			t.data = a.getDirtyLocked(n)
+		} else {
+			t.data = []float32{}
+		}
+		a.mu.Unlock()
+		return t
+	}
 	t := &Tensor{shape: append([]int(nil), shape...), strides: rowMajor(shape), arena: a}
 	if a != nil && n > 0 {
 		t.data = a.getDirty(n)
@@ -121,6 +173,7 @@ func (a *Arena) Reset() {
 	}
 	a.used = a.used[:0]
 	clear(a.index)
+	a.nHdr = 0
 }
 
 // Release gives the buffer behind t back to the arena before the next
@@ -214,6 +267,11 @@ func (a *Arena) Floats() int {
 func (a *Arena) getDirty(n int) []float32 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.getDirtyLocked(n)
+}
+
+// getDirtyLocked is getDirty with a.mu held.
+func (a *Arena) getDirtyLocked(n int) []float32 {
 	var b []float32
 	if list := a.free[n]; len(list) > 0 {
 		b = list[len(list)-1]

@@ -219,3 +219,40 @@ func TestArenaReleaseAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per step with Release, %v without", with, without)
 	}
 }
+
+// TestArenaRecyclesHeaders checks that an arena's tensors reuse their
+// headers after Reset (a step's tensors cost no allocation once the arena
+// is warm) with the right shapes and strides, and that tensors of more
+// dimensions than a recycled header holds still work.
+func TestArenaRecyclesHeaders(t *testing.T) {
+	a := NewArena()
+	shapes := [][]int{{2, 3, 4, 5}, {7}, {3, 2}, {1, 1, 1}, {}}
+	step := func() []*Tensor {
+		a.Reset()
+		ts := make([]*Tensor, 0, 300*len(shapes))
+		for range 300 { // more than one chunk of headers
+			for _, s := range shapes {
+				ts = append(ts, a.Empty(s...))
+			}
+		}
+		return ts
+	}
+	first := step()
+	second := step()
+	for i, tt := range second {
+		if tt != first[i] {
+			t.Fatalf("tensor %d: header not recycled", i)
+		}
+		want := shapes[i%len(shapes)]
+		if !slices.Equal(tt.Shape(), want) || !slices.Equal(tt.strides, rowMajor(want)) || tt.Size() != New(want...).Size() {
+			t.Fatalf("tensor %d: shape %v strides %v, want %v %v", i, tt.Shape(), tt.strides, want, rowMajor(want))
+		}
+	}
+	if allocs := testing.AllocsPerRun(5, func() { step() }); allocs > 1 { // the result slice aside
+		t.Errorf("a warm arena allocated %v objects per step", allocs)
+	}
+	big := a.Empty(2, 1, 1, 3, 2)
+	if !slices.Equal(big.Shape(), []int{2, 1, 1, 3, 2}) || big.Size() != 12 {
+		t.Fatalf("5-D tensor: shape %v size %d", big.Shape(), big.Size())
+	}
+}
