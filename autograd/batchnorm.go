@@ -2,6 +2,7 @@ package autograd
 
 import (
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/fovea-ml/fovea/graph/ops"
@@ -76,7 +77,7 @@ func BatchNormReLUMaxPool2d(x, gamma, beta *Var, runMean, runVar *tensor.Tensor,
 	if !fusedPoolOK(x, p) {
 		return MaxPool2d(BatchNormReLU(x, gamma, beta, runMean, runVar, training, momentum, eps), p)
 	}
-	return batchNormPool(x, gamma, beta, runMean, runVar, training, momentum, eps, true, &p)
+	return batchNormFused(x, gamma, beta, runMean, runVar, training, momentum, eps, bnFusion{relu: true, pool: &p})
 }
 
 // fusedPoolOK reports whether BatchNormReLUMaxPool2d fuses: 2×2 windows of
@@ -93,12 +94,35 @@ func fusedPoolOK(x *Var, p tensor.PoolParams) bool {
 // batchNorm is BatchNorm, followed by a ReLU when relu is set (see
 // BatchNormReLU), without the trace.
 func batchNorm(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, relu bool) *Var {
-	return batchNormPool(x, gamma, beta, runMean, runVar, training, momentum, eps, relu, nil)
+	return batchNormFused(x, gamma, beta, runMean, runVar, training, momentum, eps, bnFusion{relu: relu})
 }
 
-// batchNormPool is batchNorm, then with pool (2×2, stride 2, no padding:
-// see fusedPoolOK; relu set) the max pool (BatchNormReLUMaxPool2d).
-func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, relu bool, pool *tensor.PoolParams) *Var {
+// BatchNormAddReLU is AddReLU(BatchNorm(x, …), add), a residual block's
+// end, in one operation: the normalized values are summed with add and
+// rectified in registers (kernels.AffineAddReLUPlanes), so only the result
+// is stored. Values and gradients are the bits of the two operations; on a
+// tape that traces, or when add's shape differs from x's, it is those
+// operations.
+func BatchNormAddReLU(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, add *Var) *Var {
+	if !slices.Equal(x.Value.Shape(), add.Value.Shape()) || x.Value.Dims() < 2 ||
+		(x.tape != nil && x.tape.Trace != nil) || (add.tape != nil && add.tape.Trace != nil) {
+		return AddReLU(BatchNorm(x, gamma, beta, runMean, runVar, training, momentum, eps), add)
+	}
+	return batchNormFused(x, gamma, beta, runMean, runVar, training, momentum, eps, bnFusion{relu: true, add: add})
+}
+
+// bnFusion names what batchNormFused fuses after the normalization: a
+// ReLU; with pool (2×2, stride 2, no padding: see fusedPoolOK; relu set)
+// then the max pool; with add (relu set) first the sum with add.
+type bnFusion struct {
+	relu bool
+	pool *tensor.PoolParams
+	add  *Var
+}
+
+// batchNormFused is batchNorm followed by the operations f names.
+func batchNormFused(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, f bnFusion) *Var {
+	relu, pool, add := f.relu, f.pool, f.add
 	shape := x.Value.Shape()
 	if len(shape) < 2 {
 		panic(tensor.ShapeErrorf("autograd: BatchNorm of shape %v: want (N,C), (N,C,L) or (N,C,H,W)", shape))
@@ -143,6 +167,10 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 		arg = make([]int32, n*c*ps)
 	}
 	od := out.Data()
+	var addd []float32
+	if add != nil {
+		addd = add.Value.Contiguous().Data()
+	}
 	mean := make([]float32, c)   // μ per channel
 	invStd := make([]float32, c) // 1/√(σ²+eps) per channel
 	var rmd, rvd []float32
@@ -182,6 +210,8 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 				b += bd[ch]
 			}
 			switch {
+			case add != nil:
+				kernels.AffineAddReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs, addd[o:], cs)
 			case pool != nil:
 				kernels.AffineReLUMaxPool2x2Planes(n, pg, a, b, xd[o:], cs, od[ch*ps:], arg[ch*ps:], c*ps)
 			case relu:
@@ -202,6 +232,15 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 		//   training: dx = γ/σ · (g − Σg/M − x̂·Σ(g·x̂)/M)
 		//   eval:     dx = γ/σ · g
 		gt := g.Contiguous().Data() // (N, C, S)
+		if add != nil {
+			// The sum's gradient, masked by the ReLU, goes to add as it is
+			// and is the normalization's incoming gradient.
+			gm := x.Value.Arena().Empty(shape...)
+			gmd := gm.Data()
+			kernels.For(len(gmd), pointwiseGrain, func(lo, hi int) { kernels.ReLUBackward(gmd[lo:hi], gt[lo:hi], od[lo:hi]) })
+			gt = gmd
+			defer add.addGrad(gm)
+		}
 		var dx, dgamma, dbeta *tensor.Tensor
 		var dxd, dgd, dbd []float32
 		if x.requiresGrad {
@@ -230,6 +269,8 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 				// the masked gradient unpooled into the worker's planes.
 				var sumG, sumGX float64
 				switch {
+				case add != nil: // gt is the masked gradient
+					sumG, sumGX = kernels.SumDotDev64Planes(n, s, gt[o:], cs, xd[o:], cs, float64(mu))
 				case pool != nil: // gt is (N, C, OH, OW)
 					unpoolMasked(pg, n, s, ps, *masked, gt[ch*ps:], od[ch*ps:], arg[ch*ps:], c*ps)
 					sumG, sumGX = kernels.SumDotDev64Planes(n, s, *masked, s, xd[o:], cs, float64(mu))
@@ -259,6 +300,8 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 				// dx = scale·g − scale·inv·meanGX·(x − μ) − scale·meanG
 				devCoef, offset := -scale*inv*meanGX, -scale*meanG
 				switch {
+				case add != nil:
+					kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, devCoef, xd[o:], cs, mu, offset)
 				case pool != nil:
 					kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, *masked, s, devCoef, xd[o:], cs, mu, offset)
 				case relu:
@@ -277,7 +320,7 @@ func batchNormPool(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training
 		if dbeta != nil {
 			beta.addGrad(dbeta)
 		}
-	}, x, gamma, beta)
+	}, x, gamma, beta, add)
 }
 
 // unpoolMasked writes n planes of s floats to dst (s apart), planes of pg:

@@ -397,3 +397,74 @@ func TestBatchNormReLUMaxPool2d(t *testing.T) {
 		t.Fatalf("traced %v, want the three operations", ops)
 	}
 }
+
+// TestBatchNormAddReLU checks the fused batch norm + residual sum + ReLU
+// against AddReLU(BatchNorm(x), add), bit for bit: output, running
+// statistics and the gradients of x, gamma, beta and add, in training and
+// evaluation mode, with and without affine parameters, with a NaN, ties at
+// zero and an add that needs no gradient; and that a tracing tape records
+// the separate operations.
+func TestBatchNormAddReLU(t *testing.T) {
+	for _, shape := range [][]int{{2, 3, 4, 4}, {3, 2, 7, 9}, {5, 4, 14, 14}, {4, 3, 5}, {6, 2}} {
+		for _, training := range []bool{true, false} {
+			for _, affine := range []bool{true, false} {
+				for _, addGrad := range []bool{true, false} {
+					c := shape[1]
+					x, s, g := rnd(41, shape...), rnd(42, shape...), rnd(43, shape...)
+					xd := x.Data()
+					xd[0], xd[len(xd)/2] = 0, float32(math.NaN())
+					s.Data()[1] = float32(math.Copysign(0, -1))
+					run := func(fused bool) (y *tensor.Tensor, grads []*tensor.Tensor, rm, rv *tensor.Tensor) {
+						rm, rv = rnd(4, c), positive(5, c)
+						xv, sv := Param(x.Clone()), Const(s.Clone())
+						if addGrad {
+							sv = Param(s.Clone())
+						}
+						var gamma, beta *Var
+						if affine {
+							gamma, beta = Param(tensor.AddScalar(rnd(2, c), 1)), Param(rnd(3, c))
+						}
+						var out *Var
+						if fused {
+							out = BatchNormAddReLU(xv, gamma, beta, rm, rv, training, 0.1, 1e-5, sv)
+						} else {
+							out = AddReLU(BatchNorm(xv, gamma, beta, rm, rv, training, 0.1, 1e-5), sv)
+						}
+						Sum(Mul(out, Const(g))).Backward()
+						grads = []*tensor.Tensor{xv.Grad}
+						if addGrad {
+							grads = append(grads, sv.Grad)
+						}
+						if affine {
+							grads = append(grads, gamma.Grad, beta.Grad)
+						}
+						return out.Value, grads, rm, rv
+					}
+					y1, g1, rm1, rv1 := run(false)
+					y2, g2, rm2, rv2 := run(true)
+					what := fmt.Sprintf("%v training=%v affine=%v addGrad=%v", shape, training, affine, addGrad)
+					same := func(name string, a, b *tensor.Tensor) {
+						ad, bd := a.Data(), b.Data()
+						for i := range ad {
+							if math.Float32bits(ad[i]) != math.Float32bits(bd[i]) {
+								t.Fatalf("%s: %s[%d] fused %v, composed %v", what, name, i, bd[i], ad[i])
+							}
+						}
+					}
+					same("y", y1, y2)
+					same("running mean", rm1, rm2)
+					same("running var", rv1, rv2)
+					for i := range g1 {
+						same(fmt.Sprintf("grad %d", i), g1[i], g2[i])
+					}
+				}
+			}
+		}
+	}
+	var ops []string
+	tape := &Tape{Trace: func(op TraceOp) { ops = append(ops, op.Op.String()) }}
+	BatchNormAddReLU(tape.Const(rnd(1, 2, 3, 4)), nil, nil, nil, nil, true, 0.1, 1e-5, tape.Const(rnd(2, 2, 3, 4)))
+	if len(ops) < 2 || ops[0] != "batchnorm" {
+		t.Fatalf("traced %v, want the separate operations", ops)
+	}
+}

@@ -148,12 +148,20 @@ func newBasicBlock(conv convFunc, in, out, stride int, shortcutName string) *Bas
 // Forward computes ReLU(bn2(conv2(ReLU(bn1(conv1(x))))) + shortcut(x)).
 func (b *BasicBlock) Forward(x *autograd.Var) *autograd.Var {
 	h := b.BN1.ForwardReLU(b.Conv1.Forward(x))
-	h = b.BN2.Forward(b.Conv2.Forward(h))
-	s := x
-	if b.Shortcut != nil {
-		s = b.Shortcut.Forward(x)
+	h = b.Conv2.Forward(h)
+	if nn.Watched(x) { // the layers in PyTorch's order, one by one
+		h = b.BN2.Forward(h)
+		return autograd.AddReLU(h, b.shortcut(x))
 	}
-	return autograd.AddReLU(h, s)
+	return b.BN2.ForwardAddReLU(h, b.shortcut(x))
+}
+
+// shortcut is the block's identity or projection of x.
+func (b *BasicBlock) shortcut(x *autograd.Var) *autograd.Var {
+	if b.Shortcut != nil {
+		return b.Shortcut.Forward(x)
+	}
+	return x
 }
 
 // Children names the layers as PyTorch does.
@@ -370,12 +378,18 @@ func newBottleneck(conv convFunc, in, p, stride int) *Bottleneck {
 func (b *Bottleneck) Forward(x *autograd.Var) *autograd.Var {
 	h := b.BN1.ForwardReLU(b.Conv1.Forward(x))
 	h = b.BN2.ForwardReLU(b.Conv2.Forward(h))
-	h = b.BN3.Forward(b.Conv3.Forward(h))
-	s := x
-	if b.Downsample != nil {
-		s = b.Downsample.Forward(x)
+	h = b.Conv3.Forward(h)
+	s := func() *autograd.Var {
+		if b.Downsample != nil {
+			return b.Downsample.Forward(x)
+		}
+		return x
 	}
-	return autograd.AddReLU(h, s)
+	if nn.Watched(x) { // the layers in PyTorch's order, one by one
+		h = b.BN3.Forward(h)
+		return autograd.AddReLU(h, s())
+	}
+	return b.BN3.ForwardAddReLU(h, s())
 }
 
 // Children names the layers as torchvision does.

@@ -78,7 +78,31 @@ func (l *BatchNorm) ForwardReLUMaxPool(x *autograd.Var, pool *MaxPool2d) *autogr
 	return l.forward(x, true, pool)
 }
 
+// ForwardAddReLU is ReLU(l.Forward(x) + add) as one fused operation
+// ([autograd.BatchNormAddReLU]), a residual block's end: the same values
+// and gradients, only the result kept.
+func (l *BatchNorm) ForwardAddReLU(x, add *autograd.Var) *autograd.Var {
+	return l.forwardWith(x, func(x, w, b *autograd.Var) *autograd.Var {
+		return autograd.BatchNormAddReLU(x, w, b, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps, add)
+	})
+}
+
 func (l *BatchNorm) forward(x *autograd.Var, relu bool, pool *MaxPool2d) *autograd.Var {
+	return l.forwardWith(x, func(x, w, b *autograd.Var) *autograd.Var {
+		if pool != nil {
+			return autograd.BatchNormReLUMaxPool2d(x, w, b, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps, pool.Params)
+		}
+		bn := autograd.BatchNorm
+		if relu {
+			bn = autograd.BatchNormReLU
+		}
+		return bn(x, w, b, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps)
+	})
+}
+
+// forwardWith checks x against l and runs op, the normalization (fused
+// with what follows it) on x and l's weight and bias, counting the batch.
+func (l *BatchNorm) forwardWith(x *autograd.Var, op func(x, w, b *autograd.Var) *autograd.Var) *autograd.Var {
 	kind := l.kind
 	if kind == "" {
 		kind = "BatchNorm"
@@ -97,16 +121,7 @@ func (l *BatchNorm) forward(x *autograd.Var, relu bool, pool *MaxPool2d) *autogr
 	if c >= 0 && shape[1] != c {
 		panic(tensor.ShapeErrorf("nn: %s with %d channels got input of shape %v (%d channels on axis 1)", kind, c, shape, shape[1]))
 	}
-	bn := autograd.BatchNorm
-	if relu {
-		bn = autograd.BatchNormReLU
-	}
-	var y *autograd.Var
-	if pool != nil {
-		y = autograd.BatchNormReLUMaxPool2d(x, l.Weight, l.Bias, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps, pool.Params)
-	} else {
-		y = bn(x, l.Weight, l.Bias, l.RunningMean, l.RunningVar, l.Training, l.Momentum, l.Eps)
-	}
+	y := op(x, l.Weight, l.Bias)
 	if l.Training && l.NumBatchesTracked != nil {
 		l.NumBatchesTracked.Set(l.NumBatchesTracked.At(0)+1, 0)
 	}

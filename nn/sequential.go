@@ -50,8 +50,12 @@ func isReLU(l Layer) bool {
 	return false
 }
 
-// watched reports whether x's tape observes the children of containers or
-// the operations one by one, so that fusing two layers would hide one.
+// Watched reports whether x's tape observes the children of containers or
+// the operations one by one (module hooks, tracing), so that fusing two
+// layers would hide one: a model fusing layers by hand checks it first.
+func Watched(x *autograd.Var) bool { return watched(x) }
+
+// watched is Watched.
 func watched(x *autograd.Var) bool {
 	t := x.Tape()
 	return t != nil && (t.Module != nil || t.Trace != nil)

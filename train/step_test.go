@@ -85,9 +85,12 @@ func TestStepperMatchesPlainSteps(t *testing.T) {
 // forward pass alone (without releases the backward pass adds about as
 // much again: every intermediate gradient). At batch 16 the backward's own
 // working set, the gradients in flight at the widest layers, is about
-// 4.8 MB over a forward of 31.2 MB (43.3 MB before batch norm + ReLU and
-// the residual sum + ReLU became single operations keeping one tensor
-// each), hence the 1.2 bound.
+// 6.6 MB over a forward of 25.7 MB (43.3 MB before batch norm + ReLU, then
+// batch norm + residual sum + ReLU, became single operations keeping one
+// tensor each), hence the 1.3 bound. The peak now comes at the start of
+// the backward pass, before any activation is given back, so keeping the
+// activations costs no more arena at this size: releasing must not cost
+// more either.
 func TestStepperArenaSize(t *testing.T) {
 	const batch = 16 // smaller batches are dominated by fixed-size buffers
 	rng := tensor.NewRNG(2)
@@ -114,7 +117,7 @@ func TestStepperArenaSize(t *testing.T) {
 	}
 	t.Logf("batch %d: forward %.1f MB; step %.1f MB keeping activations, %.1f MB releasing them",
 		batch, float64(forward)*4/1e6, float64(sizes[true])*4/1e6, float64(sizes[false])*4/1e6)
-	if float64(sizes[false]) > 1.2*float64(forward) || sizes[false] >= sizes[true] || float64(sizes[true]) > 1.3*float64(forward) {
+	if float64(sizes[false]) > 1.3*float64(forward) || sizes[false] > sizes[true] || float64(sizes[true]) > 1.3*float64(forward) {
 		t.Fatalf("arena of a step: %d floats releasing activations, %d keeping them, for a forward pass of %d", sizes[false], sizes[true], forward)
 	}
 }

@@ -2173,6 +2173,116 @@ done:
 	VZEROUPPER
 	RET
 
+// func affineAddReLUPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, y []float32, yStride int, tail uint16)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·affineAddReLUPlanesAVX512(SB), NOSPLIT, $0-122
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x0000000f, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         y_base+88(FP), R10
+	MOVQ         yStride+112(FP), R11
+	SHLQ         $0x02, R11
+	KMOVW        tail+120(FP), K1
+	VBROADCASTSS a+48(FP), Z0
+	VBROADCASTSS b+52(FP), Z1
+	VXORPS       Z2, Z2, Z2
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        64(BX), R12
+	CMPQ        R12, CX
+	JA          rest
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VADDPS      (R10)(BX*4), Z3, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	VMOVUPS     64(R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VADDPS      64(R10)(BX*4), Z3, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, 64(SI)(BX*4)
+	VMOVUPS     128(R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VADDPS      128(R10)(BX*4), Z3, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, 128(SI)(BX*4)
+	VMOVUPS     192(R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VADDPS      192(R10)(BX*4), Z3, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, 192(SI)(BX*4)
+	MOVQ        R12, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VADDPS      (R10)(BX*4), Z3, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VADDPS      (R10)(BX*4), Z3, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	ADDQ        $0x10, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Z3
+	VFMADD213PS Z1, Z0, Z3
+	VADDPS      (R10)(BX*4), Z3, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, (SI)(BX*4)
+	ADDQ        $0x10, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMOVUPS.Z   (R8)(BX*4), K1, Z3
+	VMOVUPS.Z   (R10)(BX*4), K1, Z4
+	VMOVUPS     Z3, Z3
+	VFMADD213PS Z1, Z0, Z3
+	VADDPS      Z4, Z3, Z3
+	VMAXPS      Z3, Z2, Z3
+	VADDPS      Z2, Z3, Z3
+	VMOVUPS     Z3, K1, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	ADDQ R11, R10
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
 // func axpbyDevPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, b float32, y []float32, yStride int, mu float32, c float32, tail uint16)
 // Requires: AVX, AVX512F
 TEXT ·axpbyDevPlanesAVX512(SB), NOSPLIT, $0-138
@@ -2957,6 +3067,117 @@ tail:
 next:
 	ADDQ DI, SI
 	ADDQ R9, R8
+	DECQ AX
+	JMP  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func affineAddReLUPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, y []float32, yStride int, tail []int32)
+// Requires: AVX, FMA3
+TEXT ·affineAddReLUPlanesAVX2(SB), NOSPLIT, $0-144
+	MOVQ         n+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         CX, DX
+	ANDQ         $0x00000007, DX
+	SUBQ         DX, CX
+	MOVQ         dst_base+16(FP), SI
+	MOVQ         dstStride+40(FP), DI
+	SHLQ         $0x02, DI
+	MOVQ         x_base+56(FP), R8
+	MOVQ         xStride+80(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         y_base+88(FP), R10
+	MOVQ         yStride+112(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         tail_base+120(FP), BX
+	VMOVDQU      (BX), Y0
+	VBROADCASTSS a+48(FP), Y1
+	VBROADCASTSS b+52(FP), Y2
+	VXORPS       Y3, Y3, Y3
+
+plane:
+	CMPQ AX, $0x00
+	JLE  done
+	XORQ BX, BX
+
+loop:
+	LEAQ        32(BX), R12
+	CMPQ        R12, CX
+	JA          rest
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VADDPS      (R10)(BX*4), Y4, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	VMOVUPS     32(R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VADDPS      32(R10)(BX*4), Y4, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, 32(SI)(BX*4)
+	VMOVUPS     64(R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VADDPS      64(R10)(BX*4), Y4, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, 64(SI)(BX*4)
+	VMOVUPS     96(R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VADDPS      96(R10)(BX*4), Y4, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, 96(SI)(BX*4)
+	MOVQ        R12, BX
+	JMP         loop
+
+rest:
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VADDPS      (R10)(BX*4), Y4, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VADDPS      (R10)(BX*4), Y4, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	ADDQ        $0x08, BX
+	CMPQ        BX, CX
+	JAE         tail
+	VMOVUPS     (R8)(BX*4), Y4
+	VFMADD213PS Y2, Y1, Y4
+	VADDPS      (R10)(BX*4), Y4, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMOVUPS     Y4, (SI)(BX*4)
+	ADDQ        $0x08, BX
+
+tail:
+	CMPQ        DX, $0x00
+	JE          next
+	VMASKMOVPS  (R8)(BX*4), Y0, Y4
+	VMASKMOVPS  (R10)(BX*4), Y0, Y5
+	VMOVUPS     Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VADDPS      Y5, Y4, Y4
+	VMAXPS      Y4, Y3, Y4
+	VADDPS      Y3, Y4, Y4
+	VMASKMOVPS  Y4, Y0, (SI)(BX*4)
+
+next:
+	ADDQ DI, SI
+	ADDQ R9, R8
+	ADDQ R11, R10
 	DECQ AX
 	JMP  plane
 

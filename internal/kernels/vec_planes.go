@@ -116,6 +116,23 @@ func AffineReLUPlanes(n, s int, dst []float32, dstStride int, a, b float32, x []
 	}
 }
 
+// AffineAddReLUPlanes sets dst = max((a·x + b) + y, 0) over n planes of s
+// floats: batch normalization, a residual sum and its ReLU, the same bits
+// as AffinePlanes, AddTo and ReLUTo one after the other. It is
+//
+//	for i := range n {
+//		d := dst[i*dstStride : i*dstStride+s]
+//		affineToGeneric(d, a, b, x[i*xStride:i*xStride+s])
+//		addToGeneric(d, d, y[i*yStride:i*yStride+s])
+//		reluToGeneric(d, d)
+//	}
+func AffineAddReLUPlanes(n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int, y []float32, yStride int) {
+	const op = "AffineAddReLUPlanes"
+	if checkPlanes(op, n, s, len(dst), dstStride) && checkPlanes(op, n, s, len(x), xStride) && checkPlanes(op, n, s, len(y), yStride) {
+		affineAddReLUPlanes(n, s, dst, dstStride, a, b, x, xStride, y, yStride)
+	}
+}
+
 // AxpbyDevPlanes sets dst = a·x + b·(y − mu) + c over n planes of s
 // floats: batch normalization's input gradient. It is
 //
@@ -220,6 +237,15 @@ func affineReLUPlanesGeneric(n, s int, dst []float32, dstStride int, a, b float3
 	for i := range n {
 		d := dst[i*dstStride : i*dstStride+s]
 		affineToGeneric(d, a, b, x[i*xStride:i*xStride+s])
+		reluToGeneric(d, d)
+	}
+}
+
+func affineAddReLUPlanesGeneric(n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int, y []float32, yStride int) {
+	for i := range n {
+		d := dst[i*dstStride : i*dstStride+s]
+		affineToGeneric(d, a, b, x[i*xStride:i*xStride+s])
+		addToGeneric(d, d, y[i*yStride:i*yStride+s])
 		reluToGeneric(d, d)
 	}
 }

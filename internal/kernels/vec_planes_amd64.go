@@ -68,6 +68,17 @@ func affineReLUPlanes(n, s int, dst []float32, dstStride int, a, b float32, x []
 	}
 }
 
+func affineAddReLUPlanes(n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int, y []float32, yStride int) {
+	switch vecUse {
+	case isaAVX512:
+		affineAddReLUPlanesAVX512(n, s, dst, dstStride, a, b, x, xStride, y, yStride, tailAVX512(s%16))
+	case isaAVX2:
+		affineAddReLUPlanesAVX2(n, s, dst, dstStride, a, b, x, xStride, y, yStride, tailAVX2(s%8))
+	default:
+		affineAddReLUPlanesGeneric(n, s, dst, dstStride, a, b, x, xStride, y, yStride)
+	}
+}
+
 func axpbyDevPlanes(n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, b float32, y []float32, yStride int, mu, c float32) {
 	switch vecUse {
 	case isaAVX512:

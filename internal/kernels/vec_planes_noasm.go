@@ -32,3 +32,7 @@ func axpbyDevPlanes(n, s int, dst []float32, dstStride int, a float32, x []float
 func axpbyDevReLUPlanes(n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu, c float32) {
 	axpbyDevReLUPlanesGeneric(n, s, dst, dstStride, a, x, xStride, r, rStride, b, y, yStride, mu, c)
 }
+
+func affineAddReLUPlanes(n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int, y []float32, yStride int) {
+	affineAddReLUPlanesGeneric(n, s, dst, dstStride, a, b, x, xStride, y, yStride)
+}

@@ -107,6 +107,13 @@ var planesCases = []planesCase{
 		ref: func(n, s int, d []float32, ds int, in [][]float32, is []int) {
 			affineReLUPlanesGeneric(n, s, d, ds, alpha, beta, in[0], is[0])
 		}},
+	{name: "AffineAddReLUPlanes", inputs: 2, mag: affineAddMag,
+		run: func(n, s int, d []float32, ds int, in [][]float32, is []int) {
+			AffineAddReLUPlanes(n, s, d, ds, alpha, beta, in[0], is[0], in[1], is[1])
+		},
+		ref: func(n, s int, d []float32, ds int, in [][]float32, is []int) {
+			affineAddReLUPlanesGeneric(n, s, d, ds, alpha, beta, in[0], is[0], in[1], is[1])
+		}},
 	{name: "AxpbyDevPlanes", inputs: 2, mag: vecMag("AxpbyDev"),
 		run: func(n, s int, d []float32, ds int, in [][]float32, is []int) {
 			AxpbyDevPlanes(n, s, d, ds, alpha, in[0], is[0], beta, in[1], is[1], delta, gamma)
@@ -121,6 +128,12 @@ var planesCases = []planesCase{
 		ref: func(n, s int, d []float32, ds int, in [][]float32, is []int) {
 			axpbyDevReLUPlanesGeneric(n, s, d, ds, alpha, in[0], is[0], in[1], is[1], beta, in[2], is[2], delta, gamma)
 		}},
+}
+
+// affineAddMag is the rounding magnitude of AffineAddReLUPlanes for the
+// inputs x, y: that of a·x + b, carried into the sum with y.
+func affineAddMag(d0 float32, in []float32) float64 {
+	return vecMag("AffineTo")(d0, in[:1]) + math.Abs(float64(alpha*in[0]+beta+in[1]))
 }
 
 // axpbyDevReLUMag is AxpbyDev's rounding magnitude for the inputs x, r, y
@@ -464,6 +477,33 @@ func TestReLUPlanesAreTwoKernels(t *testing.T) {
 			for k := range fused {
 				if l.inPlane(k) && math.Float32bits(fused[k]) != math.Float32bits(two[k]) {
 					t.Fatalf("%v [%d]: AxpbyDevReLUPlanes %v, masked then AxpbyDevPlanes %v", l, k, fused[k], two[k])
+				}
+			}
+		}
+	})
+}
+
+// TestAffineAddReLUPlanesIsThreeKernels checks on every vector path that
+// AffineAddReLUPlanes gives the bits of AffinePlanes, AddTo and ReLUTo one
+// after the other (batch norm, a residual sum, its ReLU), special values
+// included.
+func TestAffineAddReLUPlanesIsThreeKernels(t *testing.T) {
+	forEachVecPath(t, func(t *testing.T) {
+		rnd := newRand(54)
+		for _, s := range planeSizes {
+			l := planeLayout{5, s, s + 3}
+			x, y := planesInput(rnd, l), planesInput(rnd, l)
+			fused, three := make([]float32, l.span()), make([]float32, l.span())
+			AffineAddReLUPlanes(l.n, s, fused, l.stride, alpha, beta, x, l.stride, y, l.stride)
+			AffinePlanes(l.n, s, three, l.stride, alpha, beta, x, l.stride)
+			for i := range l.n {
+				p := three[i*l.stride : i*l.stride+s]
+				AddTo(p, p, y[i*l.stride:i*l.stride+s])
+				ReLUTo(p, p)
+			}
+			for k := range fused {
+				if l.inPlane(k) && math.Float32bits(fused[k]) != math.Float32bits(three[k]) {
+					t.Fatalf("%v [%d]: AffineAddReLUPlanes %v, the three kernels %v", l, k, fused[k], three[k])
 				}
 			}
 		}

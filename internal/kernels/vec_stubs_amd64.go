@@ -196,6 +196,12 @@ func affinePlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, b
 //go:noescape
 func affineReLUPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, tail uint16)
 
+// affineAddReLUPlanesAVX512 computes dst = max((a·x + b) + y, 0) (fused, then addTo's and reluTo's arithmetic) on n planes of s elements, plane i of each slice v at v[i·vStride:],
+// in whole 64-byte vectors and then a partial one masked by tail.
+//
+//go:noescape
+func affineAddReLUPlanesAVX512(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, y []float32, yStride int, tail uint16)
+
 // axpbyDevPlanesAVX512 computes dst = a·x + b·(y-mu) + c (fused) on n planes of s elements, plane i of each slice v at v[i·vStride:],
 // in whole 64-byte vectors and then a partial one masked by tail.
 //
@@ -237,6 +243,12 @@ func affinePlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, b f
 //
 //go:noescape
 func affineReLUPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, tail []int32)
+
+// affineAddReLUPlanesAVX2 computes dst = max((a·x + b) + y, 0) (fused, then addTo's and reluTo's arithmetic) on n planes of s elements, plane i of each slice v at v[i·vStride:],
+// in whole 32-byte vectors and then a partial one masked by tail.
+//
+//go:noescape
+func affineAddReLUPlanesAVX2(n int, s int, dst []float32, dstStride int, a float32, b float32, x []float32, xStride int, y []float32, yStride int, tail []int32)
 
 // axpbyDevPlanesAVX2 computes dst = a·x + b·(y-mu) + c (fused) on n planes of s elements, plane i of each slice v at v[i·vStride:],
 // in whole 32-byte vectors and then a partial one masked by tail.

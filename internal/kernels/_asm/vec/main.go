@@ -193,6 +193,20 @@ func affineReLUBody(s isa) func([]Op, VecVirtual) {
 	}
 }
 
+// affineAddReLUBody is affineBody, then addTo's and reluBody's arithmetic
+// on the result: the same bits as the three kernels one after the other
+// (batch normalization, a residual sum and its ReLU).
+func affineAddReLUBody(s isa) func([]Op, VecVirtual) {
+	affine := affineBody(s)
+	zero := s.vec()
+	VXORPS(zero, zero, zero)
+	return func(in []Op, t VecVirtual) {
+		affine(in[:1], t)
+		VADDPS(in[1], t, t)
+		relu(t, zero, t)
+	}
+}
+
 func axpbyDevBody(s isa) func([]Op, VecVirtual) {
 	a, b, mu, c := broadcastSS(s, "a"), broadcastSS(s, "b"), broadcastSS(s, "mu"), broadcastSS(s, "c")
 	return func(in []Op, t VecVirtual) {

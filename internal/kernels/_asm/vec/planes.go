@@ -28,6 +28,8 @@ func planes(s isa) {
 		"dst = a·x + b (fused)", "dst", []string{"x"}, affineBody)
 	elementwisePlanes(s, "affineReLU", "n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int",
 		"dst = max(a·x + b, 0) (fused, then affineTo's and reluTo's arithmetic)", "dst", []string{"x"}, affineReLUBody)
+	elementwisePlanes(s, "affineAddReLU", "n, s int, dst []float32, dstStride int, a, b float32, x []float32, xStride int, y []float32, yStride int",
+		"dst = max((a·x + b) + y, 0) (fused, then addTo's and reluTo's arithmetic)", "dst", []string{"x", "y"}, affineAddReLUBody)
 	elementwisePlanes(s, "axpbyDev", "n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, b float32, y []float32, yStride int, mu, c float32",
 		"dst = a·x + b·(y-mu) + c (fused)", "dst", []string{"x", "y"}, axpbyDevBody)
 	elementwisePlanes(s, "axpbyDevReLU", "n, s int, dst []float32, dstStride int, a float32, x []float32, xStride int, r []float32, rStride int, b float32, y []float32, yStride int, mu, c float32",
