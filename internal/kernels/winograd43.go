@@ -19,12 +19,13 @@ type Winograd43 struct {
 	t      int // tiles of the batch
 	pa     [36]*PackedA
 	bias   []float32
-	mO     int // scratch layout: V at 0 (36·C·ld), M at mO (36·o·t)
+	mO     int // scratch layout: V at 0 (36 matrices vs floats apart), M at mO (36, ms apart)
 
 	inFn, gemmFn, outFn func(lo, hi int) // bound by Bind
 	inN, outN, k        int              // units of the transforms, of k channels
 	x, v, y             []float32
 	ld                  int            // V's row stride: t, or t + winoPad for the assembly transforms
+	vs, ms              int            // the strides of V_ξ and M_ξ (winoStride)
 	asm                 *winoAsm       // the assembly transforms Bind chose, or nil for the Go ones
 	bufs                chan []float32 // per-worker temporaries of the transforms
 }
@@ -36,6 +37,18 @@ var winoGoOnly bool
 // winoPad is the padding after each row of V for the assembly transforms,
 // whose whole-vector stores may run up to 15 floats past a row's tiles.
 const winoPad = 16
+
+// winoStride returns the stride of 36 matrices of n floats: n rounded up to
+// an odd number of 64-byte lines, so that the transforms' 36 accesses of
+// one tile (V_ξ or M_ξ) fall in different cache sets, even where n·4 bytes
+// is a multiple of 4 KiB (ResNet's channels × tiles often are).
+func winoStride(n int) int {
+	n = (n + 15) &^ 15
+	if n/16%2 == 0 {
+		n += 16
+	}
+	return n
+}
 
 // Winograd43OK reports whether g is a 3×3 stride-1 undilated convolution
 // with at most 2 of padding (same-size or valid).
@@ -55,7 +68,7 @@ func NewWinograd43(g ConvGeom, o, n int, w, bias []float32) *Winograd43 {
 	}
 	wg := &Winograd43{g: g, o: o, n: n, th: ceilDiv(g.OutH, 4), tw: ceilDiv(g.OutW, 4), bias: bias[:o]}
 	wg.t = n * wg.th * wg.tw
-	wg.mO = 36 * g.C * (wg.t + winoPad)
+	wg.mO = 36 * winoStride(g.C*(wg.t+winoPad))
 	// U_ξ (o × C) for each of the 36 frequencies.
 	u := make([]float32, 36*o*g.C)
 	var gt [6][3]float64
@@ -87,7 +100,7 @@ func filterT(k0, k1, k2 float64) (c0, c1, c2, c3, c4, c5 float64) {
 }
 
 // ScratchSize returns the floats of working memory Run needs.
-func (wg *Winograd43) ScratchSize() int { return wg.mO + 36*wg.o*wg.t }
+func (wg *Winograd43) ScratchSize() int { return wg.mO + 36*winoStride(wg.o*wg.t) }
 
 // Flops returns the multiply-adds of the 36 products.
 func (wg *Winograd43) Flops() int { return 36 * wg.o * wg.g.C * wg.t }
@@ -110,8 +123,9 @@ func (wg *Winograd43) Bind(x, y, add []float32, relu bool, scratch []float32) {
 		wg.ld += winoPad
 	}
 	// V and M are laid out [ξ][channel][tile]: V_ξ, M_ξ are matrices of
-	// row stride ld and t.
-	v, m := scratch[:36*g.C*wg.ld], scratch[wg.mO:wg.ScratchSize()]
+	// row stride ld and t, vs and ms floats apart.
+	wg.vs, wg.ms = winoStride(g.C*wg.ld), winoStride(wg.o*wg.t)
+	v, m := scratch[:36*wg.vs], scratch[wg.mO:wg.mO+36*wg.ms]
 	wg.x, wg.v, wg.y = x, v, y
 	if wg.asm != nil {
 		wg.bindAsm(m, add, relu)
@@ -127,7 +141,7 @@ func (wg *Winograd43) Bind(x, y, add []float32, relu bool, scratch []float32) {
 			if xi == 7 {
 				ep = biasEp
 			}
-			GemmPacked(wg.pa[xi], wg.t, v[xi*g.C*wg.ld:], wg.ld, m[xi*wg.o*wg.t:], wg.t, ep, false)
+			GemmPacked(wg.pa[xi], wg.t, v[xi*wg.vs:], wg.ld, m[xi*wg.ms:], wg.t, ep, false)
 		}
 	}
 }
@@ -142,7 +156,7 @@ func (wg *Winograd43) bindAsm(m, add []float32, relu bool) {
 	wg.inFn = func(lo, hi int) {
 		buf := <-wg.bufs
 		for c := lo; c < hi; c++ {
-			wg.asm.input(wg.x[c*hw:], wg.v[c*wg.ld:], g.W, g.H, g.C*wg.ld, buf)
+			wg.asm.input(wg.x[c*hw:], wg.v[c*wg.ld:], g.W, g.H, wg.vs, buf)
 		}
 		wg.bufs <- buf
 	}
@@ -153,7 +167,7 @@ func (wg *Winograd43) bindAsm(m, add []float32, relu bool) {
 			if add != nil {
 				a = add[oc*ohw:]
 			}
-			wg.asm.output(m[oc*wg.t:], wg.y[oc*ohw:], a, wg.o*wg.t, g.OutW, relu, buf)
+			wg.asm.output(m[oc*wg.t:], wg.y[oc*ohw:], a, wg.ms, g.OutW, relu, buf)
 		}
 		wg.bufs <- buf
 	}
@@ -240,7 +254,7 @@ func (wg *Winograd43) outputUnit(oc0, nc int, m, buf []float32) {
 		l := nc * tc
 		row := func(i int) []float32 { return buf[i*l : (i+1)*l] }
 		mr := func(xi int) []float32 {
-			o := (xi*wg.o+oc0)*wg.t + t0
+			o := xi*wg.ms + oc0*wg.t + t0
 			return m[o : o+l]
 		}
 		s12, d12, s34, d34 := row(40), row(41), row(42), row(43)
@@ -384,7 +398,7 @@ func (wg *Winograd43) inputUnit(c0, nc int, buf []float32) {
 		}
 		// Along the rows, into V.
 		vr := func(xi int) []float32 {
-			o := (xi*g.C+c0)*wg.t + t0
+			o := xi*wg.vs + c0*wg.t + t0
 			return wg.v[o : o+l]
 		}
 		for a := range 6 {

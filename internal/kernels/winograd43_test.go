@@ -231,9 +231,12 @@ func checkWinoTransforms(t *testing.T, r *rand.Rand, g ConvGeom, o, n int, resid
 		}
 		v = make([]float32, 36*g.C*wg.t) // [ξ][c][t], without the padding
 		for row := range 36 * g.C {
-			copy(v[row*wg.t:(row+1)*wg.t], scratch[row*wg.ld:])
+			xi, c := row/g.C, row%g.C
+			copy(v[row*wg.t:(row+1)*wg.t], scratch[xi*wg.vs+c*wg.ld:])
 		}
-		copy(scratch[wg.mO:], m)
+		for xi := range 36 {
+			copy(scratch[wg.mO+xi*wg.ms:], m[xi*o*wg.t:(xi+1)*o*wg.t])
+		}
 		for u := wg.outN - 1; u >= 0; u-- {
 			wg.outFn(u, u+1)
 		}
