@@ -8,7 +8,10 @@ import "fmt"
 // the GEMM); a run transforms the input tiles (V = Bᵀ·d·B), does the 36
 // per-frequency products M_ξ = U_ξ·V_ξ with the packed GEMM, the tiles of
 // all images side by side as columns, and transforms back (Y = Aᵀ·M·A),
-// adding the bias (and residual, then ReLU) on the way out.
+// adding the bias (and residual, then ReLU) on the way out. The transforms
+// run in assembly on the AVX-512 and AVX2 paths (winograd43_amd64.go), with
+// the Go ones (inputUnit, outputUnit) as their reference and fallback; both
+// give the same bits.
 //
 // The points are 0, ±1, ±2 and ∞; the float32 error grows with them (see
 // TestWinograd43 for the measured bound).

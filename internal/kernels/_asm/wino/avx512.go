@@ -10,8 +10,8 @@ import (
 // output row) are four quarters of 16, quarter q in segment q/(4/S); the
 // columns are separated and interleaved by two-source permutes, the
 // padding and the plane's edges handled by masks in k registers. It uses
-// AVX-512 F only, zmm registers throughout (the narrower stores of S = 2
-// and 4 are extracts).
+// AVX-512 F and DQ (the path's features), zmm registers throughout: the
+// narrower stores of S = 2 and 4 are extracts, so it needs no AVX-512 VL.
 type avx512 struct{}
 
 func (avx512) name() string    { return "AVX512" }
@@ -56,14 +56,16 @@ func (avx512) inMasks(g *group) {
 	VPBROADCASTD(g.w.As32(), wv)
 	g.k = g.k[:0]
 	per := 4 / g.S
-	for q := range 4 {
-		j, qq := q/per, q%per
+	for j := range g.S {
 		cb := ZMM()
 		VPBROADCASTD(g.seg(j, fCB), cb)
-		VPADDD(winoIota.Offset(64*qq), cb, cb)
-		k := K()
-		VPCMPUD(U8(cmpNLE), cb, wv, k)
-		g.k = append(g.k, k)
+		for qq := range per {
+			col := ZMM()
+			VPADDD(winoIota.Offset(64*qq), cb, col)
+			k := K()
+			VPCMPUD(U8(cmpNLE), col, wv, k)
+			g.k = append(g.k, k)
+		}
 	}
 }
 

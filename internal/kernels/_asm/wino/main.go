@@ -250,29 +250,53 @@ func load(s isa, op Op) VecVirtual {
 	return v
 }
 
+// last marks an operand's last use: an op that computes into a register
+// may take a register so marked as its destination.
+type last struct{ VecVirtual }
+
+// plain returns op without its last mark.
+func plain(op Op) Op {
+	if l, ok := op.(last); ok {
+		return l.VecVirtual
+	}
+	return op
+}
+
+// own returns op in a register the caller may overwrite: op itself when it
+// is a register at its last use, else a copy.
+func own(s isa, op Op) VecVirtual {
+	if l, ok := op.(last); ok {
+		return l.VecVirtual
+	}
+	return load(s, op)
+}
+
 // axpby emits fma(a, x, fma(b, y, +0)), axpbyDev(dst, a, x, b, y, 0, 0) of
 // the vector path: t = y; t = b·t + 0; t = a·x + t. b nil is 1 (t = y + 0).
 func axpby(s isa, c *consts, a VecVirtual, x Op, b VecVirtual, y Op) VecVirtual {
-	t := load(s, y)
+	var t VecVirtual
 	if b == nil {
-		VADDPS(c.zero, t, t)
+		// 0 + y: the sum is y's whichever the order (a NaN y's payload).
+		t = s.vec()
+		VADDPS(plain(y), c.zero, t)
 	} else {
+		t = own(s, y)
 		VFMADD213PS(c.zero, b, t)
 	}
-	VFMADD231PS(x, a, t)
+	VFMADD231PS(plain(x), a, t)
 	return t
 }
 
 // add emits addTo's x + y (x the first operand); sub subTo's x − y.
 func add(s isa, x, y Op) VecVirtual {
-	t := load(s, x)
-	VADDPS(y, t, t)
+	t := own(s, x)
+	VADDPS(plain(y), t, t)
 	return t
 }
 
 func sub(s isa, x, y Op) VecVirtual {
-	t := load(s, x)
-	VSUBPS(y, t, t)
+	t := own(s, x)
+	VSUBPS(plain(y), t, t)
 	return t
 }
 
@@ -298,11 +322,11 @@ func inputT(s isa, c *consts, d [6]Op, out func(i int, r VecVirtual)) {
 }
 
 // outputT emits outputTVec: y0…y3 = Aᵀ·(m0…m5), handing each to out in
-// order.
+// order. Registers marked last may be overwritten.
 func outputT(s isa, c *consts, m [6]Op, out func(i int, y VecVirtual)) {
-	s12 := add(s, m[1], m[2])
+	s12 := add(s, plain(m[1]), m[2])
 	d12 := sub(s, m[1], m[2])
-	s34 := add(s, m[3], m[4])
+	s34 := add(s, plain(m[3]), m[4])
 	d34 := sub(s, m[3], m[4])
 	y0 := add(s, m[0], s12)
 	VADDPS(s34, y0, y0)
@@ -312,14 +336,14 @@ func outputT(s isa, c *consts, m [6]Op, out func(i int, y VecVirtual)) {
 	VFMADD213PS(c.zero, c.two, y1)
 	VADDPS(d12, y1, y1)
 	out(1, y1)
-	y2 := load(s, s34)
+	y2 := s34 // its last use
 	VFMADD213PS(c.zero, c.four, y2)
 	VADDPS(s12, y2, y2)
 	out(2, y2)
-	y3 := load(s, d34)
+	y3 := d34 // its last use
 	VFMADD213PS(c.zero, c.eight, y3)
 	VADDPS(d12, y3, y3)
-	VADDPS(m[5], y3, y3)
+	VADDPS(plain(m[5]), y3, y3)
 	out(3, y3)
 }
 
@@ -446,7 +470,7 @@ func output(s isa, S int) {
 	for a := range 6 {
 		var m [6]Op
 		for b := range 6 {
-			m[b] = s.mLoad(g, base, off)
+			m[b] = last{s.mLoad(g, base, off)}
 			if 6*a+b < 35 {
 				ADDQ(msb, off)
 			}
