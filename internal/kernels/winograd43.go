@@ -11,7 +11,7 @@ import "fmt"
 // adding the bias (and residual, then ReLU) on the way out. The transforms
 // run in assembly on the AVX-512 and AVX2 paths (winograd43_amd64.go), with
 // the Go ones (inputUnit, outputUnit) as their reference and fallback; both
-// give the same bits.
+// give the same bits (TestWinograd43Transforms).
 //
 // The points are 0, ±1, ±2 and ∞; the float32 error grows with them (see
 // TestWinograd43 for the measured bound).

@@ -35,7 +35,9 @@
 // reluTo on the AVX-512 and AVX2 paths), operation for operation: the same
 // additions, subtractions and fused multiply-adds (axpbyDev(dst, a, x, b,
 // y, 0, 0) is fma(a, x, fma(b, y, +0)), and fma(1, y, +0) is y + 0), on the
-// same operands in the same order, so both give the same bits.
+// same operands in the same order, so both give the same bits (the signs of
+// zeros included; which payload a NaN result carries when several operands
+// are NaNs is not matched or tested).
 package main
 
 import (
