@@ -148,3 +148,53 @@ func BenchmarkConvGemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWinograd43 times Winograd F(4×4, 3×3) on ResNet-18's 3×3
+// stride-1 layers (C in and out, same padding) at batch 1 and 16, one
+// thread: the input transform, the output transform (with the residual
+// add and ReLU of a block's second convolution) and the whole Run, with the
+// Go transforms ("go") and those of the current vector path ("asm"; the Go
+// ones again on the generic path). It reports the tiles·channels
+// transformed per second of the transforms.
+func BenchmarkWinograd43(b *testing.B) {
+	r := newRand(43)
+	for _, s := range []struct{ c, hw int }{{64, 56}, {128, 28}, {256, 14}, {512, 7}} {
+		for _, n := range []int{1, 16} {
+			g := ConvGeom{C: s.c, H: s.hw, W: s.hw, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1,
+				OutH: s.hw, OutW: s.hw}
+			wg := NewWinograd43(g, s.c, n, randSlice(r, s.c*s.c*9), randSlice(r, s.c))
+			x, add := randSlice(r, n*s.c*s.hw*s.hw), randSlice(r, n*s.c*s.hw*s.hw)
+			y, scratch := make([]float32, len(x)), make([]float32, wg.ScratchSize())
+			for _, impl := range []string{"go", "asm"} {
+				winoGoOnly = impl == "go"
+				wg.Bind(x, y, add, true, scratch)
+				winoGoOnly = false
+				name := fmt.Sprintf("%dch_%dx%d/n=%d/%s", s.c, s.hw, s.hw, n, impl)
+				units := float64(wg.t * s.c)
+				b.Run(name+"/input", func(b *testing.B) {
+					withThreads(1, func() {
+						for b.Loop() {
+							wg.inFn(0, wg.inN)
+						}
+					})
+					b.ReportMetric(units*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mtiles/s")
+				})
+				b.Run(name+"/output", func(b *testing.B) {
+					withThreads(1, func() {
+						for b.Loop() {
+							wg.outFn(0, wg.outN)
+						}
+					})
+					b.ReportMetric(units*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mtiles/s")
+				})
+				b.Run(name+"/run", func(b *testing.B) {
+					withThreads(1, func() {
+						for b.Loop() {
+							wg.Run(false)
+						}
+					})
+				})
+			}
+		}
+	}
+}

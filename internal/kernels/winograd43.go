@@ -8,7 +8,10 @@ import "fmt"
 // the GEMM); a run transforms the input tiles (V = Bᵀ·d·B), does the 36
 // per-frequency products M_ξ = U_ξ·V_ξ with the packed GEMM, the tiles of
 // all images side by side as columns, and transforms back (Y = Aᵀ·M·A),
-// adding the bias (and residual, then ReLU) on the way out.
+// adding the bias (and residual, then ReLU) on the way out. The transforms
+// run in assembly on the AVX-512 and AVX2 paths (winograd43_amd64.go), with
+// the Go ones (inputUnit, outputUnit) as their reference and fallback; both
+// give the same bits (TestWinograd43Transforms).
 //
 // The points are 0, ±1, ±2 and ∞; the float32 error grows with them (see
 // TestWinograd43 for the measured bound).
@@ -19,12 +22,35 @@ type Winograd43 struct {
 	t      int // tiles of the batch
 	pa     [36]*PackedA
 	bias   []float32
-	mO     int // scratch layout: V at 0 (36·C·t), M at mO (36·o·t)
+	mO     int // scratch layout: V at 0 (36 matrices vs floats apart), M at mO (36, ms apart)
 
 	inFn, gemmFn, outFn func(lo, hi int) // bound by Bind
 	inN, outN, k        int              // units of the transforms, of k channels
 	x, v, y             []float32
-	bufs                chan []float32 // per-worker temporaries of the output transform
+	ld                  int            // V's row stride: t, or t + winoPad for the assembly transforms
+	vs, ms              int            // the strides of V_ξ and M_ξ (winoStride)
+	asm                 *winoAsm       // the assembly transforms Bind chose, or nil for the Go ones
+	bufs                chan []float32 // per-worker temporaries of the transforms
+}
+
+// winoGoOnly makes Bind pick the Go transforms on every path (a test
+// hook).
+var winoGoOnly bool
+
+// winoPad is the padding after each row of V for the assembly transforms,
+// whose whole-vector stores may run up to 15 floats past a row's tiles.
+const winoPad = 16
+
+// winoStride returns the stride of 36 matrices of n floats: n rounded up to
+// an odd number of 64-byte lines, so that the transforms' 36 accesses of
+// one tile (V_ξ or M_ξ) fall in different cache sets, even where n·4 bytes
+// is a multiple of 4 KiB (ResNet's channels × tiles often are).
+func winoStride(n int) int {
+	n = (n + 15) &^ 15
+	if n/16%2 == 0 {
+		n += 16
+	}
+	return n
 }
 
 // Winograd43OK reports whether g is a 3×3 stride-1 undilated convolution
@@ -45,7 +71,7 @@ func NewWinograd43(g ConvGeom, o, n int, w, bias []float32) *Winograd43 {
 	}
 	wg := &Winograd43{g: g, o: o, n: n, th: ceilDiv(g.OutH, 4), tw: ceilDiv(g.OutW, 4), bias: bias[:o]}
 	wg.t = n * wg.th * wg.tw
-	wg.mO = 36 * g.C * wg.t
+	wg.mO = 36 * winoStride(g.C*(wg.t+winoPad))
 	// U_ξ (o × C) for each of the 36 frequencies.
 	u := make([]float32, 36*o*g.C)
 	var gt [6][3]float64
@@ -77,7 +103,7 @@ func filterT(k0, k1, k2 float64) (c0, c1, c2, c3, c4, c5 float64) {
 }
 
 // ScratchSize returns the floats of working memory Run needs.
-func (wg *Winograd43) ScratchSize() int { return 36 * (wg.g.C + wg.o) * wg.t }
+func (wg *Winograd43) ScratchSize() int { return wg.mO + 36*winoStride(wg.o*wg.t) }
 
 // Flops returns the multiply-adds of the 36 products.
 func (wg *Winograd43) Flops() int { return 36 * wg.o * wg.g.C * wg.t }
@@ -85,31 +111,30 @@ func (wg *Winograd43) Flops() int { return 36 * wg.o * wg.g.C * wg.t }
 // Bind fixes the buffers of the following Runs: x (n, C, H, W) in, y (n,
 // o, OutH, OutW) out, add (y's shape) added before the ReLU when non-nil,
 // relu, and scratch of at least ScratchSize floats. Run then allocates
-// nothing.
+// nothing. Bind picks the transforms of the current vector path: the
+// assembly ones (winograd43_amd64.go) where there are, else the Go
+// reference (inputUnit, outputUnit), which give the same bits.
 func (wg *Winograd43) Bind(x, y, add []float32, relu bool, scratch []float32) {
 	g := wg.g
 	if len(x) < wg.n*g.C*g.H*g.W || len(y) < wg.n*wg.o*g.OutH*g.OutW || len(scratch) < wg.ScratchSize() ||
 		(add != nil && len(add) < wg.n*wg.o*g.OutH*g.OutW) {
 		panic("kernels: Winograd43.Bind: buffer too short")
 	}
-	v, m := scratch[:wg.mO], scratch[wg.mO:wg.ScratchSize()]
-	wg.x, wg.v, wg.y = x, v, y
-	// A unit of the transforms is k whole channels: few tiles are
-	// transformed k channels at a time, so each vector operation has
-	// about winoChunk elements.
-	k := max(1, winoChunk/wg.t)
-	wg.k = k
-	wg.inN, wg.outN = ceilDiv(g.C, k), ceilDiv(wg.o, k)
-	wg.inFn = func(lo, hi int) {
-		buf := <-wg.bufs
-		for u := lo; u < hi; u++ {
-			wg.inputUnit(u*k, min(k, g.C-u*k), buf)
-		}
-		wg.bufs <- buf
+	wg.asm = newWinoAsm(wg)
+	wg.ld = wg.t
+	if wg.asm != nil {
+		wg.ld += winoPad
 	}
 	// V and M are laid out [ξ][channel][tile]: V_ξ, M_ξ are matrices of
-	// row stride t, and the tiles of consecutive channels are contiguous.
-	ld := wg.t
+	// row stride ld and t, vs and ms floats apart.
+	wg.vs, wg.ms = winoStride(g.C*wg.ld), winoStride(wg.o*wg.t)
+	v, m := scratch[:36*wg.vs], scratch[wg.mO:wg.mO+36*wg.ms]
+	wg.x, wg.v, wg.y = x, v, y
+	if wg.asm != nil {
+		wg.bindAsm(m, add, relu)
+	} else {
+		wg.bindGo(m, add, relu)
+	}
 	// The bias is added to M at ξ = (1, 1): column 1 of A is all ones, so
 	// Aᵀ·M·A adds it to every output of the tile.
 	biasEp := &Epilogue{RowBias: wg.bias}
@@ -119,13 +144,55 @@ func (wg *Winograd43) Bind(x, y, add []float32, relu bool, scratch []float32) {
 			if xi == 7 {
 				ep = biasEp
 			}
-			GemmPacked(wg.pa[xi], wg.t, v[xi*g.C*wg.t:], ld, m[xi*wg.o*wg.t:], ld, ep, false)
+			GemmPacked(wg.pa[xi], wg.t, v[xi*wg.vs:], wg.ld, m[xi*wg.ms:], wg.t, ep, false)
 		}
 	}
-	workers := max(Threads(), 1)
-	wg.bufs = make(chan []float32, workers)
-	for range workers {
-		wg.bufs <- make([]float32, 78*k*min(wg.t, winoChunk))
+}
+
+// bindAsm binds the assembly transforms: a unit is one channel of the
+// whole batch; the output transform adds add and applies the ReLU itself.
+func (wg *Winograd43) bindAsm(m, add []float32, relu bool) {
+	g := wg.g
+	wg.k, wg.inN, wg.outN = 1, g.C, wg.o
+	wg.newBufs(winoTmp)
+	hw, ohw := g.H*g.W, g.OutH*g.OutW
+	wg.inFn = func(lo, hi int) {
+		buf := <-wg.bufs
+		for c := lo; c < hi; c++ {
+			wg.asm.input(wg.x[c*hw:], wg.v[c*wg.ld:], g.W, g.H, wg.vs, buf)
+		}
+		wg.bufs <- buf
+	}
+	wg.outFn = func(lo, hi int) {
+		buf := <-wg.bufs
+		for oc := lo; oc < hi; oc++ {
+			var a []float32
+			if add != nil {
+				a = add[oc*ohw:]
+			}
+			wg.asm.output(m[oc*wg.t:], wg.y[oc*ohw:], a, wg.ms, g.OutW, relu, buf)
+		}
+		wg.bufs <- buf
+	}
+}
+
+// bindGo binds the Go transforms.
+func (wg *Winograd43) bindGo(m, add []float32, relu bool) {
+	g := wg.g
+	// A unit of the transforms is k whole channels: few tiles are
+	// transformed k channels at a time, so each vector operation has
+	// about winoChunk elements (the tiles of consecutive channels are
+	// contiguous in V and M).
+	k := max(1, winoChunk/wg.t)
+	wg.k = k
+	wg.inN, wg.outN = ceilDiv(g.C, k), ceilDiv(wg.o, k)
+	wg.newBufs(78 * k * min(wg.t, winoChunk))
+	wg.inFn = func(lo, hi int) {
+		buf := <-wg.bufs
+		for u := lo; u < hi; u++ {
+			wg.inputUnit(u*k, min(k, g.C-u*k), buf)
+		}
+		wg.bufs <- buf
 	}
 	ohw := g.OutH * g.OutW
 	wg.outFn = func(lo, hi int) {
@@ -137,7 +204,7 @@ func (wg *Winograd43) Bind(x, y, add []float32, relu bool, scratch []float32) {
 		for oc := lo * k; oc < min(hi*k, wg.o); oc++ {
 			for img := range wg.n {
 				i := img*wg.o + oc
-				plane := y[i*ohw : (i+1)*ohw]
+				plane := wg.y[i*ohw : (i+1)*ohw]
 				if add != nil {
 					addTo(plane, plane, add[i*ohw:(i+1)*ohw])
 				}
@@ -146,6 +213,15 @@ func (wg *Winograd43) Bind(x, y, add []float32, relu bool, scratch []float32) {
 				}
 			}
 		}
+	}
+}
+
+// newBufs makes the per-worker temporaries of size floats.
+func (wg *Winograd43) newBufs(size int) {
+	workers := max(Threads(), 1)
+	wg.bufs = make(chan []float32, workers)
+	for range workers {
+		wg.bufs <- make([]float32, size)
 	}
 }
 
@@ -181,7 +257,7 @@ func (wg *Winograd43) outputUnit(oc0, nc int, m, buf []float32) {
 		l := nc * tc
 		row := func(i int) []float32 { return buf[i*l : (i+1)*l] }
 		mr := func(xi int) []float32 {
-			o := (xi*wg.o+oc0)*wg.t + t0
+			o := xi*wg.ms + oc0*wg.t + t0
 			return m[o : o+l]
 		}
 		s12, d12, s34, d34 := row(40), row(41), row(42), row(43)
@@ -325,7 +401,7 @@ func (wg *Winograd43) inputUnit(c0, nc int, buf []float32) {
 		}
 		// Along the rows, into V.
 		vr := func(xi int) []float32 {
-			o := (xi*g.C+c0)*wg.t + t0
+			o := xi*wg.vs + c0*wg.t + t0
 			return wg.v[o : o+l]
 		}
 		for a := range 6 {
