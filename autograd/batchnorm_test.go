@@ -268,21 +268,7 @@ func TestBatchNormReLU(t *testing.T) {
 				}
 				y1, g1, rm1, rv1 := run(false)
 				y2, g2, rm2, rv2 := run(true)
-				what := fmt.Sprintf("%v training=%v affine=%v", shape, training, affine)
-				same := func(name string, a, b *tensor.Tensor) {
-					ad, bd := a.Data(), b.Data()
-					for i := range ad {
-						if math.Float32bits(ad[i]) != math.Float32bits(bd[i]) {
-							t.Fatalf("%s: %s[%d] fused %v, composed %v", what, name, i, bd[i], ad[i])
-						}
-					}
-				}
-				same("y", y1, y2)
-				same("running mean", rm1, rm2)
-				same("running var", rv1, rv2)
-				for i := range g1 {
-					same(fmt.Sprintf("grad %d", i), g1[i], g2[i])
-				}
+				sameFused(t, fmt.Sprintf("%v training=%v affine=%v", shape, training, affine), []*tensor.Tensor{y1, rm1, rv1}, []*tensor.Tensor{y2, rm2, rv2}, g1, g2)
 			}
 		}
 	}
@@ -368,24 +354,7 @@ func TestBatchNormReLUMaxPool2d(t *testing.T) {
 					}
 					y1, g1, rm1, rv1 := run(false)
 					y2, g2, rm2, rv2 := run(true)
-					what := fmt.Sprintf("%v pool %d training=%v affine=%v", shape, pi, training, affine)
-					if !slices.Equal(y1.Shape(), y2.Shape()) {
-						t.Fatalf("%s: fused shape %v, composed %v", what, y2.Shape(), y1.Shape())
-					}
-					same := func(name string, a, b *tensor.Tensor) {
-						ad, bd := a.Data(), b.Data()
-						for i := range ad {
-							if math.Float32bits(ad[i]) != math.Float32bits(bd[i]) {
-								t.Fatalf("%s: %s[%d] fused %v, composed %v", what, name, i, bd[i], ad[i])
-							}
-						}
-					}
-					same("y", y1, y2)
-					same("running mean", rm1, rm2)
-					same("running var", rv1, rv2)
-					for i := range g1 {
-						same(fmt.Sprintf("grad %d", i), g1[i], g2[i])
-					}
+					sameFused(t, fmt.Sprintf("%v pool %d training=%v affine=%v", shape, pi, training, affine), []*tensor.Tensor{y1, rm1, rv1}, []*tensor.Tensor{y2, rm2, rv2}, g1, g2)
 				}
 			}
 		}
@@ -442,21 +411,7 @@ func TestBatchNormAddReLU(t *testing.T) {
 					}
 					y1, g1, rm1, rv1 := run(false)
 					y2, g2, rm2, rv2 := run(true)
-					what := fmt.Sprintf("%v training=%v affine=%v addGrad=%v", shape, training, affine, addGrad)
-					same := func(name string, a, b *tensor.Tensor) {
-						ad, bd := a.Data(), b.Data()
-						for i := range ad {
-							if math.Float32bits(ad[i]) != math.Float32bits(bd[i]) {
-								t.Fatalf("%s: %s[%d] fused %v, composed %v", what, name, i, bd[i], ad[i])
-							}
-						}
-					}
-					same("y", y1, y2)
-					same("running mean", rm1, rm2)
-					same("running var", rv1, rv2)
-					for i := range g1 {
-						same(fmt.Sprintf("grad %d", i), g1[i], g2[i])
-					}
+					sameFused(t, fmt.Sprintf("%v training=%v affine=%v addGrad=%v", shape, training, affine, addGrad), []*tensor.Tensor{y1, rm1, rv1}, []*tensor.Tensor{y2, rm2, rv2}, g1, g2)
 				}
 			}
 		}
@@ -466,5 +421,30 @@ func TestBatchNormAddReLU(t *testing.T) {
 	BatchNormAddReLU(tape.Const(rnd(1, 2, 3, 4)), nil, nil, nil, nil, true, 0.1, 1e-5, tape.Const(rnd(2, 2, 3, 4)))
 	if len(ops) < 2 || ops[0] != "batchnorm" {
 		t.Fatalf("traced %v, want the separate operations", ops)
+	}
+}
+
+// sameFused fails t unless a fused operation's results (output, running
+// mean and variance) and gradients have the bits of the composed
+// operations' (what names the case).
+func sameFused(t *testing.T, what string, composed, fused, gComposed, gFused []*tensor.Tensor) {
+	t.Helper()
+	names := []string{"y", "running mean", "running var"}
+	for k := range composed {
+		if !slices.Equal(composed[k].Shape(), fused[k].Shape()) {
+			t.Fatalf("%s: %s fused shape %v, composed %v", what, names[k], fused[k].Shape(), composed[k].Shape())
+		}
+	}
+	for k := range gComposed {
+		names = append(names, fmt.Sprintf("grad %d", k))
+	}
+	all, allFused := slices.Concat(composed, gComposed), slices.Concat(fused, gFused)
+	for k, a := range all {
+		ad, bd := a.Data(), allFused[k].Data()
+		for i := range ad {
+			if math.Float32bits(ad[i]) != math.Float32bits(bd[i]) {
+				t.Fatalf("%s: %s[%d] fused %v, composed %v", what, names[k], i, bd[i], ad[i])
+			}
+		}
 	}
 }

@@ -158,8 +158,18 @@ func maxPool2x2(s isa, affine bool) {
 		p.a, p.b, p.zero = broadcastSS(s, "a"), broadcastSS(s, "b"), s.zero()
 	}
 
-	LEAQ(Mem{Base: p.r0, Index: w, Scale: 4}, p.r1) // row 2oh+1
-	XORQ(p.base, p.base)
+	rowLoop(w, rows, outW, s.lanes(), p.r0, p.r1, p.base, []GPVirtual{p.out, p.arg},
+		func(j GPVirtual) { p.step(s, j, false) }, func(j GPVirtual) { s.tail(p, j, outW) })
+}
+
+// rowLoop emits the loops of a 2×2 kernel over its plane and returns: r0
+// and r1 walk the two input rows of an output row (r1 set here from r0 and
+// the width w), base the flat index of the row's first window, outs the
+// output row's lanes-strided pointers; step emits the outputs j … j+lanes-1
+// and tail the rest of a row from j.
+func rowLoop(w, rows, outW GPVirtual, lanes int, r0, r1, base GPVirtual, outs []GPVirtual, step, tail func(j GPVirtual)) {
+	LEAQ(Mem{Base: r0, Index: w, Scale: 4}, r1) // row 2oh+1
+	XORQ(base, base)
 	rowBytes := GP64() // bytes from one output row's inputs to the next
 	MOVQ(w, rowBytes)
 	SHLQ(U8(3), rowBytes)
@@ -174,19 +184,20 @@ func maxPool2x2(s isa, affine bool) {
 	XORQ(j, j)
 	Label("vec")
 	end := GP64()
-	LEAQ(Mem{Base: j, Disp: s.lanes()}, end)
+	LEAQ(Mem{Base: j, Disp: lanes}, end)
 	CMPQ(end, outW)
 	JA(LabelRef("tail"))
-	p.step(s, j, false)
+	step(j)
 	MOVQ(end, j)
 	JMP(LabelRef("vec"))
 	Label("tail")
-	s.tail(p, j, outW)
-	ADDQ(rowBytes, p.r0)
-	ADDQ(rowBytes, p.r1)
-	ADDQ(outBytes, p.out)
-	ADDQ(outBytes, p.arg)
-	LEAQ(Mem{Base: p.base, Index: w, Scale: 2}, p.base)
+	tail(j)
+	ADDQ(rowBytes, r0)
+	ADDQ(rowBytes, r1)
+	for _, o := range outs {
+		ADDQ(outBytes, o)
+	}
+	LEAQ(Mem{Base: base, Index: w, Scale: 2}, base)
 	DECQ(rows)
 	JMP(LabelRef("row"))
 	Label("done")
