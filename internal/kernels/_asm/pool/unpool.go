@@ -205,48 +205,13 @@ func (s *unpool512) tail(u *unplane, j, outW GPVirtual) {
 }
 
 // unpool2 is the 8-lane AVX2 unpool (half: its 4-lane steps for short
-// rows); a row's partial last vector is its last whole vector again,
-// writing the same values over the ones before, so rows need at least 4
-// outputs.
-type unpool2 struct{ half bool }
+// rows), on the pool's AVX2 registers; a row's partial last vector is its
+// last whole vector again, writing the same values over the ones before,
+// so rows need at least 4 outputs.
+type unpool2 struct{ avx2 }
 
-func (unpool2) name() string { return "AVX2" }
-func (s unpool2) lanes() int {
-	if s.half {
-		return 4
-	}
-	return 8
-}
 func (unpool2) sig() string {
 	return "func(g, out []float32, arg []int32, dst []float32, w, outH, outW int)"
-}
-func (s unpool2) vec() VecVirtual {
-	if s.half {
-		return XMM()
-	}
-	return YMM()
-}
-
-func (s unpool2) narrow(v VecVirtual) VecVirtual {
-	if s.half {
-		return v.AsX().(VecVirtual)
-	}
-	return v
-}
-
-func (s unpool2) zero() VecVirtual {
-	v := s.vec()
-	VPXOR(v, v, v)
-	return v
-}
-
-func (unpool2) setup() {}
-
-func (s unpool2) broadcast(r Register) VecVirtual {
-	x, v := XMM(), s.vec()
-	VMOVD(r, x)
-	VPBROADCASTD(x, v)
-	return v
 }
 
 func (s unpool2) iota2() Op {
@@ -313,7 +278,7 @@ func (s unpool2) tail(u *unplane, j, outW GPVirtual) {
 	u.step(s, j, false)
 	JMP(LabelRef("next"))
 	Label("short")
-	h := unpool2{half: true}
+	h := unpool2{avx2{half: true}}
 	u.step(h, j, false) // j is 0
 	MOVQ(outW, j)
 	SUBQ(U8(4), j)
