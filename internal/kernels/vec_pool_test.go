@@ -303,3 +303,26 @@ func TestUnpool2x2Masked(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkUnpool2x2Masked times the pooled-gradient scatter of
+// mnist-cnn's first block (a channel of 128 planes of 28×28) on each
+// vector path.
+func BenchmarkUnpool2x2Masked(b *testing.B) {
+	for _, p := range vecPaths() {
+		b.Run(p.String(), func(b *testing.B) {
+			defer setVecPath(p)()
+			r := newRand(55)
+			const n = 128
+			g := PoolGeom{H: 28, W: 28, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutH: 14, OutW: 14}
+			on, s := g.OutH*g.OutW, g.H*g.W
+			out, arg := make([]float32, n*on), make([]int32, n*on)
+			for i := range n {
+				MaxPool2d(g, poolValues(r, s, 1), out[i*on:(i+1)*on], arg[i*on:(i+1)*on])
+			}
+			gr, dst := poolValues(r, n*on, 1), make([]float32, n*s)
+			for b.Loop() {
+				Unpool2x2MaskedPlanes(n, g, gr, out, arg, on, dst, s)
+			}
+		})
+	}
+}
