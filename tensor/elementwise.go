@@ -211,6 +211,10 @@ func (t *Tensor) Axpy(alpha float32, u *Tensor) {
 		panic(ShapeErrorf("tensor: Axpy into a non-contiguous view of shape %v", t.shape))
 	}
 	x, z := u.Contiguous().Data(), t.Data()
+	if len(z) < 2*elementGrain { // one chunk: no closure to allocate
+		kernels.Axpy(alpha, x, z)
+		return
+	}
 	kernels.For(len(z), elementGrain, func(lo, hi int) { kernels.Axpy(alpha, x[lo:hi], z[lo:hi]) })
 }
 
