@@ -171,8 +171,9 @@ func batchNormFused(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, trainin
 	if add != nil {
 		addd = add.Value.Contiguous().Data()
 	}
-	mean := make([]float32, c)   // μ per channel
-	invStd := make([]float32, c) // 1/√(σ²+eps) per channel
+	st := x.Value.Arena().Empty(2 * c).Data() // the step's memory, as the activations
+	mean := st[:c:c]                          // μ per channel
+	invStd := st[c:]                          // 1/√(σ²+eps) per channel
 	var rmd, rvd []float32
 	if runMean != nil {
 		rmd, rvd = runMean.Contiguous().Data(), runVar.Contiguous().Data()
