@@ -484,9 +484,10 @@ func smallPays(a convArgs, op convOp) bool {
 // 392–410 vs 236–251 forward and 383–392 vs 214–217 weight gradient;
 // ResNet-20's 16→32 3×3 stride 2 from 32×32 forward 160–164 vs 125–134
 // (its weight gradient 140–150 vs 211–217); the 32→64 layer from 16×16
-// loses both ways (159–170 vs 157–185, 116–131 vs 264–285), so do the 1×1
-// stride-2 shortcuts (ResNet-20's forward 51–62 vs 58–120, weight gradient
-// 57 vs 52; ResNet-18's 201–213 vs 228–256 and 161 vs 186).
+// loses both ways (159–170 vs 157–185, 116–131 vs 264–285); the 1×1
+// stride-2 shortcuts lose forward (ResNet-20's 51–62 vs 58–120,
+// ResNet-18's 201–213 vs 228–256) and split the weight gradient (57 vs 52,
+// 161 vs 186), so they keep the GEMM.
 func smallStridedPays(g kernels.ConvGeom, op convOp) bool {
 	taps, phases := g.KH*g.KW, g.StrideH*g.StrideW
 	if taps >= 4*phases {
