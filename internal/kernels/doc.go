@@ -14,8 +14,8 @@
 // vec.go and vec_planes.go, the training max pool's 2×2 stride-2 window and
 // Winograd F(4×4, 3×3)'s input and output transforms) run one path, chosen
 // once at start-up: "avx512" (AVX-512 F and DQ), "avx2" (AVX2 and FMA) or
-// "generic" (the Go loops), the best the CPU
-// supports. The environment variable FOVEA_CPU ([CPUEnv]) lowers it for a
+// "generic" (the Go loops), the best the CPU supports. The environment
+// variable FOVEA_CPU ([CPUEnv]) lowers it for a
 // whole run, for instance FOVEA_CPU=avx2 to run an AVX2-only CPU's code on
 // an AVX-512 one; asking for a path the CPU lacks, or a name it does not
 // know, prints a warning and runs the best supported path. [Path] reports
