@@ -17,11 +17,14 @@ const pointwiseGrain = 1 << 14
 // kernels' worker pool: fwd fills y from x; bwd fills dx from the input x,
 // the output y and the output gradient g, each of the same length.
 func pointwise(x *Var, fwd func(x, y []float32), bwd func(x, y, g, dx []float32)) *Var {
-	xs := x.Value.Contiguous().Data()
-	out := x.Value.Arena().Empty(x.Value.Shape()...)
-	ys := out.Data()
-	kernels.For(len(xs), pointwiseGrain, func(lo, hi int) { fwd(xs[lo:hi], ys[lo:hi]) })
-	return record(out, func(g *tensor.Tensor) {
+	var xs, ys []float32
+	return record(func() *tensor.Tensor {
+		xs = x.Value.Contiguous().Data()
+		out := x.Value.Arena().Empty(x.Value.Shape()...)
+		ys = out.Data()
+		kernels.For(len(xs), pointwiseGrain, func(lo, hi int) { fwd(xs[lo:hi], ys[lo:hi]) })
+		return out
+	}, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
 		dx := x.Value.Arena().Empty(x.Value.Shape()...)
 		ds := dx.Data()

@@ -152,82 +152,87 @@ func batchNormFused(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, trainin
 		panic(tensor.ShapeErrorf("autograd: BatchNorm of shape %v in training mode: need more than one value per channel", shape))
 	}
 
-	xd := x.Value.Contiguous().Data() // (N, C, S)
-	gd, bd := optData(gamma), optData(beta)
-	// With pool: out (N, C, OH, OW), the planes' winners arg (flat indices
-	// in their H×W plane), ps floats per pooled plane.
+	grain := max(1, poolGrain/max(m, 1))
+	cs := c * s // the stride of a channel's planes in (N, C, S)
 	var pg kernels.PoolGeom
-	var arg []int32
 	ps := s
-	out := x.Value.Arena().Empty(shape...)
 	if pool != nil {
 		pg = pool.Geom("BatchNormReLUMaxPool2d", shape)
 		ps = pg.OutH * pg.OutW
-		out = x.Value.Arena().Empty(n, c, pg.OutH, pg.OutW)
-		arg = make([]int32, n*c*ps)
 	}
-	od := out.Data()
-	var addd []float32
-	if add != nil {
-		addd = add.Value.Contiguous().Data()
-	}
-	st := x.Value.Arena().Empty(2 * c).Data() // the step's memory, as the activations
-	mean := st[:c:c]                          // μ per channel
-	invStd := st[c:]                          // 1/√(σ²+eps) per channel
-	var rmd, rvd []float32
-	if runMean != nil {
-		rmd, rvd = runMean.Contiguous().Data(), runVar.Contiguous().Data()
-	}
-	grain := max(1, poolGrain/max(m, 1))
-
-	cs := c * s // the stride of a channel's planes in (N, C, S)
-	kernels.For(c, grain, func(lo, hi int) {
-		for ch := lo; ch < hi; ch++ {
-			o := ch * s // the channel's first plane
-			var mu, variance float64
-			if batchStats {
-				k := float64(xd[o]) // the shift: the channel's first value
-				dev, sqDev := kernels.DevSums64Planes(n, s, xd[o:], cs, k)
-				d := dev / float64(m) // μ − K
-				mu = k + d
-				variance = max(sqDev/float64(m)-d*d, 0) // biased, for normalizing; NaN stays NaN
-				if training && rmd != nil {
-					mom := float64(momentum)
-					rmd[ch] = float32((1-mom)*float64(rmd[ch]) + mom*mu)
-					rvd[ch] = float32((1-mom)*float64(rvd[ch]) + mom*variance*float64(m)/float64(m-1))
-				}
-			} else {
-				mu, variance = float64(rmd[ch]), float64(rvd[ch])
-			}
-			inv := 1 / math.Sqrt(variance+float64(eps))
-			mean[ch], invStd[ch] = float32(mu), float32(inv)
-
-			// y = a·x + b with a = γ/σ, b = β − a·μ
-			a, b := float32(inv), -float32(mu*inv)
-			if gd != nil {
-				a, b = gd[ch]*a, gd[ch]*b
-			}
-			if bd != nil {
-				b += bd[ch]
-			}
-			switch {
-			case add != nil:
-				kernels.AffineAddReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs, addd[o:], cs)
-			case pool != nil:
-				kernels.AffineReLUMaxPool2x2Planes(n, pg, a, b, xd[o:], cs, od[ch*ps:], arg[ch*ps:], c*ps)
-			case relu:
-				kernels.AffineReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs) // the ReLU in registers
-			default:
-				kernels.AffinePlanes(n, s, od[o:], cs, a, b, xd[o:], cs)
-			}
+	// Set by the forward computation, read by the backward closure.
+	var (
+		xd, gd, od   []float32 // x (N, C, S), γ, the result
+		mean, invStd []float32 // μ and 1/√(σ²+eps) per channel
+		arg          []int32   // with the pool: the winners
+	)
+	return record(func() *tensor.Tensor {
+		xd = x.Value.Contiguous().Data()
+		gd = optData(gamma)
+		bd := optData(beta)
+		out := x.Value.Arena().Empty(shape...)
+		if pool != nil { // out (N, C, OH, OW); arg: flat indices in the H×W planes
+			out = x.Value.Arena().Empty(n, c, pg.OutH, pg.OutW)
+			arg = make([]int32, n*c*ps)
 		}
-	})
-	if runMean != nil && !runMean.IsContiguous() {
-		runMean.CopyFrom(tensor.FromSlice(rmd, c))
-		runVar.CopyFrom(tensor.FromSlice(rvd, c))
-	}
+		od = out.Data()
+		var addd []float32
+		if add != nil {
+			addd = add.Value.Contiguous().Data()
+		}
+		st := x.Value.Arena().Empty(2 * c).Data() // the step's memory, as the activations
+		mean, invStd = st[:c:c], st[c:]
+		var rmd, rvd []float32
+		if runMean != nil {
+			rmd, rvd = runMean.Contiguous().Data(), runVar.Contiguous().Data()
+		}
+		kernels.For(c, grain, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				o := ch * s // the channel's first plane
+				var mu, variance float64
+				if batchStats {
+					k := float64(xd[o]) // the shift: the channel's first value
+					dev, sqDev := kernels.DevSums64Planes(n, s, xd[o:], cs, k)
+					d := dev / float64(m) // μ − K
+					mu = k + d
+					variance = max(sqDev/float64(m)-d*d, 0) // biased, for normalizing; NaN stays NaN
+					if training && rmd != nil {
+						mom := float64(momentum)
+						rmd[ch] = float32((1-mom)*float64(rmd[ch]) + mom*mu)
+						rvd[ch] = float32((1-mom)*float64(rvd[ch]) + mom*variance*float64(m)/float64(m-1))
+					}
+				} else {
+					mu, variance = float64(rmd[ch]), float64(rvd[ch])
+				}
+				inv := 1 / math.Sqrt(variance+float64(eps))
+				mean[ch], invStd[ch] = float32(mu), float32(inv)
 
-	return record(out, func(g *tensor.Tensor) {
+				// y = a·x + b with a = γ/σ, b = β − a·μ
+				a, b := float32(inv), -float32(mu*inv)
+				if gd != nil {
+					a, b = gd[ch]*a, gd[ch]*b
+				}
+				if bd != nil {
+					b += bd[ch]
+				}
+				switch {
+				case add != nil:
+					kernels.AffineAddReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs, addd[o:], cs)
+				case pool != nil:
+					kernels.AffineReLUMaxPool2x2Planes(n, pg, a, b, xd[o:], cs, od[ch*ps:], arg[ch*ps:], c*ps)
+				case relu:
+					kernels.AffineReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs) // the ReLU in registers
+				default:
+					kernels.AffinePlanes(n, s, od[o:], cs, a, b, xd[o:], cs)
+				}
+			}
+		})
+		if runMean != nil && !runMean.IsContiguous() {
+			runMean.CopyFrom(tensor.FromSlice(rmd, c))
+			runVar.CopyFrom(tensor.FromSlice(rvd, c))
+		}
+		return out
+	}, func(g *tensor.Tensor) {
 		// With x̂ = (x−μ)/σ, per channel:
 		//   dβ = Σ g,  dγ = Σ g·x̂
 		//   training: dx = γ/σ · (g − Σg/M − x̂·Σ(g·x̂)/M)

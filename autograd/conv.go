@@ -9,12 +9,7 @@ import (
 // KW) plus bias b (O; nil for none).
 func Conv2d(x, w, b *Var, p tensor.ConvParams) (res *Var) {
 	defer func() { emit(ops.Conv2d, p, res, x, w, b) }()
-	var bv *tensor.Tensor
-	if b != nil {
-		bv = b.Value
-	}
-	out := tensor.Conv2d(x.Value, w.Value, bv, p)
-	return record(out, func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor { return tensor.Conv2d(x.Value, w.Value, varValue(b), p) }, func(g *tensor.Tensor) {
 		if x.requiresGrad {
 			x.addOwnedGrad(tensor.Conv2dBackwardInput(g, w.Value, x.Value.Shape(), p))
 		}

@@ -85,7 +85,7 @@ func TestGradElementwise(t *testing.T) {
 func TestCheckGradCatchesWrongRule(t *testing.T) {
 	wrong := func(xs []*Var) *Var {
 		x := xs[0]
-		return record(tensor.Mul(x.Value, x.Value), func(g *tensor.Tensor) { x.addGrad(g) }, x)
+		return record(func() *tensor.Tensor { return tensor.Mul(x.Value, x.Value) }, func(g *tensor.Tensor) { x.addGrad(g) }, x)
 	}
 	if err := CheckGrad(wrong, []*tensor.Tensor{rnd(1, 6)}, CheckOpts{}); err == nil {
 		t.Fatal("CheckGrad accepted a wrong gradient rule for x²")

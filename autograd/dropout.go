@@ -26,23 +26,26 @@ func Dropout(x *Var, p float32, rng *rand.Rand) (res *Var) {
 	}
 	shape := x.Value.Shape()
 	if p == 1 {
-		return record(x.Value.Arena().New(shape...), func(g *tensor.Tensor) {
+		return record(func() *tensor.Tensor { return x.Value.Arena().New(shape...) }, func(g *tensor.Tensor) {
 			x.addGrad(x.Value.Arena().New(shape...))
 		}, x)
 	}
 	keep := 1 / (1 - p)
-	mask := x.Value.Arena().New(x.Value.Size()).Data() // 0 or 1/(1−p), shape of x
-	for i := range mask {
-		if rng.Float32() >= p {
-			mask[i] = keep
+	var mask []float32 // 0 or 1/(1−p), shape of x
+	return record(func() *tensor.Tensor {
+		mask = x.Value.Arena().New(x.Value.Size()).Data()
+		for i := range mask {
+			if rng.Float32() >= p {
+				mask[i] = keep
+			}
 		}
-	}
-	out := x.Value.Arena().New(shape...)
-	od := out.Data()
-	for i, v := range x.Value.Contiguous().Data() {
-		od[i] = v * mask[i]
-	}
-	return record(out, func(g *tensor.Tensor) {
+		out := x.Value.Arena().New(shape...)
+		od := out.Data()
+		for i, v := range x.Value.Contiguous().Data() {
+			od[i] = v * mask[i]
+		}
+		return out
+	}, func(g *tensor.Tensor) {
 		dx := x.Value.Arena().New(shape...)
 		dd := dx.Data()
 		for i, gv := range g.Contiguous().Data() {

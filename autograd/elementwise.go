@@ -11,7 +11,7 @@ import (
 // Add returns a + b with broadcasting.
 func Add(a, b *Var) (res *Var) {
 	defer func() { emit(ops.Add, nil, res, a, b) }()
-	return record(tensor.Add(a.Value, b.Value), func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor { return tensor.Add(a.Value, b.Value) }, func(g *tensor.Tensor) {
 		a.addGrad(tensor.SumTo(g, a.Value.Shape()))
 		b.addGrad(tensor.SumTo(g, b.Value.Shape()))
 	}, a, b)
@@ -20,7 +20,7 @@ func Add(a, b *Var) (res *Var) {
 // Sub returns a - b with broadcasting.
 func Sub(a, b *Var) (res *Var) {
 	defer func() { emit(ops.Sub, nil, res, a, b) }()
-	return record(tensor.Sub(a.Value, b.Value), func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor { return tensor.Sub(a.Value, b.Value) }, func(g *tensor.Tensor) {
 		a.addGrad(tensor.SumTo(g, a.Value.Shape()))
 		if b.requiresGrad {
 			b.addGrad(tensor.SumTo(tensor.Neg(g), b.Value.Shape()))
@@ -31,7 +31,7 @@ func Sub(a, b *Var) (res *Var) {
 // Mul returns a * b elementwise with broadcasting.
 func Mul(a, b *Var) (res *Var) {
 	defer func() { emit(ops.Mul, nil, res, a, b) }()
-	return record(tensor.Mul(a.Value, b.Value), func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor { return tensor.Mul(a.Value, b.Value) }, func(g *tensor.Tensor) {
 		if a.requiresGrad {
 			a.addGrad(tensor.SumTo(tensor.Mul(g, b.Value), a.Value.Shape()))
 		}
@@ -44,8 +44,8 @@ func Mul(a, b *Var) (res *Var) {
 // Div returns a / b elementwise with broadcasting.
 func Div(a, b *Var) (res *Var) {
 	defer func() { emit(ops.Div, nil, res, a, b) }()
-	out := tensor.Div(a.Value, b.Value)
-	return record(out, func(g *tensor.Tensor) {
+	var out *tensor.Tensor
+	return record(func() *tensor.Tensor { out = tensor.Div(a.Value, b.Value); return out }, func(g *tensor.Tensor) {
 		if a.requiresGrad { // d(a/b)/da = 1/b
 			a.addGrad(tensor.SumTo(tensor.Div(g, b.Value), a.Value.Shape()))
 		}
@@ -58,39 +58,39 @@ func Div(a, b *Var) (res *Var) {
 // Neg returns -x.
 func Neg(x *Var) (res *Var) {
 	defer func() { emit(ops.Neg, nil, res, x) }()
-	return record(tensor.Neg(x.Value), func(g *tensor.Tensor) { x.addGrad(tensor.Neg(g)) }, x)
+	return record(func() *tensor.Tensor { return tensor.Neg(x.Value) }, func(g *tensor.Tensor) { x.addGrad(tensor.Neg(g)) }, x)
 }
 
 // Scale returns s·x.
 func Scale(x *Var, s float32) (res *Var) {
 	defer func() { emit(ops.Scale, s, res, x) }()
-	return record(tensor.Scale(x.Value, s), func(g *tensor.Tensor) { x.addGrad(tensor.Scale(g, s)) }, x)
+	return record(func() *tensor.Tensor { return tensor.Scale(x.Value, s) }, func(g *tensor.Tensor) { x.addGrad(tensor.Scale(g, s)) }, x)
 }
 
 // AddScalar returns x + s.
 func AddScalar(x *Var, s float32) (res *Var) {
 	defer func() { emit(ops.AddScalar, s, res, x) }()
-	return record(tensor.AddScalar(x.Value, s), func(g *tensor.Tensor) { x.addGrad(g) }, x)
+	return record(func() *tensor.Tensor { return tensor.AddScalar(x.Value, s) }, func(g *tensor.Tensor) { x.addGrad(g) }, x)
 }
 
 // Exp returns e^x; its derivative is the output itself.
 func Exp(x *Var) (res *Var) {
 	defer func() { emit(ops.Exp, nil, res, x) }()
-	out := tensor.Exp(x.Value)
-	return record(out, func(g *tensor.Tensor) { x.addGrad(tensor.Mul(g, out)) }, x)
+	var out *tensor.Tensor
+	return record(func() *tensor.Tensor { out = tensor.Exp(x.Value); return out }, func(g *tensor.Tensor) { x.addGrad(tensor.Mul(g, out)) }, x)
 }
 
 // Log returns ln x; its derivative is 1/x.
 func Log(x *Var) (res *Var) {
 	defer func() { emit(ops.Log, nil, res, x) }()
-	return record(tensor.Log(x.Value), func(g *tensor.Tensor) { x.addGrad(tensor.Div(g, x.Value)) }, x)
+	return record(func() *tensor.Tensor { return tensor.Log(x.Value) }, func(g *tensor.Tensor) { x.addGrad(tensor.Div(g, x.Value)) }, x)
 }
 
 // Sqrt returns √x; its derivative is 1/(2√x).
 func Sqrt(x *Var) (res *Var) {
 	defer func() { emit(ops.Sqrt, nil, res, x) }()
-	out := tensor.Sqrt(x.Value)
-	return record(out, func(g *tensor.Tensor) {
+	var out *tensor.Tensor
+	return record(func() *tensor.Tensor { out = tensor.Sqrt(x.Value); return out }, func(g *tensor.Tensor) {
 		x.addGrad(tensor.Binary(g, out, func(g, y float32) float32 { return g / (2 * y) }))
 	}, x)
 }
@@ -98,7 +98,7 @@ func Sqrt(x *Var) (res *Var) {
 // Pow returns x^p; its derivative is p·x^(p-1).
 func Pow(x *Var, p float32) (res *Var) {
 	defer func() { emit(ops.Pow, p, res, x) }()
-	return record(tensor.Pow(x.Value, p), func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor { return tensor.Pow(x.Value, p) }, func(g *tensor.Tensor) {
 		x.addGrad(tensor.Mul(g, tensor.Scale(tensor.Pow(x.Value, p-1), p)))
 	}, x)
 }
@@ -106,7 +106,7 @@ func Pow(x *Var, p float32) (res *Var) {
 // Clamp limits x to [lo, hi]; the gradient passes only where x is inside.
 func Clamp(x *Var, lo, hi float32) (res *Var) {
 	defer func() { emit(ops.Clamp, [2]float32{lo, hi}, res, x) }()
-	return record(tensor.Clamp(x.Value, lo, hi), func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor { return tensor.Clamp(x.Value, lo, hi) }, func(g *tensor.Tensor) {
 		x.addGrad(tensor.Binary(g, x.Value, func(g, v float32) float32 {
 			if v < lo || v > hi {
 				return 0
@@ -125,18 +125,23 @@ func AddReLU(a, b *Var) *Var {
 	if !slices.Equal(a.Value.Shape(), b.Value.Shape()) || (a.tape != nil && a.tape.Trace != nil) || (b.tape != nil && b.tape.Trace != nil) {
 		return ReLU(Add(a, b))
 	}
-	ad, bd := a.Value.Contiguous().Data(), b.Value.Contiguous().Data()
-	ar := a.Value.Arena()
-	if ar == nil {
-		ar = b.Value.Arena()
-	}
-	out := ar.Empty(a.Value.Shape()...)
-	od := out.Data()
-	kernels.For(len(od), pointwiseGrain, func(lo, hi int) {
-		kernels.AddTo(od[lo:hi], ad[lo:hi], bd[lo:hi])
-		kernels.ReLUTo(od[lo:hi], od[lo:hi]) // in cache
-	})
-	return record(out, func(g *tensor.Tensor) {
+	var ar *tensor.Arena
+	var out *tensor.Tensor
+	var od []float32
+	return record(func() *tensor.Tensor {
+		ad, bd := a.Value.Contiguous().Data(), b.Value.Contiguous().Data()
+		ar = a.Value.Arena()
+		if ar == nil {
+			ar = b.Value.Arena()
+		}
+		out = ar.Empty(a.Value.Shape()...)
+		od = out.Data()
+		kernels.For(len(od), pointwiseGrain, func(lo, hi int) {
+			kernels.AddTo(od[lo:hi], ad[lo:hi], bd[lo:hi])
+			kernels.ReLUTo(od[lo:hi], od[lo:hi]) // in cache
+		})
+		return out
+	}, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
 		dx := ar.Empty(out.Shape()...)
 		ds := dx.Data()

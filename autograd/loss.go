@@ -91,7 +91,7 @@ func CrossEntropy(logits *Var, labels []int, opt CrossEntropyOpts) *Var {
 			total += eps / float64(c) * smooth
 		}
 	}
-	return record(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
+	return recordOnce(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
 		scale := float64(g.Item()) / wSum
 		dz := logits.Value.Arena().New(n, c)
 		ds := dz.Data()
@@ -129,7 +129,7 @@ func NLLLoss(logProbs *Var, labels []int, weight []float32) *Var {
 		wSum += wy
 		total -= wy * float64(lp[i*c+y])
 	}
-	return record(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
+	return recordOnce(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
 		scale := float64(g.Item()) / wSum
 		dx := logProbs.Value.Arena().New(logProbs.Value.Shape()...)
 		ds := dx.Data()
@@ -154,7 +154,7 @@ func MSELoss(pred, target *Var) *Var {
 		total += d * d
 	}
 	size := float64(len(ps))
-	return record(tensor.Scalar(float32(total/size)), func(g *tensor.Tensor) {
+	return recordOnce(tensor.Scalar(float32(total/size)), func(g *tensor.Tensor) {
 		scale := float32(2 * float64(g.Item()) / size)
 		dp := pred.Value.Arena().New(pred.Value.Shape()...)
 		ds := dp.Data()
@@ -204,7 +204,7 @@ func BCEWithLogits(logits, targets *Var, posWeight []float32) *Var {
 		total += (1-t)*u + (1+(pw(k)-1)*t)*softplusNeg(u)
 	}
 	size := float64(len(xs))
-	return record(tensor.Scalar(float32(total/size)), func(g *tensor.Tensor) {
+	return recordOnce(tensor.Scalar(float32(total/size)), func(g *tensor.Tensor) {
 		scale := float64(g.Item()) / size
 		if logits.requiresGrad {
 			dx := logits.Value.Arena().New(logits.Value.Shape()...)

@@ -8,7 +8,7 @@ import (
 // MatMul returns a·b for 2-D a (m,k) and b (k,n).
 func MatMul(a, b *Var) (res *Var) {
 	defer func() { emit(ops.MatMul, nil, res, a, b) }()
-	return record(tensor.MatMulT(a.Value, b.Value, false, false), func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor { return tensor.MatMulT(a.Value, b.Value, false, false) }, func(g *tensor.Tensor) {
 		if a.requiresGrad { // dA = G·Bᵀ  (m,n)(n,k)
 			a.addGrad(tensor.MatMulT(g, b.Value, false, true))
 		}
@@ -25,14 +25,16 @@ func Linear(x, w, b *Var) (res *Var) {
 	if x.Value.Dims() != 2 || w.Value.Dims() != 2 || x.Value.Dim(1) != w.Value.Dim(1) {
 		panic(tensor.ShapeErrorf("autograd: Linear of input %v with weight %v: want (N, in) and (out, in)", x.Shape(), w.Shape()))
 	}
-	y := tensor.MatMulT(x.Value, w.Value, false, true) // (N, out)
-	if b != nil {
-		if b.Value.Dims() != 1 || b.Value.Dim(0) != w.Value.Dim(0) {
-			panic(tensor.ShapeErrorf("autograd: Linear bias %v for weight %v", b.Shape(), w.Shape()))
-		}
-		addRows(y.Data(), b.Value.Contiguous().Data())
+	if b != nil && (b.Value.Dims() != 1 || b.Value.Dim(0) != w.Value.Dim(0)) {
+		panic(tensor.ShapeErrorf("autograd: Linear bias %v for weight %v", b.Shape(), w.Shape()))
 	}
-	return record(y, func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor {
+		y := tensor.MatMulT(x.Value, w.Value, false, true) // (N, out)
+		if b != nil {
+			addRows(y.Data(), b.Value.Contiguous().Data())
+		}
+		return y
+	}, func(g *tensor.Tensor) {
 		if x.requiresGrad { // dX = G·W  (N,out)(out,in)
 			x.addGrad(tensor.MatMulT(g, w.Value, false, false))
 		}

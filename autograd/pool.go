@@ -11,8 +11,11 @@ import (
 // (the first one on ties, as in PyTorch).
 func MaxPool2d(x *Var, p tensor.PoolParams) (res *Var) {
 	defer func() { emit(ops.MaxPool2d, p, res, x) }()
-	out, arg := tensor.MaxPool2d(x.Value, p) // arg: winner's flat index in its H×W plane
-	return record(out, func(g *tensor.Tensor) {
+	var arg []int32 // the winner's flat index in its H×W plane
+	return record(func() (out *tensor.Tensor) {
+		out, arg = tensor.MaxPool2d(x.Value, p)
+		return out
+	}, func(g *tensor.Tensor) {
 		x.addGrad(tensor.MaxPool2dBackward(g, arg, x.Value.Shape()))
 	}, x)
 }
@@ -22,7 +25,7 @@ func MaxPool2d(x *Var, p tensor.PoolParams) (res *Var) {
 // same count the forward divided by (p.CountPad).
 func AvgPool2d(x *Var, p tensor.PoolParams) (res *Var) {
 	defer func() { emit(ops.AvgPool2d, p, res, x) }()
-	return record(tensor.AvgPool2d(x.Value, p), func(g *tensor.Tensor) {
+	return record(func() *tensor.Tensor { return tensor.AvgPool2d(x.Value, p) }, func(g *tensor.Tensor) {
 		x.addGrad(tensor.AvgPool2dBackward(g, x.Value.Shape(), p))
 	}, x)
 }
@@ -41,19 +44,21 @@ func GlobalAvgPool2d(x *Var) (res *Var) {
 		panic(tensor.ShapeErrorf("autograd: GlobalAvgPool2d of shape %v: empty plane", x.Shape()))
 	}
 	grain := max(1, poolGrain/hw)
-	xd := x.Value.Contiguous().Data() // (N·C, H·W)
-	out := x.Value.Arena().New(n, c, 1, 1)
-	od := out.Data()
-	kernels.For(planes, grain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			var s float64
-			for _, v := range xd[i*hw : (i+1)*hw] {
-				s += float64(v)
+	return record(func() *tensor.Tensor {
+		xd := x.Value.Contiguous().Data() // (N·C, H·W)
+		out := x.Value.Arena().New(n, c, 1, 1)
+		od := out.Data()
+		kernels.For(planes, grain, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				var s float64
+				for _, v := range xd[i*hw : (i+1)*hw] {
+					s += float64(v)
+				}
+				od[i] = float32(s / float64(hw))
 			}
-			od[i] = float32(s / float64(hw))
-		}
-	})
-	return record(out, func(g *tensor.Tensor) {
+		})
+		return out
+	}, func(g *tensor.Tensor) {
 		gd := g.Contiguous().Data() // (N·C)
 		dx := x.Value.Arena().New(n, c, h, w)
 		dd := dx.Data()

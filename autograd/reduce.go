@@ -8,7 +8,7 @@ import (
 // Sum returns the sum of x over the given axes (all when none are given);
 // the gradient broadcasts back over the summed axes.
 func Sum(x *Var, axes ...int) *Var {
-	out := record(tensor.Sum(x.Value, axes...), func(g *tensor.Tensor) {
+	out := record(func() *tensor.Tensor { return tensor.Sum(x.Value, axes...) }, func(g *tensor.Tensor) {
 		x.addGrad(broadcastBack(g, x.Value.Shape(), axes))
 	}, x)
 	return emit(ops.Sum, axes, out, x)
@@ -16,8 +16,8 @@ func Sum(x *Var, axes ...int) *Var {
 
 // Mean returns the mean of x over the given axes (all when none are given).
 func Mean(x *Var, axes ...int) *Var {
-	out := tensor.Mean(x.Value, axes...)
-	return emit(ops.Mean, axes, record(out, func(g *tensor.Tensor) {
+	var out *tensor.Tensor
+	return emit(ops.Mean, axes, record(func() *tensor.Tensor { out = tensor.Mean(x.Value, axes...); return out }, func(g *tensor.Tensor) {
 		n := float32(x.Value.Size()) / float32(max(out.Size(), 1))
 		x.addGrad(tensor.Scale(broadcastBack(g, x.Value.Shape(), axes), 1/n))
 	}, x), x)

@@ -7,7 +7,7 @@ import (
 
 // Reshape returns x with a new shape (one dimension may be -1).
 func Reshape(x *Var, shape ...int) *Var {
-	out := record(x.Value.Reshape(shape...), func(g *tensor.Tensor) {
+	out := record(func() *tensor.Tensor { return x.Value.Reshape(shape...) }, func(g *tensor.Tensor) {
 		x.addGrad(g.Reshape(x.Value.Shape()...))
 	}, x)
 	return emit(ops.Reshape, shape, out, x)
@@ -25,7 +25,7 @@ func Permute(x *Var, perm ...int) *Var {
 		}
 		inv[p] = i
 	}
-	out := record(x.Value.Permute(perm...).Contiguous(), func(g *tensor.Tensor) {
+	out := record(func() *tensor.Tensor { return x.Value.Permute(perm...).Contiguous() }, func(g *tensor.Tensor) {
 		x.addGrad(g.Permute(inv...).Contiguous())
 	}, x)
 	return emit(ops.Permute, perm, out, x)
@@ -34,11 +34,12 @@ func Permute(x *Var, perm ...int) *Var {
 // Concat joins xs along axis; each input receives its slice of the gradient.
 func Concat(axis int, xs ...*Var) *Var {
 	vals := make([]*tensor.Tensor, len(xs))
-	for i, x := range xs {
-		vals[i] = x.Value
-	}
-	out := tensor.Concat(axis, vals...)
-	return emit(ops.Concat, axis, record(out, func(g *tensor.Tensor) {
+	return emit(ops.Concat, axis, record(func() *tensor.Tensor {
+		for i, x := range xs {
+			vals[i] = x.Value
+		}
+		return tensor.Concat(axis, vals...)
+	}, func(g *tensor.Tensor) {
 		at := 0
 		for _, x := range xs {
 			n := x.Value.Dim(axis)

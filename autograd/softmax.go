@@ -50,11 +50,14 @@ func overRows(outer, n, inner int, fn func(base int)) {
 func Softmax(x *Var, axis int) (res *Var) {
 	defer func() { emit(ops.Softmax, axis, res, x) }()
 	outer, n, inner := axisSplit("Softmax", x.Value.Shape(), axis)
-	xs := x.Value.Contiguous().Data()
-	out := x.Value.Arena().Empty(x.Value.Shape()...)
-	ys := out.Data()
-	overRows(outer, n, inner, func(b int) { kernels.SoftmaxRow(xs[b:], ys[b:], n, inner) })
-	return record(out, func(g *tensor.Tensor) {
+	var ys []float32
+	return record(func() *tensor.Tensor {
+		xs := x.Value.Contiguous().Data()
+		out := x.Value.Arena().Empty(x.Value.Shape()...)
+		ys = out.Data()
+		overRows(outer, n, inner, func(b int) { kernels.SoftmaxRow(xs[b:], ys[b:], n, inner) })
+		return out
+	}, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
 		dx := x.Value.Arena().Empty(x.Value.Shape()...)
 		ds := dx.Data()
@@ -79,11 +82,14 @@ func Softmax(x *Var, axis int) (res *Var) {
 func LogSoftmax(x *Var, axis int) (res *Var) {
 	defer func() { emit(ops.LogSoftmax, axis, res, x) }()
 	outer, n, inner := axisSplit("LogSoftmax", x.Value.Shape(), axis)
-	xs := x.Value.Contiguous().Data()
-	out := x.Value.Arena().Empty(x.Value.Shape()...)
-	ys := out.Data()
-	overRows(outer, n, inner, func(b int) { kernels.LogSoftmaxRow(xs[b:], ys[b:], n, inner) })
-	return record(out, func(g *tensor.Tensor) {
+	var ys []float32
+	return record(func() *tensor.Tensor {
+		xs := x.Value.Contiguous().Data()
+		out := x.Value.Arena().Empty(x.Value.Shape()...)
+		ys = out.Data()
+		overRows(outer, n, inner, func(b int) { kernels.LogSoftmaxRow(xs[b:], ys[b:], n, inner) })
+		return out
+	}, func(g *tensor.Tensor) {
 		gs := g.Contiguous().Data()
 		dx := x.Value.Arena().Empty(x.Value.Shape()...)
 		ds := dx.Data()

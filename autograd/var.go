@@ -62,6 +62,7 @@ type Var struct {
 	inputs       []*Var                 // nil for leaves
 	backward     func(g *tensor.Tensor) // adds input gradients given Grad
 	pass         *backwardPass          // the backward pass running through v, or nil
+	retained     bool                   // a Program's step: backward keeps its links
 }
 
 // Param returns a leaf Var that requires a gradient: a trainable parameter.
@@ -129,6 +130,13 @@ type Tape struct {
 	// may replace. Package graph learns module scopes this way (nn.Scopes),
 	// package explain captures layer outputs.
 	Module func(call ModuleCall, forward func() *Var) *Var
+	// Opaque, if not nil, is asked about each child of a container before
+	// it runs (package nn): a child it reports runs as one [Opaque] op, so
+	// that a recorded [Program] runs it again eagerly on every call instead
+	// of replaying the operations it performed once.
+	Opaque func(layer any) bool
+
+	rec *recording // the program being recorded, or nil
 }
 
 // ModuleCall is a container running one of its children, as [Tape.Module]
@@ -174,18 +182,30 @@ func tapeOf(vs []*Var) *Tape {
 	return nil
 }
 
-// record wraps an op's result, on the tape of its inputs. If that tape
-// records gradients and any input requires one, the result remembers its
-// inputs and backward closure.
+// record runs an op's forward computation fwd and wraps its result, on
+// the tape of its inputs. If that tape records gradients and any input
+// requires one, the result remembers its inputs and backward closure; if
+// the tape is recording a [Program], the op becomes one of its steps.
+//
+// fwd computes the result from the inputs' current values alone and
+// assigns everything the backward closure reads besides those values and
+// the result (saved statistics, masks, argmax indices): a program runs it
+// again on each new input, and the backward closure must then see that
+// run's values. Nothing fwd reads may be computed outside it from tensor
+// data, since it would go stale.
 //
 // The closure may read only the values of inputs and value itself (or
 // memory the op allocated privately), must not keep g or anything computed
 // from it after it returns, and must pass on fresh tensors or views of g,
 // never forward values: backward passes release memory relying on that
 // (see backwardPass).
-func record(value *tensor.Tensor, backward func(g *tensor.Tensor), inputs ...*Var) *Var {
+func record(fwd func() *tensor.Tensor, backward func(g *tensor.Tensor), inputs ...*Var) *Var {
+	value := fwd()
 	t := tapeOf(inputs)
 	out := &Var{Value: value, tape: t}
+	if t != nil && t.rec != nil {
+		t.rec.add(out, fwd, inputs)
+	}
 	if t != nil && t.NoGrad {
 		return out
 	}
@@ -324,8 +344,11 @@ func (v *Var) BackwardWithOptions(grad *tensor.Tensor, opt BackwardOptions) {
 		p.unhold(n.Grad)
 		p.doneReading(n)
 		p.releaseDropped()
-		n.Grad, n.inputs, n.backward, n.pass = nil, nil, nil, nil
-		n.requiresGrad = false
+		n.Grad, n.pass = nil, nil
+		if !n.retained { // a program's steps keep their links for its next run
+			n.inputs, n.backward = nil, nil
+			n.requiresGrad = false
+		}
 	}
 	// Not deferred: after a panic some nodes may still point to p.
 	p.free()

@@ -123,7 +123,8 @@ func (l *BatchNorm) forwardWith(x *autograd.Var, op func(x, w, b *autograd.Var) 
 	}
 	y := op(x, l.Weight, l.Bias)
 	if l.Training && l.NumBatchesTracked != nil {
-		l.NumBatchesTracked.Set(l.NumBatchesTracked.At(0)+1, 0)
+		n := l.NumBatchesTracked
+		autograd.Effect(x, func() { n.Set(n.At(0)+1, 0) }) // again on every compiled step
 	}
 	return y
 }

@@ -32,7 +32,12 @@ type Layer interface {
 // forwardChild runs l, the child of parent named name (or, when name is "",
 // its index), on x: through the Module hook of x's tape
 // ([autograd.Tape.Module]) when it has one.
+//
+// A child that the tape's Opaque reports runs as one [autograd.Opaque] op.
 func forwardChild(x *autograd.Var, parent Layer, index int, name string, l Layer) *autograd.Var {
+	if t := x.Tape(); t != nil && t.Opaque != nil && t.Opaque(l) {
+		l = opaque{l}
+	}
 	if t := x.Tape(); t != nil && t.Module != nil {
 		if name == "" {
 			name = strconv.Itoa(index)
@@ -41,6 +46,11 @@ func forwardChild(x *autograd.Var, parent Layer, index int, name string, l Layer
 	}
 	return l.Forward(x)
 }
+
+// opaque runs a layer as one autograd.Opaque op.
+type opaque struct{ l Layer }
+
+func (o opaque) Forward(x *autograd.Var) *autograd.Var { return autograd.Opaque(x, o.l.Forward) }
 
 // Named pairs a name with a value; it lists parameters, buffers and children.
 type Named[T any] struct {

@@ -10,7 +10,16 @@ import (
 )
 
 // Stepper performs training steps: forward, loss, backward, optional
-// gradient clipping and the optimizer update. The tensors of each step
+// gradient clipping and the optimizer update.
+//
+// The model's forward pass is compiled: the first step of each input shape
+// records it ([autograd.Tape.Record]) and later steps of that shape replay
+// the recorded program ([autograd.Program]), running the same kernels on
+// the same arena memory with the same results, bit for bit, without
+// building the gradient graph again (see compile.go for what it replays
+// and what runs eagerly). NoCompile turns this off.
+//
+// The tensors of each step
 // (activations, intermediate gradients) come from a [tensor.Arena] that is
 // recycled at the start of the next step, so after the first step training
 // allocates almost nothing and the garbage collector stays idle. During
@@ -28,9 +37,13 @@ type Stepper struct {
 	// instead of releasing each during backward once it is no longer
 	// needed: more memory, identical results (for tests and debugging).
 	KeepValues bool
+	// NoCompile runs every forward pass eagerly, building its gradient
+	// graph anew: the reference the compiled step is tested against.
+	NoCompile bool
 
-	params []*autograd.Var
-	arena  *tensor.Arena
+	params   []*autograd.Var
+	arena    *tensor.Arena
+	compiled compiled
 }
 
 // NewStepper returns a Stepper for model trained by opt.
@@ -43,8 +56,7 @@ func NewStepper(model nn.Layer, loss nn.CrossEntropyLoss, opt optim.Optimizer) *
 // correctly before the update. A non-finite loss skips the update.
 func (s *Stepper) Step(x *tensor.Tensor, y []int) (loss float64, correct int) {
 	s.arena.Reset()
-	tape := &autograd.Tape{Arena: s.arena}   // activations and gradients: arena memory
-	logits := s.Model.Forward(tape.Const(x)) // (N, classes)
+	logits := s.forward(x) // (N, classes); activations and gradients: arena memory
 	l := s.Loss.Loss(logits, y)
 	loss = float64(l.Value.Item())
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {

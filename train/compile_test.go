@@ -1,0 +1,203 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fovea-ml/fovea/augment"
+	"github.com/fovea-ml/fovea/autograd"
+	"github.com/fovea-ml/fovea/models"
+	"github.com/fovea-ml/fovea/nn"
+	"github.com/fovea-ml/fovea/optim"
+	"github.com/fovea-ml/fovea/tensor"
+)
+
+// compileSpec is a YAML spec model with what the zoo models lack: dropout,
+// a residual with a LeakyReLU after the sum, a depthwise convolution in a
+// concat, average pooling, GELU and SiLU.
+const compileSpec = `
+name: compiled
+input: [3, 12, 12]
+layers:
+  - conv: {out: 8, kernel: 3, pad: 1, bias: false}
+  - batchnorm
+  - relu
+  - residual:
+      body: [conv: {out: 8, kernel: 3, pad: 1}, batchnorm]
+      activation: {leakyrelu: {slope: 0.1}}
+  - concat:
+      branches:
+        - [conv: {out: 4, kernel: 1}, gelu]
+        - [conv: {out: 8, kernel: 3, pad: 1, groups: in}, silu]
+  - avgpool: {kernel: 2}
+  - dropout: {p: 0.3}
+  - flatten
+  - linear: {out: 16}
+  - relu
+  - dropout: {p: 0.5}
+  - linear: {out: classes}
+`
+
+// shaky is a layer the compiler does not know, whose Forward decides from
+// a generator of its own: it scales its input by a random factor drawn on
+// every call. A program replaying one recorded call would scale every
+// step by the first factor; it must run as an opaque op.
+type shaky struct{ rng *rand.Rand }
+
+func (s *shaky) Forward(x *autograd.Var) *autograd.Var {
+	return autograd.Scale(x, 0.5+s.rng.Float32())
+}
+
+// wrapper is a model type the compiler does not know, around one it does.
+type wrapper struct{ inner nn.Layer }
+
+func (w *wrapper) Forward(x *autograd.Var) *autograd.Var {
+	return autograd.Scale(w.inner.Forward(x), 2)
+}
+
+func (w *wrapper) Children() []nn.Named[nn.Layer] {
+	return []nn.Named[nn.Layer]{{Name: "inner", Value: w.inner}}
+}
+
+// TestCompiledSteps is the compiled training step's equivalence test: 20
+// compiled steps against 20 eager ones (Stepper.NoCompile) from the same
+// weights on the same augmented batches, with SGD and AdamW, on the zoo's
+// small models, a YAML spec model with dropout, and models holding a
+// layer the compiler does not know (inside a container: an opaque op; as
+// the root: eager steps). The weights, batch-norm buffers, losses and
+// counts must be identical bit for bit: a program runs the very kernels
+// of the eager step in the same order. Midway the batch size changes (a
+// second program), a layer is frozen (the program is recorded again) and
+// the last steps run at the first size again.
+func TestCompiledSteps(t *testing.T) {
+	spec, err := models.ParseSpec("compiled.yaml", []byte(compileSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type build func(seed uint64) (nn.Layer, [3]int)
+	zoo := func(name string) build {
+		return func(seed uint64) (nn.Layer, [3]int) {
+			info, err := models.Lookup(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := models.New(name, models.Options{Seed: seed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m, info.Input
+		}
+	}
+	cases := []struct {
+		name  string
+		build build
+		want  string // what Stepper.Compiled must contain
+	}{
+		{"lenet5", zoo("lenet5"), "compiled"},
+		{"mnist-cnn", zoo("mnist-cnn"), "compiled"},
+		{"resnet20", zoo("resnet20"), "compiled"},
+		{"mobilenetv2-cifar", zoo("mobilenetv2-cifar"), "compiled"},
+		{"inception-cifar", zoo("inception-cifar"), "compiled"},
+		{"spec", func(seed uint64) (nn.Layer, [3]int) {
+			m, err := spec.Build(models.Options{Seed: seed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m, spec.Input()
+		}, "compiled"},
+		{"opaque-child", func(seed uint64) (nn.Layer, [3]int) {
+			m, err := spec.Build(models.Options{Seed: seed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq := m.(*models.SpecModel).Layers
+			seq.Layers = slices.Insert(seq.Layers, 3, nn.Layer(&shaky{rng: tensor.NewRNG(seed)}))
+			return m, spec.Input()
+		}, "compiled"},
+		{"unknown-root", func(seed uint64) (nn.Layer, [3]int) {
+			m, in := zoo("lenet5")(seed)
+			return &wrapper{m}, in
+		}, "eager: input [4 1 28 28]: the model's layer \"\" is of type *train.wrapper"},
+	}
+	for _, c := range cases {
+		for _, opt := range []string{"sgd", "adamw"} {
+			t.Run(c.name+"/"+opt, func(t *testing.T) {
+				compiled, status := trainSteps(t, c.build, opt, false)
+				eager, _ := trainSteps(t, c.build, opt, true)
+				if !strings.Contains(status, c.want) {
+					t.Errorf("Stepper.Compiled() = %q, want it to contain %q", status, c.want)
+				}
+				if c.want == "compiled" && strings.Contains(status, "eager") {
+					t.Errorf("Stepper.Compiled() = %q: a shape trained eagerly", status)
+				}
+				if compiled.log != eager.log {
+					t.Errorf("losses and counts differ:\ncompiled %s\neager    %s", compiled.log, eager.log)
+				}
+				for i, p := range compiled.state {
+					q := eager.state[i]
+					if p.Name != q.Name || !slices.Equal(p.Value.Shape(), q.Value.Shape()) {
+						t.Fatalf("state %d: %s %v vs %s %v", i, p.Name, p.Value.Shape(), q.Name, q.Value.Shape())
+					}
+					for j, v := range p.Value.Data() {
+						if w := q.Value.Data()[j]; math.Float32bits(v) != math.Float32bits(w) {
+							t.Fatalf("%s[%d] = %v compiled, %v eager", p.Name, j, v, w)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// stepsRun is what trainSteps saw: the losses and counts of each step and
+// the model's state at the end.
+type stepsRun struct {
+	log   string
+	state []nn.Named[*tensor.Tensor]
+}
+
+// trainSteps trains a model from build for 20 steps, eagerly or not, and
+// returns what it saw and the Stepper's Compiled description.
+func trainSteps(t *testing.T, build func(uint64) (nn.Layer, [3]int), opt string, eager bool) (stepsRun, string) {
+	t.Helper()
+	m, in := build(7)
+	nn.SetTraining(m, true)
+	o, err := optim.New(opt, nn.ParamVars(m), 0.02, 5e-4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStepper(m, nn.CrossEntropyLoss{LabelSmoothing: 0.1}, o)
+	s.NoCompile = eager
+	s.arena.Poison = true // a read of released memory shows in the weights
+	aug, err := augment.Parse("crop:2,hflip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := tensor.NewRNG(11)
+	var log strings.Builder
+	for step := range 20 {
+		n := 4
+		if step >= 8 && step < 14 {
+			n = 3 // a second shape: another program
+		}
+		if step == 11 { // freeze the first parameter: the program is recorded again
+			nn.ParamVars(m)[0].SetRequiresGrad(false)
+		}
+		x := tensor.Normal(rng, 0, 1, n, in[0], in[1], in[2])
+		chw := in[0] * in[1] * in[2]
+		for i := range n {
+			aug.Apply(x.Data()[i*chw:(i+1)*chw], in[0], in[1], in[2], rng)
+		}
+		y := make([]int, n)
+		for i := range y {
+			y[i] = rng.IntN(10)
+		}
+		loss, correct := s.Step(x, y)
+		fmt.Fprintf(&log, "%08x/%d ", math.Float64bits(loss), correct)
+	}
+	return stepsRun{log: log.String(), state: nn.StateDict(m)}, s.Compiled()
+}
