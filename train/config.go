@@ -28,6 +28,9 @@ type Config struct {
 	LRMult        []LRMult
 	Seed          uint64 // shuffling order (and augmentation)
 	EvalBatchSize int    // default 500
+	// NoCompile trains with eager steps instead of compiled ones
+	// ([Stepper.NoCompile]): the same numbers, slower.
+	NoCompile bool
 
 	// SWAStart, if positive, turns on stochastic weight averaging (see
 	// swa.go): the weights at the end of epoch SWAStart and of every epoch

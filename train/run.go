@@ -63,6 +63,7 @@ func newRun(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (*run, 
 	}
 	r.stepper = NewStepper(model, nn.CrossEntropyLoss{LabelSmoothing: cfg.LabelSmoothing}, r.opt)
 	r.stepper.ClipNorm = cfg.ClipNorm
+	r.stepper.NoCompile = cfg.NoCompile
 	r.prog = newProgress(cfg.Progress, cfg.Interactive, cfg.ProgressEvery)
 	if r.ckpt, err = newCheckpointer(&cfg, model, r.opt, r.avg); err != nil {
 		return nil, err
@@ -192,6 +193,7 @@ func (r *run) finish() {
 		r.prog.swa(*r.res.SWA, r.testSet != nil)
 	}
 	r.res.Elapsed = time.Since(r.start)
+	r.res.Step = r.stepper.Compiled()
 }
 
 // state is the run's [State] after epochs finished epochs and done batches

@@ -52,6 +52,9 @@ type Result struct {
 	// SWA describes the averaged model with which Fit left the model, when
 	// [Config.SWAStart] was set; nil otherwise.
 	SWA *SWAResult
+	// Step says how the training steps ran: compiled, or eagerly and why
+	// ([Stepper.Compiled]).
+	Step string
 }
 
 // SWAResult is the outcome of stochastic weight averaging.

@@ -41,7 +41,7 @@ type trainFlags struct {
 	lr, weightDecay, valSplit, swaLR      float64
 	labelSmoothing                        float32
 	seed                                  uint64
-	json, quiet, force                    bool
+	json, quiet, force, noCompile         bool
 }
 
 func newTrainCmd() *cobra.Command {
@@ -91,6 +91,7 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.testLimit, "test-limit", 0, "use only N test images, a fixed random subset (the one eval --limit N uses; 0: all)")
 	fl.BoolVar(&f.json, "json", false, "print the final metrics as one JSON object on stdout")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fl.BoolVar(&f.noCompile, "no-compile", false, "run every training step eagerly instead of replaying the step recorded on the\nfirst batch (the same numbers, slower; for comparison and debugging)")
 	fl.StringVar(&f.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of the run to this file (go tool pprof)")
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save the full training state every N steps and at each epoch end,\nas OUT.stepNNNNNNN.safetensors beside --out (0: none)")
 	fl.IntVar(&f.keepLast, "keep-last", 0, "keep only the last K step checkpoints (0: all)")
@@ -129,6 +130,7 @@ type trainRecipe struct {
 	SWALR          float64  `json:"swa_lr,omitempty"`
 
 	Threads         int    `json:"threads"`
+	NoCompile       bool   `json:"no_compile,omitempty"`
 	Out             string `json:"out"`
 	CheckpointEvery int    `json:"checkpoint_every"`
 	KeepLast        int    `json:"keep_last,omitempty"`
@@ -158,6 +160,7 @@ func (r *trainRecipe) fields(f *trainFlags) []recipeField {
 		{"test-limit", false, &f.testLimit, &r.TestLimit},
 		{"swa-start", false, &f.swaStart, &r.SWAStart}, {"swa-lr", false, &f.swaLR, &r.SWALR},
 		{"threads", true, &f.threads, &r.Threads}, {"out", true, &f.out, &r.Out},
+		{"no-compile", true, &f.noCompile, &r.NoCompile},
 		{"checkpoint-every", true, &f.checkpointEvery, &r.CheckpointEvery}, {"keep-last", true, &f.keepLast, &r.KeepLast},
 	}
 }
@@ -293,7 +296,7 @@ func (f *trainFlags) config() (train.Config, error) {
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
 		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed,
-		LRMult: lrMult, SWAStart: f.swaStart, SWALR: f.swaLR,
+		LRMult: lrMult, SWAStart: f.swaStart, SWALR: f.swaLR, NoCompile: f.noCompile,
 		CheckpointEvery: f.checkpointEvery, KeepLast: f.keepLast,
 	}
 	if f.checkpointEvery != 0 { // --checkpoint-every 0: no checkpoints
@@ -599,7 +602,7 @@ func (f *trainFlags) printResult(res train.Result, elapsed time.Duration) error 
 		out := map[string]any{
 			"test_accuracy": testAcc, "test_loss": testLoss, "epochs": f.epochs,
 			"elapsed_seconds": elapsed.Seconds(), "train_images_per_second": meanThroughput(res),
-			"model": f.model, "checkpoint": f.out,
+			"model": f.model, "checkpoint": f.out, "step": res.Step,
 		}
 		if res.SWA != nil {
 			out["swa"] = res.SWA
@@ -609,6 +612,10 @@ func (f *trainFlags) printResult(res train.Result, elapsed time.Duration) error 
 	}
 	fmt.Printf("test accuracy %.2f%%, test loss %.4f %s; elapsed %s; %.0f train img/s; saved %s\n",
 		100*testAcc, testLoss, what, elapsed.Round(100*time.Millisecond), meanThroughput(res), f.out)
+	if strings.Contains(res.Step, "eager: ") {
+		// The compiler declined (the reason names the layer): say so.
+		fmt.Fprintf(os.Stderr, "note: training steps ran eagerly: %s\n", res.Step)
+	}
 	return nil
 }
 
