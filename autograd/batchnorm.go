@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/internal/kernels"
@@ -160,73 +161,136 @@ func batchNormFused(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, trainin
 		pg = pool.Geom("BatchNormReLUMaxPool2d", shape)
 		ps = pg.OutH * pg.OutW
 	}
-	// Set by the forward computation, read by the backward closure.
+	// Set by the forward computation, read by the backward closure; set
+	// by each computation, read by the loops over channels, which are made
+	// once, so that a replayed program allocates none.
 	var (
 		xd, gd, od   []float32 // x (N, C, S), γ, the result
 		mean, invStd []float32 // μ and 1/√(σ²+eps) per channel
 		arg          []int32   // with the pool: the winners
+		bd, addd     []float32 // β, the residual
+		rmd, rvd     []float32 // the running statistics
+		gt, gmd      []float32 // the incoming gradient; with add, the masked one
+		dxd, dgd     []float32 // the gradients of x, γ
+		dbd          []float32 // and β
 	)
+	fwdBody := func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			o := ch * s // the channel's first plane
+			var mu, variance float64
+			if batchStats {
+				k := float64(xd[o]) // the shift: the channel's first value
+				dev, sqDev := kernels.DevSums64Planes(n, s, xd[o:], cs, k)
+				d := dev / float64(m) // μ − K
+				mu = k + d
+				variance = max(sqDev/float64(m)-d*d, 0) // biased, for normalizing; NaN stays NaN
+				if training && rmd != nil {
+					mom := float64(momentum)
+					rmd[ch] = float32((1-mom)*float64(rmd[ch]) + mom*mu)
+					rvd[ch] = float32((1-mom)*float64(rvd[ch]) + mom*variance*float64(m)/float64(m-1))
+				}
+			} else {
+				mu, variance = float64(rmd[ch]), float64(rvd[ch])
+			}
+			inv := 1 / math.Sqrt(variance+float64(eps))
+			mean[ch], invStd[ch] = float32(mu), float32(inv)
+
+			// y = a·x + b with a = γ/σ, b = β − a·μ
+			a, b := float32(inv), -float32(mu*inv)
+			if gd != nil {
+				a, b = gd[ch]*a, gd[ch]*b
+			}
+			if bd != nil {
+				b += bd[ch]
+			}
+			switch {
+			case add != nil:
+				kernels.AffineAddReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs, addd[o:], cs)
+			case pool != nil:
+				kernels.AffineReLUMaxPool2x2Planes(n, pg, a, b, xd[o:], cs, od[ch*ps:], arg[ch*ps:], c*ps)
+			case relu:
+				kernels.AffineReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs) // the ReLU in registers
+			default:
+				kernels.AffinePlanes(n, s, od[o:], cs, a, b, xd[o:], cs)
+			}
+		}
+	}
+	maskBody := func(lo, hi int) { kernels.ReLUBackward(gmd[lo:hi], gt[lo:hi], od[lo:hi]) }
+	bwdBody := func(lo, hi int) {
+		var masked *[]float32 // with the pool: a channel's unpooled gradient
+		if pool != nil {
+			masked = getFloats(n * s)
+			defer putFloats(masked)
+		}
+		for ch := lo; ch < hi; ch++ {
+			mu, inv := mean[ch], invStd[ch]
+			o := ch * s // the channel's first plane
+			// The channel's gradient: n planes of s, cs apart; with the
+			// ReLU masked by y > 0 inside the kernels. With the pool,
+			// the masked gradient unpooled into the worker's planes.
+			var sumG, sumGX float64
+			switch {
+			case add != nil: // gt is the masked gradient
+				sumG, sumGX = kernels.SumDotDev64Planes(n, s, gt[o:], cs, xd[o:], cs, float64(mu))
+			case pool != nil: // gt is (N, C, OH, OW)
+				unpoolMasked(pg, n, s, ps, *masked, gt[ch*ps:], od[ch*ps:], arg[ch*ps:], c*ps)
+				sumG, sumGX = kernels.SumDotDev64Planes(n, s, *masked, s, xd[o:], cs, float64(mu))
+			case relu:
+				sumG, sumGX = kernels.SumDotDev64ReLUPlanes(n, s, gt[o:], cs, od[o:], cs, xd[o:], cs, float64(mu))
+			default:
+				sumG, sumGX = kernels.SumDotDev64Planes(n, s, gt[o:], cs, xd[o:], cs, float64(mu))
+			}
+			sumGX *= float64(inv)
+			if dgd != nil {
+				dgd[ch] = float32(sumGX)
+			}
+			if dbd != nil {
+				dbd[ch] = float32(sumG)
+			}
+			if dxd == nil {
+				continue
+			}
+			scale := inv
+			if gd != nil {
+				scale *= gd[ch]
+			}
+			var meanG, meanGX float32
+			if batchStats {
+				meanG, meanGX = float32(sumG/float64(m)), float32(sumGX/float64(m))
+			}
+			// dx = scale·g − scale·inv·meanGX·(x − μ) − scale·meanG
+			devCoef, offset := -scale*inv*meanGX, -scale*meanG
+			switch {
+			case add != nil:
+				kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, devCoef, xd[o:], cs, mu, offset)
+			case pool != nil:
+				kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, *masked, s, devCoef, xd[o:], cs, mu, offset)
+			case relu:
+				kernels.AxpbyDevReLUPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, od[o:], cs, devCoef, xd[o:], cs, mu, offset)
+			default:
+				kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, devCoef, xd[o:], cs, mu, offset)
+			}
+		}
+	}
 	return record(func() *tensor.Tensor {
 		xd = x.Value.Contiguous().Data()
 		gd = optData(gamma)
-		bd := optData(beta)
+		bd = optData(beta)
 		out := x.Value.Arena().Empty(shape...)
 		if pool != nil { // out (N, C, OH, OW); arg: flat indices in the H×W planes
 			out = x.Value.Arena().Empty(n, c, pg.OutH, pg.OutW)
-			arg = make([]int32, n*c*ps)
+			arg = int32s(x.Value.Arena().Empty(n * c * ps).Data()) // the step's memory
 		}
 		od = out.Data()
-		var addd []float32
 		if add != nil {
 			addd = add.Value.Contiguous().Data()
 		}
 		st := x.Value.Arena().Empty(2 * c).Data() // the step's memory, as the activations
 		mean, invStd = st[:c:c], st[c:]
-		var rmd, rvd []float32
 		if runMean != nil {
 			rmd, rvd = runMean.Contiguous().Data(), runVar.Contiguous().Data()
 		}
-		kernels.For(c, grain, func(lo, hi int) {
-			for ch := lo; ch < hi; ch++ {
-				o := ch * s // the channel's first plane
-				var mu, variance float64
-				if batchStats {
-					k := float64(xd[o]) // the shift: the channel's first value
-					dev, sqDev := kernels.DevSums64Planes(n, s, xd[o:], cs, k)
-					d := dev / float64(m) // μ − K
-					mu = k + d
-					variance = max(sqDev/float64(m)-d*d, 0) // biased, for normalizing; NaN stays NaN
-					if training && rmd != nil {
-						mom := float64(momentum)
-						rmd[ch] = float32((1-mom)*float64(rmd[ch]) + mom*mu)
-						rvd[ch] = float32((1-mom)*float64(rvd[ch]) + mom*variance*float64(m)/float64(m-1))
-					}
-				} else {
-					mu, variance = float64(rmd[ch]), float64(rvd[ch])
-				}
-				inv := 1 / math.Sqrt(variance+float64(eps))
-				mean[ch], invStd[ch] = float32(mu), float32(inv)
-
-				// y = a·x + b with a = γ/σ, b = β − a·μ
-				a, b := float32(inv), -float32(mu*inv)
-				if gd != nil {
-					a, b = gd[ch]*a, gd[ch]*b
-				}
-				if bd != nil {
-					b += bd[ch]
-				}
-				switch {
-				case add != nil:
-					kernels.AffineAddReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs, addd[o:], cs)
-				case pool != nil:
-					kernels.AffineReLUMaxPool2x2Planes(n, pg, a, b, xd[o:], cs, od[ch*ps:], arg[ch*ps:], c*ps)
-				case relu:
-					kernels.AffineReLUPlanes(n, s, od[o:], cs, a, b, xd[o:], cs) // the ReLU in registers
-				default:
-					kernels.AffinePlanes(n, s, od[o:], cs, a, b, xd[o:], cs)
-				}
-			}
-		})
+		kernels.For(c, grain, fwdBody)
 		if runMean != nil && !runMean.IsContiguous() {
 			runMean.CopyFrom(tensor.FromSlice(rmd, c))
 			runVar.CopyFrom(tensor.FromSlice(rvd, c))
@@ -237,18 +301,18 @@ func batchNormFused(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, trainin
 		//   dβ = Σ g,  dγ = Σ g·x̂
 		//   training: dx = γ/σ · (g − Σg/M − x̂·Σ(g·x̂)/M)
 		//   eval:     dx = γ/σ · g
-		gt := g.Contiguous().Data() // (N, C, S)
+		gt = g.Contiguous().Data() // (N, C, S)
 		if add != nil {
 			// The sum's gradient, masked by the ReLU, goes to add as it is
 			// and is the normalization's incoming gradient.
 			gm := x.Value.Arena().Empty(shape...)
-			gmd := gm.Data()
-			kernels.For(len(gmd), pointwiseGrain, func(lo, hi int) { kernels.ReLUBackward(gmd[lo:hi], gt[lo:hi], od[lo:hi]) })
+			gmd = gm.Data()
+			kernels.For(len(gmd), pointwiseGrain, maskBody)
 			gt = gmd
 			defer add.addGrad(gm)
 		}
 		var dx, dgamma, dbeta *tensor.Tensor
-		var dxd, dgd, dbd []float32
+		dxd, dgd, dbd = nil, nil, nil
 		if x.requiresGrad {
 			dx = x.Value.Arena().Empty(shape...) // every plane is written
 			dxd = dx.Data()
@@ -261,62 +325,7 @@ func batchNormFused(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, trainin
 			dbeta = x.Value.Arena().New(c)
 			dbd = dbeta.Data()
 		}
-		kernels.For(c, grain, func(lo, hi int) {
-			var masked *[]float32 // with the pool: a channel's unpooled gradient
-			if pool != nil {
-				masked = getFloats(n * s)
-				defer putFloats(masked)
-			}
-			for ch := lo; ch < hi; ch++ {
-				mu, inv := mean[ch], invStd[ch]
-				o := ch * s // the channel's first plane
-				// The channel's gradient: n planes of s, cs apart; with the
-				// ReLU masked by y > 0 inside the kernels. With the pool,
-				// the masked gradient unpooled into the worker's planes.
-				var sumG, sumGX float64
-				switch {
-				case add != nil: // gt is the masked gradient
-					sumG, sumGX = kernels.SumDotDev64Planes(n, s, gt[o:], cs, xd[o:], cs, float64(mu))
-				case pool != nil: // gt is (N, C, OH, OW)
-					unpoolMasked(pg, n, s, ps, *masked, gt[ch*ps:], od[ch*ps:], arg[ch*ps:], c*ps)
-					sumG, sumGX = kernels.SumDotDev64Planes(n, s, *masked, s, xd[o:], cs, float64(mu))
-				case relu:
-					sumG, sumGX = kernels.SumDotDev64ReLUPlanes(n, s, gt[o:], cs, od[o:], cs, xd[o:], cs, float64(mu))
-				default:
-					sumG, sumGX = kernels.SumDotDev64Planes(n, s, gt[o:], cs, xd[o:], cs, float64(mu))
-				}
-				sumGX *= float64(inv)
-				if dgd != nil {
-					dgd[ch] = float32(sumGX)
-				}
-				if dbd != nil {
-					dbd[ch] = float32(sumG)
-				}
-				if dxd == nil {
-					continue
-				}
-				scale := inv
-				if gd != nil {
-					scale *= gd[ch]
-				}
-				var meanG, meanGX float32
-				if batchStats {
-					meanG, meanGX = float32(sumG/float64(m)), float32(sumGX/float64(m))
-				}
-				// dx = scale·g − scale·inv·meanGX·(x − μ) − scale·meanG
-				devCoef, offset := -scale*inv*meanGX, -scale*meanG
-				switch {
-				case add != nil:
-					kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, devCoef, xd[o:], cs, mu, offset)
-				case pool != nil:
-					kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, *masked, s, devCoef, xd[o:], cs, mu, offset)
-				case relu:
-					kernels.AxpbyDevReLUPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, od[o:], cs, devCoef, xd[o:], cs, mu, offset)
-				default:
-					kernels.AxpbyDevPlanes(n, s, dxd[o:], cs, scale, gt[o:], cs, devCoef, xd[o:], cs, mu, offset)
-				}
-			}
-		})
+		kernels.For(c, grain, bwdBody)
 		if dx != nil {
 			x.addGrad(dx)
 		}
@@ -338,6 +347,15 @@ func batchNormFused(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, trainin
 // rectified value at the winner, the pooled value, is positive.
 func unpoolMasked(pg kernels.PoolGeom, n, s, ps int, dst, g, out []float32, arg []int32, stride int) {
 	kernels.Unpool2x2MaskedPlanes(n, pg, g, out, arg, stride, dst, s)
+}
+
+// int32s reinterprets f's memory as int32s (argmax indices kept in arena
+// memory).
+func int32s(f []float32) []int32 {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int32)(unsafe.Pointer(&f[0])), len(f))
 }
 
 // varValue is v.Value, or nil for a nil v.

@@ -330,7 +330,8 @@ func (v *Var) BackwardWithOptions(grad *tensor.Tensor, opt BackwardOptions) {
 	if !v.requiresGrad {
 		panic(tensor.ShapeErrorf("autograd: Backward of a value that needs no gradient (no parameter in its history, or its graph was already consumed by an earlier Backward)"))
 	}
-	order := topoOrder(v)
+	order, done := topoOrder(v)
+	defer done()
 	p := newBackwardPass(order, v, grad, opt.ReleaseValues)
 	v.addGrad(grad)
 	for i := len(order) - 1; i >= 0; i-- {
@@ -508,29 +509,47 @@ func (p *backwardPass) free() {
 
 // topoOrder returns the non-leaf nodes reachable from v that require a
 // gradient, each after all of its inputs (an iterative depth-first search,
-// so deep networks do not grow the goroutine stack).
-func topoOrder(v *Var) []*Var {
-	var order []*Var
-	seen := map[*Var]bool{}
-	type frame struct {
-		v    *Var
-		next int
-	}
-	stack := []frame{{v: v}}
-	seen[v] = true
+// so deep networks do not grow the goroutine stack), in scratch memory
+// that done gives back for the next pass.
+func topoOrder(v *Var) (order []*Var, done func()) {
+	ts := topoPool.Get().(*topoScratch)
+	stack := append(ts.stack[:0], topoFrame{v: v})
+	order = ts.order[:0]
+	ts.seen[v] = true
 	for len(stack) > 0 {
 		f := &stack[len(stack)-1]
 		if f.next < len(f.v.inputs) {
 			in := f.v.inputs[f.next]
 			f.next++
-			if in != nil && in.requiresGrad && in.inputs != nil && !seen[in] {
-				seen[in] = true
-				stack = append(stack, frame{v: in})
+			if in != nil && in.requiresGrad && in.inputs != nil && !ts.seen[in] {
+				ts.seen[in] = true
+				stack = append(stack, topoFrame{v: in})
 			}
 			continue
 		}
 		order = append(order, f.v)
 		stack = stack[:len(stack)-1]
 	}
-	return order
+	return order, func() {
+		clear(ts.seen)
+		clear(order) // hold no Vars
+		clear(stack[:cap(stack)])
+		ts.stack, ts.order = stack[:0], order[:0]
+		topoPool.Put(ts)
+	}
 }
+
+// topoScratch is topoOrder's memory, reused from pass to pass.
+type topoScratch struct {
+	seen  map[*Var]bool
+	stack []topoFrame
+	order []*Var
+}
+
+// topoFrame is a node of topoOrder's search and its next input.
+type topoFrame struct {
+	v    *Var
+	next int
+}
+
+var topoPool = sync.Pool{New: func() any { return &topoScratch{seen: map[*Var]bool{}} }}

@@ -574,14 +574,19 @@ func smallBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 // finishing: with more than two, the order changes the rounding, and a
 // training run must be reproducible bit for bit.
 type partials[T any] struct {
-	mu sync.Mutex
-	lo []int
-	v  []T
+	mu   sync.Mutex
+	lo   []int
+	v    []T
+	loIn [8]int // room for the chunks of up to 8 threads without allocating
+	vIn  [8]T
 }
 
 // add records the partial result v of the chunk starting at lo.
 func (p *partials[T]) add(lo int, v T) {
 	p.mu.Lock()
+	if p.lo == nil {
+		p.lo, p.v = p.loIn[:0], p.vIn[:0]
+	}
 	p.lo, p.v = append(p.lo, lo), append(p.v, v)
 	p.mu.Unlock()
 }
