@@ -344,22 +344,37 @@ func flippedWeights(a convArgs, wd []float32) *[]float32 {
 // packed straight from each image (kernels.GemmConvWeight); the images
 // split over the workers, which sum into pooled partial buffers.
 func implicitBackwardWeight(a convArgs, dyd, xd, dw []float32) {
-	g, og, kg, hw, chw := a.g, a.og, a.kg, a.hw, a.chw
 	t := kernels.Threads()
-	var parts partials[*[]float32]
-	kernels.For(a.n, max(1, (a.n+t-1)/t), func(lo, hi int) {
-		acc := dw
-		if lo > 0 || hi < a.n {
-			part := getScratch(len(dw))
-			acc = *part
-			clear(acc)
-			defer parts.add(lo, part)
-		}
-		for gi := range g {
-			kernels.GemmConvWeight(a.geo, og, hi-lo, dyd[(lo*a.o+gi*og)*hw:], a.o*hw, xd[(lo*g+gi)*chw:], g*chw, acc[gi*og*kg:], kg)
-		}
-	})
-	addPartials(&parts, dw)
+	j := implicitWgradJobs.get(implicitWgradArgs{a: a, dy: dyd, x: xd, dw: dw})
+	defer implicitWgradJobs.put(j)
+	j.For(a.n, max(1, (a.n+t-1)/t), implicitWgradChunk)
+	addPartials(&j.args.parts, dw)
+}
+
+// implicitWgradArgs are the arguments of implicitBackwardWeight's loop.
+type implicitWgradArgs struct {
+	a         convArgs
+	dy, x, dw []float32
+	parts     partials[*[]float32]
+}
+
+var implicitWgradJobs jobs[implicitWgradArgs]
+
+// implicitWgradChunk computes the weight gradient of images lo…hi−1: into
+// dw when they are all the images, else into a scratch of its own.
+func implicitWgradChunk(p *implicitWgradArgs, lo, hi int) {
+	a := &p.a
+	g, og, kg, hw, chw := a.g, a.og, a.kg, a.hw, a.chw
+	acc := p.dw
+	if lo > 0 || hi < a.n {
+		part := getScratch(len(p.dw))
+		acc = *part
+		clear(acc)
+		defer p.parts.add(lo, part)
+	}
+	for gi := range g {
+		kernels.GemmConvWeight(a.geo, og, hi-lo, p.dy[(lo*a.o+gi*og)*hw:], a.o*hw, p.x[(lo*g+gi)*chw:], g*chw, acc[gi*og*kg:], kg)
+	}
 }
 
 // implicitDgradWins reports whether a stride-1 input gradient runs as the
@@ -532,15 +547,28 @@ func smallRun(g kernels.ConvGeom, n, m int, w, b, x, y []float32) {
 	nb := smallBatch(g, n)
 	sc := kernels.AcquireSmallConv(g, m, nb, w, b)
 	defer sc.Release()
-	chw, ohw := g.C*g.H*g.W, m*g.OutH*g.OutW
-	kernels.For(n, nb, func(lo, hi int) {
-		s := sc.AcquireScratch()
-		defer sc.ReleaseScratch(s)
-		for i := lo; i < hi; i += nb {
-			k := min(nb, hi-i)
-			sc.RunN(k, x[i*chw:(i+k)*chw], y[i*ohw:(i+k)*ohw], nil, false, s)
-		}
-	})
+	j := smallRunJobs.get(smallRunArgs{sc: sc, x: x, y: y, nb: nb, chw: g.C * g.H * g.W, ohw: m * g.OutH * g.OutW})
+	defer smallRunJobs.put(j)
+	j.For(n, nb, smallRunChunk)
+}
+
+// smallRunArgs are the arguments of smallRun's loop.
+type smallRunArgs struct {
+	sc           *kernels.SmallConv
+	x, y         []float32
+	nb, chw, ohw int
+}
+
+var smallRunJobs jobs[smallRunArgs]
+
+// smallRunChunk convolves images lo…hi−1, a.nb at a time.
+func smallRunChunk(a *smallRunArgs, lo, hi int) {
+	s := a.sc.AcquireScratch()
+	defer a.sc.ReleaseScratch(s)
+	for i := lo; i < hi; i += a.nb {
+		k := min(a.nb, hi-i)
+		a.sc.RunN(k, a.x[i*a.chw:(i+k)*a.chw], a.y[i*a.ohw:(i+k)*a.ohw], nil, false, s)
+	}
 }
 
 // smallBackwardWeight: dW of a one-group stride-1 layer by
@@ -552,21 +580,36 @@ func smallBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 	sg := kernels.AcquireSmallConvGrad(a.geo, a.o, nb)
 	defer sg.Release()
 	nb = sg.Batch()
-	chw, ohw := a.chw, a.o*a.hw
-	var parts partials[*kernels.SmallConvGradScratch]
+	j := smallGradJobs.get(smallGradArgs{sg: sg, dy: dyd, x: xd, nb: nb, chw: a.chw, ohw: a.o * a.hw})
+	defer smallGradJobs.put(j)
 	t := kernels.Threads()
-	kernels.For(a.n, max(nb, (a.n+t-1)/t), func(lo, hi int) {
-		s := sg.AcquireScratch()
-		for i := lo; i < hi; i += nb {
-			k := min(nb, hi-i)
-			sg.Accumulate(k, dyd[i*ohw:(i+k)*ohw], xd[i*chw:(i+k)*chw], s)
-		}
-		parts.add(lo, s)
-	})
-	parts.each(func(s *kernels.SmallConvGradScratch) {
+	j.For(a.n, max(nb, (a.n+t-1)/t), smallGradChunk)
+	for len(j.args.parts.lo) > 0 { // the chunks' sums, in their order
+		s := j.args.parts.next()
 		sg.AddTo(dw, s)
 		sg.ReleaseScratch(s)
-	})
+	}
+}
+
+// smallGradArgs are the arguments of smallBackwardWeight's loop.
+type smallGradArgs struct {
+	sg           *kernels.SmallConvGrad
+	dy, x        []float32
+	nb, chw, ohw int
+	parts        partials[*kernels.SmallConvGradScratch]
+}
+
+var smallGradJobs jobs[smallGradArgs]
+
+// smallGradChunk accumulates the weight gradient of images lo…hi−1 in a
+// scratch of its own, a.nb images at a time.
+func smallGradChunk(a *smallGradArgs, lo, hi int) {
+	s := a.sg.AcquireScratch()
+	for i := lo; i < hi; i += a.nb {
+		k := min(a.nb, hi-i)
+		a.sg.Accumulate(k, a.dy[i*a.ohw:(i+k)*a.ohw], a.x[i*a.chw:(i+k)*a.chw], s)
+	}
+	a.parts.add(lo, s)
 }
 
 // partials collects the partial results of the chunks of a kernels.For,
@@ -605,13 +648,19 @@ func addPartials(p *partials[*[]float32], dw []float32) {
 // each calls fn with the partial results in the order of their chunks.
 func (p *partials[T]) each(fn func(T)) {
 	for len(p.lo) > 0 {
-		k := 0
-		for i, lo := range p.lo {
-			if lo < p.lo[k] {
-				k = i
-			}
-		}
-		fn(p.v[k])
-		p.lo, p.v = slices.Delete(p.lo, k, k+1), slices.Delete(p.v, k, k+1)
+		fn(p.next())
 	}
+}
+
+// next removes and returns the partial result of the first chunk left.
+func (p *partials[T]) next() T {
+	k := 0
+	for i, lo := range p.lo {
+		if lo < p.lo[k] {
+			k = i
+		}
+	}
+	v := p.v[k]
+	p.lo, p.v = slices.Delete(p.lo, k, k+1), slices.Delete(p.v, k, k+1)
+	return v
 }

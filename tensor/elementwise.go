@@ -215,8 +215,20 @@ func (t *Tensor) Axpy(alpha float32, u *Tensor) {
 		kernels.Axpy(alpha, x, z)
 		return
 	}
-	kernels.For(len(z), elementGrain, func(lo, hi int) { kernels.Axpy(alpha, x[lo:hi], z[lo:hi]) })
+	j := axpyJobs.get(axpyArgs{alpha: alpha, x: x, z: z})
+	j.For(len(z), elementGrain, axpyChunk)
+	axpyJobs.put(j)
 }
+
+// axpyArgs are the arguments of Axpy's loop.
+type axpyArgs struct {
+	alpha float32
+	x, z  []float32
+}
+
+var axpyJobs jobs[axpyArgs]
+
+func axpyChunk(a *axpyArgs, lo, hi int) { kernels.Axpy(a.alpha, a.x[lo:hi], a.z[lo:hi]) }
 
 // ScaleInPlace multiplies every element of t by s.
 func (t *Tensor) ScaleInPlace(s float32) {

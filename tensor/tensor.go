@@ -54,7 +54,7 @@ func checkShape(shape []int) int {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			panic(ShapeErrorf("tensor: negative dimension in shape %v", shape))
+			panic(ShapeErrorf("tensor: negative dimension in shape %v", slices.Clone(shape))) // a copy: shape stays on the caller's stack
 		}
 		n *= d
 	}
@@ -180,12 +180,12 @@ func (t *Tensor) Item() float32 {
 
 func (t *Tensor) offset(idx []int) int {
 	if len(idx) != len(t.shape) {
-		panic(ShapeErrorf("tensor: index %v for shape %v", idx, t.shape))
+		panic(ShapeErrorf("tensor: index %v for shape %v", slices.Clone(idx), t.shape)) // copies keep idx on the caller's stack
 	}
 	off := 0
 	for i, v := range idx {
 		if v < 0 || v >= t.shape[i] {
-			panic(ShapeErrorf("tensor: index %v out of range for shape %v", idx, t.shape))
+			panic(ShapeErrorf("tensor: index %v out of range for shape %v", slices.Clone(idx), t.shape))
 		}
 		off += v * t.strides[i]
 	}
