@@ -114,9 +114,19 @@ func (s *Stepper) forward(x *tensor.Tensor) *autograd.Var {
 			prog.modes, prog.want = append(prog.modes, m), append(prog.want, *m)
 		}
 	})
+	if len(c.programs) >= maxPrograms {
+		for k := range c.programs { // forget one: it is recorded again if needed
+			delete(c.programs, k)
+			break
+		}
+	}
 	c.programs[key] = prog
 	return out
 }
+
+// maxPrograms bounds the programs a Stepper keeps (each holds its graph):
+// a loop feeding ever new batch sizes records without end but keeps few.
+const maxPrograms = 8
 
 // modeFlag returns the address of l's exported Training field (the mode of
 // nn.BatchNorm, nn.Dropout), or nil.

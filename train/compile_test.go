@@ -205,3 +205,23 @@ func trainSteps(t *testing.T, build func(uint64) (nn.Layer, [3]int), opt string,
 	}
 	return stepsRun{log: log.String(), state: nn.StateDict(m)}, s.Compiled()
 }
+
+// TestCompiledProgramsBounded checks that a Stepper fed ever new batch
+// sizes keeps at most maxPrograms programs, and still replays one.
+func TestCompiledProgramsBounded(t *testing.T) {
+	m, err := models.New("lenet5", models.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStepper(m, nn.CrossEntropyLoss{}, optim.NewSGD(nn.ParamVars(m), optim.SGDConfig{LR: 0.01}))
+	rng := tensor.NewRNG(3)
+	for n := 2; n < 2+maxPrograms+3; n++ {
+		s.Step(tensor.Normal(rng, 0, 1, n, 1, 28, 28), make([]int, n))
+		if len(s.compiled.programs) > maxPrograms {
+			t.Fatalf("%d programs after batch size %d, want at most %d", len(s.compiled.programs), n, maxPrograms)
+		}
+	}
+	if got := len(s.compiled.programs); got != maxPrograms {
+		t.Errorf("%d programs kept, want %d", got, maxPrograms)
+	}
+}
