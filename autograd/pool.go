@@ -44,33 +44,38 @@ func GlobalAvgPool2d(x *Var) (res *Var) {
 		panic(tensor.ShapeErrorf("autograd: GlobalAvgPool2d of shape %v: empty plane", x.Shape()))
 	}
 	grain := max(1, poolGrain/hw)
-	return record(func() *tensor.Tensor {
-		xd := x.Value.Contiguous().Data() // (N·C, H·W)
-		out := x.Value.Arena().New(n, c, 1, 1)
-		od := out.Data()
-		kernels.For(planes, grain, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				var s float64
-				for _, v := range xd[i*hw : (i+1)*hw] {
-					s += float64(v)
-				}
-				od[i] = float32(s / float64(hw))
+	// Set by each computation, read by its loop over planes, which is made
+	// once (a replayed program allocates none).
+	var xd, od, gd, dd []float32 // x (N·C, H·W), the means (N·C); their gradients
+	mean := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var s float64
+			for _, v := range xd[i*hw : (i+1)*hw] {
+				s += float64(v)
 			}
-		})
+			od[i] = float32(s / float64(hw))
+		}
+	}
+	spread := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := gd[i] / float32(hw)
+			row := dd[i*hw : (i+1)*hw]
+			for j := range row {
+				row[j] = v
+			}
+		}
+	}
+	return record(func() *tensor.Tensor {
+		xd = x.Value.Contiguous().Data()
+		out := x.Value.Arena().New(n, c, 1, 1)
+		od = out.Data()
+		kernels.For(planes, grain, mean)
 		return out
 	}, func(g *tensor.Tensor) {
-		gd := g.Contiguous().Data() // (N·C)
+		gd = g.Contiguous().Data()
 		dx := x.Value.Arena().New(n, c, h, w)
-		dd := dx.Data()
-		kernels.For(planes, grain, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				v := gd[i] / float32(hw)
-				row := dd[i*hw : (i+1)*hw]
-				for j := range row {
-					row[j] = v
-				}
-			}
-		})
+		dd = dx.Data()
+		kernels.For(planes, grain, spread)
 		x.addGrad(dx)
 	}, x)
 }

@@ -330,8 +330,8 @@ func (v *Var) BackwardWithOptions(grad *tensor.Tensor, opt BackwardOptions) {
 	if !v.requiresGrad {
 		panic(tensor.ShapeErrorf("autograd: Backward of a value that needs no gradient (no parameter in its history, or its graph was already consumed by an earlier Backward)"))
 	}
-	order, done := topoOrder(v)
-	defer done()
+	order, ts := topoOrder(v)
+	defer ts.release(order)
 	p := newBackwardPass(order, v, grad, opt.ReleaseValues)
 	v.addGrad(grad)
 	for i := len(order) - 1; i >= 0; i-- {
@@ -510,9 +510,9 @@ func (p *backwardPass) free() {
 // topoOrder returns the non-leaf nodes reachable from v that require a
 // gradient, each after all of its inputs (an iterative depth-first search,
 // so deep networks do not grow the goroutine stack), in scratch memory
-// that done gives back for the next pass.
-func topoOrder(v *Var) (order []*Var, done func()) {
-	ts := topoPool.Get().(*topoScratch)
+// that ts.release(order) gives back for the next pass.
+func topoOrder(v *Var) (order []*Var, ts *topoScratch) {
+	ts = topoPool.Get().(*topoScratch)
 	stack := append(ts.stack[:0], topoFrame{v: v})
 	order = ts.order[:0]
 	ts.seen[v] = true
@@ -530,13 +530,18 @@ func topoOrder(v *Var) (order []*Var, done func()) {
 		order = append(order, f.v)
 		stack = stack[:len(stack)-1]
 	}
-	return order, func() {
-		clear(ts.seen)
-		clear(order) // hold no Vars
-		clear(stack[:cap(stack)])
-		ts.stack, ts.order = stack[:0], order[:0]
-		topoPool.Put(ts)
-	}
+	ts.stack = stack
+	return order, ts
+}
+
+// release gives ts and order, which topoOrder returned, back for the next
+// pass, holding no Vars.
+func (ts *topoScratch) release(order []*Var) {
+	clear(ts.seen)
+	clear(order)
+	clear(ts.stack[:cap(ts.stack)])
+	ts.stack, ts.order = ts.stack[:0], order[:0]
+	topoPool.Put(ts)
 }
 
 // topoScratch is topoOrder's memory, reused from pass to pass.

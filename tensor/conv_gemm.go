@@ -28,16 +28,42 @@ func (a convArgs) imageBatch() (nb, ng int) {
 	return nb, ng
 }
 
-// overGroups runs fn over the ng image groups: spread over the workers with
-// serial GEMMs when there are at least as many groups as threads, else on the
-// calling goroutine with parallel GEMMs.
-func overGroups(ng int, fn func(lo, hi int, gemm gemmFunc, par bool)) {
-	if t := kernels.Threads(); t > 1 && ng >= t {
-		kernels.For(ng, 1, func(lo, hi int) { fn(lo, hi, kernels.GemmSerial, false) })
-		return
-	}
-	fn(0, ng, kernels.Gemm, true)
+// groupArgs are the arguments of the GEMM paths' loops over image groups
+// (gemmForward, gemmBackwardInput, gemmBackwardWeight): the layer, its
+// input (or dy), weights (or dy), bias, output, the grouping, the GEMM to
+// use and the chunks' partial sums.
+type groupArgs struct {
+	a          convArgs
+	x, w, b, y []float32
+	nb, ng     int
+	gemm       gemmFunc
+	par        bool
+	parts      partials[*[]float32]
 }
+
+var groupJobs jobs[groupArgs]
+
+// overGroups runs fn over the ng image groups of args: spread over the
+// workers with serial GEMMs when there are at least as many groups as
+// threads, else on the calling goroutine with parallel GEMMs; then after
+// (nil: nothing), with the arguments as fn left them.
+func overGroups(args *groupArgs, fn func(p *groupArgs, lo, hi int), after func(p *groupArgs)) {
+	j := groupJobs.get(args)
+	defer groupJobs.put(j)
+	if t := kernels.Threads(); t > 1 && args.ng >= t {
+		j.args.gemm, j.args.par = kernels.GemmSerial, false
+		j.For(args.ng, 1, fn)
+	} else {
+		j.args.gemm, j.args.par = kernels.Gemm, true
+		fn(&j.args, 0, args.ng)
+	}
+	if after != nil {
+		after(&j.args)
+	}
+}
+
+// addGroupPartials adds the chunks' partial weight gradients to p.y.
+func addGroupPartials(p *groupArgs) { addPartials(&p.parts, p.y) }
 
 // gatherPlanes copies, for images i0…i0+m-1, the og planes of hw values
 // starting at channel ch of a (N, chans, hw) tensor into a og × (m·hw)
@@ -55,158 +81,171 @@ func gatherPlanes(src []float32, chans, ch, og, hw, i0, m int, dst []float32) {
 // gemmForward: out = W·im2col(x) (+ bias), several images per GEMM when the
 // output planes are small.
 func gemmForward(a convArgs, xd, wd, bd, out []float32) {
-	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
 	nb, ng := a.imageBatch()
-	overGroups(ng, func(lo, hi int, gemm gemmFunc, par bool) {
-		var cols, tmp *[]float32
-		if nb > 1 || !direct(geo) {
-			cols = getScratch(kg * nb * hw)
-			defer putScratch(cols)
-		}
-		if nb > 1 {
-			tmp = getScratch(og * nb * hw)
-			defer putScratch(tmp)
-		}
-		for bi := lo; bi < hi; bi++ {
-			i0 := bi * nb
-			m := min(nb, a.n-i0)
-			ld := m * hw
-			for gi := range g {
-				wg := wd[gi*og*kg : (gi+1)*og*kg]
-				if m == 1 {
-					src := xd[(i0*g+gi)*chw : (i0*g+gi+1)*chw]
-					if cols != nil {
-						kernels.Im2colLd(geo, src, *cols, hw)
-						src = *cols
-					}
-					dst := out[(i0*o+gi*og)*hw : (i0*o+(gi+1)*og)*hw]
-					var ep *kernels.Epilogue
-					if bd != nil {
-						ep = &kernels.Epilogue{RowBias: bd[gi*og : (gi+1)*og]}
-					}
-					kernels.GemmEx(og, hw, kg, 1, wg, kg, src, hw, 0, dst, hw, kernels.GemmOpts{Epilogue: ep, Parallel: par})
-					continue
+	overGroups(&groupArgs{a: a, x: xd, w: wd, b: bd, y: out, nb: nb, ng: ng}, gemmForwardChunk, nil)
+}
+
+// gemmForwardChunk runs image groups lo…hi−1 of gemmForward.
+func gemmForwardChunk(p *groupArgs, lo, hi int) {
+	a, nb, gemm, par := &p.a, p.nb, p.gemm, p.par
+	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
+	xd, wd, bd, out := p.x, p.w, p.b, p.y
+	var cols, tmp *[]float32
+	if nb > 1 || !direct(geo) {
+		cols = getScratch(kg * nb * hw)
+		defer putScratch(cols)
+	}
+	if nb > 1 {
+		tmp = getScratch(og * nb * hw)
+		defer putScratch(tmp)
+	}
+	for bi := lo; bi < hi; bi++ {
+		i0 := bi * nb
+		m := min(nb, a.n-i0)
+		ld := m * hw
+		for gi := range g {
+			wg := wd[gi*og*kg : (gi+1)*og*kg]
+			if m == 1 {
+				src := xd[(i0*g+gi)*chw : (i0*g+gi+1)*chw]
+				if cols != nil {
+					kernels.Im2colLd(geo, src, *cols, hw)
+					src = *cols
 				}
-				for j := range m {
-					i := i0 + j
-					kernels.Im2colLd(geo, xd[(i*g+gi)*chw:(i*g+gi+1)*chw], (*cols)[j*hw:], ld)
+				dst := out[(i0*o+gi*og)*hw : (i0*o+(gi+1)*og)*hw]
+				var ep *kernels.Epilogue
+				if bd != nil {
+					ep = &kernels.Epilogue{RowBias: bd[gi*og : (gi+1)*og]}
 				}
-				t := *tmp
-				gemm(false, false, og, ld, kg, 1, wg, kg, *cols, ld, 0, t, ld)
-				for j := range m {
-					base := ((i0+j)*o + gi*og) * hw
-					for r := range og {
-						d, s := out[base+r*hw:base+(r+1)*hw], t[r*ld+j*hw:r*ld+(j+1)*hw]
-						if bd == nil {
-							copy(d, s)
-							continue
-						}
-						bv := bd[gi*og+r]
-						for k := range d {
-							d[k] = s[k] + bv
-						}
+				kernels.GemmEx(og, hw, kg, 1, wg, kg, src, hw, 0, dst, hw, kernels.GemmOpts{Epilogue: ep, Parallel: par})
+				continue
+			}
+			for j := range m {
+				i := i0 + j
+				kernels.Im2colLd(geo, xd[(i*g+gi)*chw:(i*g+gi+1)*chw], (*cols)[j*hw:], ld)
+			}
+			t := *tmp
+			gemm(false, false, og, ld, kg, 1, wg, kg, *cols, ld, 0, t, ld)
+			for j := range m {
+				base := ((i0+j)*o + gi*og) * hw
+				for r := range og {
+					d, s := out[base+r*hw:base+(r+1)*hw], t[r*ld+j*hw:r*ld+(j+1)*hw]
+					if bd == nil {
+						copy(d, s)
+						continue
+					}
+					bv := bd[gi*og+r]
+					for k := range d {
+						d[k] = s[k] + bv
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 // gemmBackwardInput: dx = col2im(Wᵀ·dy), several images per GEMM when the
 // output planes are small.
 func gemmBackwardInput(a convArgs, dyd, wd, dx []float32) {
-	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
 	nb, ng := a.imageBatch()
-	overGroups(ng, func(lo, hi int, gemm gemmFunc, par bool) {
-		var cols, dyc *[]float32
-		if nb > 1 || !direct(geo) {
-			cols = getScratch(kg * nb * hw)
-			defer putScratch(cols)
-		}
-		if nb > 1 {
-			dyc = getScratch(og * nb * hw)
-			defer putScratch(dyc)
-		}
-		for bi := lo; bi < hi; bi++ {
-			i0 := bi * nb
-			m := min(nb, a.n-i0)
-			ld := m * hw
-			for gi := range g {
-				wg := wd[gi*og*kg : (gi+1)*og*kg]
-				if m == 1 {
-					d := dyd[(i0*o+gi*og)*hw : (i0*o+(gi+1)*og)*hw]
-					dst := dx[(i0*g+gi)*chw : (i0*g+gi+1)*chw]
-					if cols == nil {
-						gemm(true, false, kg, hw, og, 1, wg, kg, d, hw, 0, dst, hw)
-						continue
-					}
-					gemm(true, false, kg, hw, og, 1, wg, kg, d, hw, 0, *cols, hw)
-					kernels.Col2imLd(geo, *cols, dst, hw)
+	overGroups(&groupArgs{a: a, x: dyd, w: wd, y: dx, nb: nb, ng: ng}, gemmBackwardInputChunk, nil)
+}
+
+// gemmBackwardInputChunk runs image groups lo…hi−1 of gemmBackwardInput.
+func gemmBackwardInputChunk(p *groupArgs, lo, hi int) {
+	a, nb, gemm := &p.a, p.nb, p.gemm
+	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
+	dyd, wd, dx := p.x, p.w, p.y
+	var cols, dyc *[]float32
+	if nb > 1 || !direct(geo) {
+		cols = getScratch(kg * nb * hw)
+		defer putScratch(cols)
+	}
+	if nb > 1 {
+		dyc = getScratch(og * nb * hw)
+		defer putScratch(dyc)
+	}
+	for bi := lo; bi < hi; bi++ {
+		i0 := bi * nb
+		m := min(nb, a.n-i0)
+		ld := m * hw
+		for gi := range g {
+			wg := wd[gi*og*kg : (gi+1)*og*kg]
+			if m == 1 {
+				d := dyd[(i0*o+gi*og)*hw : (i0*o+(gi+1)*og)*hw]
+				dst := dx[(i0*g+gi)*chw : (i0*g+gi+1)*chw]
+				if cols == nil {
+					gemm(true, false, kg, hw, og, 1, wg, kg, d, hw, 0, dst, hw)
 					continue
 				}
-				gatherPlanes(dyd, o, gi*og, og, hw, i0, m, *dyc)
-				gemm(true, false, kg, ld, og, 1, wg, kg, *dyc, ld, 0, *cols, ld)
-				for j := range m {
-					i := i0 + j
-					kernels.Col2imLd(geo, (*cols)[j*hw:], dx[(i*g+gi)*chw:(i*g+gi+1)*chw], ld)
-				}
+				gemm(true, false, kg, hw, og, 1, wg, kg, d, hw, 0, *cols, hw)
+				kernels.Col2imLd(geo, *cols, dst, hw)
+				continue
+			}
+			gatherPlanes(dyd, o, gi*og, og, hw, i0, m, *dyc)
+			gemm(true, false, kg, ld, og, 1, wg, kg, *dyc, ld, 0, *cols, ld)
+			for j := range m {
+				i := i0 + j
+				kernels.Col2imLd(geo, (*cols)[j*hw:], dx[(i*g+gi)*chw:(i*g+gi+1)*chw], ld)
 			}
 		}
-	})
+	}
 }
 
 // gemmBackwardWeight: dW = Σ dy·im2col(x)ᵀ, several images per GEMM when the
 // output planes are small, so the GEMM's inner dimension is long. Workers sum
 // into pooled partial buffers that are added up at the end.
 func gemmBackwardWeight(a convArgs, dyd, xd, dw []float32) {
-	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
 	nb, ng := a.imageBatch()
-	var parts partials[*[]float32]
-	overGroups(ng, func(lo, hi int, gemm gemmFunc, par bool) {
-		var cols, dyc *[]float32
-		if nb > 1 || !direct(geo) {
-			cols = getScratch(kg * nb * hw)
-			defer putScratch(cols)
-		}
-		if nb > 1 {
-			dyc = getScratch(og * nb * hw)
-			defer putScratch(dyc)
-		}
-		// A chunk that covers every group writes dw itself; others sum
-		// into a partial buffer.
-		acc := dw
-		if lo > 0 || hi < ng {
-			part := getScratch(len(dw))
-			acc = *part
-			clear(acc)
-			defer parts.add(lo, part)
-		}
-		for bi := lo; bi < hi; bi++ {
-			i0 := bi * nb
-			m := min(nb, a.n-i0)
-			ld := m * hw
-			for gi := range g {
-				dst := acc[gi*og*kg : (gi+1)*og*kg]
-				if m == 1 {
-					src := xd[(i0*g+gi)*chw : (i0*g+gi+1)*chw]
-					if cols != nil {
-						kernels.Im2colLd(geo, src, *cols, hw)
-						src = *cols
-					}
-					d := dyd[(i0*o+gi*og)*hw : (i0*o+(gi+1)*og)*hw]
-					gemm(false, true, og, kg, hw, 1, d, hw, src, hw, 1, dst, kg)
-					continue
+	overGroups(&groupArgs{a: a, x: xd, w: dyd, y: dw, nb: nb, ng: ng}, gemmBackwardWeightChunk, addGroupPartials)
+}
+
+// gemmBackwardWeightChunk runs image groups lo…hi−1 of gemmBackwardWeight.
+func gemmBackwardWeightChunk(p *groupArgs, lo, hi int) {
+	a, nb, gemm := &p.a, p.nb, p.gemm
+	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
+	xd, dyd, dw := p.x, p.w, p.y
+	var cols, dyc *[]float32
+	if nb > 1 || !direct(geo) {
+		cols = getScratch(kg * nb * hw)
+		defer putScratch(cols)
+	}
+	if nb > 1 {
+		dyc = getScratch(og * nb * hw)
+		defer putScratch(dyc)
+	}
+	// A chunk that covers every group writes dw itself; others sum
+	// into a partial buffer.
+	acc := dw
+	if lo > 0 || hi < p.ng {
+		part := getScratch(len(dw))
+		acc = *part
+		clear(acc)
+		defer p.parts.add(lo, part)
+	}
+	for bi := lo; bi < hi; bi++ {
+		i0 := bi * nb
+		m := min(nb, a.n-i0)
+		ld := m * hw
+		for gi := range g {
+			dst := acc[gi*og*kg : (gi+1)*og*kg]
+			if m == 1 {
+				src := xd[(i0*g+gi)*chw : (i0*g+gi+1)*chw]
+				if cols != nil {
+					kernels.Im2colLd(geo, src, *cols, hw)
+					src = *cols
 				}
-				for j := range m {
-					i := i0 + j
-					kernels.Im2colLd(geo, xd[(i*g+gi)*chw:(i*g+gi+1)*chw], (*cols)[j*hw:], ld)
-				}
-				gatherPlanes(dyd, o, gi*og, og, hw, i0, m, *dyc)
-				gemm(false, true, og, kg, ld, 1, *dyc, ld, *cols, ld, 1, dst, kg)
+				d := dyd[(i0*o+gi*og)*hw : (i0*o+(gi+1)*og)*hw]
+				gemm(false, true, og, kg, hw, 1, d, hw, src, hw, 1, dst, kg)
+				continue
 			}
+			for j := range m {
+				i := i0 + j
+				kernels.Im2colLd(geo, xd[(i*g+gi)*chw:(i*g+gi+1)*chw], (*cols)[j*hw:], ld)
+			}
+			gatherPlanes(dyd, o, gi*og, og, hw, i0, m, *dyc)
+			gemm(false, true, og, kg, ld, 1, *dyc, ld, *cols, ld, 1, dst, kg)
 		}
-	})
-	addPartials(&parts, dw)
+	}
 }
 
 // packedPool recycles the packed weights of implicitForward.
@@ -251,37 +290,58 @@ func implicitRun(geo kernels.ConvGeom, n, g, og, kg int, wg func(gi int) []float
 	if !perImage {
 		nh = (hw + t - 1) / t
 	}
-	var pwBuf [4]*kernels.PackedA
-	pws := pwBuf[:0]
+	j := implicitJobs.get(&implicitArgs{geo: geo, g: g, og: og, o: o, hw: hw, chw: chw, x: xd, b: bd, y: out})
+	defer implicitJobs.put(j)
+	p := &j.args
+	p.pws = p.pwBuf[:0]
 	for gi := range g {
 		pw := packedPool.Get().(*kernels.PackedA)
 		pw.Pack(og, nh, kg, wg(gi), kg)
-		pws = append(pws, pw)
+		p.pws = append(p.pws, pw)
 	}
 	defer func() {
-		for _, pw := range pws {
+		for _, pw := range p.pws {
 			packedPool.Put(pw)
 		}
 	}()
-	run := func(lo, hi int, par bool) {
-		pad := getScratch(kernels.ConvPadSize(geo))
-		defer putScratch(pad)
-		var ep kernels.Epilogue
-		for i := lo; i < hi; i++ {
-			for gi := range g {
-				if bd != nil {
-					ep.RowBias = bd[gi*og : (gi+1)*og]
-				}
-				dst := out[(i*o+gi*og)*hw : (i*o+(gi+1)*og)*hw]
-				kernels.GemmConv(pws[gi], geo, xd[(i*g+gi)*chw:(i*g+gi+1)*chw], *pad, dst, hw, &ep, par)
-			}
-		}
-	}
 	if perImage {
-		kernels.For(n, 1, func(lo, hi int) { run(lo, hi, false) })
+		j.For(n, 1, implicitChunk)
 		return
 	}
-	run(0, n, true)
+	p.par = true
+	implicitChunk(p, 0, n)
+}
+
+// implicitArgs are the arguments of implicitRun's loop over images.
+type implicitArgs struct {
+	geo               kernels.ConvGeom
+	g, og, o, hw, chw int
+	x, b, y           []float32
+	pws               []*kernels.PackedA // the packed weights of each group
+	pwBuf             [4]*kernels.PackedA
+	par               bool // split each product over the threads
+}
+
+var implicitJobs jobs[implicitArgs]
+
+// implicitChunk convolves images lo…hi−1 of implicitRun.
+func implicitChunk(p *implicitArgs, lo, hi int) {
+	geo, g, og, o, hw, chw := p.geo, p.g, p.og, p.o, p.hw, p.chw
+	pad := getScratch(kernels.ConvPadSize(geo))
+	defer putScratch(pad)
+	var ep *kernels.Epilogue // none without a bias (the training layers before a batch norm)
+	if p.b != nil {
+		ep = new(kernels.Epilogue)
+	}
+	for i := lo; i < hi; i++ {
+		for gi := range g {
+			if ep != nil {
+				ep.RowBias = p.b[gi*og : (gi+1)*og]
+			}
+			dst := p.y[(i*o+gi*og)*hw : (i*o+(gi+1)*og)*hw]
+			kernels.GemmConv(p.pws[gi], geo, p.x[(i*g+gi)*chw:(i*g+gi+1)*chw], *pad, dst, hw, ep, p.par)
+		}
+	}
 }
 
 // dgradFits reports whether the input gradient can run as the forward
@@ -345,7 +405,7 @@ func flippedWeights(a convArgs, wd []float32) *[]float32 {
 // split over the workers, which sum into pooled partial buffers.
 func implicitBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 	t := kernels.Threads()
-	j := implicitWgradJobs.get(implicitWgradArgs{a: a, dy: dyd, x: xd, dw: dw})
+	j := implicitWgradJobs.get(&implicitWgradArgs{a: a, dy: dyd, x: xd, dw: dw})
 	defer implicitWgradJobs.put(j)
 	j.For(a.n, max(1, (a.n+t-1)/t), implicitWgradChunk)
 	addPartials(&j.args.parts, dw)
@@ -547,7 +607,7 @@ func smallRun(g kernels.ConvGeom, n, m int, w, b, x, y []float32) {
 	nb := smallBatch(g, n)
 	sc := kernels.AcquireSmallConv(g, m, nb, w, b)
 	defer sc.Release()
-	j := smallRunJobs.get(smallRunArgs{sc: sc, x: x, y: y, nb: nb, chw: g.C * g.H * g.W, ohw: m * g.OutH * g.OutW})
+	j := smallRunJobs.get(&smallRunArgs{sc: sc, x: x, y: y, nb: nb, chw: g.C * g.H * g.W, ohw: m * g.OutH * g.OutW})
 	defer smallRunJobs.put(j)
 	j.For(n, nb, smallRunChunk)
 }
@@ -580,7 +640,7 @@ func smallBackwardWeight(a convArgs, dyd, xd, dw []float32) {
 	sg := kernels.AcquireSmallConvGrad(a.geo, a.o, nb)
 	defer sg.Release()
 	nb = sg.Batch()
-	j := smallGradJobs.get(smallGradArgs{sg: sg, dy: dyd, x: xd, nb: nb, chw: a.chw, ohw: a.o * a.hw})
+	j := smallGradJobs.get(&smallGradArgs{sg: sg, dy: dyd, x: xd, nb: nb, chw: a.chw, ohw: a.o * a.hw})
 	defer smallGradJobs.put(j)
 	t := kernels.Threads()
 	j.For(a.n, max(nb, (a.n+t-1)/t), smallGradChunk)

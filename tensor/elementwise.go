@@ -215,7 +215,7 @@ func (t *Tensor) Axpy(alpha float32, u *Tensor) {
 		kernels.Axpy(alpha, x, z)
 		return
 	}
-	j := axpyJobs.get(axpyArgs{alpha: alpha, x: x, z: z})
+	j := axpyJobs.get(&axpyArgs{alpha: alpha, x: x, z: z})
 	j.For(len(z), elementGrain, axpyChunk)
 	axpyJobs.put(j)
 }

@@ -22,14 +22,14 @@ func (j *job[A]) run(lo, hi int) { j.fn(&j.args, lo, hi) }
 // jobs is a pool of jobs with arguments of type A.
 type jobs[A any] struct{ pool sync.Pool }
 
-// get returns a job holding args; give it back with put.
-func (p *jobs[A]) get(args A) *job[A] {
+// get returns a job holding a copy of *args; give it back with put.
+func (p *jobs[A]) get(args *A) *job[A] {
 	j, _ := p.pool.Get().(*job[A])
 	if j == nil {
 		j = new(job[A])
 		j.body = j.run
 	}
-	j.args = args
+	j.args = *args
 	return j
 }
 

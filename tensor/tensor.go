@@ -235,7 +235,7 @@ func (t *Tensor) each(fn func(off int)) {
 // elements. One dimension may be -1 and is then inferred. A non-contiguous
 // t is copied first.
 func (t *Tensor) Reshape(shape ...int) *Tensor {
-	shape = slices.Clone(shape)
+	shape = append(make([]int, 0, maxHdrRank), shape...) // on the stack up to 4 dimensions
 	n, infer := 1, -1
 	for i, d := range shape {
 		switch {
@@ -258,6 +258,13 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 		panic(ShapeErrorf("tensor: Reshape %v (%d elements) to %v (%d elements)", t.shape, t.Size(), shape, n))
 	}
 	c := t.Contiguous()
+	if a := t.arena; a != nil && len(shape) <= maxHdrRank { // a recycled header
+		a.mu.Lock()
+		v := a.newHeader(shape)
+		a.mu.Unlock()
+		v.data = c.data
+		return v
+	}
 	return &Tensor{shape: shape, strides: rowMajor(shape), data: c.data, arena: t.arena}
 }
 

@@ -75,17 +75,17 @@ func keyOf(x *tensor.Tensor) (k shapeKey, ok bool) {
 // forward runs the model on x, on the step's arena, compiled unless
 // s.NoCompile.
 func (s *Stepper) forward(x *tensor.Tensor) *autograd.Var {
-	tape := &autograd.Tape{Arena: s.arena}
 	key, ok := keyOf(x)
-	if s.NoCompile || !ok {
-		return s.Model.Forward(tape.Const(x))
-	}
 	c := &s.compiled
-	if p := c.programs[key]; p != nil {
+	if p := c.programs[key]; p != nil && ok && !s.NoCompile {
 		if p.valid() {
 			return p.Run(x)
 		}
 		delete(c.programs, key)
+	}
+	tape := &autograd.Tape{Arena: s.arena}
+	if s.NoCompile || !ok {
+		return s.Model.Forward(tape.Const(x))
 	}
 	if _, ok := c.eager[key]; ok {
 		return s.Model.Forward(tape.Const(x))
