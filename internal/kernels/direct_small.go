@@ -493,9 +493,11 @@ const (
 )
 
 // smallFree holds the released objects, at most smallFreeMax floats in
-// all: beyond that a released object is left to the garbage collector, so
-// a process that meets many geometries (eager inference on images of many
-// sizes) does not hoard the memory of each.
+// all: beyond that, releasing an object drops objects of other layouts
+// (any, to the garbage collector) to make room, so a process that meets
+// many geometries (eager inference on images of many sizes, one model
+// trained after another) neither hoards the memory of each nor, once the
+// list is full of layouts it no longer uses, allocates on every call.
 var smallFree struct {
 	sync.Mutex
 	items  map[smallKey][]any
@@ -509,16 +511,22 @@ const smallFreeMax = 16 << 20 // floats: 64 MiB
 func getFree(k smallKey) (any, bool) {
 	smallFree.Lock()
 	defer smallFree.Unlock()
-	l := smallFree.items[k]
-	if len(l) == 0 {
+	if len(smallFree.items[k]) == 0 {
 		return nil, false
 	}
+	return popFree(k), true
+}
+
+// popFree removes and returns the last free object of key k, which has
+// one; smallFree is locked.
+func popFree(k smallKey) any {
+	l := smallFree.items[k]
 	v := l[len(l)-1]
 	l[len(l)-1] = nil
-	smallFree.items[k] = l[:len(l)-1]
+	smallFree.items[k] = l[:len(l)-1] // empty, the slice is kept for the next release
 	smallFree.floats -= smallFree.sizes[v]
 	delete(smallFree.sizes, v)
-	return v, true
+	return v
 }
 
 // putFree releases v, of key k and holding floats floats, unless the free
@@ -526,8 +534,11 @@ func getFree(k smallKey) (any, bool) {
 func putFree(k smallKey, v any, floats int) {
 	smallFree.Lock()
 	defer smallFree.Unlock()
-	if smallFree.floats+floats > smallFreeMax {
+	if floats > smallFreeMax {
 		return
+	}
+	for smallFree.floats+floats > smallFreeMax {
+		dropOther(k)
 	}
 	if smallFree.items == nil {
 		smallFree.items, smallFree.sizes = map[smallKey][]any{}, map[any]int{}
@@ -535,6 +546,18 @@ func putFree(k smallKey, v any, floats int) {
 	smallFree.items[k] = append(smallFree.items[k], v)
 	smallFree.sizes[v] = floats
 	smallFree.floats += floats
+}
+
+// dropOther drops one free object of a layout other than k (the list is
+// over its size, so one exists: k's own fit within it); smallFree is locked.
+func dropOther(k smallKey) {
+	for o, l := range smallFree.items {
+		if o != k && len(l) > 0 {
+			popFree(o)
+			return
+		}
+	}
+	popFree(k) // only k's own objects
 }
 
 func (s *SmallConv) key(kind uint8) smallKey {

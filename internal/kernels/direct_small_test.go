@@ -281,6 +281,33 @@ func TestSmallConvFreeList(t *testing.T) {
 	}
 }
 
+// TestSmallFreeFull fills the free list to its bound with objects of other
+// layouts (a process that trained other models before) and checks that a
+// released object of a new layout is still kept, room made by dropping
+// others, and that the bound holds.
+func TestSmallFreeFull(t *testing.T) {
+	g := ConvGeom{C: 2, H: 5, W: 6, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilH: 1, DilW: 1, OutH: 5, OutW: 6}
+	per := smallFreeMax / 8
+	for i := range 8 { // other layouts, each an eighth of the bound
+		gi := g
+		gi.C = 100 + i
+		o := &SmallConv{l: wideLayout{g: gi, nb: 1}, m: 1, kern: genericGemmKernel}
+		putFree(o.key(smallConvKind), o, per)
+	}
+	s := &SmallConv{l: wideLayout{g: g, nb: 1}, m: 1, kern: genericGemmKernel}
+	putFree(s.key(smallConvKind), s, per/2)
+	v, ok := getFree(s.key(smallConvKind))
+	if !ok || v != s {
+		t.Fatal("a full free list did not keep the released object of a new layout")
+	}
+	smallFree.Lock()
+	total := smallFree.floats
+	smallFree.Unlock()
+	if total > smallFreeMax {
+		t.Fatalf("the free list holds %d floats, over its bound %d", total, smallFreeMax)
+	}
+}
+
 // TestSmallConvGradStale runs a full batch holding Inf and NaN, takes its
 // sums, then a smaller clean batch over the same scratch: the slots of the
 // images the small batch lacks must not reach its sums (0·Inf is NaN).
