@@ -293,6 +293,7 @@ func TestSmallFreeFull(t *testing.T) {
 		gi.C = 100 + i
 		o := &SmallConv{l: wideLayout{g: gi, nb: 1}, m: 1, kern: genericGemmKernel}
 		putFree(o.key(smallConvKind), o, per)
+		t.Cleanup(func() { getFree(o.key(smallConvKind)) }) // the stand-ins leave the list
 	}
 	s := &SmallConv{l: wideLayout{g: g, nb: 1}, m: 1, kern: genericGemmKernel}
 	putFree(s.key(smallConvKind), s, per/2)
