@@ -63,52 +63,99 @@ func classWeight(weight []float32, k int) float64 {
 // outside [0, C).
 func CrossEntropy(logits *Var, labels []int, opt CrossEntropyOpts) *Var {
 	n, c := classification("CrossEntropy", logits, labels, opt.Weight)
+	ce := newCrossEntropy(n, c, labels, opt)
+	probs := make([]float32, n*c) // softmax (N, C), kept for the backward pass
+	loss := ce.forward(logits.Value.Contiguous().Data(), probs)
+	return recordOnce(tensor.Scalar(loss), func(g *tensor.Tensor) {
+		dz := logits.Value.Arena().New(n, c)
+		ce.backward(float64(g.Item()), probs, dz.Data())
+		logits.addGrad(dz)
+	}, logits)
+}
+
+// CrossEntropyGrad returns CrossEntropy(logits, labels, opt)'s value and
+// writes its gradient with respect to logits (N, C) into dz (N, C), the
+// same numbers to the bit, without a node in the graph: a training step
+// seeds logits' backward pass with dz ([Var.BackwardWith]) and allocates
+// nothing for its loss. The softmax's scratch comes from logits' arena.
+func CrossEntropyGrad(logits *Var, labels []int, opt CrossEntropyOpts, dz *tensor.Tensor) float32 {
+	n, c := classification("CrossEntropy", logits, labels, opt.Weight)
+	if !slices.Equal(dz.Shape(), logits.Value.Shape()) {
+		panic(tensor.ShapeErrorf("autograd: CrossEntropyGrad: gradient %v for logits %v", dz.Shape(), logits.Shape()))
+	}
+	ce := newCrossEntropy(n, c, labels, opt)
+	probs := logits.Value.Arena().Empty(n * c).Data()
+	loss := ce.forward(logits.Value.Contiguous().Data(), probs)
+	ce.backward(1, probs, dz.Data())
+	return loss
+}
+
+// crossEntropy is the arithmetic of [CrossEntropy] for one batch.
+type crossEntropy struct {
+	n, c   int
+	labels []int
+	weight []float32
+	eps    float64 // label smoothing
+	wAll   float64 // Σ_c w[c]
+	wSum   float64 // Σᵢ w[yᵢ], set by forward
+}
+
+// newCrossEntropy checks opt's label smoothing and prepares the sums.
+func newCrossEntropy(n, c int, labels []int, opt CrossEntropyOpts) crossEntropy {
 	eps := float64(opt.LabelSmoothing)
 	if eps < 0 || eps > 1 {
 		panic(tensor.ShapeErrorf("autograd: CrossEntropy: label smoothing %g outside [0, 1]", eps))
 	}
-	wAll := float64(c) // Σ_c w[c]
+	wAll := float64(c)
 	if opt.Weight != nil {
 		wAll = 0
 		for _, v := range opt.Weight {
 			wAll += float64(v)
 		}
 	}
-	zs := logits.Value.Contiguous().Data()
-	probs := make([]float32, n*c) // softmax (N, C), kept for the backward pass
+	return crossEntropy{n: n, c: c, labels: labels, weight: opt.Weight, eps: eps, wAll: wAll}
+}
+
+// forward returns the mean loss of the logits zs (N, C), writing their
+// softmax into probs (N·C).
+func (ce *crossEntropy) forward(zs, probs []float32) float32 {
+	c, eps := ce.c, ce.eps
 	var total, wSum float64
-	for i, y := range labels {
+	for i, y := range ce.labels {
 		row, p := zs[i*c:(i+1)*c], probs[i*c:(i+1)*c]
 		lse := kernels.SoftmaxRowLSE(row, p, c, 1) // log Σ exp(row)
-		wy := classWeight(opt.Weight, y)
+		wy := classWeight(ce.weight, y)
 		wSum += wy
 		total += (1 - eps) * wy * (lse - float64(row[y]))
 		if eps > 0 {
 			var smooth float64 // Σ_c w[c]·(−log p_c)
 			for k, z := range row {
-				smooth += classWeight(opt.Weight, k) * (lse - float64(z))
+				smooth += classWeight(ce.weight, k) * (lse - float64(z))
 			}
 			total += eps / float64(c) * smooth
 		}
 	}
-	return recordOnce(tensor.Scalar(float32(total/wSum)), func(g *tensor.Tensor) {
-		scale := float64(g.Item()) / wSum
-		dz := logits.Value.Arena().New(n, c)
-		ds := dz.Data()
-		for i, y := range labels {
-			wy := classWeight(opt.Weight, y)
-			qSum := (1-eps)*wy + eps/float64(c)*wAll // Σ_c q_ic
-			d, p := ds[i*c:(i+1)*c], probs[i*c:(i+1)*c]
-			for k := range d {
-				q := eps / float64(c) * classWeight(opt.Weight, k)
-				if k == y {
-					q += (1 - eps) * wy
-				}
-				d[k] = float32(scale * (qSum*float64(p[k]) - q))
+	ce.wSum = wSum
+	return float32(total / wSum)
+}
+
+// backward writes g times the gradient of the loss with respect to the
+// logits into ds (N·C), from forward's softmax probs.
+func (ce *crossEntropy) backward(g float64, probs, ds []float32) {
+	c, eps := ce.c, ce.eps
+	scale := g / ce.wSum
+	for i, y := range ce.labels {
+		wy := classWeight(ce.weight, y)
+		qSum := (1-eps)*wy + eps/float64(c)*ce.wAll // Σ_c q_ic
+		d, p := ds[i*c:(i+1)*c], probs[i*c:(i+1)*c]
+		for k := range d {
+			q := eps / float64(c) * classWeight(ce.weight, k)
+			if k == y {
+				q += (1 - eps) * wy
 			}
+			d[k] = float32(scale * (qSum*float64(p[k]) - q))
 		}
-		logits.addGrad(dz)
-	}, logits)
+	}
 }
 
 // NLLLoss returns the mean negative log-likelihood of the target classes,

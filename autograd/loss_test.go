@@ -245,3 +245,45 @@ func TestBCEWithLogits(t *testing.T) {
 		}
 	}
 }
+
+// TestCrossEntropyGrad checks that CrossEntropyGrad gives CrossEntropy's
+// value and the gradient its backward pass gives the logits, bit for bit,
+// with and without class weights and label smoothing.
+func TestCrossEntropyGrad(t *testing.T) {
+	rng := tensor.NewRNG(4)
+	labels := []int{2, 0, 4, 4, 1, 3}
+	for _, opt := range []CrossEntropyOpts{{}, {LabelSmoothing: 0.2}, {LabelSmoothing: 0.1, Weight: []float32{1, 2, 0.5, 1, 3}}} {
+		z := tensor.Normal(rng, 0, 2, 6, 5)
+		logits := Param(z.Clone())
+		l := CrossEntropy(logits, labels, opt)
+		l.Backward()
+		dz := tensor.New(6, 5)
+		got := CrossEntropyGrad(Const(z), labels, opt, dz)
+		if got != l.Value.Item() {
+			t.Errorf("%+v: value %v, CrossEntropy %v", opt, got, l.Value.Item())
+		}
+		for i, v := range dz.Data() {
+			if w := logits.Grad.Data()[i]; v != w {
+				t.Fatalf("%+v: gradient[%d] = %v, CrossEntropy's backward %v", opt, i, v, w)
+			}
+		}
+	}
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("no panic on a gradient of the wrong shape")
+		}
+	}()
+	CrossEntropyGrad(Const(tensor.New(6, 5)), labels, CrossEntropyOpts{}, tensor.New(5, 6))
+}
+
+// TestSumRowsIsSum checks that Linear's bias gradient, sumRows, gives
+// tensor.Sum(g, 0)'s numbers bit for bit.
+func TestSumRowsIsSum(t *testing.T) {
+	g := tensor.Normal(tensor.NewRNG(6), 0, 1, 37, 11)
+	want, got := tensor.Sum(g, 0).Data(), sumRows(g).Data()
+	for j := range want {
+		if got[j] != want[j] {
+			t.Fatalf("column %d: %v, tensor.Sum %v", j, got[j], want[j])
+		}
+	}
+}

@@ -42,7 +42,7 @@ func Linear(x, w, b *Var) (res *Var) {
 			w.addGrad(tensor.MatMulT(g, x.Value, true, false))
 		}
 		if b != nil && b.requiresGrad { // db = Σ_N G
-			b.addGrad(tensor.Sum(g, 0))
+			b.addGrad(sumRows(g))
 		}
 	}, x, w, b)
 }
@@ -55,4 +55,20 @@ func addRows(y, bias []float32) {
 			row[j] += v
 		}
 	}
+}
+
+// sumRows returns the column sums of g (N, out): (out), from g's arena,
+// the numbers of tensor.Sum(g, 0) (float32 sums, rows in order) without
+// its index bookkeeping.
+func sumRows(g *tensor.Tensor) *tensor.Tensor {
+	n, m := g.Dim(0), g.Dim(1)
+	gd := g.Contiguous().Data()
+	db := g.Arena().New(m)
+	dd := db.Data()
+	for i := range n {
+		for j, v := range gd[i*m : (i+1)*m] {
+			dd[j] += v
+		}
+	}
+	return db
 }

@@ -146,8 +146,17 @@ func (t *Tensor) Arena() *Arena { return t.arena }
 // In returns a view of t (sharing its memory) tagged with a, so that
 // results computed from it take their memory from a; a nil a removes the
 // tag. t's own memory does not move: Release of the view does nothing
-// unless a handed that memory out.
+// unless a handed that memory out. Like a's tensors, a view tagged with a
+// non-nil a of up to four dimensions has a recycled header: it must not
+// be used after a's next Reset.
 func (t *Tensor) In(a *Arena) *Tensor {
+	if a != nil && t.IsContiguous() && len(t.shape) <= maxHdrRank {
+		a.mu.Lock()
+		v := a.newHeader(t.shape)
+		a.mu.Unlock()
+		v.data = t.data
+		return v
+	}
 	v := *t
 	v.arena = a
 	return &v

@@ -235,7 +235,8 @@ func (t *Tensor) each(fn func(off int)) {
 // elements. One dimension may be -1 and is then inferred. A non-contiguous
 // t is copied first.
 func (t *Tensor) Reshape(shape ...int) *Tensor {
-	shape = append(make([]int, 0, maxHdrRank), shape...) // on the stack up to 4 dimensions
+	var buf [maxHdrRank]int
+	shape = append(buf[:0], shape...) // on the stack up to 4 dimensions: only copies are kept
 	n, infer := 1, -1
 	for i, d := range shape {
 		switch {
@@ -265,6 +266,7 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 		v.data = c.data
 		return v
 	}
+	shape = slices.Clone(shape)
 	return &Tensor{shape: shape, strides: rowMajor(shape), data: c.data, arena: t.arena}
 }
 

@@ -57,15 +57,17 @@ func NewStepper(model nn.Layer, loss nn.CrossEntropyLoss, opt optim.Optimizer) *
 func (s *Stepper) Step(x *tensor.Tensor, y []int) (loss float64, correct int) {
 	s.arena.Reset()
 	logits := s.forward(x) // (N, classes); activations and gradients: arena memory
-	l := s.Loss.Loss(logits, y)
-	loss = float64(l.Value.Item())
+	// The loss's gradient seeds the backward pass directly: the same
+	// numbers as a loss node's (autograd.CrossEntropyGrad), no node.
+	dz := logits.Value.Arena().Empty(logits.Shape()...)
+	loss = float64(autograd.CrossEntropyGrad(logits, y, autograd.CrossEntropyOpts{LabelSmoothing: s.Loss.LabelSmoothing, Weight: s.Loss.Weight}, dz))
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, 0
 	}
 	// The logits are released during backward: count before.
 	correct = countCorrect(logits, y)
 	s.Opt.ZeroGrad()
-	l.BackwardWithOptions(nil, autograd.BackwardOptions{ReleaseValues: !s.KeepValues})
+	logits.BackwardWithOptions(dz, autograd.BackwardOptions{ReleaseValues: !s.KeepValues})
 	// Parameters, their gradients and the optimizer state are ordinary
 	// memory: they outlive the step.
 	if s.ClipNorm > 0 {

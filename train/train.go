@@ -128,9 +128,18 @@ func Evaluate(model nn.Layer, ds *data.Dataset, batchSize int) (loss, accuracy f
 // countCorrect counts the rows of logits (N, C) whose largest entry is at
 // the label.
 func countCorrect(logits *autograd.Var, labels []int) int {
+	z := logits.Value.Contiguous().Data() // (N, C)
+	c := logits.Value.Dim(1)
 	n := 0
-	for i, p := range tensor.ArgMax(logits.Value, 1) {
-		if p == labels[i] {
+	for i, y := range labels {
+		row := z[i*c : (i+1)*c]
+		best := 0 // the first of equal maxima, as tensor.ArgMax
+		for j, v := range row[1:] {
+			if v > row[best] {
+				best = j + 1
+			}
+		}
+		if best == y {
 			n++
 		}
 	}
