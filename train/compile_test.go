@@ -228,9 +228,8 @@ func TestCompiledProgramsBounded(t *testing.T) {
 }
 
 // TestCompiledStepAllocs checks that a compiled ResNet-20 step allocates
-// a small fraction of the objects of an eager one (which builds its graph:
-// a Var, closures and slices per operation): the replay builds nothing
-// but the loss.
+// about nothing after the first steps, where an eager one builds its graph
+// (a Var, closures and slices per operation).
 func TestCompiledStepAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector empties sync.Pools at random: allocation counts are meaningless under it")
@@ -253,7 +252,7 @@ func TestCompiledStepAllocs(t *testing.T) {
 	}
 	compiled, eager := allocs(false), allocs(true)
 	t.Logf("objects per step: compiled %.0f, eager %.0f", compiled, eager)
-	if compiled > eager/4 || compiled > 100 {
-		t.Errorf("a compiled step allocates %.0f objects, an eager one %.0f: want at most a quarter and 100", compiled, eager)
+	if compiled > 20 { // 2 on the assembly paths, 12 on the plain-Go one
+		t.Errorf("a compiled step allocates %.0f objects (an eager one %.0f): want about none, at most 20", compiled, eager)
 	}
 }
