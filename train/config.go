@@ -29,7 +29,7 @@ type Config struct {
 	Seed          uint64 // shuffling order (and augmentation)
 	EvalBatchSize int    // default 500
 	// NoCompile trains with eager steps instead of compiled ones
-	// ([Stepper.NoCompile]): the same numbers, slower.
+	// ([Stepper.NoCompile]): the same numbers, more allocation per step.
 	NoCompile bool
 
 	// SWAStart, if positive, turns on stochastic weight averaging (see

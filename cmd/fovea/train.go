@@ -91,7 +91,7 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.testLimit, "test-limit", 0, "use only N test images, a fixed random subset (the one eval --limit N uses; 0: all)")
 	fl.BoolVar(&f.json, "json", false, "print the final metrics as one JSON object on stdout")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
-	fl.BoolVar(&f.noCompile, "no-compile", false, "run every training step eagerly instead of replaying the step recorded on the\nfirst batch (the same numbers, slower; for comparison and debugging)")
+	fl.BoolVar(&f.noCompile, "no-compile", false, "run every training step eagerly instead of replaying the step recorded on the\nfirst batch (the same numbers; for comparison and debugging)")
 	fl.StringVar(&f.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of the run to this file (go tool pprof)")
 	fl.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save the full training state every N steps and at each epoch end,\nas OUT.stepNNNNNNN.safetensors beside --out (0: none)")
 	fl.IntVar(&f.keepLast, "keep-last", 0, "keep only the last K step checkpoints (0: all)")
