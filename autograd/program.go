@@ -152,7 +152,7 @@ func (p *Program) Run(x *tensor.Tensor) *Var {
 		panic(tensor.ShapeErrorf("autograd: Program recorded on input %v run on %v", p.input.Value.Shape(), x.Shape()))
 	}
 	if p.tape.Arena != nil {
-		x = x.In(p.tape.Arena)
+		x = p.tape.Arena.View(x) // the step's input: valid until the next Reset
 	}
 	p.input.Value = x
 	for _, s := range p.steps {

@@ -146,20 +146,27 @@ func (t *Tensor) Arena() *Arena { return t.arena }
 // In returns a view of t (sharing its memory) tagged with a, so that
 // results computed from it take their memory from a; a nil a removes the
 // tag. t's own memory does not move: Release of the view does nothing
-// unless a handed that memory out. Like a's tensors, a view tagged with a
-// non-nil a of up to four dimensions has a recycled header: it must not
-// be used after a's next Reset.
+// unless a handed that memory out. The view stays valid across a's
+// resets; [Arena.View] is In for a view needed until the next Reset only.
 func (t *Tensor) In(a *Arena) *Tensor {
-	if a != nil && t.IsContiguous() && len(t.shape) <= maxHdrRank {
-		a.mu.Lock()
-		v := a.newHeader(t.shape)
-		a.mu.Unlock()
-		v.data = t.data
-		return v
-	}
 	v := *t
 	v.arena = a
 	return &v
+}
+
+// View is t.In(a) with a header recycled like those of a's tensors, so
+// that it allocates nothing (a replayed training step's input): it must
+// not be used after a's next Reset. A nil a, a view that is not
+// contiguous or has more than four dimensions get t.In(a).
+func (a *Arena) View(t *Tensor) *Tensor {
+	if a == nil || !t.IsContiguous() || len(t.shape) > maxHdrRank {
+		return t.In(a)
+	}
+	a.mu.Lock()
+	v := a.newHeader(t.shape)
+	a.mu.Unlock()
+	v.data = t.data
+	return v
 }
 
 // arenaOf returns the arena of the first of ts that has one: where the

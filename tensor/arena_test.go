@@ -256,3 +256,20 @@ func TestArenaRecyclesHeaders(t *testing.T) {
 		t.Fatalf("5-D tensor: shape %v size %d", big.Shape(), big.Size())
 	}
 }
+
+// TestArenaView checks that a View shares t's memory, takes results'
+// memory from the arena, and holds t's shape.
+func TestArenaView(t *testing.T) {
+	a := NewArena()
+	x := FromSlice([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	v := a.View(x)
+	if v.Arena() != a || !slices.Equal(v.Shape(), x.Shape()) || &v.Data()[0] != &x.Data()[0] {
+		t.Fatalf("view: arena %v, shape %v, shares memory %v", v.Arena() == a, v.Shape(), &v.Data()[0] == &x.Data()[0])
+	}
+	if Add(v, v).Arena() != a {
+		t.Error("a result of the view does not take the arena's memory")
+	}
+	if (*Arena)(nil).View(x).Arena() != nil {
+		t.Error("a nil arena's view is tagged")
+	}
+}
