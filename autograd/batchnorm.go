@@ -124,7 +124,7 @@ type bnFusion struct {
 // batchNormFused is batchNorm followed by the operations f names.
 func batchNormFused(x, gamma, beta *Var, runMean, runVar *tensor.Tensor, training bool, momentum, eps float32, f bnFusion) *Var {
 	relu, pool, add := f.relu, f.pool, f.add
-	shape := x.Value.Shape()
+	shape := slices.Clone(x.Value.Shape()) // kept by the closures: not the header's, which the arena recycles
 	if len(shape) < 2 {
 		panic(tensor.ShapeErrorf("autograd: BatchNorm of shape %v: want (N,C), (N,C,L) or (N,C,H,W)", shape))
 	}

@@ -2,6 +2,7 @@ package autograd
 
 import (
 	"math/rand/v2"
+	"slices"
 
 	"github.com/fovea-ml/fovea/graph/ops"
 	"github.com/fovea-ml/fovea/tensor"
@@ -24,7 +25,7 @@ func Dropout(x *Var, p float32, rng *rand.Rand) (res *Var) {
 	if p == 0 {
 		return x
 	}
-	shape := x.Value.Shape()
+	shape := slices.Clone(x.Value.Shape()) // kept by the closures: not the header's, which the arena recycles
 	if p == 1 {
 		return record(func() *tensor.Tensor { return x.Value.Arena().New(shape...) }, func(g *tensor.Tensor) {
 			x.addGrad(x.Value.Arena().New(shape...))

@@ -62,7 +62,7 @@ type recording struct {
 func (r *recording) add(out *Var, fwd func() *tensor.Tensor, inputs []*Var) {
 	for _, in := range inputs {
 		switch {
-		case in == nil || r.known[in]:
+		case in == nil || r.known[in] || in.static:
 		case in.tape == nil && in.inputs == nil && r.leafOK(in):
 			if !r.leaves[in] {
 				r.leaves[in] = true

@@ -114,6 +114,22 @@ func TestRecordRefuses(t *testing.T) {
 	}
 }
 
+// TestRecordStatic checks that a program keeps a Static constant made
+// during the forward pass, where it refuses the same made by Const.
+func TestRecordStatic(t *testing.T) {
+	m := tensor.Full(0.5, 4, 2)
+	fn := func(x *Var) *Var { return MatMul(x, Static(m)) }
+	p, _, err := (&Tape{}).Record(tensor.New(3, 4), fn, func(*Var) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.Normal(tensor.NewRNG(3), 0, 1, 3, 4)
+	got, want := p.Run(x).Value.Data(), MatMul(Const(x), Const(m)).Value.Data()
+	if !slices.Equal(got, want) {
+		t.Fatalf("run %v, eager %v", got, want)
+	}
+}
+
 // TestProgramRunShape checks that a program run on another input shape
 // panics with a message naming both shapes.
 func TestProgramRunShape(t *testing.T) {

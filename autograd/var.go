@@ -63,6 +63,7 @@ type Var struct {
 	backward     func(g *tensor.Tensor) // adds input gradients given Grad
 	pass         *backwardPass          // the backward pass running through v, or nil
 	retained     bool                   // a Program's step: backward keeps its links
+	static       bool                   // a constant a Program may keep (Static)
 }
 
 // Param returns a leaf Var that requires a gradient: a trainable parameter.
@@ -71,6 +72,12 @@ func Param(t *tensor.Tensor) *Var { return &Var{Value: t, requiresGrad: true} }
 // Const returns a leaf Var that needs no gradient, on no tape: input data,
 // labels. [Tape.Const] puts one on a tape.
 func Const(t *tensor.Tensor) *Var { return &Var{Value: t} }
+
+// Static is [Const] for a constant that a layer makes during its forward
+// pass from the shapes alone (an averaging matrix), the same numbers on
+// every call with the same shapes: a recorded [Program] may keep it,
+// where it refuses a Const (which may hold data of the call).
+func Static(t *tensor.Tensor) *Var { return &Var{Value: t, static: true} }
 
 // RequiresGrad reports whether gradients flow to v.
 func (v *Var) RequiresGrad() bool { return v.requiresGrad }

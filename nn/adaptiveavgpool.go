@@ -49,10 +49,10 @@ func (l *AdaptiveAvgPool2d) Forward(x *autograd.Var) *autograd.Var {
 		return autograd.AvgPool2d(x, tensor.PoolParams{Kernel: [2]int{kh, kw}, Stride: [2]int{kh, kw}})
 	}
 	// (N·C·H, W)·(W, OutW) → (N, C, H, OutW) → (N, C, OutW, H)
-	y := autograd.MatMul(autograd.Reshape(x, n*c*h, w), autograd.Const(adaptiveMatrix(w, l.OutW)))
+	y := autograd.MatMul(autograd.Reshape(x, n*c*h, w), autograd.Static(adaptiveMatrix(w, l.OutW)))
 	y = autograd.Permute(autograd.Reshape(y, n, c, h, l.OutW), 0, 1, 3, 2)
 	// (N·C·OutW, H)·(H, OutH) → (N, C, OutW, OutH) → (N, C, OutH, OutW)
-	y = autograd.MatMul(autograd.Reshape(y, n*c*l.OutW, h), autograd.Const(adaptiveMatrix(h, l.OutH)))
+	y = autograd.MatMul(autograd.Reshape(y, n*c*l.OutW, h), autograd.Static(adaptiveMatrix(h, l.OutH)))
 	return autograd.Permute(autograd.Reshape(y, n, c, l.OutW, l.OutH), 0, 1, 3, 2)
 }
 

@@ -114,6 +114,16 @@ func TestCompiledSteps(t *testing.T) {
 			}
 			return m, spec.Input()
 		}, "compiled"},
+		{"adaptive-pool", func(seed uint64) (nn.Layer, [3]int) {
+			// An adaptive pool whose cells do not divide the plane: its
+			// averaging matrices are constants made in Forward (Static).
+			r := tensor.NewRNG(seed)
+			return nn.NewSequential(
+				nn.NewConv2d(r, nn.Conv2dConfig{In: 3, Out: 6, Kernel: 3, Padding: 1, NoBias: true}),
+				nn.NewBatchNorm2d(6), nn.ReLU{},
+				nn.NewAdaptiveAvgPool2d(5, 5), nn.Flatten{}, nn.NewLinear(r, 150, 10, true),
+			), [3]int{3, 12, 12}
+		}, "compiled"},
 		{"opaque-child", func(seed uint64) (nn.Layer, [3]int) {
 			m, err := spec.Build(models.Options{Seed: seed})
 			if err != nil {
