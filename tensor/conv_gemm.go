@@ -62,6 +62,31 @@ func overGroups(args *groupArgs, fn func(p *groupArgs, lo, hi int), after func(p
 	}
 }
 
+// scratch takes a chunk's working memory: the unfolded columns of nb
+// images (none for a plain 1×1 layer with one image per GEMM) and, with
+// several images per GEMM, an og × nb·hw matrix; putGroupScratch gives
+// them back.
+func (p *groupArgs) scratch() (cols, aux *[]float32) {
+	a := &p.a
+	if p.nb > 1 || !direct(a.geo) {
+		cols = getScratch(a.kg * p.nb * a.hw)
+	}
+	if p.nb > 1 {
+		aux = getScratch(a.og * p.nb * a.hw)
+	}
+	return cols, aux
+}
+
+// putGroupScratch gives back what scratch took.
+func putGroupScratch(cols, aux *[]float32) {
+	if cols != nil {
+		putScratch(cols)
+	}
+	if aux != nil {
+		putScratch(aux)
+	}
+}
+
 // addGroupPartials adds the chunks' partial weight gradients to p.y.
 func addGroupPartials(p *groupArgs) { addPartials(&p.parts, p.y) }
 
@@ -90,15 +115,8 @@ func gemmForwardChunk(p *groupArgs, lo, hi int) {
 	a, nb, gemm, par := &p.a, p.nb, p.gemm, p.par
 	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
 	xd, wd, bd, out := p.x, p.w, p.b, p.y
-	var cols, tmp *[]float32
-	if nb > 1 || !direct(geo) {
-		cols = getScratch(kg * nb * hw)
-		defer putScratch(cols)
-	}
-	if nb > 1 {
-		tmp = getScratch(og * nb * hw)
-		defer putScratch(tmp)
-	}
+	cols, tmp := p.scratch()
+	defer putGroupScratch(cols, tmp)
 	for bi := lo; bi < hi; bi++ {
 		i0 := bi * nb
 		m := min(nb, a.n-i0)
@@ -155,15 +173,8 @@ func gemmBackwardInputChunk(p *groupArgs, lo, hi int) {
 	a, nb, gemm := &p.a, p.nb, p.gemm
 	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
 	dyd, wd, dx := p.x, p.w, p.y
-	var cols, dyc *[]float32
-	if nb > 1 || !direct(geo) {
-		cols = getScratch(kg * nb * hw)
-		defer putScratch(cols)
-	}
-	if nb > 1 {
-		dyc = getScratch(og * nb * hw)
-		defer putScratch(dyc)
-	}
+	cols, dyc := p.scratch()
+	defer putGroupScratch(cols, dyc)
 	for bi := lo; bi < hi; bi++ {
 		i0 := bi * nb
 		m := min(nb, a.n-i0)
@@ -204,15 +215,8 @@ func gemmBackwardWeightChunk(p *groupArgs, lo, hi int) {
 	a, nb, gemm := &p.a, p.nb, p.gemm
 	geo, g, o, og, kg, hw, chw := a.geo, a.g, a.o, a.og, a.kg, a.hw, a.chw
 	xd, dyd, dw := p.x, p.w, p.y
-	var cols, dyc *[]float32
-	if nb > 1 || !direct(geo) {
-		cols = getScratch(kg * nb * hw)
-		defer putScratch(cols)
-	}
-	if nb > 1 {
-		dyc = getScratch(og * nb * hw)
-		defer putScratch(dyc)
-	}
+	cols, dyc := p.scratch()
+	defer putGroupScratch(cols, dyc)
 	// A chunk that covers every group writes dw itself; others sum
 	// into a partial buffer.
 	acc := dw
