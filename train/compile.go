@@ -16,9 +16,11 @@ import (
 // recording tape; the program it records ([autograd.Program]) is what the
 // following steps of that shape run: the same ops, with the same kernel
 // and fusion choices, on memory from the step's arena in the same order,
-// and the same backward closures, kept attached to their results. Only
-// the loss, which reads the batch's labels, is built anew each step.
-// The results are those of eager steps bit for bit (TestCompiledSteps).
+// and the same backward closures, kept attached to their results. The
+// loss's gradient seeds the backward pass directly (autograd's
+// CrossEntropyGrad), so a step builds no graph at all and allocates about
+// nothing (TestCompiledStepAllocs). The results are those of eager steps
+// bit for bit (TestCompiledSteps).
 //
 // What a program replays must not depend on anything but the input's
 // shape, so the step records only layers it knows to behave that way:
@@ -29,7 +31,8 @@ import (
 // op reading a constant made during the forward pass, see
 // [autograd.Tape.Record]), trains eagerly; [Stepper.Compiled] says which
 // and why. A program is recorded again when a parameter it reads is
-// replaced or frozen or unfrozen ([autograd.Program.Valid]).
+// replaced or frozen or unfrozen ([autograd.Program.Valid]) or a layer's
+// Training flag changes.
 
 // compiled holds a Stepper's programs, one per input shape.
 type compiled struct {
