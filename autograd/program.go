@@ -88,8 +88,9 @@ func (r *recording) add(out *Var, fwd func() *tensor.Tensor, inputs []*Var) {
 // which the program remembers the tensors and gradient flags, see
 // [Program.Valid]). Recording fails, with the computation still done and
 // its result returned, when an op reads any other Var that the program
-// could not recompute (a constant made during the forward pass, a
-// detached value, a result computed from parameters alone), or when the
+// could not recompute (a constant made during the forward pass other
+// than by [Static], a detached value, a result computed from parameters
+// alone), or when the
 // result is not the result of a recorded op: the caller then goes on
 // eagerly.
 func (t *Tape) Record(x *tensor.Tensor, fn func(*Var) *Var, leaf func(*Var) bool) (*Program, *Var, error) {
