@@ -149,21 +149,52 @@ func TestCompiledSteps(t *testing.T) {
 				if c.want == "compiled" && strings.Contains(status, "eager") {
 					t.Errorf("Stepper.Compiled() = %q: a shape trained eagerly", status)
 				}
-				if compiled.log != eager.log {
-					t.Errorf("losses and counts differ:\ncompiled %s\neager    %s", compiled.log, eager.log)
-				}
-				for i, p := range compiled.state {
-					q := eager.state[i]
-					if p.Name != q.Name || !slices.Equal(p.Value.Shape(), q.Value.Shape()) {
-						t.Fatalf("state %d: %s %v vs %s %v", i, p.Name, p.Value.Shape(), q.Name, q.Value.Shape())
-					}
-					for j, v := range p.Value.Data() {
-						if w := q.Value.Data()[j]; math.Float32bits(v) != math.Float32bits(w) {
-							t.Fatalf("%s[%d] = %v compiled, %v eager", p.Name, j, v, w)
-						}
-					}
-				}
+				sameRuns(t, compiled, eager)
 			})
+		}
+	}
+}
+
+// TestCompiledStepsTorchvision is TestCompiledSteps, 4 steps of SGD at
+// 64×64, on the zoo's torchvision-layout networks: ResNet-50's bottleneck
+// blocks, GoogLeNet's inception branches, VGG-11-BN's adaptive pool (7×7
+// from 2×2: constants made in Forward), MobileNetV2 and ResNet-18.
+func TestCompiledStepsTorchvision(t *testing.T) {
+	for _, name := range []string{"resnet50", "googlenet", "vgg11_bn", "mobilenetv2", "resnet18"} {
+		t.Run(name, func(t *testing.T) {
+			build := func(seed uint64) (nn.Layer, [3]int) {
+				m, err := models.New(name, models.Options{Seed: seed, NumClasses: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m, [3]int{3, 64, 64}
+			}
+			compiled, status := trainStepsN(t, build, "sgd", false, 4)
+			eager, _ := trainStepsN(t, build, "sgd", true, 4)
+			if !strings.HasPrefix(status, "compiled") || strings.Contains(status, "eager") {
+				t.Errorf("Stepper.Compiled() = %q, want compiled steps", status)
+			}
+			sameRuns(t, compiled, eager)
+		})
+	}
+}
+
+// sameRuns fails t unless two runs saw the same losses and counts and
+// ended with the same state, bit for bit.
+func sameRuns(t *testing.T, compiled, eager stepsRun) {
+	t.Helper()
+	if compiled.log != eager.log {
+		t.Errorf("losses and counts differ:\ncompiled %s\neager    %s", compiled.log, eager.log)
+	}
+	for i, p := range compiled.state {
+		q := eager.state[i]
+		if p.Name != q.Name || !slices.Equal(p.Value.Shape(), q.Value.Shape()) {
+			t.Fatalf("state %d: %s %v vs %s %v", i, p.Name, p.Value.Shape(), q.Name, q.Value.Shape())
+		}
+		for j, v := range p.Value.Data() {
+			if w := q.Value.Data()[j]; math.Float32bits(v) != math.Float32bits(w) {
+				t.Fatalf("%s[%d] = %v compiled, %v eager", p.Name, j, v, w)
+			}
 		}
 	}
 }
@@ -178,6 +209,13 @@ type stepsRun struct {
 // trainSteps trains a model from build for 20 steps, eagerly or not, and
 // returns what it saw and the Stepper's Compiled description.
 func trainSteps(t *testing.T, build func(uint64) (nn.Layer, [3]int), opt string, eager bool) (stepsRun, string) {
+	t.Helper()
+	return trainStepsN(t, build, opt, eager, 20)
+}
+
+// trainStepsN is trainSteps for steps steps (the batch size changes from
+// the 8th to the 13th, a parameter is frozen at the 11th).
+func trainStepsN(t *testing.T, build func(uint64) (nn.Layer, [3]int), opt string, eager bool, steps int) (stepsRun, string) {
 	t.Helper()
 	m, in := build(7)
 	nn.SetTraining(m, true)
@@ -194,7 +232,7 @@ func trainSteps(t *testing.T, build func(uint64) (nn.Layer, [3]int), opt string,
 	}
 	rng := tensor.NewRNG(11)
 	var log strings.Builder
-	for step := range 20 {
+	for step := range steps {
 		n := 4
 		if step >= 8 && step < 14 {
 			n = 3 // a second shape: another program
