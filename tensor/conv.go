@@ -281,7 +281,12 @@ func Conv2dBackwardInput(dy, w *Tensor, xShape []int, p ConvParams) *Tensor {
 	dy, w = dy.Contiguous(), w.Contiguous()
 	a := newConvArgs(geo, p, xShape[0], o)
 	al := a.algo(opBackInput)
-	dx := al.result(arenaOf(dy, w), xShape...)
+	var dx *Tensor
+	if al == convGemm && dealsWhole(a) {
+		dx = arenaOf(dy, w).Empty(xShape...) // written whole: no clearing
+	} else {
+		dx = al.result(arenaOf(dy, w), xShape...)
+	}
 	dyd, wd := dy.Data(), w.Data()
 	switch al {
 	case convRef:

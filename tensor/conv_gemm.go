@@ -189,18 +189,38 @@ func gemmBackwardInputChunk(p *groupArgs, lo, hi int) {
 					continue
 				}
 				gemm(true, false, kg, hw, og, 1, wg, kg, d, hw, 0, *cols, hw)
-				kernels.Col2imLd(geo, *cols, dst, hw)
+				col2im(geo, *cols, dst, hw)
 				continue
 			}
 			gatherPlanes(dyd, o, gi*og, og, hw, i0, m, *dyc)
 			gemm(true, false, kg, ld, og, 1, wg, kg, *dyc, ld, 0, *cols, ld)
 			for j := range m {
 				i := i0 + j
-				kernels.Col2imLd(geo, (*cols)[j*hw:], dx[(i*g+gi)*chw:(i*g+gi+1)*chw], ld)
+				col2im(geo, (*cols)[j*hw:], dx[(i*g+gi)*chw:(i*g+gi+1)*chw], ld)
 			}
 		}
 	}
 }
+
+// col2im folds the columns of an input gradient back into dx (C×H×W) by
+// kernels.Col2imLd, into a cleared dx, or, for a strided 1×1 layer, by
+// kernels.Deal1x1Ld, which writes dx whole (see dealsWhole): one pass
+// instead of a clear and scattered adds (BenchmarkConvAlgos, input
+// gradient, alternated on the 2-core Zen 5: ResNet-20's 1×1 stride-2
+// shortcut 51–59 → 64–67 GFLOP/s, ResNet-18's 64→128 downsample at batch
+// 16 177–189 → 198–203).
+func col2im(geo kernels.ConvGeom, cols, dx []float32, ld int) {
+	if kernels.Deal1x1OK(geo) {
+		kernels.Deal1x1Ld(geo, cols, dx, ld)
+		return
+	}
+	kernels.Col2imLd(geo, cols, dx, ld)
+}
+
+// dealsWhole reports whether gemmBackwardInput writes every element of dx
+// itself, which then need not be cleared first: a strided 1×1 layer
+// (kernels.Deal1x1OK).
+func dealsWhole(a convArgs) bool { return kernels.Deal1x1OK(a.geo) }
 
 // gemmBackwardWeight: dW = Σ dy·im2col(x)ᵀ, several images per GEMM when the
 // output planes are small, so the GEMM's inner dimension is long. Workers sum

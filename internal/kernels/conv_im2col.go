@@ -100,3 +100,36 @@ func Col2imLd(g ConvGeom, cols, dx []float32, ld int) {
 		}
 	}
 }
+
+// Deal1x1OK reports whether [Deal1x1Ld] computes the input gradient of g:
+// a 1×1 kernel without padding or dilation, strided (without a stride,
+// the gradient is the product itself).
+func Deal1x1OK(g ConvGeom) bool {
+	return g.KH == 1 && g.KW == 1 && g.PadH == 0 && g.PadW == 0 && (g.StrideH > 1 || g.StrideW > 1) &&
+		g.OutH == (g.H-1)/g.StrideH+1 && g.OutW == (g.W-1)/g.StrideW+1
+}
+
+// Deal1x1Ld is [Col2imLd] for a geometry of [Deal1x1OK] into a dx it
+// writes whole (no clearing needed): each input pixel the strided
+// convolution read gets its column entry (row c of cols, read at
+// cols[c*ld:]), every other pixel zero. One pass over dx instead of a
+// clear and scattered adds.
+func Deal1x1Ld(g ConvGeom, cols, dx []float32, ld int) {
+	sh, sw := g.StrideH, g.StrideW
+	for c := 0; c < g.C; c++ {
+		plane := dx[c*g.H*g.W : (c+1)*g.H*g.W]
+		src := cols[c*ld : c*ld+g.OutH*g.OutW]
+		for y := 0; y < g.H; y++ {
+			row := plane[y*g.W : (y+1)*g.W]
+			if y%sh != 0 {
+				clear(row)
+				continue
+			}
+			s := src[(y/sh)*g.OutW : (y/sh+1)*g.OutW]
+			clear(row)
+			for i, v := range s {
+				row[i*sw] = v + 0 // as Col2imLd's 0 + v: −0 becomes 0
+			}
+		}
+	}
+}

@@ -62,3 +62,35 @@ func TestIm2colLd(t *testing.T) {
 		}
 	}
 }
+
+// TestDeal1x1Ld checks Deal1x1Ld against Col2imLd into a cleared dx, bit
+// for bit (a −0 column entry included), on strided 1×1 geometries, with
+// the columns embedded in a wider matrix and dx full of stale values.
+func TestDeal1x1Ld(t *testing.T) {
+	r := newRand(31)
+	for _, c := range []struct{ ch, h, w, sh, sw int }{
+		{3, 8, 8, 2, 2}, {2, 7, 9, 2, 3}, {4, 5, 6, 3, 1}, {1, 1, 5, 2, 2}, {2, 6, 6, 1, 2},
+	} {
+		g := ConvGeom{C: c.ch, H: c.h, W: c.w, KH: 1, KW: 1, StrideH: c.sh, StrideW: c.sw, DilH: 1, DilW: 1,
+			OutH: (c.h-1)/c.sh + 1, OutW: (c.w-1)/c.sw + 1}
+		if !Deal1x1OK(g) {
+			t.Fatalf("%+v: Deal1x1OK false", g)
+		}
+		hw := g.OutH * g.OutW
+		ld := hw + 3
+		cols := randSlice(r, c.ch*ld)
+		cols[1] = float32(math.Copysign(0, -1))
+		want := make([]float32, c.ch*c.h*c.w)
+		Col2imLd(g, cols, want, ld)
+		got := randSlice(r, len(want)) // stale: Deal1x1Ld writes every element
+		Deal1x1Ld(g, cols, got, ld)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: dx[%d] = %v, Col2imLd %v", g, i, got[i], want[i])
+			}
+		}
+	}
+	if Deal1x1OK(ConvGeom{C: 1, H: 4, W: 4, KH: 1, KW: 1, StrideH: 1, StrideW: 1, OutH: 4, OutW: 4}) {
+		t.Error("Deal1x1OK true without a stride")
+	}
+}
