@@ -32,7 +32,8 @@ import (
 // [autograd.Tape.Record]), trains eagerly; [Stepper.Compiled] says which
 // and why. A program is recorded again when a parameter it reads is
 // replaced or frozen or unfrozen ([autograd.Program.Valid]) or a layer's
-// Training flag changes.
+// Training flag changes; after other changes to the model's structure,
+// [Stepper.Forget] drops the programs.
 
 // compiled holds a Stepper's programs, one per input shape.
 type compiled struct {
@@ -182,6 +183,13 @@ func checkReplayable(path string, l nn.Layer) error {
 	}
 	return nil
 }
+
+// Forget drops the recorded programs, so that the next step of each input
+// shape records the forward pass again. A program replays the model as it
+// was recorded, and checks only its parameters and layers' modes: call
+// Forget after changing the model's structure (adding, removing or
+// replacing layers) between steps.
+func (s *Stepper) Forget() { s.compiled = compiled{} }
 
 // Compiled describes how the steps so far ran: "compiled" with the
 // recorded programs' shapes and op counts, or "eager" and why, per input

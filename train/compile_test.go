@@ -304,3 +304,28 @@ func TestCompiledStepAllocs(t *testing.T) {
 		t.Errorf("a compiled step allocates %.0f objects (an eager one %.0f): want about none, at most 20", compiled, eager)
 	}
 }
+
+// TestStepperForget changes a model's structure between steps: the
+// program recorded before would leave the new layer out, so Forget must
+// make the next step record again and train what an eager step trains.
+func TestStepperForget(t *testing.T) {
+	run := func(eager bool) []float32 {
+		r := tensor.NewRNG(2)
+		seq := nn.NewSequential(nn.Flatten{}, nn.NewLinear(r, 12, 8, true), nn.ReLU{})
+		head := nn.NewLinear(r, 8, 4, true)
+		s := NewStepper(seq, nn.CrossEntropyLoss{}, optim.NewSGD(nn.ParamVars(seq), optim.SGDConfig{LR: 0.1}))
+		s.NoCompile = eager
+		x, y := tensor.Normal(r, 0, 1, 5, 3, 2, 2), []int{0, 1, 2, 3, 1}
+		s.Step(x, y)
+		seq.Append(head) // a new layer: the old program does not have it
+		s.Opt = optim.NewSGD(nn.ParamVars(seq), optim.SGDConfig{LR: 0.1})
+		s.Forget()
+		s.Step(x, y)
+		s.Step(x, y)
+		return slices.Clone(head.Weight.Value.Data())
+	}
+	got, want := run(false), run(true)
+	if !slices.Equal(got, want) {
+		t.Fatalf("after Forget the new layer's weights %v, eager %v", got[:4], want[:4])
+	}
+}
