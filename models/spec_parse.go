@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fovea-ml/fovea/internal/suggest"
 )
 
 // Parsing: YAML text → a [Spec] whose layers are layerSpecs, typed and
@@ -143,7 +145,7 @@ func (p *parser) checkKey(k *yaml.Node, what string, allowed []string, seen map[
 		if len(allowed) == 0 {
 			return p.errf(k, "%s: unknown key %q (%s takes no options)", what, k.Value, what)
 		}
-		return p.errf(k, "%s: unknown key %q%s", what, k.Value, suggest(k.Value, allowed))
+		return p.errf(k, "%s: unknown key %q%s", what, k.Value, suggest.Hint(k.Value, allowed))
 	}
 	if _, dup := seen[k.Value]; dup {
 		return p.errf(k, "%s: key %q given twice", what, k.Value)
@@ -243,7 +245,7 @@ func (p *parser) layer(n *yaml.Node) (*layerSpec, error) {
 	kind := kn.Value
 	lk, ok := layerKinds[kind]
 	if !ok {
-		return nil, p.errf(kn, "unknown layer %q%s", kind, suggest(kind, sortedKinds()))
+		return nil, p.errf(kn, "unknown layer %q%s", kind, suggest.Hint(kind, sortedKinds()))
 	}
 	l := newLayerSpec(kind, kn.Line)
 	if val == nil {
@@ -547,43 +549,4 @@ func (p *parser) padding(l *layerSpec, n *yaml.Node) error {
 	}
 	copy(l.pad[:], vals)
 	return nil
-}
-
-// suggest returns ` (did you mean "x"?)` for the known word closest to
-// word, if it is close enough, else a list of the known words.
-func suggest(word string, known []string) string {
-	best, bestD := "", 1<<30
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(word), k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if best != "" && (bestD <= 2 || bestD*3 <= len(best)) && bestD < len(word) {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return " (known: " + strings.Join(known, ", ") + ")"
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return max(len(a), len(b))
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

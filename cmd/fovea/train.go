@@ -30,7 +30,7 @@ import (
 type trainFlags struct {
 	model, data, optimizer, schedule, out string
 	testData, size, augment, init         string
-	resume                                string
+	resume, configFile                    string
 	history, report                       string
 	cpuprofile                            string
 	freeze, lrMult                        []string
@@ -42,6 +42,10 @@ type trainFlags struct {
 	labelSmoothing                        float32
 	seed                                  uint64
 	json, quiet, force, noCompile         bool
+	printConfig                           bool
+	// fromConfig maps the flags --config set to where in it (see
+	// applyConfig).
+	fromConfig map[string]string
 }
 
 func newTrainCmd() *cobra.Command {
@@ -59,9 +63,17 @@ func newTrainCmd() *cobra.Command {
   fovea train --model resnet20 --data npz:breastmnist.npz --init pretrained.safetensors --lr-mult fc=1,*=0.1
   fovea train --model resnet20 --data cifar10:DIR --out r20.safetensors --checkpoint-every 200 --keep-last 3
   fovea train --resume r20.step0004200.safetensors
+  fovea train --config recipes/cifar10-resnet20.yaml --epochs 10
+  fovea train --config r20.safetensors --seed 2 --print-config
   fovea train --model resnet20 --data cifar10:DIR --init r20.safetensors --epochs 20 --swa-start 1 --swa-lr 0.01`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(f, cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The recipe file sets the flags' variables, which are f's.
+			if err := applyConfig(&f, cmd); err != nil {
+				return err
+			}
+			return f.blame(runTrain(f, cmd))
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", models.DefaultMNIST, "architecture to train: a zoo name (see fovea models) or a .yaml spec file (docs/spec.md)")
@@ -97,6 +109,8 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.keepLast, "keep-last", 0, "keep only the last K step checkpoints (0: all)")
 	fl.StringVar(&f.history, "history", "", "write the per-epoch history to FILE.csv and FILE.json (an extension .csv or .json\nis replaced), rewritten after every epoch (default: none)")
 	fl.StringVar(&f.report, "report", "", "write loss.png, accuracy.png, lr.png and index.html of the run into this folder")
+	fl.StringVar(&f.configFile, "config", "", "recipe file: a YAML mapping of these flags' names to values (docs/training.md), or a\ncheckpoint of fovea train to repeat its recipe; flags given as well override it")
+	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective recipe (--config, flags and defaults) as a recipe file and exit")
 	fl.StringVar(&f.resume, "resume", "", "continue the run that wrote this step checkpoint, bit for bit; the recipe\ncomes from the checkpoint (recipe flags may be repeated, not changed)")
 	return cmd
 }
@@ -193,7 +207,7 @@ func resumeRecipe(f *trainFlags, cmd *cobra.Command, st *train.State) error {
 	for _, fd := range r.fields(f) {
 		given, stored := reflect.ValueOf(fd.inFlags).Elem(), reflect.ValueOf(fd.inRe).Elem()
 		switch {
-		case !fl.Changed(fd.flag):
+		case !fl.Changed(fd.flag) && f.fromConfig[fd.flag] == "":
 			given.Set(stored)
 		case fd.setting:
 			// A setting given on the command line wins.
@@ -214,6 +228,15 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 	resume, err := readResume(&f, cmd)
 	if err != nil {
 		return err
+	}
+	if f.printConfig { // checked as a run would check it, not run
+		if _, err := f.config(); err != nil {
+			return err
+		}
+		if _, err := f.checkInput(); err != nil {
+			return err
+		}
+		return printConfig(os.Stdout, &f)
 	}
 	if err := setThreads(f.threads); err != nil {
 		return err
@@ -514,19 +537,30 @@ func (f *trainFlags) configure(cfg *train.Config, d *trainData, meta models.Meta
 	if f.checkpointEvery == 0 {
 		return nil
 	}
-	md, err := meta.Metadata()
+	md, err := f.metadata(meta)
 	if err != nil {
 		return err
+	}
+	cfg.CheckpointPath, cfg.CheckpointMeta = f.out, md
+	return nil
+}
+
+// metadata returns the checkpoint metadata of the run: meta's, and the
+// recipe (with the threads the run has), which --resume and --config
+// read back.
+func (f *trainFlags) metadata(meta models.Meta) (map[string]string, error) {
+	md, err := meta.Metadata()
+	if err != nil {
+		return nil, err
 	}
 	r := recipeOf(f)
 	r.Threads = tensor.Threads()
 	js, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	md[checkpoint.KeyTrainRecipe] = string(js)
-	cfg.CheckpointPath, cfg.CheckpointMeta = f.out, md
-	return nil
+	return md, nil
 }
 
 // historyWriter returns an OnEpoch that rewrites --history with the epochs
@@ -568,7 +602,11 @@ func (f *trainFlags) printHeader(model nn.Layer, d *trainData, pipeline augment.
 
 // save writes the model to --out, and --history and --report when asked.
 func (f *trainFlags) save(model nn.Layer, meta models.Meta, res train.Result, dataName string) error {
-	if err := models.Save(f.out, model, meta); err != nil {
+	md, err := f.metadata(meta)
+	if err != nil {
+		return err
+	}
+	if err := checkpoint.Save(f.out, model, md); err != nil {
 		return err
 	}
 	if f.history != "" {
