@@ -183,3 +183,29 @@ func TestRecipeCheckpoint(t *testing.T) {
 		t.Errorf("--config of a checkpoint without a recipe: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// FuzzParseRecipe feeds arbitrary bytes to the recipe parser: it returns
+// values or an error naming the file, never panics, and every value it
+// returns is accepted by its flag.
+func FuzzParseRecipe(f *testing.F) {
+	for _, s := range []string{"model: lenet5\nepochs: 3\n", "freeze: [a, b]\nlr-mult: fc=1,*=0.1\n", "lr: [1\n", "- 1\n",
+		"a: &x 1\nb: *x\n", "epochs: 0x10\nseed: 1e3\n", "no-compile: yes\n", "---\n...\n", "{epochs: 2, epochs: 3}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cmd := newTrainCmd()
+		var tf trainFlags
+		vals, err := parseRecipe("r.yaml", b, recipeKeys(&tf), cmd.Flags())
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "r.yaml") {
+				t.Fatalf("error without the file's name: %v", err)
+			}
+			return
+		}
+		for name, v := range vals {
+			if err := v.set(cmd.Flags().Lookup(name).Value); err != nil {
+				t.Fatalf("key %q: parsed value %+v refused by its flag: %v", name, v, err)
+			}
+		}
+	})
+}
