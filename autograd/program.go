@@ -29,6 +29,7 @@ import (
 type Program struct {
 	tape   *Tape
 	input  *Var
+	shape  []int // the recorded input's: input.Value's header is recycled by the arena
 	output *Var
 	steps  []programStep
 	leaves []programLeaf
@@ -101,7 +102,7 @@ func (t *Tape) Record(x *tensor.Tensor, fn func(*Var) *Var, leaf func(*Var) bool
 	r := &recording{known: map[*Var]bool{}, leaves: map[*Var]bool{}, leafOK: leaf, prog: p}
 	t.rec = r
 	defer func() { t.rec = nil }()
-	p.input = t.Const(x)
+	p.input, p.shape = t.Const(x), slices.Clone(x.Shape())
 	r.known[p.input] = true
 	out := fn(p.input)
 	switch {
@@ -149,8 +150,8 @@ func Effect(x *Var, fn func()) {
 // its gradient links in place. x takes the tape's arena as [Tape.Const]
 // does; reset the arena between runs, as between eager steps.
 func (p *Program) Run(x *tensor.Tensor) *Var {
-	if !slices.Equal(x.Shape(), p.input.Value.Shape()) {
-		panic(tensor.ShapeErrorf("autograd: Program recorded on input %v run on %v", p.input.Value.Shape(), x.Shape()))
+	if !slices.Equal(x.Shape(), p.shape) {
+		panic(tensor.ShapeErrorf("autograd: Program recorded on input %v run on %v", p.shape, x.Shape()))
 	}
 	if p.tape.Arena != nil {
 		x = p.tape.Arena.View(x) // the step's input: valid until the next Reset

@@ -144,3 +144,25 @@ func TestProgramRunShape(t *testing.T) {
 	}()
 	p.Run(tensor.New(4, 3))
 }
+
+// TestProgramRunRecycledInput checks that a program on an arena compares a
+// new input with the shape it was recorded on, not with the arena header
+// of the previous run's input, which the arena hands out again after a
+// Reset (the stale shape made a Stepper refuse a valid batch once another
+// tensor took that header).
+func TestProgramRunRecycledInput(t *testing.T) {
+	ar := tensor.NewArena()
+	tape := &Tape{Arena: ar}
+	p, _, err := tape.Record(tensor.New(4, 3), func(x *Var) *Var { return ReLU(x) }, func(*Var) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		ar.Reset()
+		p.Run(tensor.New(4, 3))
+		ar.Reset()
+		for range 4 { // other tensors take the freed headers
+			ar.New(3, 3, 2)
+		}
+	}
+}
