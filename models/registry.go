@@ -51,7 +51,18 @@ type Info struct {
 	// images of the size a dataset has: 64×64 photos for a CIFAR ResNet.
 	AnySize bool
 	Build   Builder
+	// InitData, if set, completes a freshly built model's initialization
+	// from training images x (N, C, H, W), normalized as the model will
+	// see them (no augmentation): airbench94's patch-whitening layer.
+	// `fovea train` calls it before the first step of a new run (and
+	// before --init loads a checkpoint's matching tensors) with the first
+	// InitDataImages training images, or all when there are fewer.
+	InitData func(model nn.Layer, x *tensor.Tensor) error
 }
+
+// InitDataImages is how many training images `fovea train` gives
+// [Info.InitData]: airbench's 5,000.
+const InitDataImages = 5000
 
 var registry = struct {
 	sync.RWMutex

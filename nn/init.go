@@ -53,3 +53,22 @@ func biasInit(rng *rand.Rand, fanIn, n int) *tensor.Tensor {
 	b := float32(1 / math.Sqrt(float64(fanIn)))
 	return tensor.Uniform(rng, -b, b, n)
 }
+
+// Dirac sets the first min(O, C) filters of the convolution weight w (O,
+// C, KH, KW) to the identity, as torch.nn.init.dirac_ on w[:C] does:
+// filter i is 1 at its centre tap of input channel i and 0 elsewhere, so
+// the layer starts by passing its input channels through (stride 1, "same"
+// padding). The other filters keep their values.
+func Dirac(w *tensor.Tensor) {
+	s := w.Shape()
+	if len(s) != 4 {
+		panic(tensor.ShapeErrorf("nn: Dirac of weight %v: want (O, C, KH, KW)", s))
+	}
+	o, c, kh, kw := s[0], s[1], s[2], s[3]
+	d := w.Data()
+	for i := range min(o, c) {
+		f := d[i*c*kh*kw : (i+1)*c*kh*kw]
+		clear(f)
+		f[(i*kh+kh/2)*kw+kw/2] = 1
+	}
+}

@@ -107,6 +107,11 @@ func TestCompiledSteps(t *testing.T) {
 		{"resnet20", zoo("resnet20"), "compiled"},
 		{"mobilenetv2-cifar", zoo("mobilenetv2-cifar"), "compiled"},
 		{"inception-cifar", zoo("inception-cifar"), "compiled"},
+		{"airbench94", func(seed uint64) (nn.Layer, [3]int) {
+			// A quarter of the widths: GELU, batch norms without a learned
+			// scale and a frozen whitening weight, at a sixteenth of the work.
+			return models.NewAirbench94(models.Options{Seed: seed, Width: 0.25}), [3]int{3, 32, 32}
+		}, "compiled"},
 		{"spec", func(seed uint64) (nn.Layer, [3]int) {
 			m, err := spec.Build(models.Options{Seed: seed})
 			if err != nil {

@@ -293,3 +293,69 @@ func TestFlippedMirrorsEachRow(t *testing.T) {
 		t.Errorf("flipped %v (original now %v), want %v", f.X, ds.X, want)
 	}
 }
+
+// TestTrainAirbenchWhitening checks that `fovea train --model airbench94`
+// initializes the whitening layer from the training images: the saved
+// layer's filters come in ± pairs and whiten the images' 2×2 patches,
+// which its random initialization does not, and the frozen weight stays
+// what the initialization made it through training.
+func TestTrainAirbenchWhitening(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(3, 4))
+	var names []string
+	files := map[string][]byte{}
+	for _, class := range []string{"blue", "green", "red"} {
+		for i := range 6 {
+			n := fmt.Sprintf("colours/%s/%02d.png", class, i)
+			names = append(names, n)
+			files[n] = pngBytes(t, colourImage(r, 32, 32, colours[class]))
+		}
+	}
+	writeTarGz(t, filepath.Join(dir, "colours.tar.gz"), names, files)
+	args := []string{"train", "--model", "airbench94", "--data", "colours.tar.gz", "--val-split", "0.2", "--epochs", "1",
+		"--batch-size", "8", "--optimizer", "sgd", "--lr", "0.01", "--quiet", "--threads", "1"}
+	mustSucceed(t, dir, append(args, "--out", "a.safetensors")...)
+	mustSucceed(t, dir, append(args, "--out", "b.safetensors", "--augment", "hflip")...) // normalized by the pipeline
+	for _, ckpt := range []string{"a.safetensors", "b.safetensors"} {
+		m, meta, err := models.Load(filepath.Join(dir, ckpt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := nn.Params(m)[0]
+		if w.Name != "0.weight" || w.Value.RequiresGrad() {
+			t.Fatalf("%s: first parameter %s (trainable %v), want the frozen 0.weight", ckpt, w.Name, w.Value.RequiresGrad())
+		}
+		wd := w.Value.Value.Data()
+		for i := range 144 {
+			if wd[144+i] != -wd[i] {
+				t.Fatalf("%s: whitening filter %d is not the negative of filter %d", ckpt, 12+i/12, i/12)
+			}
+		}
+		// The patches of the training images, normalized with the saved
+		// statistics, come out of the first 12 filters with unit variance.
+		all, _, err := data.LoadImageFolder(filepath.Join(dir, "colours.tar.gz"), data.FolderOptions{Size: [2]int{32, 32}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Normalize(meta.Mean, meta.Std)
+		var sum, n float64
+		for i := range all.Len() {
+			img := all.Image(i)
+			for y := range 31 {
+				for x := range 31 {
+					var v float64
+					for c := range 3 {
+						for k := range 4 {
+							v += float64(wd[(c*2+k/2)*2+k%2]) * float64(img[(c*32+y+k/2)*32+x+k%2])
+						}
+					}
+					sum += v * v
+					n++
+				}
+			}
+		}
+		if mean := sum / n; mean < 0.5 || mean > 1.5 {
+			t.Errorf("%s: first whitening filter's mean square response %.3f over the training patches, want ≈ 1", ckpt, mean)
+		}
+	}
+}

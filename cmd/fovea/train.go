@@ -503,6 +503,11 @@ func (f *trainFlags) buildModel(d *trainData, lrMult []train.LRMult, resume *tra
 	if err != nil {
 		return nil, meta, fmt.Errorf("--model: %w", err)
 	}
+	if resume == nil {
+		if err := initFromData(model, f.model, d); err != nil {
+			return nil, meta, err
+		}
+	}
 	switch {
 	case resume != nil:
 		if _, err := train.Freeze(model, f.freeze...); err != nil {
@@ -520,6 +525,35 @@ func (f *trainFlags) buildModel(d *trainData, lrMult []train.LRMult, resume *tra
 	meta.InputShape = d.train.Shape()
 	meta.Classes, meta.Mean, meta.Std, meta.Data = d.train.ClassNames, d.mean, d.std, d.spec
 	return model, meta, nil
+}
+
+// initFromData runs the data-dependent initialization of a zoo model that
+// has one (models.Info.InitData: airbench94's whitening layer) on the
+// first models.InitDataImages training images, normalized as the model
+// sees them.
+func initFromData(model nn.Layer, name string, d *trainData) error {
+	info, err := models.Lookup(name)
+	if err != nil || info.InitData == nil {
+		return nil // a spec file, or a model without one
+	}
+	n, s := min(d.train.Len(), models.InitDataImages), d.train.Shape()
+	chw, hw := s[0]*s[1]*s[2], s[1]*s[2]
+	x := make([]float32, n*chw)
+	for i := range n {
+		img := x[i*chw : (i+1)*chw]
+		d.train.Example(i, img)
+		if d.transform != nil { // the images are normalized by the pipeline's last step
+			for c := range s[0] {
+				for j := range hw {
+					img[c*hw+j] = (img[c*hw+j] - d.mean[c]) * (1 / d.std[c]) // as augment.Normalize
+				}
+			}
+		}
+	}
+	if err := info.InitData(model, tensor.FromSlice(x, n, s[0], s[1], s[2])); err != nil {
+		return fmt.Errorf("--model %s: initialization from the training images: %w", name, err)
+	}
+	return nil
 }
 
 // configure completes cfg with the augmentation, the progress output, the
