@@ -397,10 +397,8 @@ func activation(act ops.Op, alpha, shift float32) func([]float32) {
 			}
 			return v
 		})
-	case ops.GELU:
-		return apply(func(v float32) float32 {
-			return float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
-		})
+	case ops.GELU: // the training kernel's values (float32 erf approximation)
+		return func(y []float32) { kernels.GELUTo(y, y) }
 	case ops.SiLU:
 		return apply(func(v float32) float32 { return v / (1 + float32(math.Exp(-float64(v)))) })
 	case ops.Sigmoid:

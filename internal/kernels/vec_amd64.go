@@ -225,3 +225,6 @@ func adamStep(p, m, v []float32, decay, stepSize, bc2Sqrt, eps float32) {
 	}
 	adamStepGeneric(p[k:], m[k:], v[k:], decay, stepSize, bc2Sqrt, eps)
 }
+
+func geluTo(dst, x []float32)         { geluGeneric(dst, x) }
+func geluBackward(dx, g, x []float32) { geluBackwardGeneric(dx, g, x) }

@@ -36,3 +36,6 @@ func adamV(v, g, p []float32, decay, wd, beta2, oneMinB2 float32) {
 func adamStep(p, m, v []float32, decay, stepSize, bc2Sqrt, eps float32) {
 	adamStepGeneric(p, m, v, decay, stepSize, bc2Sqrt, eps)
 }
+
+func geluTo(dst, x []float32)         { geluGeneric(dst, x) }
+func geluBackward(dx, g, x []float32) { geluBackwardGeneric(dx, g, x) }
