@@ -70,3 +70,26 @@ func TestExpNeg32(t *testing.T) {
 		}
 	}
 }
+
+// TestGELUPaths checks that every kernel path gives the generic loop's
+// bits for GELU and its gradient over [−100, 100] (TestVecKernels covers
+// the special values, lengths and alignments on [−2, 2]).
+func TestGELUPaths(t *testing.T) {
+	var xs, g []float32
+	for v := -100.0; v <= 100; v += 1.0 / 64 {
+		xs, g = append(xs, float32(v)), append(g, float32(math.Sin(v)))
+	}
+	want, wantD := make([]float32, len(xs)), make([]float32, len(xs))
+	geluGeneric(want, xs)
+	geluBackwardGeneric(wantD, g, xs)
+	forEachVecPath(t, func(t *testing.T) {
+		y, d := make([]float32, len(xs)), make([]float32, len(xs))
+		GELUTo(y, xs)
+		GELUBackward(d, g, xs)
+		for i := range xs {
+			if !sameF32(y[i], want[i]) || !sameF32(d[i], wantD[i]) {
+				t.Fatalf("x = %v: GELU %v, gradient %v; the generic loop gives %v, %v", xs[i], y[i], d[i], want[i], wantD[i])
+			}
+		}
+	})
+}

@@ -226,5 +226,24 @@ func adamStep(p, m, v []float32, decay, stepSize, bc2Sqrt, eps float32) {
 	adamStepGeneric(p[k:], m[k:], v[k:], decay, stepSize, bc2Sqrt, eps)
 }
 
-func geluTo(dst, x []float32)         { geluGeneric(dst, x) }
-func geluBackward(dx, g, x []float32) { geluBackwardGeneric(dx, g, x) }
+func geluTo(dst, x []float32) {
+	k := vecSplit(len(dst))
+	switch vecUse {
+	case isaAVX512:
+		geluToAVX512(dst[:k], x[:k])
+	case isaAVX2:
+		geluToAVX2(dst[:k], x[:k])
+	}
+	geluGeneric(dst[k:], x[k:])
+}
+
+func geluBackward(dx, g, x []float32) {
+	k := vecSplit(len(dx))
+	switch vecUse {
+	case isaAVX512:
+		geluBackwardAVX512(dx[:k], g[:k], x[:k])
+	case isaAVX2:
+		geluBackwardAVX2(dx[:k], g[:k], x[:k])
+	}
+	geluBackwardGeneric(dx[k:], g[k:], x[k:])
+}

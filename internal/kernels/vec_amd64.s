@@ -763,6 +763,1012 @@ done:
 	VZEROUPPER
 	RET
 
+// func geluToAVX512(dst []float32, x []float32)
+// Requires: AVX, AVX512F
+TEXT ·geluToAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_len+8(FP), AX
+	MOVQ dst_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+
+loop4:
+	CMPQ    AX, $0x00000040
+	JB      loop1
+	VMOVUPS (DX), Z1
+	VMULPS  geluConsts<>+0(SB), Z1, Z2
+	VMAXPS  geluConsts<>+256(SB), Z2, Z2
+	VMINPS  geluConsts<>+320(SB), Z2, Z2
+	VMULPS  Z2, Z2, Z3
+	VMULPS  geluConsts<>+768(SB), Z3, Z0
+	VADDPS  geluConsts<>+704(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+640(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+576(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+512(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+448(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+384(SB), Z0, Z0
+	VMULPS  Z2, Z0, Z0
+	VMULPS  geluConsts<>+1088(SB), Z3, Z2
+	VADDPS  geluConsts<>+1024(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+960(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+896(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+832(SB), Z2, Z2
+	VDIVPS  Z2, Z0, Z0
+	VADDPS  geluConsts<>+64(SB), Z0, Z0
+	VMULPS  geluConsts<>+128(SB), Z1, Z1
+	VMULPS  Z0, Z1, Z0
+	VMOVUPS Z0, (CX)
+	VMOVUPS 64(DX), Z1
+	VMULPS  geluConsts<>+0(SB), Z1, Z2
+	VMAXPS  geluConsts<>+256(SB), Z2, Z2
+	VMINPS  geluConsts<>+320(SB), Z2, Z2
+	VMULPS  Z2, Z2, Z3
+	VMULPS  geluConsts<>+768(SB), Z3, Z0
+	VADDPS  geluConsts<>+704(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+640(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+576(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+512(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+448(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+384(SB), Z0, Z0
+	VMULPS  Z2, Z0, Z0
+	VMULPS  geluConsts<>+1088(SB), Z3, Z2
+	VADDPS  geluConsts<>+1024(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+960(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+896(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+832(SB), Z2, Z2
+	VDIVPS  Z2, Z0, Z0
+	VADDPS  geluConsts<>+64(SB), Z0, Z0
+	VMULPS  geluConsts<>+128(SB), Z1, Z1
+	VMULPS  Z0, Z1, Z0
+	VMOVUPS Z0, 64(CX)
+	VMOVUPS 128(DX), Z1
+	VMULPS  geluConsts<>+0(SB), Z1, Z2
+	VMAXPS  geluConsts<>+256(SB), Z2, Z2
+	VMINPS  geluConsts<>+320(SB), Z2, Z2
+	VMULPS  Z2, Z2, Z3
+	VMULPS  geluConsts<>+768(SB), Z3, Z0
+	VADDPS  geluConsts<>+704(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+640(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+576(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+512(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+448(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+384(SB), Z0, Z0
+	VMULPS  Z2, Z0, Z0
+	VMULPS  geluConsts<>+1088(SB), Z3, Z2
+	VADDPS  geluConsts<>+1024(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+960(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+896(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+832(SB), Z2, Z2
+	VDIVPS  Z2, Z0, Z0
+	VADDPS  geluConsts<>+64(SB), Z0, Z0
+	VMULPS  geluConsts<>+128(SB), Z1, Z1
+	VMULPS  Z0, Z1, Z0
+	VMOVUPS Z0, 128(CX)
+	VMOVUPS 192(DX), Z1
+	VMULPS  geluConsts<>+0(SB), Z1, Z2
+	VMAXPS  geluConsts<>+256(SB), Z2, Z2
+	VMINPS  geluConsts<>+320(SB), Z2, Z2
+	VMULPS  Z2, Z2, Z3
+	VMULPS  geluConsts<>+768(SB), Z3, Z0
+	VADDPS  geluConsts<>+704(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+640(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+576(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+512(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+448(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+384(SB), Z0, Z0
+	VMULPS  Z2, Z0, Z0
+	VMULPS  geluConsts<>+1088(SB), Z3, Z2
+	VADDPS  geluConsts<>+1024(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+960(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+896(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+832(SB), Z2, Z2
+	VDIVPS  Z2, Z0, Z0
+	VADDPS  geluConsts<>+64(SB), Z0, Z0
+	VMULPS  geluConsts<>+128(SB), Z1, Z1
+	VMULPS  Z0, Z1, Z0
+	VMOVUPS Z0, 192(CX)
+	ADDQ    $0x00000100, CX
+	ADDQ    $0x00000100, DX
+	SUBQ    $0x00000040, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000010
+	JB      done
+	VMOVUPS (DX), Z1
+	VMULPS  geluConsts<>+0(SB), Z1, Z2
+	VMAXPS  geluConsts<>+256(SB), Z2, Z2
+	VMINPS  geluConsts<>+320(SB), Z2, Z2
+	VMULPS  Z2, Z2, Z3
+	VMULPS  geluConsts<>+768(SB), Z3, Z0
+	VADDPS  geluConsts<>+704(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+640(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+576(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+512(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+448(SB), Z0, Z0
+	VMULPS  Z3, Z0, Z0
+	VADDPS  geluConsts<>+384(SB), Z0, Z0
+	VMULPS  Z2, Z0, Z0
+	VMULPS  geluConsts<>+1088(SB), Z3, Z2
+	VADDPS  geluConsts<>+1024(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+960(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+896(SB), Z2, Z2
+	VMULPS  Z3, Z2, Z2
+	VADDPS  geluConsts<>+832(SB), Z2, Z2
+	VDIVPS  Z2, Z0, Z0
+	VADDPS  geluConsts<>+64(SB), Z0, Z0
+	VMULPS  geluConsts<>+128(SB), Z1, Z1
+	VMULPS  Z0, Z1, Z0
+	VMOVUPS Z0, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x00000010, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+DATA geluConsts<>+0(SB)/4, $0x3f3504f3
+DATA geluConsts<>+4(SB)/4, $0x3f3504f3
+DATA geluConsts<>+8(SB)/4, $0x3f3504f3
+DATA geluConsts<>+12(SB)/4, $0x3f3504f3
+DATA geluConsts<>+16(SB)/4, $0x3f3504f3
+DATA geluConsts<>+20(SB)/4, $0x3f3504f3
+DATA geluConsts<>+24(SB)/4, $0x3f3504f3
+DATA geluConsts<>+28(SB)/4, $0x3f3504f3
+DATA geluConsts<>+32(SB)/4, $0x3f3504f3
+DATA geluConsts<>+36(SB)/4, $0x3f3504f3
+DATA geluConsts<>+40(SB)/4, $0x3f3504f3
+DATA geluConsts<>+44(SB)/4, $0x3f3504f3
+DATA geluConsts<>+48(SB)/4, $0x3f3504f3
+DATA geluConsts<>+52(SB)/4, $0x3f3504f3
+DATA geluConsts<>+56(SB)/4, $0x3f3504f3
+DATA geluConsts<>+60(SB)/4, $0x3f3504f3
+DATA geluConsts<>+64(SB)/4, $0x3f800000
+DATA geluConsts<>+68(SB)/4, $0x3f800000
+DATA geluConsts<>+72(SB)/4, $0x3f800000
+DATA geluConsts<>+76(SB)/4, $0x3f800000
+DATA geluConsts<>+80(SB)/4, $0x3f800000
+DATA geluConsts<>+84(SB)/4, $0x3f800000
+DATA geluConsts<>+88(SB)/4, $0x3f800000
+DATA geluConsts<>+92(SB)/4, $0x3f800000
+DATA geluConsts<>+96(SB)/4, $0x3f800000
+DATA geluConsts<>+100(SB)/4, $0x3f800000
+DATA geluConsts<>+104(SB)/4, $0x3f800000
+DATA geluConsts<>+108(SB)/4, $0x3f800000
+DATA geluConsts<>+112(SB)/4, $0x3f800000
+DATA geluConsts<>+116(SB)/4, $0x3f800000
+DATA geluConsts<>+120(SB)/4, $0x3f800000
+DATA geluConsts<>+124(SB)/4, $0x3f800000
+DATA geluConsts<>+128(SB)/4, $0x3f000000
+DATA geluConsts<>+132(SB)/4, $0x3f000000
+DATA geluConsts<>+136(SB)/4, $0x3f000000
+DATA geluConsts<>+140(SB)/4, $0x3f000000
+DATA geluConsts<>+144(SB)/4, $0x3f000000
+DATA geluConsts<>+148(SB)/4, $0x3f000000
+DATA geluConsts<>+152(SB)/4, $0x3f000000
+DATA geluConsts<>+156(SB)/4, $0x3f000000
+DATA geluConsts<>+160(SB)/4, $0x3f000000
+DATA geluConsts<>+164(SB)/4, $0x3f000000
+DATA geluConsts<>+168(SB)/4, $0x3f000000
+DATA geluConsts<>+172(SB)/4, $0x3f000000
+DATA geluConsts<>+176(SB)/4, $0x3f000000
+DATA geluConsts<>+180(SB)/4, $0x3f000000
+DATA geluConsts<>+184(SB)/4, $0x3f000000
+DATA geluConsts<>+188(SB)/4, $0x3f000000
+DATA geluConsts<>+192(SB)/4, $0xbf000000
+DATA geluConsts<>+196(SB)/4, $0xbf000000
+DATA geluConsts<>+200(SB)/4, $0xbf000000
+DATA geluConsts<>+204(SB)/4, $0xbf000000
+DATA geluConsts<>+208(SB)/4, $0xbf000000
+DATA geluConsts<>+212(SB)/4, $0xbf000000
+DATA geluConsts<>+216(SB)/4, $0xbf000000
+DATA geluConsts<>+220(SB)/4, $0xbf000000
+DATA geluConsts<>+224(SB)/4, $0xbf000000
+DATA geluConsts<>+228(SB)/4, $0xbf000000
+DATA geluConsts<>+232(SB)/4, $0xbf000000
+DATA geluConsts<>+236(SB)/4, $0xbf000000
+DATA geluConsts<>+240(SB)/4, $0xbf000000
+DATA geluConsts<>+244(SB)/4, $0xbf000000
+DATA geluConsts<>+248(SB)/4, $0xbf000000
+DATA geluConsts<>+252(SB)/4, $0xbf000000
+DATA geluConsts<>+256(SB)/4, $0xc0800000
+DATA geluConsts<>+260(SB)/4, $0xc0800000
+DATA geluConsts<>+264(SB)/4, $0xc0800000
+DATA geluConsts<>+268(SB)/4, $0xc0800000
+DATA geluConsts<>+272(SB)/4, $0xc0800000
+DATA geluConsts<>+276(SB)/4, $0xc0800000
+DATA geluConsts<>+280(SB)/4, $0xc0800000
+DATA geluConsts<>+284(SB)/4, $0xc0800000
+DATA geluConsts<>+288(SB)/4, $0xc0800000
+DATA geluConsts<>+292(SB)/4, $0xc0800000
+DATA geluConsts<>+296(SB)/4, $0xc0800000
+DATA geluConsts<>+300(SB)/4, $0xc0800000
+DATA geluConsts<>+304(SB)/4, $0xc0800000
+DATA geluConsts<>+308(SB)/4, $0xc0800000
+DATA geluConsts<>+312(SB)/4, $0xc0800000
+DATA geluConsts<>+316(SB)/4, $0xc0800000
+DATA geluConsts<>+320(SB)/4, $0x40800000
+DATA geluConsts<>+324(SB)/4, $0x40800000
+DATA geluConsts<>+328(SB)/4, $0x40800000
+DATA geluConsts<>+332(SB)/4, $0x40800000
+DATA geluConsts<>+336(SB)/4, $0x40800000
+DATA geluConsts<>+340(SB)/4, $0x40800000
+DATA geluConsts<>+344(SB)/4, $0x40800000
+DATA geluConsts<>+348(SB)/4, $0x40800000
+DATA geluConsts<>+352(SB)/4, $0x40800000
+DATA geluConsts<>+356(SB)/4, $0x40800000
+DATA geluConsts<>+360(SB)/4, $0x40800000
+DATA geluConsts<>+364(SB)/4, $0x40800000
+DATA geluConsts<>+368(SB)/4, $0x40800000
+DATA geluConsts<>+372(SB)/4, $0x40800000
+DATA geluConsts<>+376(SB)/4, $0x40800000
+DATA geluConsts<>+380(SB)/4, $0x40800000
+DATA geluConsts<>+384(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+388(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+392(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+396(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+400(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+404(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+408(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+412(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+416(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+420(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+424(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+428(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+432(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+436(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+440(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+444(SB)/4, $0xbc83dbd4
+DATA geluConsts<>+448(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+452(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+456(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+460(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+464(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+468(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+472(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+476(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+480(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+484(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+488(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+492(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+496(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+500(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+504(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+508(SB)/4, $0xbb41a1f6
+DATA geluConsts<>+512(SB)/4, $0xba40ac63
+DATA geluConsts<>+516(SB)/4, $0xba40ac63
+DATA geluConsts<>+520(SB)/4, $0xba40ac63
+DATA geluConsts<>+524(SB)/4, $0xba40ac63
+DATA geluConsts<>+528(SB)/4, $0xba40ac63
+DATA geluConsts<>+532(SB)/4, $0xba40ac63
+DATA geluConsts<>+536(SB)/4, $0xba40ac63
+DATA geluConsts<>+540(SB)/4, $0xba40ac63
+DATA geluConsts<>+544(SB)/4, $0xba40ac63
+DATA geluConsts<>+548(SB)/4, $0xba40ac63
+DATA geluConsts<>+552(SB)/4, $0xba40ac63
+DATA geluConsts<>+556(SB)/4, $0xba40ac63
+DATA geluConsts<>+560(SB)/4, $0xba40ac63
+DATA geluConsts<>+564(SB)/4, $0xba40ac63
+DATA geluConsts<>+568(SB)/4, $0xba40ac63
+DATA geluConsts<>+572(SB)/4, $0xba40ac63
+DATA geluConsts<>+576(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+580(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+584(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+588(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+592(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+596(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+600(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+604(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+608(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+612(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+616(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+620(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+624(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+628(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+632(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+636(SB)/4, $0xb86ec2d2
+DATA geluConsts<>+640(SB)/4, $0xb60cff51
+DATA geluConsts<>+644(SB)/4, $0xb60cff51
+DATA geluConsts<>+648(SB)/4, $0xb60cff51
+DATA geluConsts<>+652(SB)/4, $0xb60cff51
+DATA geluConsts<>+656(SB)/4, $0xb60cff51
+DATA geluConsts<>+660(SB)/4, $0xb60cff51
+DATA geluConsts<>+664(SB)/4, $0xb60cff51
+DATA geluConsts<>+668(SB)/4, $0xb60cff51
+DATA geluConsts<>+672(SB)/4, $0xb60cff51
+DATA geluConsts<>+676(SB)/4, $0xb60cff51
+DATA geluConsts<>+680(SB)/4, $0xb60cff51
+DATA geluConsts<>+684(SB)/4, $0xb60cff51
+DATA geluConsts<>+688(SB)/4, $0xb60cff51
+DATA geluConsts<>+692(SB)/4, $0xb60cff51
+DATA geluConsts<>+696(SB)/4, $0xb60cff51
+DATA geluConsts<>+700(SB)/4, $0xb60cff51
+DATA geluConsts<>+704(SB)/4, $0x32edffee
+DATA geluConsts<>+708(SB)/4, $0x32edffee
+DATA geluConsts<>+712(SB)/4, $0x32edffee
+DATA geluConsts<>+716(SB)/4, $0x32edffee
+DATA geluConsts<>+720(SB)/4, $0x32edffee
+DATA geluConsts<>+724(SB)/4, $0x32edffee
+DATA geluConsts<>+728(SB)/4, $0x32edffee
+DATA geluConsts<>+732(SB)/4, $0x32edffee
+DATA geluConsts<>+736(SB)/4, $0x32edffee
+DATA geluConsts<>+740(SB)/4, $0x32edffee
+DATA geluConsts<>+744(SB)/4, $0x32edffee
+DATA geluConsts<>+748(SB)/4, $0x32edffee
+DATA geluConsts<>+752(SB)/4, $0x32edffee
+DATA geluConsts<>+756(SB)/4, $0x32edffee
+DATA geluConsts<>+760(SB)/4, $0x32edffee
+DATA geluConsts<>+764(SB)/4, $0x32edffee
+DATA geluConsts<>+768(SB)/4, $0xaf95df0b
+DATA geluConsts<>+772(SB)/4, $0xaf95df0b
+DATA geluConsts<>+776(SB)/4, $0xaf95df0b
+DATA geluConsts<>+780(SB)/4, $0xaf95df0b
+DATA geluConsts<>+784(SB)/4, $0xaf95df0b
+DATA geluConsts<>+788(SB)/4, $0xaf95df0b
+DATA geluConsts<>+792(SB)/4, $0xaf95df0b
+DATA geluConsts<>+796(SB)/4, $0xaf95df0b
+DATA geluConsts<>+800(SB)/4, $0xaf95df0b
+DATA geluConsts<>+804(SB)/4, $0xaf95df0b
+DATA geluConsts<>+808(SB)/4, $0xaf95df0b
+DATA geluConsts<>+812(SB)/4, $0xaf95df0b
+DATA geluConsts<>+816(SB)/4, $0xaf95df0b
+DATA geluConsts<>+820(SB)/4, $0xaf95df0b
+DATA geluConsts<>+824(SB)/4, $0xaf95df0b
+DATA geluConsts<>+828(SB)/4, $0xaf95df0b
+DATA geluConsts<>+832(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+836(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+840(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+844(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+848(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+852(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+856(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+860(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+864(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+868(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+872(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+876(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+880(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+884(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+888(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+892(SB)/4, $0xbc69b6a7
+DATA geluConsts<>+896(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+900(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+904(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+908(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+912(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+916(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+920(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+924(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+928(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+932(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+936(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+940(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+944(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+948(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+952(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+956(SB)/4, $0xbbf19bf8
+DATA geluConsts<>+960(SB)/4, $0xbadc924e
+DATA geluConsts<>+964(SB)/4, $0xbadc924e
+DATA geluConsts<>+968(SB)/4, $0xbadc924e
+DATA geluConsts<>+972(SB)/4, $0xbadc924e
+DATA geluConsts<>+976(SB)/4, $0xbadc924e
+DATA geluConsts<>+980(SB)/4, $0xbadc924e
+DATA geluConsts<>+984(SB)/4, $0xbadc924e
+DATA geluConsts<>+988(SB)/4, $0xbadc924e
+DATA geluConsts<>+992(SB)/4, $0xbadc924e
+DATA geluConsts<>+996(SB)/4, $0xbadc924e
+DATA geluConsts<>+1000(SB)/4, $0xbadc924e
+DATA geluConsts<>+1004(SB)/4, $0xbadc924e
+DATA geluConsts<>+1008(SB)/4, $0xbadc924e
+DATA geluConsts<>+1012(SB)/4, $0xbadc924e
+DATA geluConsts<>+1016(SB)/4, $0xbadc924e
+DATA geluConsts<>+1020(SB)/4, $0xbadc924e
+DATA geluConsts<>+1024(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1028(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1032(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1036(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1040(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1044(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1048(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1052(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1056(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1060(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1064(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1068(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1072(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1076(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1080(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1084(SB)/4, $0xb95fbd29
+DATA geluConsts<>+1088(SB)/4, $0xb77460cd
+DATA geluConsts<>+1092(SB)/4, $0xb77460cd
+DATA geluConsts<>+1096(SB)/4, $0xb77460cd
+DATA geluConsts<>+1100(SB)/4, $0xb77460cd
+DATA geluConsts<>+1104(SB)/4, $0xb77460cd
+DATA geluConsts<>+1108(SB)/4, $0xb77460cd
+DATA geluConsts<>+1112(SB)/4, $0xb77460cd
+DATA geluConsts<>+1116(SB)/4, $0xb77460cd
+DATA geluConsts<>+1120(SB)/4, $0xb77460cd
+DATA geluConsts<>+1124(SB)/4, $0xb77460cd
+DATA geluConsts<>+1128(SB)/4, $0xb77460cd
+DATA geluConsts<>+1132(SB)/4, $0xb77460cd
+DATA geluConsts<>+1136(SB)/4, $0xb77460cd
+DATA geluConsts<>+1140(SB)/4, $0xb77460cd
+DATA geluConsts<>+1144(SB)/4, $0xb77460cd
+DATA geluConsts<>+1148(SB)/4, $0xb77460cd
+DATA geluConsts<>+1152(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1156(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1160(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1164(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1168(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1172(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1176(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1180(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1184(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1188(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1192(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1196(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1200(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1204(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1208(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1212(SB)/4, $0x3ecc422a
+DATA geluConsts<>+1216(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1220(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1224(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1228(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1232(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1236(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1240(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1244(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1248(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1252(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1256(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1260(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1264(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1268(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1272(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1276(SB)/4, $0xc2ae0000
+DATA geluConsts<>+1280(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1284(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1288(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1292(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1296(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1300(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1304(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1308(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1312(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1316(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1320(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1324(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1328(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1332(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1336(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1340(SB)/4, $0x3fb8aa3b
+DATA geluConsts<>+1344(SB)/4, $0x3f318000
+DATA geluConsts<>+1348(SB)/4, $0x3f318000
+DATA geluConsts<>+1352(SB)/4, $0x3f318000
+DATA geluConsts<>+1356(SB)/4, $0x3f318000
+DATA geluConsts<>+1360(SB)/4, $0x3f318000
+DATA geluConsts<>+1364(SB)/4, $0x3f318000
+DATA geluConsts<>+1368(SB)/4, $0x3f318000
+DATA geluConsts<>+1372(SB)/4, $0x3f318000
+DATA geluConsts<>+1376(SB)/4, $0x3f318000
+DATA geluConsts<>+1380(SB)/4, $0x3f318000
+DATA geluConsts<>+1384(SB)/4, $0x3f318000
+DATA geluConsts<>+1388(SB)/4, $0x3f318000
+DATA geluConsts<>+1392(SB)/4, $0x3f318000
+DATA geluConsts<>+1396(SB)/4, $0x3f318000
+DATA geluConsts<>+1400(SB)/4, $0x3f318000
+DATA geluConsts<>+1404(SB)/4, $0x3f318000
+DATA geluConsts<>+1408(SB)/4, $0xb95e8083
+DATA geluConsts<>+1412(SB)/4, $0xb95e8083
+DATA geluConsts<>+1416(SB)/4, $0xb95e8083
+DATA geluConsts<>+1420(SB)/4, $0xb95e8083
+DATA geluConsts<>+1424(SB)/4, $0xb95e8083
+DATA geluConsts<>+1428(SB)/4, $0xb95e8083
+DATA geluConsts<>+1432(SB)/4, $0xb95e8083
+DATA geluConsts<>+1436(SB)/4, $0xb95e8083
+DATA geluConsts<>+1440(SB)/4, $0xb95e8083
+DATA geluConsts<>+1444(SB)/4, $0xb95e8083
+DATA geluConsts<>+1448(SB)/4, $0xb95e8083
+DATA geluConsts<>+1452(SB)/4, $0xb95e8083
+DATA geluConsts<>+1456(SB)/4, $0xb95e8083
+DATA geluConsts<>+1460(SB)/4, $0xb95e8083
+DATA geluConsts<>+1464(SB)/4, $0xb95e8083
+DATA geluConsts<>+1468(SB)/4, $0xb95e8083
+DATA geluConsts<>+1472(SB)/4, $0x39506967
+DATA geluConsts<>+1476(SB)/4, $0x39506967
+DATA geluConsts<>+1480(SB)/4, $0x39506967
+DATA geluConsts<>+1484(SB)/4, $0x39506967
+DATA geluConsts<>+1488(SB)/4, $0x39506967
+DATA geluConsts<>+1492(SB)/4, $0x39506967
+DATA geluConsts<>+1496(SB)/4, $0x39506967
+DATA geluConsts<>+1500(SB)/4, $0x39506967
+DATA geluConsts<>+1504(SB)/4, $0x39506967
+DATA geluConsts<>+1508(SB)/4, $0x39506967
+DATA geluConsts<>+1512(SB)/4, $0x39506967
+DATA geluConsts<>+1516(SB)/4, $0x39506967
+DATA geluConsts<>+1520(SB)/4, $0x39506967
+DATA geluConsts<>+1524(SB)/4, $0x39506967
+DATA geluConsts<>+1528(SB)/4, $0x39506967
+DATA geluConsts<>+1532(SB)/4, $0x39506967
+DATA geluConsts<>+1536(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1540(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1544(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1548(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1552(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1556(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1560(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1564(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1568(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1572(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1576(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1580(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1584(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1588(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1592(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1596(SB)/4, $0x3ab743ce
+DATA geluConsts<>+1600(SB)/4, $0x3c088908
+DATA geluConsts<>+1604(SB)/4, $0x3c088908
+DATA geluConsts<>+1608(SB)/4, $0x3c088908
+DATA geluConsts<>+1612(SB)/4, $0x3c088908
+DATA geluConsts<>+1616(SB)/4, $0x3c088908
+DATA geluConsts<>+1620(SB)/4, $0x3c088908
+DATA geluConsts<>+1624(SB)/4, $0x3c088908
+DATA geluConsts<>+1628(SB)/4, $0x3c088908
+DATA geluConsts<>+1632(SB)/4, $0x3c088908
+DATA geluConsts<>+1636(SB)/4, $0x3c088908
+DATA geluConsts<>+1640(SB)/4, $0x3c088908
+DATA geluConsts<>+1644(SB)/4, $0x3c088908
+DATA geluConsts<>+1648(SB)/4, $0x3c088908
+DATA geluConsts<>+1652(SB)/4, $0x3c088908
+DATA geluConsts<>+1656(SB)/4, $0x3c088908
+DATA geluConsts<>+1660(SB)/4, $0x3c088908
+DATA geluConsts<>+1664(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1668(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1672(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1676(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1680(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1684(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1688(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1692(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1696(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1700(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1704(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1708(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1712(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1716(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1720(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1724(SB)/4, $0x3d2aa9c1
+DATA geluConsts<>+1728(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1732(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1736(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1740(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1744(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1748(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1752(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1756(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1760(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1764(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1768(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1772(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1776(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1780(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1784(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1788(SB)/4, $0x3e2aaaaa
+DATA geluConsts<>+1792(SB)/4, $0x3f000000
+DATA geluConsts<>+1796(SB)/4, $0x3f000000
+DATA geluConsts<>+1800(SB)/4, $0x3f000000
+DATA geluConsts<>+1804(SB)/4, $0x3f000000
+DATA geluConsts<>+1808(SB)/4, $0x3f000000
+DATA geluConsts<>+1812(SB)/4, $0x3f000000
+DATA geluConsts<>+1816(SB)/4, $0x3f000000
+DATA geluConsts<>+1820(SB)/4, $0x3f000000
+DATA geluConsts<>+1824(SB)/4, $0x3f000000
+DATA geluConsts<>+1828(SB)/4, $0x3f000000
+DATA geluConsts<>+1832(SB)/4, $0x3f000000
+DATA geluConsts<>+1836(SB)/4, $0x3f000000
+DATA geluConsts<>+1840(SB)/4, $0x3f000000
+DATA geluConsts<>+1844(SB)/4, $0x3f000000
+DATA geluConsts<>+1848(SB)/4, $0x3f000000
+DATA geluConsts<>+1852(SB)/4, $0x3f000000
+GLOBL geluConsts<>(SB), RODATA|NOPTR, $1856
+
+DATA geluBias127<>+0(SB)/4, $0x0000007f
+DATA geluBias127<>+4(SB)/4, $0x0000007f
+DATA geluBias127<>+8(SB)/4, $0x0000007f
+DATA geluBias127<>+12(SB)/4, $0x0000007f
+DATA geluBias127<>+16(SB)/4, $0x0000007f
+DATA geluBias127<>+20(SB)/4, $0x0000007f
+DATA geluBias127<>+24(SB)/4, $0x0000007f
+DATA geluBias127<>+28(SB)/4, $0x0000007f
+DATA geluBias127<>+32(SB)/4, $0x0000007f
+DATA geluBias127<>+36(SB)/4, $0x0000007f
+DATA geluBias127<>+40(SB)/4, $0x0000007f
+DATA geluBias127<>+44(SB)/4, $0x0000007f
+DATA geluBias127<>+48(SB)/4, $0x0000007f
+DATA geluBias127<>+52(SB)/4, $0x0000007f
+DATA geluBias127<>+56(SB)/4, $0x0000007f
+DATA geluBias127<>+60(SB)/4, $0x0000007f
+GLOBL geluBias127<>(SB), RODATA|NOPTR, $64
+
+// func geluBackwardAVX512(dx []float32, g []float32, x []float32)
+// Requires: AVX, AVX512F
+TEXT ·geluBackwardAVX512(SB), NOSPLIT, $0-72
+	MOVQ dx_len+8(FP), AX
+	MOVQ dx_base+0(FP), CX
+	MOVQ g_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+
+loop4:
+	CMPQ        AX, $0x00000040
+	JB          loop1
+	VMOVUPS     (BX), Z1
+	VMULPS      geluConsts<>+0(SB), Z1, Z0
+	VMAXPS      geluConsts<>+256(SB), Z0, Z0
+	VMINPS      geluConsts<>+320(SB), Z0, Z0
+	VMULPS      Z0, Z0, Z3
+	VMULPS      geluConsts<>+768(SB), Z3, Z2
+	VADDPS      geluConsts<>+704(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+640(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+576(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+512(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+448(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+384(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      geluConsts<>+1088(SB), Z3, Z0
+	VADDPS      geluConsts<>+1024(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+960(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+896(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+832(SB), Z0, Z0
+	VDIVPS      Z0, Z2, Z2
+	VADDPS      geluConsts<>+64(SB), Z2, Z2
+	VMULPS      geluConsts<>+128(SB), Z2, Z2
+	VMULPS      geluConsts<>+192(SB), Z1, Z0
+	VMULPS      Z1, Z0, Z0
+	VMAXPS      geluConsts<>+1216(SB), Z0, Z0
+	VMULPS      geluConsts<>+1280(SB), Z0, Z3
+	VADDPS      geluConsts<>+128(SB), Z3, Z3
+	VRNDSCALEPS $0x01, Z3, Z3
+	VMULPS      geluConsts<>+1344(SB), Z3, Z4
+	VSUBPS      Z4, Z0, Z5
+	VMULPS      geluConsts<>+1408(SB), Z3, Z4
+	VSUBPS      Z4, Z5, Z5
+	VMULPS      Z5, Z5, Z4
+	VMULPS      geluConsts<>+1472(SB), Z5, Z0
+	VADDPS      geluConsts<>+1536(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1600(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1664(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1728(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1792(SB), Z0, Z0
+	VMULPS      Z4, Z0, Z0
+	VADDPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+64(SB), Z0, Z0
+	VCVTTPS2DQ  Z3, Z4
+	VPADDD      geluBias127<>+0(SB), Z4, Z4
+	VPSLLD      $0x17, Z4, Z4
+	VMULPS      Z4, Z0, Z0
+	VMULPS      geluConsts<>+1152(SB), Z0, Z0
+	VMULPS      Z1, Z0, Z0
+	VADDPS      Z2, Z0, Z0
+	VMULPS      (DX), Z0, Z0
+	VMOVUPS     Z0, (CX)
+	VMOVUPS     64(BX), Z1
+	VMULPS      geluConsts<>+0(SB), Z1, Z0
+	VMAXPS      geluConsts<>+256(SB), Z0, Z0
+	VMINPS      geluConsts<>+320(SB), Z0, Z0
+	VMULPS      Z0, Z0, Z3
+	VMULPS      geluConsts<>+768(SB), Z3, Z2
+	VADDPS      geluConsts<>+704(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+640(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+576(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+512(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+448(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+384(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      geluConsts<>+1088(SB), Z3, Z0
+	VADDPS      geluConsts<>+1024(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+960(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+896(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+832(SB), Z0, Z0
+	VDIVPS      Z0, Z2, Z2
+	VADDPS      geluConsts<>+64(SB), Z2, Z2
+	VMULPS      geluConsts<>+128(SB), Z2, Z2
+	VMULPS      geluConsts<>+192(SB), Z1, Z0
+	VMULPS      Z1, Z0, Z0
+	VMAXPS      geluConsts<>+1216(SB), Z0, Z0
+	VMULPS      geluConsts<>+1280(SB), Z0, Z3
+	VADDPS      geluConsts<>+128(SB), Z3, Z3
+	VRNDSCALEPS $0x01, Z3, Z3
+	VMULPS      geluConsts<>+1344(SB), Z3, Z4
+	VSUBPS      Z4, Z0, Z5
+	VMULPS      geluConsts<>+1408(SB), Z3, Z4
+	VSUBPS      Z4, Z5, Z5
+	VMULPS      Z5, Z5, Z4
+	VMULPS      geluConsts<>+1472(SB), Z5, Z0
+	VADDPS      geluConsts<>+1536(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1600(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1664(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1728(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1792(SB), Z0, Z0
+	VMULPS      Z4, Z0, Z0
+	VADDPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+64(SB), Z0, Z0
+	VCVTTPS2DQ  Z3, Z4
+	VPADDD      geluBias127<>+0(SB), Z4, Z4
+	VPSLLD      $0x17, Z4, Z4
+	VMULPS      Z4, Z0, Z0
+	VMULPS      geluConsts<>+1152(SB), Z0, Z0
+	VMULPS      Z1, Z0, Z0
+	VADDPS      Z2, Z0, Z0
+	VMULPS      64(DX), Z0, Z0
+	VMOVUPS     Z0, 64(CX)
+	VMOVUPS     128(BX), Z1
+	VMULPS      geluConsts<>+0(SB), Z1, Z0
+	VMAXPS      geluConsts<>+256(SB), Z0, Z0
+	VMINPS      geluConsts<>+320(SB), Z0, Z0
+	VMULPS      Z0, Z0, Z3
+	VMULPS      geluConsts<>+768(SB), Z3, Z2
+	VADDPS      geluConsts<>+704(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+640(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+576(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+512(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+448(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+384(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      geluConsts<>+1088(SB), Z3, Z0
+	VADDPS      geluConsts<>+1024(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+960(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+896(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+832(SB), Z0, Z0
+	VDIVPS      Z0, Z2, Z2
+	VADDPS      geluConsts<>+64(SB), Z2, Z2
+	VMULPS      geluConsts<>+128(SB), Z2, Z2
+	VMULPS      geluConsts<>+192(SB), Z1, Z0
+	VMULPS      Z1, Z0, Z0
+	VMAXPS      geluConsts<>+1216(SB), Z0, Z0
+	VMULPS      geluConsts<>+1280(SB), Z0, Z3
+	VADDPS      geluConsts<>+128(SB), Z3, Z3
+	VRNDSCALEPS $0x01, Z3, Z3
+	VMULPS      geluConsts<>+1344(SB), Z3, Z4
+	VSUBPS      Z4, Z0, Z5
+	VMULPS      geluConsts<>+1408(SB), Z3, Z4
+	VSUBPS      Z4, Z5, Z5
+	VMULPS      Z5, Z5, Z4
+	VMULPS      geluConsts<>+1472(SB), Z5, Z0
+	VADDPS      geluConsts<>+1536(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1600(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1664(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1728(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1792(SB), Z0, Z0
+	VMULPS      Z4, Z0, Z0
+	VADDPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+64(SB), Z0, Z0
+	VCVTTPS2DQ  Z3, Z4
+	VPADDD      geluBias127<>+0(SB), Z4, Z4
+	VPSLLD      $0x17, Z4, Z4
+	VMULPS      Z4, Z0, Z0
+	VMULPS      geluConsts<>+1152(SB), Z0, Z0
+	VMULPS      Z1, Z0, Z0
+	VADDPS      Z2, Z0, Z0
+	VMULPS      128(DX), Z0, Z0
+	VMOVUPS     Z0, 128(CX)
+	VMOVUPS     192(BX), Z1
+	VMULPS      geluConsts<>+0(SB), Z1, Z0
+	VMAXPS      geluConsts<>+256(SB), Z0, Z0
+	VMINPS      geluConsts<>+320(SB), Z0, Z0
+	VMULPS      Z0, Z0, Z3
+	VMULPS      geluConsts<>+768(SB), Z3, Z2
+	VADDPS      geluConsts<>+704(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+640(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+576(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+512(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+448(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+384(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      geluConsts<>+1088(SB), Z3, Z0
+	VADDPS      geluConsts<>+1024(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+960(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+896(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+832(SB), Z0, Z0
+	VDIVPS      Z0, Z2, Z2
+	VADDPS      geluConsts<>+64(SB), Z2, Z2
+	VMULPS      geluConsts<>+128(SB), Z2, Z2
+	VMULPS      geluConsts<>+192(SB), Z1, Z0
+	VMULPS      Z1, Z0, Z0
+	VMAXPS      geluConsts<>+1216(SB), Z0, Z0
+	VMULPS      geluConsts<>+1280(SB), Z0, Z3
+	VADDPS      geluConsts<>+128(SB), Z3, Z3
+	VRNDSCALEPS $0x01, Z3, Z3
+	VMULPS      geluConsts<>+1344(SB), Z3, Z4
+	VSUBPS      Z4, Z0, Z5
+	VMULPS      geluConsts<>+1408(SB), Z3, Z4
+	VSUBPS      Z4, Z5, Z5
+	VMULPS      Z5, Z5, Z4
+	VMULPS      geluConsts<>+1472(SB), Z5, Z0
+	VADDPS      geluConsts<>+1536(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1600(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1664(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1728(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1792(SB), Z0, Z0
+	VMULPS      Z4, Z0, Z0
+	VADDPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+64(SB), Z0, Z0
+	VCVTTPS2DQ  Z3, Z4
+	VPADDD      geluBias127<>+0(SB), Z4, Z4
+	VPSLLD      $0x17, Z4, Z4
+	VMULPS      Z4, Z0, Z0
+	VMULPS      geluConsts<>+1152(SB), Z0, Z0
+	VMULPS      Z1, Z0, Z0
+	VADDPS      Z2, Z0, Z0
+	VMULPS      192(DX), Z0, Z0
+	VMOVUPS     Z0, 192(CX)
+	ADDQ        $0x00000100, CX
+	ADDQ        $0x00000100, DX
+	ADDQ        $0x00000100, BX
+	SUBQ        $0x00000040, AX
+	JMP         loop4
+
+loop1:
+	CMPQ        AX, $0x00000010
+	JB          done
+	VMOVUPS     (BX), Z1
+	VMULPS      geluConsts<>+0(SB), Z1, Z0
+	VMAXPS      geluConsts<>+256(SB), Z0, Z0
+	VMINPS      geluConsts<>+320(SB), Z0, Z0
+	VMULPS      Z0, Z0, Z3
+	VMULPS      geluConsts<>+768(SB), Z3, Z2
+	VADDPS      geluConsts<>+704(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+640(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+576(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+512(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+448(SB), Z2, Z2
+	VMULPS      Z3, Z2, Z2
+	VADDPS      geluConsts<>+384(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      geluConsts<>+1088(SB), Z3, Z0
+	VADDPS      geluConsts<>+1024(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+960(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+896(SB), Z0, Z0
+	VMULPS      Z3, Z0, Z0
+	VADDPS      geluConsts<>+832(SB), Z0, Z0
+	VDIVPS      Z0, Z2, Z2
+	VADDPS      geluConsts<>+64(SB), Z2, Z2
+	VMULPS      geluConsts<>+128(SB), Z2, Z2
+	VMULPS      geluConsts<>+192(SB), Z1, Z0
+	VMULPS      Z1, Z0, Z0
+	VMAXPS      geluConsts<>+1216(SB), Z0, Z0
+	VMULPS      geluConsts<>+1280(SB), Z0, Z3
+	VADDPS      geluConsts<>+128(SB), Z3, Z3
+	VRNDSCALEPS $0x01, Z3, Z3
+	VMULPS      geluConsts<>+1344(SB), Z3, Z4
+	VSUBPS      Z4, Z0, Z5
+	VMULPS      geluConsts<>+1408(SB), Z3, Z4
+	VSUBPS      Z4, Z5, Z5
+	VMULPS      Z5, Z5, Z4
+	VMULPS      geluConsts<>+1472(SB), Z5, Z0
+	VADDPS      geluConsts<>+1536(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1600(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1664(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1728(SB), Z0, Z0
+	VMULPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+1792(SB), Z0, Z0
+	VMULPS      Z4, Z0, Z0
+	VADDPS      Z5, Z0, Z0
+	VADDPS      geluConsts<>+64(SB), Z0, Z0
+	VCVTTPS2DQ  Z3, Z4
+	VPADDD      geluBias127<>+0(SB), Z4, Z4
+	VPSLLD      $0x17, Z4, Z4
+	VMULPS      Z4, Z0, Z0
+	VMULPS      geluConsts<>+1152(SB), Z0, Z0
+	VMULPS      Z1, Z0, Z0
+	VADDPS      Z2, Z0, Z0
+	VMULPS      (DX), Z0, Z0
+	VMOVUPS     Z0, (CX)
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x00000010, AX
+	JMP         loop1
+
+done:
+	VZEROUPPER
+	RET
+
 // func sgdNesterovAVX512(p []float32, g []float32, buf []float32, lr float32, wd float32, mom float32)
 // Requires: AVX, AVX512F
 TEXT ·sgdNesterovAVX512(SB), NOSPLIT, $0-84
@@ -1757,6 +2763,528 @@ loop1:
 	ADDQ    $0x00000020, SI
 	SUBQ    $0x00000008, AX
 	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func geluToAVX2(dst []float32, x []float32)
+// Requires: AVX
+TEXT ·geluToAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_len+8(FP), AX
+	MOVQ dst_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+
+loop4:
+	CMPQ    AX, $0x00000020
+	JB      loop1
+	VMOVUPS (DX), Y1
+	VMULPS  geluConsts<>+0(SB), Y1, Y2
+	VMAXPS  geluConsts<>+256(SB), Y2, Y2
+	VMINPS  geluConsts<>+320(SB), Y2, Y2
+	VMULPS  Y2, Y2, Y3
+	VMULPS  geluConsts<>+768(SB), Y3, Y0
+	VADDPS  geluConsts<>+704(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+640(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+576(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+512(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+448(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+384(SB), Y0, Y0
+	VMULPS  Y2, Y0, Y0
+	VMULPS  geluConsts<>+1088(SB), Y3, Y2
+	VADDPS  geluConsts<>+1024(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+960(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+896(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+832(SB), Y2, Y2
+	VDIVPS  Y2, Y0, Y0
+	VADDPS  geluConsts<>+64(SB), Y0, Y0
+	VMULPS  geluConsts<>+128(SB), Y1, Y1
+	VMULPS  Y0, Y1, Y0
+	VMOVUPS Y0, (CX)
+	VMOVUPS 32(DX), Y1
+	VMULPS  geluConsts<>+0(SB), Y1, Y2
+	VMAXPS  geluConsts<>+256(SB), Y2, Y2
+	VMINPS  geluConsts<>+320(SB), Y2, Y2
+	VMULPS  Y2, Y2, Y3
+	VMULPS  geluConsts<>+768(SB), Y3, Y0
+	VADDPS  geluConsts<>+704(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+640(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+576(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+512(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+448(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+384(SB), Y0, Y0
+	VMULPS  Y2, Y0, Y0
+	VMULPS  geluConsts<>+1088(SB), Y3, Y2
+	VADDPS  geluConsts<>+1024(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+960(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+896(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+832(SB), Y2, Y2
+	VDIVPS  Y2, Y0, Y0
+	VADDPS  geluConsts<>+64(SB), Y0, Y0
+	VMULPS  geluConsts<>+128(SB), Y1, Y1
+	VMULPS  Y0, Y1, Y0
+	VMOVUPS Y0, 32(CX)
+	VMOVUPS 64(DX), Y1
+	VMULPS  geluConsts<>+0(SB), Y1, Y2
+	VMAXPS  geluConsts<>+256(SB), Y2, Y2
+	VMINPS  geluConsts<>+320(SB), Y2, Y2
+	VMULPS  Y2, Y2, Y3
+	VMULPS  geluConsts<>+768(SB), Y3, Y0
+	VADDPS  geluConsts<>+704(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+640(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+576(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+512(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+448(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+384(SB), Y0, Y0
+	VMULPS  Y2, Y0, Y0
+	VMULPS  geluConsts<>+1088(SB), Y3, Y2
+	VADDPS  geluConsts<>+1024(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+960(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+896(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+832(SB), Y2, Y2
+	VDIVPS  Y2, Y0, Y0
+	VADDPS  geluConsts<>+64(SB), Y0, Y0
+	VMULPS  geluConsts<>+128(SB), Y1, Y1
+	VMULPS  Y0, Y1, Y0
+	VMOVUPS Y0, 64(CX)
+	VMOVUPS 96(DX), Y1
+	VMULPS  geluConsts<>+0(SB), Y1, Y2
+	VMAXPS  geluConsts<>+256(SB), Y2, Y2
+	VMINPS  geluConsts<>+320(SB), Y2, Y2
+	VMULPS  Y2, Y2, Y3
+	VMULPS  geluConsts<>+768(SB), Y3, Y0
+	VADDPS  geluConsts<>+704(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+640(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+576(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+512(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+448(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+384(SB), Y0, Y0
+	VMULPS  Y2, Y0, Y0
+	VMULPS  geluConsts<>+1088(SB), Y3, Y2
+	VADDPS  geluConsts<>+1024(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+960(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+896(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+832(SB), Y2, Y2
+	VDIVPS  Y2, Y0, Y0
+	VADDPS  geluConsts<>+64(SB), Y0, Y0
+	VMULPS  geluConsts<>+128(SB), Y1, Y1
+	VMULPS  Y0, Y1, Y0
+	VMOVUPS Y0, 96(CX)
+	ADDQ    $0x00000080, CX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, AX
+	JMP     loop4
+
+loop1:
+	CMPQ    AX, $0x00000008
+	JB      done
+	VMOVUPS (DX), Y1
+	VMULPS  geluConsts<>+0(SB), Y1, Y2
+	VMAXPS  geluConsts<>+256(SB), Y2, Y2
+	VMINPS  geluConsts<>+320(SB), Y2, Y2
+	VMULPS  Y2, Y2, Y3
+	VMULPS  geluConsts<>+768(SB), Y3, Y0
+	VADDPS  geluConsts<>+704(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+640(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+576(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+512(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+448(SB), Y0, Y0
+	VMULPS  Y3, Y0, Y0
+	VADDPS  geluConsts<>+384(SB), Y0, Y0
+	VMULPS  Y2, Y0, Y0
+	VMULPS  geluConsts<>+1088(SB), Y3, Y2
+	VADDPS  geluConsts<>+1024(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+960(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+896(SB), Y2, Y2
+	VMULPS  Y3, Y2, Y2
+	VADDPS  geluConsts<>+832(SB), Y2, Y2
+	VDIVPS  Y2, Y0, Y0
+	VADDPS  geluConsts<>+64(SB), Y0, Y0
+	VMULPS  geluConsts<>+128(SB), Y1, Y1
+	VMULPS  Y0, Y1, Y0
+	VMOVUPS Y0, (CX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, AX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func geluBackwardAVX2(dx []float32, g []float32, x []float32)
+// Requires: AVX, AVX2
+TEXT ·geluBackwardAVX2(SB), NOSPLIT, $0-72
+	MOVQ dx_len+8(FP), AX
+	MOVQ dx_base+0(FP), CX
+	MOVQ g_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+
+loop4:
+	CMPQ       AX, $0x00000020
+	JB         loop1
+	VMOVUPS    (BX), Y1
+	VMULPS     geluConsts<>+0(SB), Y1, Y0
+	VMAXPS     geluConsts<>+256(SB), Y0, Y0
+	VMINPS     geluConsts<>+320(SB), Y0, Y0
+	VMULPS     Y0, Y0, Y3
+	VMULPS     geluConsts<>+768(SB), Y3, Y2
+	VADDPS     geluConsts<>+704(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+640(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+576(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+512(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+448(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+384(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VMULPS     geluConsts<>+1088(SB), Y3, Y0
+	VADDPS     geluConsts<>+1024(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+960(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+896(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+832(SB), Y0, Y0
+	VDIVPS     Y0, Y2, Y2
+	VADDPS     geluConsts<>+64(SB), Y2, Y2
+	VMULPS     geluConsts<>+128(SB), Y2, Y2
+	VMULPS     geluConsts<>+192(SB), Y1, Y0
+	VMULPS     Y1, Y0, Y0
+	VMAXPS     geluConsts<>+1216(SB), Y0, Y0
+	VMULPS     geluConsts<>+1280(SB), Y0, Y3
+	VADDPS     geluConsts<>+128(SB), Y3, Y3
+	VROUNDPS   $0x01, Y3, Y3
+	VMULPS     geluConsts<>+1344(SB), Y3, Y4
+	VSUBPS     Y4, Y0, Y5
+	VMULPS     geluConsts<>+1408(SB), Y3, Y4
+	VSUBPS     Y4, Y5, Y5
+	VMULPS     Y5, Y5, Y4
+	VMULPS     geluConsts<>+1472(SB), Y5, Y0
+	VADDPS     geluConsts<>+1536(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1600(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1664(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1728(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1792(SB), Y0, Y0
+	VMULPS     Y4, Y0, Y0
+	VADDPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+64(SB), Y0, Y0
+	VCVTTPS2DQ Y3, Y4
+	VPADDD     geluBias127<>+0(SB), Y4, Y4
+	VPSLLD     $0x17, Y4, Y4
+	VMULPS     Y4, Y0, Y0
+	VMULPS     geluConsts<>+1152(SB), Y0, Y0
+	VMULPS     Y1, Y0, Y0
+	VADDPS     Y2, Y0, Y0
+	VMULPS     (DX), Y0, Y0
+	VMOVUPS    Y0, (CX)
+	VMOVUPS    32(BX), Y1
+	VMULPS     geluConsts<>+0(SB), Y1, Y0
+	VMAXPS     geluConsts<>+256(SB), Y0, Y0
+	VMINPS     geluConsts<>+320(SB), Y0, Y0
+	VMULPS     Y0, Y0, Y3
+	VMULPS     geluConsts<>+768(SB), Y3, Y2
+	VADDPS     geluConsts<>+704(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+640(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+576(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+512(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+448(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+384(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VMULPS     geluConsts<>+1088(SB), Y3, Y0
+	VADDPS     geluConsts<>+1024(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+960(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+896(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+832(SB), Y0, Y0
+	VDIVPS     Y0, Y2, Y2
+	VADDPS     geluConsts<>+64(SB), Y2, Y2
+	VMULPS     geluConsts<>+128(SB), Y2, Y2
+	VMULPS     geluConsts<>+192(SB), Y1, Y0
+	VMULPS     Y1, Y0, Y0
+	VMAXPS     geluConsts<>+1216(SB), Y0, Y0
+	VMULPS     geluConsts<>+1280(SB), Y0, Y3
+	VADDPS     geluConsts<>+128(SB), Y3, Y3
+	VROUNDPS   $0x01, Y3, Y3
+	VMULPS     geluConsts<>+1344(SB), Y3, Y4
+	VSUBPS     Y4, Y0, Y5
+	VMULPS     geluConsts<>+1408(SB), Y3, Y4
+	VSUBPS     Y4, Y5, Y5
+	VMULPS     Y5, Y5, Y4
+	VMULPS     geluConsts<>+1472(SB), Y5, Y0
+	VADDPS     geluConsts<>+1536(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1600(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1664(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1728(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1792(SB), Y0, Y0
+	VMULPS     Y4, Y0, Y0
+	VADDPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+64(SB), Y0, Y0
+	VCVTTPS2DQ Y3, Y4
+	VPADDD     geluBias127<>+0(SB), Y4, Y4
+	VPSLLD     $0x17, Y4, Y4
+	VMULPS     Y4, Y0, Y0
+	VMULPS     geluConsts<>+1152(SB), Y0, Y0
+	VMULPS     Y1, Y0, Y0
+	VADDPS     Y2, Y0, Y0
+	VMULPS     32(DX), Y0, Y0
+	VMOVUPS    Y0, 32(CX)
+	VMOVUPS    64(BX), Y1
+	VMULPS     geluConsts<>+0(SB), Y1, Y0
+	VMAXPS     geluConsts<>+256(SB), Y0, Y0
+	VMINPS     geluConsts<>+320(SB), Y0, Y0
+	VMULPS     Y0, Y0, Y3
+	VMULPS     geluConsts<>+768(SB), Y3, Y2
+	VADDPS     geluConsts<>+704(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+640(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+576(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+512(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+448(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+384(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VMULPS     geluConsts<>+1088(SB), Y3, Y0
+	VADDPS     geluConsts<>+1024(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+960(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+896(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+832(SB), Y0, Y0
+	VDIVPS     Y0, Y2, Y2
+	VADDPS     geluConsts<>+64(SB), Y2, Y2
+	VMULPS     geluConsts<>+128(SB), Y2, Y2
+	VMULPS     geluConsts<>+192(SB), Y1, Y0
+	VMULPS     Y1, Y0, Y0
+	VMAXPS     geluConsts<>+1216(SB), Y0, Y0
+	VMULPS     geluConsts<>+1280(SB), Y0, Y3
+	VADDPS     geluConsts<>+128(SB), Y3, Y3
+	VROUNDPS   $0x01, Y3, Y3
+	VMULPS     geluConsts<>+1344(SB), Y3, Y4
+	VSUBPS     Y4, Y0, Y5
+	VMULPS     geluConsts<>+1408(SB), Y3, Y4
+	VSUBPS     Y4, Y5, Y5
+	VMULPS     Y5, Y5, Y4
+	VMULPS     geluConsts<>+1472(SB), Y5, Y0
+	VADDPS     geluConsts<>+1536(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1600(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1664(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1728(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1792(SB), Y0, Y0
+	VMULPS     Y4, Y0, Y0
+	VADDPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+64(SB), Y0, Y0
+	VCVTTPS2DQ Y3, Y4
+	VPADDD     geluBias127<>+0(SB), Y4, Y4
+	VPSLLD     $0x17, Y4, Y4
+	VMULPS     Y4, Y0, Y0
+	VMULPS     geluConsts<>+1152(SB), Y0, Y0
+	VMULPS     Y1, Y0, Y0
+	VADDPS     Y2, Y0, Y0
+	VMULPS     64(DX), Y0, Y0
+	VMOVUPS    Y0, 64(CX)
+	VMOVUPS    96(BX), Y1
+	VMULPS     geluConsts<>+0(SB), Y1, Y0
+	VMAXPS     geluConsts<>+256(SB), Y0, Y0
+	VMINPS     geluConsts<>+320(SB), Y0, Y0
+	VMULPS     Y0, Y0, Y3
+	VMULPS     geluConsts<>+768(SB), Y3, Y2
+	VADDPS     geluConsts<>+704(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+640(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+576(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+512(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+448(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+384(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VMULPS     geluConsts<>+1088(SB), Y3, Y0
+	VADDPS     geluConsts<>+1024(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+960(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+896(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+832(SB), Y0, Y0
+	VDIVPS     Y0, Y2, Y2
+	VADDPS     geluConsts<>+64(SB), Y2, Y2
+	VMULPS     geluConsts<>+128(SB), Y2, Y2
+	VMULPS     geluConsts<>+192(SB), Y1, Y0
+	VMULPS     Y1, Y0, Y0
+	VMAXPS     geluConsts<>+1216(SB), Y0, Y0
+	VMULPS     geluConsts<>+1280(SB), Y0, Y3
+	VADDPS     geluConsts<>+128(SB), Y3, Y3
+	VROUNDPS   $0x01, Y3, Y3
+	VMULPS     geluConsts<>+1344(SB), Y3, Y4
+	VSUBPS     Y4, Y0, Y5
+	VMULPS     geluConsts<>+1408(SB), Y3, Y4
+	VSUBPS     Y4, Y5, Y5
+	VMULPS     Y5, Y5, Y4
+	VMULPS     geluConsts<>+1472(SB), Y5, Y0
+	VADDPS     geluConsts<>+1536(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1600(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1664(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1728(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1792(SB), Y0, Y0
+	VMULPS     Y4, Y0, Y0
+	VADDPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+64(SB), Y0, Y0
+	VCVTTPS2DQ Y3, Y4
+	VPADDD     geluBias127<>+0(SB), Y4, Y4
+	VPSLLD     $0x17, Y4, Y4
+	VMULPS     Y4, Y0, Y0
+	VMULPS     geluConsts<>+1152(SB), Y0, Y0
+	VMULPS     Y1, Y0, Y0
+	VADDPS     Y2, Y0, Y0
+	VMULPS     96(DX), Y0, Y0
+	VMOVUPS    Y0, 96(CX)
+	ADDQ       $0x00000080, CX
+	ADDQ       $0x00000080, DX
+	ADDQ       $0x00000080, BX
+	SUBQ       $0x00000020, AX
+	JMP        loop4
+
+loop1:
+	CMPQ       AX, $0x00000008
+	JB         done
+	VMOVUPS    (BX), Y1
+	VMULPS     geluConsts<>+0(SB), Y1, Y0
+	VMAXPS     geluConsts<>+256(SB), Y0, Y0
+	VMINPS     geluConsts<>+320(SB), Y0, Y0
+	VMULPS     Y0, Y0, Y3
+	VMULPS     geluConsts<>+768(SB), Y3, Y2
+	VADDPS     geluConsts<>+704(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+640(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+576(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+512(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+448(SB), Y2, Y2
+	VMULPS     Y3, Y2, Y2
+	VADDPS     geluConsts<>+384(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VMULPS     geluConsts<>+1088(SB), Y3, Y0
+	VADDPS     geluConsts<>+1024(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+960(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+896(SB), Y0, Y0
+	VMULPS     Y3, Y0, Y0
+	VADDPS     geluConsts<>+832(SB), Y0, Y0
+	VDIVPS     Y0, Y2, Y2
+	VADDPS     geluConsts<>+64(SB), Y2, Y2
+	VMULPS     geluConsts<>+128(SB), Y2, Y2
+	VMULPS     geluConsts<>+192(SB), Y1, Y0
+	VMULPS     Y1, Y0, Y0
+	VMAXPS     geluConsts<>+1216(SB), Y0, Y0
+	VMULPS     geluConsts<>+1280(SB), Y0, Y3
+	VADDPS     geluConsts<>+128(SB), Y3, Y3
+	VROUNDPS   $0x01, Y3, Y3
+	VMULPS     geluConsts<>+1344(SB), Y3, Y4
+	VSUBPS     Y4, Y0, Y5
+	VMULPS     geluConsts<>+1408(SB), Y3, Y4
+	VSUBPS     Y4, Y5, Y5
+	VMULPS     Y5, Y5, Y4
+	VMULPS     geluConsts<>+1472(SB), Y5, Y0
+	VADDPS     geluConsts<>+1536(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1600(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1664(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1728(SB), Y0, Y0
+	VMULPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+1792(SB), Y0, Y0
+	VMULPS     Y4, Y0, Y0
+	VADDPS     Y5, Y0, Y0
+	VADDPS     geluConsts<>+64(SB), Y0, Y0
+	VCVTTPS2DQ Y3, Y4
+	VPADDD     geluBias127<>+0(SB), Y4, Y4
+	VPSLLD     $0x17, Y4, Y4
+	VMULPS     Y4, Y0, Y0
+	VMULPS     geluConsts<>+1152(SB), Y0, Y0
+	VMULPS     Y1, Y0, Y0
+	VADDPS     Y2, Y0, Y0
+	VMULPS     (DX), Y0, Y0
+	VMOVUPS    Y0, (CX)
+	ADDQ       $0x00000020, CX
+	ADDQ       $0x00000020, DX
+	ADDQ       $0x00000020, BX
+	SUBQ       $0x00000008, AX
+	JMP        loop1
 
 done:
 	VZEROUPPER

@@ -74,6 +74,16 @@ func adamVAVX512(v []float32, g []float32, p []float32, decay float32, wd float3
 //go:noescape
 func adamStepAVX512(p []float32, m []float32, v []float32, decay float32, stepSize float32, bc2Sqrt float32, eps float32)
 
+// geluToAVX512 computes dst = GELU(x), as geluGeneric over whole 64-byte vectors of len(dst) rounded down to 16.
+//
+//go:noescape
+func geluToAVX512(dst []float32, x []float32)
+
+// geluBackwardAVX512 computes dx = g·GELU'(x), as geluBackwardGeneric over whole 64-byte vectors of len(dx) rounded down to 16.
+//
+//go:noescape
+func geluBackwardAVX512(dx []float32, g []float32, x []float32)
+
 // sgdNesterovAVX512 computes p = p − lr·((g + wd·p) + mom·buf) (unfused) over whole 64-byte vectors of len(p) rounded down to 16.
 //
 //go:noescape
@@ -163,6 +173,16 @@ func adamVAVX2(v []float32, g []float32, p []float32, decay float32, wd float32,
 //
 //go:noescape
 func adamStepAVX2(p []float32, m []float32, v []float32, decay float32, stepSize float32, bc2Sqrt float32, eps float32)
+
+// geluToAVX2 computes dst = GELU(x), as geluGeneric over whole 32-byte vectors of len(dst) rounded down to 8.
+//
+//go:noescape
+func geluToAVX2(dst []float32, x []float32)
+
+// geluBackwardAVX2 computes dx = g·GELU'(x), as geluBackwardGeneric over whole 32-byte vectors of len(dx) rounded down to 8.
+//
+//go:noescape
+func geluBackwardAVX2(dx []float32, g []float32, x []float32)
 
 // sgdNesterovAVX2 computes p = p − lr·((g + wd·p) + mom·buf) (unfused) over whole 32-byte vectors of len(p) rounded down to 8.
 //

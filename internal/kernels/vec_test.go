@@ -97,6 +97,8 @@ var vecCases = []vecCase{
 	{name: "ScalTo", inputs: 1, run: func(d []float32, in [][]float32) { ScalTo(d, alpha, in[0]) }, ref: func(d []float32, in [][]float32) { scalToGeneric(d, alpha, in[0]) }},
 	{name: "ReLUTo", inputs: 1, run: func(d []float32, in [][]float32) { ReLUTo(d, in[0]) }, ref: func(d []float32, in [][]float32) { reluToGeneric(d, in[0]) }},
 	{name: "ReLUBackward", inputs: 2, run: func(d []float32, in [][]float32) { ReLUBackward(d, in[0], in[1]) }, ref: func(d []float32, in [][]float32) { reluBackwardGeneric(d, in[0], in[1]) }},
+	{name: "GELUTo", inputs: 1, run: func(d []float32, in [][]float32) { GELUTo(d, in[0]) }, ref: func(d []float32, in [][]float32) { geluGeneric(d, in[0]) }},
+	{name: "GELUBackward", inputs: 2, run: func(d []float32, in [][]float32) { GELUBackward(d, in[0], in[1]) }, ref: func(d []float32, in [][]float32) { geluBackwardGeneric(d, in[0], in[1]) }},
 	{name: "Axpy", inputs: 1, inout: true,
 		run: func(d []float32, in [][]float32) { Axpy(alpha, in[0], d) },
 		ref: func(d []float32, in [][]float32) { axpyGeneric(alpha, in[0], d) },

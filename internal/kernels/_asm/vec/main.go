@@ -63,6 +63,8 @@ func main() {
 		elementwise(s, "adamM", "func(m, g, p []float32, decay, wd, beta1, oneMinB1 float32)", "m = m·beta1 + oneMinB1·(g + wd·(p·decay)) (unfused)", "m", []string{"m", "g", "p"}, adamMBody)
 		elementwise(s, "adamV", "func(v, g, p []float32, decay, wd, beta2, oneMinB2 float32)", "v = v·beta2 + oneMinB2·(gi·gi), gi = g + wd·(p·decay) (unfused)", "v", []string{"v", "g", "p"}, adamVBody)
 		elementwise(s, "adamStep", "func(p, m, v []float32, decay, stepSize, bc2Sqrt, eps float32)", "p = p·decay − stepSize·(m/(√v/bc2Sqrt + eps)) (unfused)", "p", []string{"p", "m", "v"}, adamStepBody)
+		elementwise(s, "geluTo", "func(dst, x []float32)", "dst = GELU(x), as geluGeneric", "dst", []string{"x"}, geluBody)
+		elementwise(s, "geluBackward", "func(dx, g, x []float32)", "dx = g·GELU'(x), as geluBackwardGeneric", "dx", []string{"g", "x"}, geluBackwardBody)
 		elementwise(s, "sgdNesterov", "func(p, g, buf []float32, lr, wd, mom float32)", "p = p − lr·((g + wd·p) + mom·buf) (unfused)", "p", []string{"p", "g", "buf"}, sgdNesterovBody)
 		for _, r := range reductions {
 			reduce64(s, r)
