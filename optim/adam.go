@@ -75,8 +75,9 @@ type Adam struct {
 	// before the parameter's first step) and its step count t.
 	expAvg, expAvgSq []*tensor.Tensor
 	steps            []int
-	// mult[i] scales the rate of params[i]; nil means 1 for all.
-	mult []float64
+	// mult[i] scales the rate of params[i], wdMult[i] its weight decay;
+	// nil means 1 for all.
+	mult, wdMult []float64
 }
 
 // NewAdam returns an Adam optimizer over params. It panics on an invalid
@@ -120,6 +121,13 @@ func (o *Adam) SetLRMultipliers(mult []float64) {
 	o.mult = mult
 }
 
+// SetWDMultipliers gives params[i] the weight decay
+// mult[i]·WeightDecay ([PerParamWD]).
+func (o *Adam) SetWDMultipliers(mult []float64) {
+	checkMultipliers(len(o.params), mult)
+	o.wdMult = mult
+}
+
 // ZeroGrad zeroes every parameter's gradient.
 func (o *Adam) ZeroGrad() {
 	for _, p := range o.params {
@@ -155,10 +163,11 @@ func (o *Adam) Step() {
 			Eps:      float32(cfg.Eps),
 			Decay:    1,
 		}
+		wd := lrOf(cfg.WeightDecay, o.wdMult, i)
 		if o.decoupled {
-			c.Decay = float32(1 - lr*cfg.WeightDecay)
+			c.Decay = float32(1 - lr*wd)
 		} else {
-			c.WD = float32(cfg.WeightDecay)
+			c.WD = float32(wd)
 		}
 		m, v := o.expAvg[i].Data(), o.expAvgSq[i].Data()
 		if n := len(val); n < parallelMin {

@@ -585,3 +585,72 @@ func TestLRMultipliers(t *testing.T) {
 		}()
 	}
 }
+
+// TestWDMultipliers checks per-parameter weight decay: each parameter of
+// an optimizer with weight-decay multipliers steps exactly as it would
+// alone with weight decay mult·WeightDecay, for SGD, Adam and AdamW.
+func TestWDMultipliers(t *testing.T) {
+	kinds := []struct {
+		name string
+		mk   func([]*autograd.Var, float64) Optimizer
+	}{
+		{"sgd", func(ps []*autograd.Var, wd float64) Optimizer {
+			return NewSGD(ps, SGDConfig{LR: 0.05, Momentum: 0.85, Nesterov: true, WeightDecay: wd})
+		}},
+		{"adam", func(ps []*autograd.Var, wd float64) Optimizer {
+			return NewAdam(ps, AdamConfig{LR: 0.05, WeightDecay: wd})
+		}},
+		{"adamw", func(ps []*autograd.Var, wd float64) Optimizer {
+			return NewAdamW(ps, AdamConfig{LR: 0.05, WeightDecay: wd})
+		}},
+	}
+	const wd = 0.03
+	mults := []float64{1.0 / 64, 1, 0}
+	for _, k := range kinds {
+		ps := []*autograd.Var{param(1, -2), param(0.5, 3, -1), param(4)}
+		alone := []*autograd.Var{param(1, -2), param(0.5, 3, -1), param(4)}
+		o := k.mk(ps, wd)
+		o.(PerParamWD).SetWDMultipliers(mults)
+		refs := make([]Optimizer, len(alone))
+		for i := range alone {
+			refs[i] = k.mk(alone[i:i+1], wd*mults[i])
+		}
+		for s := range 4 {
+			for i := range ps {
+				g := make([]float32, ps[i].Value.Size())
+				for j := range g {
+					g[j] = float32(s+1) * 0.1 * float32(j-i)
+				}
+				setGrad(ps[i], g...)
+				setGrad(alone[i], g...)
+				refs[i].Step()
+			}
+			o.Step()
+		}
+		for i := range ps {
+			got, want := ps[i].Value.Data(), alone[i].Value.Data()
+			for j := range got {
+				if got[j] != want[j] {
+					t.Errorf("%s: param %d[%d] = %v with weight-decay multiplier %g, want %v", k.name, i, j, got[j], mults[i], want[j])
+				}
+			}
+		}
+	}
+}
+
+// TestNewWithMomentum checks that NewWith's momentum reaches SGD, 0 meaning
+// DefaultMomentum, and that a momentum of 1 or more is an error.
+func TestNewWithMomentum(t *testing.T) {
+	for _, tc := range []struct{ in, want float64 }{{0, DefaultMomentum}, {0.85, 0.85}} {
+		o, err := NewWith("sgd", []*autograd.Var{param(1)}, Settings{LR: 0.1, Momentum: tc.in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.(*SGD).cfg.Momentum; got != tc.want {
+			t.Errorf("momentum %g: SGD has %g, want %g", tc.in, got, tc.want)
+		}
+	}
+	if _, err := NewWith("sgd", []*autograd.Var{param(1)}, Settings{LR: 0.1, Momentum: 1}); err == nil {
+		t.Errorf("momentum 1: no error")
+	}
+}

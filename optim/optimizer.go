@@ -67,6 +67,17 @@ type PerParamLR interface {
 	SetLRMultipliers(mult []float64)
 }
 
+// PerParamWD is implemented by optimizers whose parameters can each have
+// their own weight decay: params[i] decays with mult[i]·WeightDecay (L2 for
+// SGD and Adam, decoupled for AdamW), as PyTorch's parameter groups with
+// per-group weight_decay. [SGD], [Adam] and [AdamW] implement it.
+type PerParamWD interface {
+	// SetWDMultipliers sets one multiplier per parameter, in the order the
+	// optimizer was built with; nil gives every parameter WeightDecay. It
+	// panics as SetLRMultipliers does.
+	SetWDMultipliers(mult []float64)
+}
+
 // checkMultipliers panics unless mult is nil or holds n finite,
 // non-negative values.
 func checkMultipliers(n int, mult []float64) {
@@ -84,13 +95,18 @@ func checkMultipliers(n int, mult []float64) {
 }
 
 // lrOf returns the rate of parameter i: lr scaled by mult[i] when
-// multipliers are set.
+// multipliers are set. The weight decay of parameter i is lrOf(wd,
+// wdMult, i) alike.
 func lrOf(lr float64, mult []float64, i int) float64 {
 	if mult == nil {
 		return lr
 	}
 	return lr * mult[i]
 }
+
+// DefaultMomentum is the SGD momentum of [New] when [Settings.Momentum] is
+// zero: 0.9 (Nesterov).
+const DefaultMomentum = 0.9
 
 // Names lists the optimizer names accepted by [New].
 var Names = []string{"sgd", "adam", "adamw"}
@@ -99,8 +115,8 @@ var Names = []string{"sgd", "adam", "adamw"}
 // insensitive) over params with learning rate lr and weight decay
 // weightDecay, the defaults a command-line flag selects:
 //
-//   - "sgd": [SGD] with momentum 0.9 and Nesterov momentum, weight decay as
-//     an L2 term added to the gradient;
+//   - "sgd": [SGD] with Nesterov momentum 0.9 ([NewWith] sets another),
+//     weight decay as an L2 term added to the gradient;
 //   - "adam": [Adam] with betas (0.9, 0.999), eps 1e-8, L2 weight decay;
 //   - "adamw": [AdamW] with the same betas and eps and decoupled weight decay
 //     (pass [DefaultAdamWWeightDecay] for PyTorch's default).
@@ -108,9 +124,30 @@ var Names = []string{"sgd", "adam", "adamw"}
 // It returns an error naming the value for an unknown name or an invalid
 // learning rate or weight decay.
 func New(name string, params []*autograd.Var, lr, weightDecay float64) (Optimizer, error) {
+	return NewWith(name, params, Settings{LR: lr, WeightDecay: weightDecay})
+}
+
+// Settings are the hyper-parameters a command line sets for [NewWith].
+type Settings struct {
+	LR, WeightDecay float64
+	// Momentum is SGD's (Nesterov) momentum factor in [0, 1); 0 means
+	// [DefaultMomentum]. The Adam optimizers ignore it.
+	Momentum float64
+}
+
+// NewWith is [New] with the SGD momentum of s.
+func NewWith(name string, params []*autograd.Var, s Settings) (Optimizer, error) {
+	lr, weightDecay := s.LR, s.WeightDecay
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "sgd":
-		cfg := SGDConfig{LR: lr, Momentum: 0.9, Nesterov: true, WeightDecay: weightDecay}
+		mom := s.Momentum
+		if mom == 0 {
+			mom = DefaultMomentum
+		}
+		if !(mom > 0 && mom < 1) {
+			return nil, fmt.Errorf("optim: invalid SGD momentum %g (want 0 < momentum < 1)", mom)
+		}
+		cfg := SGDConfig{LR: lr, Momentum: mom, Nesterov: true, WeightDecay: weightDecay}
 		if err := cfg.validate(); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -131,6 +132,58 @@ func (s OneCycle) LR(step int) float64 {
 	return cosAnneal(s.Max, final, (x-end1)/(end2-end1))
 }
 
+// Triangular is airbench's piecewise-linear schedule (Jordan 2024): the
+// factor of Base rises linearly from Start at step 0 to 1 at step
+// W = ⌊Peak·TotalSteps⌋, then falls linearly to End at TotalSteps:
+//
+//	step < W:   Base·(Start·(1 − step/W) + step/W)
+//	step ≥ W:   Base·((1 − f) + End·f),  f = (step − W)/(TotalSteps − W)
+//
+// as the reference's get_lr with LR(0) the rate of the first update. Past
+// TotalSteps it keeps falling along the same line (f > 1); [Fit] never goes
+// there.
+type Triangular struct {
+	Base             float64
+	TotalSteps       int
+	Peak, Start, End float64
+}
+
+// LR returns the rate at step.
+func (s Triangular) LR(step int) float64 {
+	w := int(float64(s.TotalSteps) * s.Peak)
+	x := float64(max(step, 0))
+	if step < w {
+		f := x / float64(w)
+		return s.Base * (s.Start*(1-f) + f)
+	}
+	if s.TotalSteps <= w {
+		return s.Base * s.End
+	}
+	f := (x - float64(w)) / float64(s.TotalSteps-w)
+	return s.Base * ((1 - f) + s.End*f)
+}
+
+// triangularDefaults are airbench94's peak fraction, start and end factors.
+var triangularDefaults = [3]float64{0.23, 0.2, 0.07}
+
+// parseTriangular reads "triangular[:PEAK[:START[:END]]]" (defaults
+// triangularDefaults): PEAK in [0, 1), START and END ≥ 0.
+func parseTriangular(name string, args []string) ([3]float64, error) {
+	v := triangularDefaults
+	if len(args) > 3 {
+		return v, fmt.Errorf("optim: schedule %q: triangular takes at most PEAK:START:END", name)
+	}
+	for i, a := range args {
+		f, err := strconv.ParseFloat(strings.TrimSpace(a), 64)
+		if err != nil || math.IsInf(f, 0) || !(f >= 0) || (i == 0 && f >= 1) {
+			return v, fmt.Errorf("optim: schedule %q: %q is not a valid %s (want a number%s)", name, a,
+				[]string{"peak fraction", "start factor", "end factor"}[i], []string{" in [0, 1)", " ≥ 0", " ≥ 0"}[i])
+		}
+		v[i] = f
+	}
+	return v, nil
+}
+
 // cosAnneal goes from start (pct 0) to end (pct ≥ 1) along a half cosine.
 // A NaN pct (an empty phase) counts as the end.
 func cosAnneal(start, end, pct float64) float64 {
@@ -141,7 +194,7 @@ func cosAnneal(start, end, pct float64) float64 {
 }
 
 // ScheduleNames lists the schedule names accepted by [ParseSchedule].
-var ScheduleNames = []string{"constant", "step", "multistep", "cosine", "onecycle"}
+var ScheduleNames = []string{"constant", "step", "multistep", "cosine", "onecycle", "triangular"}
 
 // ParseSchedule builds the schedule named name (case insensitive) for a run
 // of totalSteps optimizer steps with base learning rate base. Decay points
@@ -151,12 +204,19 @@ var ScheduleNames = []string{"constant", "step", "multistep", "cosine", "onecycl
 //   - "step": [StepLR] ×0.1 every third of the run;
 //   - "multistep": [MultiStepLR] ×0.1 at 50% and 75% of the run;
 //   - "cosine": [CosineWarmup] with 5% warmup, down to 0;
-//   - "onecycle": [OneCycle] peaking at base with PyTorch's defaults.
+//   - "onecycle": [OneCycle] peaking at base with PyTorch's defaults;
+//   - "triangular[:PEAK[:START[:END]]]": [Triangular], airbench's linear
+//     warm-up from START·base to base over the first PEAK of the run and
+//     linear decay to END·base (defaults 0.23, 0.2, 0.07).
 //
 // It returns an error naming the value for an unknown name, and for a
 // non-positive totalSteps with any schedule but "constant".
 func ParseSchedule(name string, base float64, totalSteps, stepsPerEpoch int) (Schedule, error) {
 	n := strings.ToLower(strings.TrimSpace(name))
+	n, rest, hasArgs := strings.Cut(n, ":")
+	if hasArgs && n != "triangular" {
+		return nil, fmt.Errorf("optim: schedule %q takes no arguments (only triangular does)", name)
+	}
 	if n == "constant" {
 		return Constant{Base: base}, nil
 	}
@@ -185,6 +245,16 @@ func ParseSchedule(name string, base float64, totalSteps, stepsPerEpoch int) (Sc
 		return MultiStepLR{Base: base, Milestones: []int{atEpoch(totalSteps / 2), atEpoch(totalSteps * 3 / 4)}, Gamma: 0.1}, nil
 	case "cosine":
 		return CosineWarmup{Base: base, WarmupSteps: totalSteps / 20, TotalSteps: totalSteps}, nil
+	case "triangular":
+		var args []string
+		if hasArgs {
+			args = strings.Split(rest, ":")
+		}
+		v, err := parseTriangular(name, args)
+		if err != nil {
+			return nil, err
+		}
+		return Triangular{Base: base, TotalSteps: totalSteps, Peak: v[0], Start: v[1], End: v[2]}, nil
 	default: // "onecycle"
 		return OneCycle{Max: base, TotalSteps: totalSteps}, nil
 	}

@@ -111,3 +111,39 @@ func TestParseSchedule(t *testing.T) {
 		t.Error("cosine with 0 steps: no error")
 	}
 }
+
+// TestTriangular checks airbench's schedule against the reference's get_lr
+// (computed here by hand for 476 steps: warm-up 109 steps) and the parsing
+// of its arguments.
+func TestTriangular(t *testing.T) {
+	s, err := ParseSchedule("triangular", 2, 476, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	getLR := func(step int) float64 { // legacy/airbench94.py
+		warm := 109 // int(476·0.23)
+		if step < warm {
+			f := float64(step) / float64(warm)
+			return 0.2*(1-f) + 1.0*f
+		}
+		f := float64(step-warm) / float64(476-warm)
+		return 1.0*(1-f) + 0.07*f
+	}
+	for _, step := range []int{0, 1, 54, 108, 109, 110, 300, 475} {
+		if got, want := s.LR(step), 2*getLR(step); math.Abs(got-want) > 1e-12 {
+			t.Errorf("LR(%d) = %v, want %v", step, got, want)
+		}
+	}
+	c, err := ParseSchedule("Triangular:0.5:0:1", 1, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []float64{c.LR(0), c.LR(5), c.LR(9)}; got[0] != 0 || got[1] != 1 || got[2] != 1 {
+		t.Errorf("triangular:0.5:0:1 gives %v at steps 0, 5, 9", got)
+	}
+	for _, bad := range []string{"triangular:1", "triangular:x", "triangular:0.2:-1", "triangular:0.1:0.2:0.3:0.4", "cosine:0.1"} {
+		if _, err := ParseSchedule(bad, 1, 10, 0); err == nil {
+			t.Errorf("ParseSchedule(%q): no error", bad)
+		}
+	}
+}

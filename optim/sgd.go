@@ -49,8 +49,9 @@ type SGD struct {
 	// momentum[i] is params[i]'s momentum buffer, nil before its first
 	// step or when momentum is off.
 	momentum []*tensor.Tensor
-	// mult[i] scales the rate of params[i]; nil means 1 for all.
-	mult []float64
+	// mult[i] scales the rate of params[i], wdMult[i] its weight decay;
+	// nil means 1 for all.
+	mult, wdMult []float64
 }
 
 // NewSGD returns an SGD optimizer over params. It panics on an invalid
@@ -73,6 +74,13 @@ func (o *SGD) SetLR(lr float64) { o.cfg.LR = lr }
 func (o *SGD) SetLRMultipliers(mult []float64) {
 	checkMultipliers(len(o.params), mult)
 	o.mult = mult
+}
+
+// SetWDMultipliers gives params[i] the weight decay
+// mult[i]·WeightDecay ([PerParamWD]).
+func (o *SGD) SetWDMultipliers(mult []float64) {
+	checkMultipliers(len(o.params), mult)
+	o.wdMult = mult
 }
 
 // ZeroGrad zeroes every parameter's gradient.
@@ -99,6 +107,7 @@ func (o *SGD) Step() {
 		var buf []float32
 		c.first = false
 		c.lr = float32(lrOf(o.cfg.LR, o.mult, i))
+		c.wd = float32(lrOf(o.cfg.WeightDecay, o.wdMult, i))
 		if o.cfg.Momentum != 0 {
 			if o.momentum[i] == nil {
 				o.momentum[i] = tensor.New(p.Value.Shape()...)

@@ -25,7 +25,14 @@ type Config struct {
 	ClipNorm       float64 // clip gradients to this global L2 norm; 0 = off
 	// LRMult gives some parameters their own learning rate, a factor of
 	// the scheduled one (discriminative learning rates); nil: one rate.
-	LRMult        []LRMult
+	LRMult []LRMult
+	// WDMult gives some parameters their own weight decay, a factor of
+	// WeightDecay, by the same rules (airbench's batch-norm biases); nil:
+	// one weight decay.
+	WDMult []LRMult
+	// Momentum is SGD's Nesterov momentum in [0, 1); 0 means
+	// optim.DefaultMomentum (0.9). Adam and AdamW ignore it.
+	Momentum      float64
 	Seed          uint64 // shuffling order (and augmentation)
 	EvalBatchSize int    // default 500
 	// NoCompile trains with eager steps instead of compiled ones
@@ -125,7 +132,7 @@ type ConfigError struct {
 // fieldWords are the names of the Config fields in error messages.
 var fieldWords = map[string]string{
 	"Epochs": "epochs", "BatchSize": "batch size", "LR": "learning rate", "Optimizer": "optimizer",
-	"Schedule": "schedule", "WeightDecay": "weight decay", "LabelSmoothing": "label smoothing",
+	"Schedule": "schedule", "WeightDecay": "weight decay", "LabelSmoothing": "label smoothing", "Momentum": "momentum",
 	"CheckpointEvery": "checkpoint interval", "KeepLast": "keep-last",
 	"SWAStart": "weight averaging from epoch", "SWALR": "weight-averaging learning rate",
 }
@@ -146,6 +153,11 @@ func (c Config) Validate() error {
 func (c *Config) validate() error {
 	notNumber := func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
 	name := func(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+	_, schedErr := optim.ParseSchedule(c.Schedule, 1, 1, 0)
+	schedRule := "must be one of " + strings.Join(optim.ScheduleNames, ", ")
+	if n, _, args := strings.Cut(name(c.Schedule), ":"); args && n == "triangular" && schedErr != nil {
+		schedRule = strings.TrimPrefix(schedErr.Error(), "optim: ")
+	}
 	for _, r := range []struct {
 		bad bool
 		err ConfigError
@@ -155,8 +167,8 @@ func (c *Config) validate() error {
 		{!(c.LR > 0) || notNumber(c.LR), ConfigError{Field: "LR", Value: c.LR, Rule: "must be a positive number"}},
 		{!slices.Contains(optim.Names, name(c.Optimizer)),
 			ConfigError{Field: "Optimizer", Value: c.Optimizer, Rule: "must be one of " + strings.Join(optim.Names, ", ")}},
-		{!slices.Contains(optim.ScheduleNames, name(c.Schedule)),
-			ConfigError{Field: "Schedule", Value: c.Schedule, Rule: "must be one of " + strings.Join(optim.ScheduleNames, ", ")}},
+		{schedErr != nil, ConfigError{Field: "Schedule", Value: c.Schedule, Rule: schedRule}},
+		{!(c.Momentum >= 0 && c.Momentum < 1), ConfigError{Field: "Momentum", Value: c.Momentum, Rule: "must be in [0, 1) (0: the default 0.9)"}},
 		{!(c.WeightDecay >= 0) || notNumber(c.WeightDecay),
 			ConfigError{Field: "WeightDecay", Value: c.WeightDecay, Rule: "must be a non-negative number"}},
 		{!(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1),

@@ -115,3 +115,29 @@ func TestFitWithLRMultipliers(t *testing.T) {
 		t.Errorf("recipe lr_mult %q", r.LRMult)
 	}
 }
+
+// TestRulePatterns checks the rules' matching: prefixes cover a name and
+// the names under it, patterns with * or ? cover whole names, "*" all;
+// and that weight-decay rules have their own words in errors.
+func TestRulePatterns(t *testing.T) {
+	for _, c := range []struct {
+		rule, name string
+		want       bool
+	}{
+		{"layer1", "layer1.0.conv1.weight", true},
+		{"layer1", "layer10.conv1.weight", false},
+		{"*norm*.bias", "2.norm1.bias", true},
+		{"*norm*.bias", "2.norm1.weight", false},
+		{"*.bias", "0.bias", true},
+		{"?.bias", "0.bias", true},
+		{"?.bias", "10.bias", false},
+		{"*", "anything", true},
+	} {
+		if got := (LRMult{Prefix: c.rule, Factor: 1}).covers(c.name); got != c.want {
+			t.Errorf("rule %q covers %q: %v, want %v", c.rule, c.name, got, c.want)
+		}
+	}
+	if _, err := ParseWDMults([]string{"[=1"}); err == nil || !strings.Contains(err.Error(), "weight-decay multiplier") || !strings.Contains(err.Error(), "malformed pattern") {
+		t.Errorf("malformed pattern: %v", err)
+	}
+}

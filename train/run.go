@@ -90,19 +90,32 @@ func newOptimizer(model nn.Layer, cfg *Config) (optim.Optimizer, error) {
 	if len(params) == 0 {
 		return nil, fmt.Errorf("train: every parameter of the model is frozen")
 	}
-	opt, err := optim.New(cfg.Optimizer, params, cfg.LR, cfg.WeightDecay)
-	if err != nil || len(cfg.LRMult) == 0 {
-		return opt, err
-	}
-	mult, err := LRMultipliers(model, cfg.LRMult)
+	opt, err := optim.NewWith(cfg.Optimizer, params, optim.Settings{LR: cfg.LR, WeightDecay: cfg.WeightDecay, Momentum: cfg.Momentum})
 	if err != nil {
 		return nil, err
 	}
-	pp, ok := opt.(optim.PerParamLR)
-	if !ok {
-		return nil, fmt.Errorf("train: optimizer %s cannot take learning-rate multipliers", cfg.Optimizer)
+	if len(cfg.LRMult) > 0 {
+		mult, err := LRMultipliers(model, cfg.LRMult)
+		if err != nil {
+			return nil, err
+		}
+		pp, ok := opt.(optim.PerParamLR)
+		if !ok {
+			return nil, fmt.Errorf("train: optimizer %s cannot take learning-rate multipliers", cfg.Optimizer)
+		}
+		pp.SetLRMultipliers(mult)
 	}
-	pp.SetLRMultipliers(mult)
+	if len(cfg.WDMult) > 0 {
+		mult, err := WDMultipliers(model, cfg.WDMult)
+		if err != nil {
+			return nil, err
+		}
+		pp, ok := opt.(optim.PerParamWD)
+		if !ok {
+			return nil, fmt.Errorf("train: optimizer %s cannot take weight-decay multipliers", cfg.Optimizer)
+		}
+		pp.SetWDMultipliers(mult)
+	}
 	return opt, nil
 }
 

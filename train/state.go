@@ -35,6 +35,8 @@ type Recipe struct {
 	ClipNorm       float64 `json:"clip_norm"`
 	Seed           uint64  `json:"seed"`
 	LRMult         string  `json:"lr_mult,omitempty"` // the LRMult rules, PREFIX=FACTOR,…
+	WDMult         string  `json:"wd_mult,omitempty"` // the WDMult rules
+	Momentum       float64 `json:"momentum,omitempty"`
 	SWAStart       int     `json:"swa_start,omitempty"`
 	SWALR          float64 `json:"swa_lr,omitempty"`
 }
@@ -45,7 +47,7 @@ func (c *Config) recipe() Recipe {
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: c.LR,
 		Optimizer: strings.ToLower(strings.TrimSpace(c.Optimizer)), Schedule: strings.ToLower(strings.TrimSpace(c.Schedule)),
 		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, ClipNorm: c.ClipNorm, Seed: c.Seed,
-		LRMult: formatLRMults(c.LRMult), SWAStart: c.SWAStart, SWALR: c.SWALR,
+		LRMult: formatLRMults(c.LRMult), WDMult: formatLRMults(c.WDMult), Momentum: c.Momentum, SWAStart: c.SWAStart, SWALR: c.SWALR,
 	}
 }
 

@@ -33,12 +33,13 @@ type trainFlags struct {
 	resume, configFile                    string
 	history, report                       string
 	cpuprofile                            string
-	freeze, lrMult                        []string
+	freeze, lrMult, wdMult                []string
 	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
 	checkpointEvery, keepLast             int
 	swaStart                              int
 	lr, weightDecay, valSplit, swaLR      float64
+	momentum                              float64
 	labelSmoothing                        float32
 	seed                                  uint64
 	json, quiet, force, noCompile         bool
@@ -85,13 +86,15 @@ func newTrainCmd() *cobra.Command {
 	fl.StringVar(&f.augment, "augment", "none", "augmentation preset ("+strings.Join(augment.PresetNames(), ", ")+")\nor a list such as crop:4,hflip,jitter:0.2 (see package augment)")
 	fl.StringVar(&f.init, "init", "", "checkpoint to initialize from: tensors matching by name and shape are loaded,\nthe rest (a head for other classes) stays freshly initialized")
 	fl.StringSliceVar(&f.freeze, "freeze", nil, "parameter-name prefixes to keep fixed (e.g. conv,bn,layers.0), with --init")
-	fl.StringSliceVar(&f.lrMult, "lr-mult", nil, "discriminative learning rates: PREFIX=FACTOR rules scaling the rate of the parameters\nunder a name prefix, * for the rest, first match wins (e.g. fc=1,*=0.1)")
+	fl.StringSliceVar(&f.lrMult, "lr-mult", nil, "discriminative learning rates: PREFIX=FACTOR rules scaling the rate of the parameters\nunder a name prefix or matching a pattern with * or ? ('*norm*.bias=64'), * for the rest,\nfirst match wins (e.g. fc=1,*=0.1)")
 	fl.IntVar(&f.epochs, "epochs", 3, "passes over the training set")
 	fl.IntVar(&f.batch, "batch-size", 128, "examples per optimizer step")
 	fl.Float64Var(&f.lr, "lr", 0.01, "learning rate (peak rate for onecycle)")
-	fl.StringVar(&f.optimizer, "optimizer", "adamw", "sgd (momentum 0.9, Nesterov), adam or adamw")
-	fl.StringVar(&f.schedule, "schedule", "onecycle", "learning-rate schedule: constant, step, multistep, cosine or onecycle")
+	fl.StringVar(&f.optimizer, "optimizer", "adamw", "sgd (Nesterov momentum, --momentum), adam or adamw")
+	fl.Float64Var(&f.momentum, "momentum", 0.9, "SGD's Nesterov momentum, in (0, 1)")
+	fl.StringVar(&f.schedule, "schedule", "onecycle", "learning-rate schedule: constant, step, multistep, cosine, onecycle, or\ntriangular[:PEAK:START:END] (airbench's: linear from START·lr to lr over the first PEAK\nof the steps, then down to END·lr; default 0.23:0.2:0.07)")
 	fl.Float64Var(&f.weightDecay, "weight-decay", 1e-4, "weight decay (decoupled for adamw)")
+	fl.StringSliceVar(&f.wdMult, "wd-mult", nil, "weight-decay multipliers, in --lr-mult's rules (e.g. '*norm*.bias=0.015625')")
 	fl.Float32Var(&f.labelSmoothing, "label-smoothing", 0.1, "cross-entropy label smoothing in [0, 1)")
 	fl.IntVar(&f.swaStart, "swa-start", 0, "stochastic weight averaging: average the weights at the end of this epoch and every\nlater one, save the average with batch-norm statistics recomputed (0: off)")
 	fl.Float64Var(&f.swaLR, "swa-lr", 0, "constant learning rate of the averaged epochs, with --swa-start (0: keep the schedule)")
@@ -130,6 +133,8 @@ type trainRecipe struct {
 	Init           string   `json:"init,omitempty"`
 	Freeze         []string `json:"freeze,omitempty"`
 	LRMult         []string `json:"lr_mult,omitempty"`
+	WDMult         []string `json:"wd_mult,omitempty"`
+	Momentum       float64  `json:"momentum,omitempty"`
 	Epochs         int      `json:"epochs"`
 	BatchSize      int      `json:"batch_size"`
 	LR             float64  `json:"lr"`
@@ -166,6 +171,7 @@ func (r *trainRecipe) fields(f *trainFlags) []recipeField {
 		{"size", false, &f.size, &r.Size}, {"channels", false, &f.channels, &r.Channels},
 		{"augment", false, &f.augment, &r.Augment}, {"init", false, &f.init, &r.Init},
 		{"freeze", false, &f.freeze, &r.Freeze}, {"lr-mult", false, &f.lrMult, &r.LRMult},
+		{"wd-mult", false, &f.wdMult, &r.WDMult}, {"momentum", false, &f.momentum, &r.Momentum},
 		{"epochs", false, &f.epochs, &r.Epochs},
 		{"batch-size", false, &f.batch, &r.BatchSize}, {"lr", false, &f.lr, &r.LR},
 		{"optimizer", false, &f.optimizer, &r.Optimizer}, {"schedule", false, &f.schedule, &r.Schedule},
@@ -262,7 +268,7 @@ func runTrain(f trainFlags, cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	model, meta, err := f.buildModel(d, cfg.LRMult, resume)
+	model, meta, err := f.buildModel(d, cfg.LRMult, cfg.WDMult, resume)
 	if err != nil {
 		return err
 	}
@@ -311,15 +317,21 @@ func (f *trainFlags) config() (train.Config, error) {
 		return train.Config{}, fmt.Errorf("--batch-size 0: must be at least 1")
 	case f.lr == 0:
 		return train.Config{}, fmt.Errorf("--lr 0: must be a positive number")
+	case f.momentum == 0:
+		return train.Config{}, fmt.Errorf("--momentum 0: must be in (0, 1)")
 	}
 	lrMult, err := train.ParseLRMults(f.lrMult)
 	if err != nil {
 		return train.Config{}, fmt.Errorf("--lr-mult: %w", err)
 	}
+	wdMult, err := train.ParseWDMults(f.wdMult)
+	if err != nil {
+		return train.Config{}, fmt.Errorf("--wd-mult: %w", err)
+	}
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
 		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed,
-		LRMult: lrMult, SWAStart: f.swaStart, SWALR: f.swaLR, NoCompile: f.noCompile,
+		LRMult: lrMult, WDMult: wdMult, Momentum: f.momentum, SWAStart: f.swaStart, SWALR: f.swaLR, NoCompile: f.noCompile,
 		CheckpointEvery: f.checkpointEvery, KeepLast: f.keepLast,
 	}
 	if f.checkpointEvery != 0 { // --checkpoint-every 0: no checkpoints
@@ -333,7 +345,7 @@ func (f *trainFlags) config() (train.Config, error) {
 // checkpoint path.
 var configFlags = map[string]string{
 	"Epochs": "epochs", "BatchSize": "batch-size", "LR": "lr", "Optimizer": "optimizer", "Schedule": "schedule",
-	"WeightDecay": "weight-decay", "LabelSmoothing": "label-smoothing", "SWAStart": "swa-start", "SWALR": "swa-lr",
+	"WeightDecay": "weight-decay", "LabelSmoothing": "label-smoothing", "Momentum": "momentum", "SWAStart": "swa-start", "SWALR": "swa-lr",
 	"CheckpointEvery": "checkpoint-every", "KeepLast": "keep-last", "CheckpointPath": "checkpoint-every",
 }
 
@@ -497,7 +509,7 @@ func (d *trainData) normalize(pipeline augment.Pipeline) {
 // buildModel builds --model for the data with its starting weights — from
 // --init, or on --resume from the checkpoint (loaded by train.Fit), with
 // the same layers frozen — and describes it for its checkpoint.
-func (f *trainFlags) buildModel(d *trainData, lrMult []train.LRMult, resume *train.State) (nn.Layer, models.Meta, error) {
+func (f *trainFlags) buildModel(d *trainData, lrMult, wdMult []train.LRMult, resume *train.State) (nn.Layer, models.Meta, error) {
 	opt := models.Options{NumClasses: d.train.NumClasses, InChannels: d.train.C, Seed: f.seed}
 	model, meta, err := models.Build(f.model, opt)
 	if err != nil {
@@ -521,6 +533,9 @@ func (f *trainFlags) buildModel(d *trainData, lrMult []train.LRMult, resume *tra
 	// train.Fit makes this check too; here it fails before any output.
 	if _, err := train.LRMultipliers(model, lrMult); err != nil {
 		return nil, meta, fmt.Errorf("--lr-mult: %w", err)
+	}
+	if _, err := train.WDMultipliers(model, wdMult); err != nil {
+		return nil, meta, fmt.Errorf("--wd-mult: %w", err)
 	}
 	meta.InputShape = d.train.Shape()
 	meta.Classes, meta.Mean, meta.Std, meta.Data = d.train.ClassNames, d.mean, d.std, d.spec
