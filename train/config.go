@@ -32,9 +32,14 @@ type Config struct {
 	WDMult []LRMult
 	// Momentum is SGD's Nesterov momentum in [0, 1); 0 means
 	// optim.DefaultMomentum (0.9). Adam and AdamW ignore it.
-	Momentum      float64
-	Seed          uint64 // shuffling order (and augmentation)
-	EvalBatchSize int    // default 500
+	Momentum float64
+	// Lookahead, if positive, averages the model's state every Lookahead
+	// optimizer steps (airbench's Lookahead, see lookahead.go), with the
+	// base decay LookaheadDecay per step (0: 0.95). 0: off.
+	Lookahead      int
+	LookaheadDecay float64
+	Seed           uint64 // shuffling order (and augmentation)
+	EvalBatchSize  int    // default 500
 	// NoCompile trains with eager steps instead of compiled ones
 	// ([Stepper.NoCompile]): the same numbers, more allocation per step.
 	NoCompile bool
@@ -133,8 +138,9 @@ type ConfigError struct {
 var fieldWords = map[string]string{
 	"Epochs": "epochs", "BatchSize": "batch size", "LR": "learning rate", "Optimizer": "optimizer",
 	"Schedule": "schedule", "WeightDecay": "weight decay", "LabelSmoothing": "label smoothing", "Momentum": "momentum",
-	"CheckpointEvery": "checkpoint interval", "KeepLast": "keep-last",
-	"SWAStart": "weight averaging from epoch", "SWALR": "weight-averaging learning rate",
+	"CheckpointEvery": "checkpoint interval", "KeepLast": "keep-last", "Lookahead": "lookahead interval",
+	"LookaheadDecay": "lookahead decay",
+	"SWAStart":       "weight averaging from epoch", "SWALR": "weight-averaging learning rate",
 }
 
 func (e *ConfigError) Error() string {
@@ -169,6 +175,8 @@ func (c *Config) validate() error {
 			ConfigError{Field: "Optimizer", Value: c.Optimizer, Rule: "must be one of " + strings.Join(optim.Names, ", ")}},
 		{schedErr != nil, ConfigError{Field: "Schedule", Value: c.Schedule, Rule: schedRule}},
 		{!(c.Momentum >= 0 && c.Momentum < 1), ConfigError{Field: "Momentum", Value: c.Momentum, Rule: "must be in [0, 1) (0: the default 0.9)"}},
+		{c.Lookahead < 0, ConfigError{Field: "Lookahead", Value: c.Lookahead, Rule: "must not be negative (0: off)"}},
+		{!(c.LookaheadDecay >= 0 && c.LookaheadDecay <= 1), ConfigError{Field: "LookaheadDecay", Value: c.LookaheadDecay, Rule: "must be in (0, 1] (0: the default 0.95)"}},
 		{!(c.WeightDecay >= 0) || notNumber(c.WeightDecay),
 			ConfigError{Field: "WeightDecay", Value: c.WeightDecay, Rule: "must be a non-negative number"}},
 		{!(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1),

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -52,22 +53,44 @@ func TestResumeBitIdentical(t *testing.T) {
 		lr         float64
 		every      int
 		stopAt     int // resume from the checkpoint of this global step
+		look       int // Config.Lookahead
 	}{
-		{"sgd", "cosine", 0.05, 3, 6},       // mid-epoch 1 (9 steps an epoch)
-		{"adamw", "onecycle", 0.003, 4, 12}, // mid-epoch 2
-		{"adam", "step", 0.003, 0, 9},       // an epoch end
+		{"sgd", "cosine", 0.05, 3, 6, 0},       // mid-epoch 1 (9 steps an epoch)
+		{"adamw", "onecycle", 0.003, 4, 12, 0}, // mid-epoch 2
+		{"adam", "step", 0.003, 0, 9, 0},       // an epoch end
+		// Lookahead averaging, with airbench's schedule, momentum and
+		// weight-decay groups: the average is in the checkpoint.
+		{"sgd", "triangular", 0.05, 4, 8, 3},
 	} {
-		t.Run(c.opt, func(t *testing.T) {
+		name := c.opt
+		if c.look > 0 {
+			name += "-lookahead"
+		}
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			base := filepath.Join(dir, "run.safetensors")
 			cfg := train.Config{
 				Epochs: 3, BatchSize: 32, LR: c.lr, Optimizer: c.opt, Schedule: c.sched, WeightDecay: 1e-3,
 				LabelSmoothing: 0.1, Seed: 7, Transform: transform,
 			}
+			if c.look > 0 {
+				cfg.Lookahead, cfg.Momentum, cfg.WDMult = c.look, 0.85, []train.LRMult{{Prefix: "*.bias", Factor: 0.5}}
+			}
 			ref := dropoutNet(5)
 			refRes, err := train.Fit(ref, trainSet, testSet, cfg)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if c.look > 0 { // the averaging changes the run
+				plain := dropoutNet(5)
+				cfg.Lookahead = 0
+				if _, err := train.Fit(plain, trainSet, testSet, cfg); err != nil {
+					t.Fatal(err)
+				}
+				cfg.Lookahead = c.look
+				if reflect.DeepEqual(nn.StateDict(plain)[0].Value.Data(), nn.StateDict(ref)[0].Value.Data()) {
+					t.Errorf("lookahead changed no weight of the first tensor")
+				}
 			}
 
 			// The checkpointed run must not differ from the plain one.
@@ -91,6 +114,17 @@ func TestResumeBitIdentical(t *testing.T) {
 			}
 			if len(st.RandomStates) != 2 || len(st.Optim) == 0 {
 				t.Errorf("generator states of %d layers, %d optimizer tensors", len(st.RandomStates), len(st.Optim))
+			}
+			if c.look > 0 {
+				floats := 0 // the state but num_batches_tracked, a count
+				for _, x := range nn.StateDict(saved) {
+					if !strings.HasSuffix(x.Name, "num_batches_tracked") {
+						floats++
+					}
+				}
+				if len(st.Lookahead) != floats {
+					t.Errorf("%d averaged tensors in the checkpoint, want the model's %d", len(st.Lookahead), floats)
+				}
 			}
 			resumed := dropoutNet(5)
 			cfg.CheckpointPath, cfg.CheckpointEvery, cfg.Resume = "", 0, st

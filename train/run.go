@@ -1,6 +1,7 @@
 package train
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -23,6 +24,7 @@ type run struct {
 	sched             optim.Schedule
 	stepper           *Stepper
 	avg               *averager     // weight averaging; nil when off
+	look              *lookahead    // lookahead averaging; nil when off
 	ckpt              *checkpointer // nil without checkpoints or resume
 	prog              *progress
 	hooks             hooks
@@ -61,11 +63,14 @@ func newRun(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (*run, 
 	if cfg.SWAStart > 0 {
 		r.avg = newAverager(model)
 	}
+	if cfg.Lookahead > 0 {
+		r.look = newLookahead(model, cfg.Lookahead, cmp.Or(cfg.LookaheadDecay, defaultLookaheadDecay), r.steps*cfg.Epochs)
+	}
 	r.stepper = NewStepper(model, nn.CrossEntropyLoss{LabelSmoothing: cfg.LabelSmoothing}, r.opt)
 	r.stepper.ClipNorm = cfg.ClipNorm
 	r.stepper.NoCompile = cfg.NoCompile
 	r.prog = newProgress(cfg.Progress, cfg.Interactive, cfg.ProgressEvery)
-	if r.ckpt, err = newCheckpointer(&cfg, model, r.opt, r.avg); err != nil {
+	if r.ckpt, err = newCheckpointer(&cfg, model, r.opt, r.avg, r.look); err != nil {
 		return nil, err
 	}
 	r.start = time.Now()
@@ -176,6 +181,9 @@ func (r *run) step(b data.Batch) error {
 	r.seen += n
 	r.globalStep++
 	r.done++
+	if r.look != nil {
+		r.look.step(r.globalStep)
+	}
 	return nil
 }
 

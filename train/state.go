@@ -37,6 +37,8 @@ type Recipe struct {
 	LRMult         string  `json:"lr_mult,omitempty"` // the LRMult rules, PREFIX=FACTOR,…
 	WDMult         string  `json:"wd_mult,omitempty"` // the WDMult rules
 	Momentum       float64 `json:"momentum,omitempty"`
+	Lookahead      int     `json:"lookahead,omitempty"`
+	LookaheadDecay float64 `json:"lookahead_decay,omitempty"`
 	SWAStart       int     `json:"swa_start,omitempty"`
 	SWALR          float64 `json:"swa_lr,omitempty"`
 }
@@ -48,6 +50,7 @@ func (c *Config) recipe() Recipe {
 		Optimizer: strings.ToLower(strings.TrimSpace(c.Optimizer)), Schedule: strings.ToLower(strings.TrimSpace(c.Schedule)),
 		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, ClipNorm: c.ClipNorm, Seed: c.Seed,
 		LRMult: formatLRMults(c.LRMult), WDMult: formatLRMults(c.WDMult), Momentum: c.Momentum, SWAStart: c.SWAStart, SWALR: c.SWALR,
+		Lookahead: c.Lookahead, LookaheadDecay: c.LookaheadDecay,
 	}
 }
 
@@ -106,6 +109,9 @@ type State struct {
 	// averaging, named "swa." + parameter name (stored in the file under
 	// [checkpoint.OptimizerPrefix] too).
 	Average []nn.Named[*tensor.Tensor] `json:"-"`
+	// Lookahead holds the weight average of [Config.Lookahead], named
+	// "lookahead." + state-dict name (under the optimizer prefix too).
+	Lookahead []nn.Named[*tensor.Tensor] `json:"-"`
 	// Metadata is the file's metadata (model description, the caller's
 	// recipe).
 	Metadata map[string]string `json:"-"`
@@ -137,6 +143,8 @@ func ReadState(path string) (*State, error) {
 		switch {
 		case ok && strings.HasPrefix(name, averagePrefix):
 			s.Average = append(s.Average, nn.Named[*tensor.Tensor]{Name: name, Value: t.Value})
+		case ok && strings.HasPrefix(name, lookaheadPrefix):
+			s.Lookahead = append(s.Lookahead, nn.Named[*tensor.Tensor]{Name: name, Value: t.Value})
 		case ok:
 			s.Optim = append(s.Optim, nn.Named[*tensor.Tensor]{Name: name, Value: t.Value})
 		default:
@@ -238,13 +246,14 @@ type checkpointer struct {
 	meta     map[string]string
 	model    nn.Layer
 	opt      optim.Stateful
-	names    []string  // of the optimizer's parameters
-	avg      *averager // weight averaging; nil when off
+	names    []string   // of the optimizer's parameters
+	avg      *averager  // weight averaging; nil when off
+	look     *lookahead // lookahead averaging; nil when off
 }
 
 // newCheckpointer returns the checkpointer of a run that writes
 // checkpoints (cfg.CheckpointPath) or resumes from one; nil otherwise.
-func newCheckpointer(cfg *Config, model nn.Layer, opt optim.Optimizer, avg *averager) (*checkpointer, error) {
+func newCheckpointer(cfg *Config, model nn.Layer, opt optim.Optimizer, avg *averager, look *lookahead) (*checkpointer, error) {
 	if cfg.CheckpointPath == "" && cfg.Resume == nil {
 		return nil, nil
 	}
@@ -255,7 +264,7 @@ func newCheckpointer(cfg *Config, model nn.Layer, opt optim.Optimizer, avg *aver
 		return nil, fmt.Errorf("train: optimizer %s cannot save its state", cfg.Optimizer)
 	}
 	return &checkpointer{base: cfg.CheckpointPath, every: cfg.CheckpointEvery, keepLast: cfg.KeepLast,
-		meta: cfg.CheckpointMeta, model: model, opt: so, names: trainableNames(model), avg: avg}, nil
+		meta: cfg.CheckpointMeta, model: model, opt: so, names: trainableNames(model), avg: avg, look: look}, nil
 }
 
 // restore puts the model's weights, the optimizer's state, the layers'
@@ -270,6 +279,11 @@ func (c *checkpointer) restore(st *State) error {
 	}
 	if c.avg != nil {
 		if err := c.avg.load(st.Path, st.Average, st.SWACount); err != nil {
+			return err
+		}
+	}
+	if c.look != nil {
+		if err := c.look.load(st.Path, st.Lookahead); err != nil {
 			return err
 		}
 	}
@@ -307,6 +321,11 @@ func (c *checkpointer) save(s *State) error {
 	}
 	if c.avg != nil && c.avg.n > 0 {
 		for _, t := range c.avg.tensors() {
+			tensors = append(tensors, nn.Named[*tensor.Tensor]{Name: checkpoint.OptimizerPrefix + t.Name, Value: t.Value})
+		}
+	}
+	if c.look != nil {
+		for _, t := range c.look.tensors() {
 			tensors = append(tensors, nn.Named[*tensor.Tensor]{Name: checkpoint.OptimizerPrefix + t.Name, Value: t.Value})
 		}
 	}

@@ -37,9 +37,9 @@ type trainFlags struct {
 	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
 	checkpointEvery, keepLast             int
-	swaStart                              int
+	swaStart, lookahead                   int
 	lr, weightDecay, valSplit, swaLR      float64
-	momentum                              float64
+	momentum, lookaheadDecay              float64
 	labelSmoothing                        float32
 	seed                                  uint64
 	json, quiet, force, noCompile         bool
@@ -98,6 +98,8 @@ func newTrainCmd() *cobra.Command {
 	fl.Float32Var(&f.labelSmoothing, "label-smoothing", 0.1, "cross-entropy label smoothing in [0, 1)")
 	fl.IntVar(&f.swaStart, "swa-start", 0, "stochastic weight averaging: average the weights at the end of this epoch and every\nlater one, save the average with batch-norm statistics recomputed (0: off)")
 	fl.Float64Var(&f.swaLR, "swa-lr", 0, "constant learning rate of the averaged epochs, with --swa-start (0: keep the schedule)")
+	fl.IntVar(&f.lookahead, "lookahead", 0, "every N steps move a moving average of the weights (and batch-norm statistics) toward\nthem and set them to it, airbench's Lookahead; the weights end as the average (0: off)")
+	fl.Float64Var(&f.lookaheadDecay, "lookahead-decay", 0.95, "the average's decay per step: decay^N·(step/steps)³ at each --lookahead update")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for initialization and shuffling")
 	fl.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
 	fl.StringVar(&f.out, "out", "", "checkpoint file to write, replaced if it exists (default: MODEL-DATA.safetensors in the\ncurrent folder, e.g. mnist-cnn-mnist.safetensors, or MODEL-DATA-2.safetensors and so on\nwhen an earlier run has it)")
@@ -135,6 +137,8 @@ type trainRecipe struct {
 	LRMult         []string `json:"lr_mult,omitempty"`
 	WDMult         []string `json:"wd_mult,omitempty"`
 	Momentum       float64  `json:"momentum,omitempty"`
+	Lookahead      int      `json:"lookahead,omitempty"`
+	LookaheadDecay float64  `json:"lookahead_decay,omitempty"`
 	Epochs         int      `json:"epochs"`
 	BatchSize      int      `json:"batch_size"`
 	LR             float64  `json:"lr"`
@@ -172,6 +176,7 @@ func (r *trainRecipe) fields(f *trainFlags) []recipeField {
 		{"augment", false, &f.augment, &r.Augment}, {"init", false, &f.init, &r.Init},
 		{"freeze", false, &f.freeze, &r.Freeze}, {"lr-mult", false, &f.lrMult, &r.LRMult},
 		{"wd-mult", false, &f.wdMult, &r.WDMult}, {"momentum", false, &f.momentum, &r.Momentum},
+		{"lookahead", false, &f.lookahead, &r.Lookahead}, {"lookahead-decay", false, &f.lookaheadDecay, &r.LookaheadDecay},
 		{"epochs", false, &f.epochs, &r.Epochs},
 		{"batch-size", false, &f.batch, &r.BatchSize}, {"lr", false, &f.lr, &r.LR},
 		{"optimizer", false, &f.optimizer, &r.Optimizer}, {"schedule", false, &f.schedule, &r.Schedule},
@@ -319,6 +324,8 @@ func (f *trainFlags) config() (train.Config, error) {
 		return train.Config{}, fmt.Errorf("--lr 0: must be a positive number")
 	case f.momentum == 0:
 		return train.Config{}, fmt.Errorf("--momentum 0: must be in (0, 1)")
+	case f.lookaheadDecay == 0:
+		return train.Config{}, fmt.Errorf("--lookahead-decay 0: must be in (0, 1]")
 	}
 	lrMult, err := train.ParseLRMults(f.lrMult)
 	if err != nil {
@@ -331,7 +338,7 @@ func (f *trainFlags) config() (train.Config, error) {
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
 		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed,
-		LRMult: lrMult, WDMult: wdMult, Momentum: f.momentum, SWAStart: f.swaStart, SWALR: f.swaLR, NoCompile: f.noCompile,
+		LRMult: lrMult, WDMult: wdMult, Momentum: f.momentum, Lookahead: f.lookahead, LookaheadDecay: f.lookaheadDecay, SWAStart: f.swaStart, SWALR: f.swaLR, NoCompile: f.noCompile,
 		CheckpointEvery: f.checkpointEvery, KeepLast: f.keepLast,
 	}
 	if f.checkpointEvery != 0 { // --checkpoint-every 0: no checkpoints
@@ -345,7 +352,8 @@ func (f *trainFlags) config() (train.Config, error) {
 // checkpoint path.
 var configFlags = map[string]string{
 	"Epochs": "epochs", "BatchSize": "batch-size", "LR": "lr", "Optimizer": "optimizer", "Schedule": "schedule",
-	"WeightDecay": "weight-decay", "LabelSmoothing": "label-smoothing", "Momentum": "momentum", "SWAStart": "swa-start", "SWALR": "swa-lr",
+	"WeightDecay": "weight-decay", "LabelSmoothing": "label-smoothing", "Momentum": "momentum",
+	"Lookahead": "lookahead", "LookaheadDecay": "lookahead-decay", "SWAStart": "swa-start", "SWALR": "swa-lr",
 	"CheckpointEvery": "checkpoint-every", "KeepLast": "keep-last", "CheckpointPath": "checkpoint-every",
 }
 
