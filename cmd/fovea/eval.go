@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -81,7 +80,7 @@ are not the model's is refused. See docs/evaluation.md.`,
 			if err != nil {
 				return err
 			}
-			if err := oneOf("tta", tta, "none", "flip"); err != nil {
+			if err := oneOf("tta", tta, train.TTANames...); err != nil {
 				return err
 			}
 			sets, err := loadEvalData(dataSpec, meta, ckpt, limit)
@@ -100,16 +99,9 @@ are not the model's is refused. See docs/evaluation.md.`,
 			}
 			fmt.Fprintln(os.Stderr, "data:", sets.about)
 			temp := classify.Temperature(meta)
-			logits := train.Logits(model, test, batch)
-			if tta == "flip" {
-				// Test-time augmentation: the mean of the logits of each
-				// image and its left-right mirror.
-				mirrored := train.Logits(model, flipped(test), batch)
-				for i, row := range logits {
-					for k := range row {
-						row[k] = (row[k] + mirrored[i][k]) / 2
-					}
-				}
+			logits, err := train.TTALogits(model, test, batch, tta)
+			if err != nil {
+				return err
 			}
 			e := metrics.Evaluate(metrics.Probabilities(logits, temp), test.Y, names, pos, threshold)
 			e.Loss = metrics.NLL(logits, test.Y, temp)
@@ -152,7 +144,7 @@ are not the model's is refused. See docs/evaluation.md.`,
 	fl.BoolVar(&asJSON, "json", false, "print every measurement, curves included, as one JSON object")
 	fl.StringVar(&csvPath, "csv", "", "also write the per-class precision, recall, F1, support and AUC to this CSV file")
 	fl.StringVar(&reportDir, "report", "", "also write a report into this folder: confusion.png, roc.png, reliability.png and index.html")
-	fl.StringVar(&tta, "tta", "none", "test-time augmentation: none, or flip (average the logits of each image and its mirror image)")
+	fl.StringVar(&tta, "tta", "none", "test-time augmentation: none, flip (average the logits of each image and its mirror\nimage) or flip-translate (also of both moved one pixel down-right and up-left: 6 views, airbench's)")
 	fl.Float64Var(&threshold, "threshold", 0.5, "decision threshold on the probability of the positive class for sensitivity and specificity (binary tasks)")
 	fl.StringVar(&positive, "positive", "", "the positive class of a two-class model, by name or index, for --threshold,\nsensitivity, specificity and the ROC curve (default: class 1, the second)")
 	return cmd
@@ -276,14 +268,4 @@ func printEvaluation(e metrics.Evaluation, temp float64) {
 		}
 		fmt.Println(sb.String())
 	}
-}
-
-// flipped returns a copy of ds with every image mirrored left to right.
-func flipped(ds *data.Dataset) *data.Dataset {
-	f := *ds
-	f.X = slices.Clone(ds.X)
-	for row := 0; row < len(f.X); row += ds.W {
-		slices.Reverse(f.X[row : row+ds.W])
-	}
-	return &f
 }

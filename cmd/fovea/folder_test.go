@@ -13,7 +13,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -282,15 +281,6 @@ func TestBadDataInput(t *testing.T) {
 				t.Error("a checkpoint was written")
 			}
 		})
-	}
-}
-
-func TestFlippedMirrorsEachRow(t *testing.T) {
-	ds := &data.Dataset{X: []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, Y: []int{0, 1}, C: 1, H: 2, W: 3}
-	f := flipped(ds)
-	want := []float32{3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10}
-	if !slices.Equal(f.X, want) || ds.X[0] != 1 {
-		t.Errorf("flipped %v (original now %v), want %v", f.X, ds.X, want)
 	}
 }
 
