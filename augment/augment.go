@@ -57,6 +57,18 @@ func (p Pipeline) Apply(x []float32, c, h, w int, rng *rand.Rand) {
 	}
 }
 
+// Check reports whether p can transform images of h×w pixels: an error
+// naming the transform that cannot (a translation by as much as the
+// image's size, which reflection cannot fill).
+func (p Pipeline) Check(h, w int) error {
+	for _, t := range p {
+		if tr, ok := t.(RandomTranslate); ok && (tr.Pad >= h || tr.Pad >= w) {
+			return fmt.Errorf("augment: %s on %dx%d images: the padding must be less than the size", tr, h, w)
+		}
+	}
+	return nil
+}
+
 // String lists the transforms in [Parse] syntax ("none" when empty).
 func (p Pipeline) String() string {
 	if len(p) == 0 {
@@ -102,6 +114,7 @@ func PresetNames() []string {
 // probabilities in [0, 1]):
 //
 //	crop[:PAD]                 zero-pad PAD pixels (default 4) on each side, crop back at random
+//	translate[:PAD]            the same with reflection padding (default 2; PAD < the image size)
 //	hflip[:P] / vflip[:P]      flip left-right / top-bottom with probability P (default 0.5)
 //	rotate:DEG                 rotate by a uniform angle in [-DEG, DEG] degrees, zero fill
 //	resized-crop[:MIN[:MAX]]   crop a random area fraction in [MIN, MAX] (default 0.08, 1) and
@@ -177,6 +190,15 @@ func parseItem(item string) (Transform, error) {
 			return nil, fmt.Errorf("padding %g must be a whole number of pixels in [0, 1024]", pad)
 		}
 		return RandomCrop{Pad: int(pad)}, nil
+	case "translate":
+		if err := maxArgs(1); err != nil {
+			return nil, err
+		}
+		pad := arg(0, 2)
+		if pad != float64(int(pad)) || pad < 1 || pad > 1024 {
+			return nil, fmt.Errorf("padding %g must be a whole number of pixels in [1, 1024] (and less than the image size)", pad)
+		}
+		return RandomTranslate{Pad: int(pad)}, nil
 	case "hflip", "vflip":
 		p, err := prob(0.5)
 		if err != nil {
@@ -239,7 +261,7 @@ func parseItem(item string) (Transform, error) {
 		}
 		return RandomErasing{P: p}, nil
 	}
-	return nil, fmt.Errorf("unknown transform %q (known: crop, hflip, vflip, rotate, resized-crop, jitter, gray, noise, erase; presets: %s)",
+	return nil, fmt.Errorf("unknown transform %q (known: crop, translate, hflip, vflip, rotate, resized-crop, jitter, gray, noise, erase; presets: %s)",
 		name, strings.Join(PresetNames(), ", "))
 }
 

@@ -370,3 +370,59 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestRandomTranslateIsAReflectedShift checks translate: each output is the
+// input shifted by some (dy, dx) in [-2, 2]² with the pixels moved in taken
+// by reflection (PyTorch's "reflect": index -1 shows 1, H shows H-2), all
+// 25 shifts occur, and the parsed form round-trips.
+func TestRandomTranslateIsAReflectedShift(t *testing.T) {
+	const c, h, w = 2, 5, 7
+	src := ramp(c, h, w)
+	refl := func(i, n int) int {
+		if i < 0 {
+			return -i
+		}
+		if i >= n {
+			return 2*(n-1) - i
+		}
+		return i
+	}
+	seen := map[[2]int]bool{}
+	for seed := range uint64(200) {
+		x := slices.Clone(src)
+		RandomTranslate{Pad: 2}.Apply(x, c, h, w, rand.New(rand.NewPCG(seed, 0)))
+		found := false
+		for dy := -2; dy <= 2 && !found; dy++ {
+			for dx := -2; dx <= 2 && !found; dx++ {
+				ok := true
+				for ch := range c {
+					for y := range h {
+						for xx := range w {
+							if x[(ch*h+y)*w+xx] != src[(ch*h+refl(y+dy, h))*w+refl(xx+dx, w)] {
+								ok = false
+							}
+						}
+					}
+				}
+				if ok {
+					found, seen[[2]int{dy, dx}] = true, true
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("seed %d: output is not a reflect-padded shift of the input by at most 2", seed)
+		}
+	}
+	if len(seen) != 25 {
+		t.Errorf("saw %d of the 25 shifts in 200 draws", len(seen))
+	}
+	p, err := Parse("translate,translate:3")
+	if err != nil || p.String() != "translate:2,translate:3" {
+		t.Errorf("Parse: %v %v", p, err)
+	}
+	for _, bad := range []string{"translate:0", "translate:1.5", "translate:2:3"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q): no error", bad)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package augment
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -41,6 +42,58 @@ func (t RandomCrop) Apply(x []float32, c, h, w int, rng *rand.Rand) {
 
 // String returns "crop:PAD".
 func (t RandomCrop) String() string { return "crop:" + fmtArg(float64(t.Pad)) }
+
+// RandomTranslate shifts the image by a uniformly random (dy, dx) in
+// [-Pad, Pad]², filling the pixels moved in by reflection about the edge
+// (without repeating it, PyTorch's F.pad "reflect"): airbench's random
+// crop of reflect-padded images. Pad must be less than H and W.
+//
+//	out[c, y, x] = in[c, r(y+dy), r(x+dx)],  r(-i) = i, r(H-1+i) = H-1-i
+type RandomTranslate struct {
+	Pad int
+}
+
+// Apply shifts x in place.
+func (t RandomTranslate) Apply(x []float32, c, h, w int, rng *rand.Rand) {
+	if t.Pad <= 0 {
+		return
+	}
+	if t.Pad >= h || t.Pad >= w {
+		panic(fmt.Sprintf("augment: translate:%d of a %dx%d image: the padding must be less than the size", t.Pad, h, w))
+	}
+	dy := rng.IntN(2*t.Pad+1) - t.Pad
+	dx := rng.IntN(2*t.Pad+1) - t.Pad
+	if dy == 0 && dx == 0 {
+		return
+	}
+	src := getScratch(x)
+	defer scratch.Put(src)
+	s := *src
+	for ch := range c {
+		in, out := s[ch*h*w:(ch+1)*h*w], x[ch*h*w:(ch+1)*h*w]
+		for y := range h {
+			row := in[reflect(y+dy, h)*w:]
+			for xx := range w {
+				out[y*w+xx] = row[reflect(xx+dx, w)]
+			}
+		}
+	}
+}
+
+// reflect maps index i of a line of n pixels padded by reflection (less
+// than n on each side) to the pixel it shows.
+func reflect(i, n int) int {
+	switch {
+	case i < 0:
+		return -i
+	case i >= n:
+		return 2*(n-1) - i
+	}
+	return i
+}
+
+// String returns "translate:PAD".
+func (t RandomTranslate) String() string { return "translate:" + fmtArg(float64(t.Pad)) }
 
 // Flip mirrors the image left-right (or top-bottom when Vertical) with
 // probability P.

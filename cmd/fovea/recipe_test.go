@@ -117,6 +117,7 @@ func TestRecipeErrors(t *testing.T) {
 		{"bad-optimizer", "optimizer: sgdd\n", `bad-optimizer.yaml:1: key "optimizer": --optimizer "sgdd": must be one of sgd, adam, adamw`},
 		{"bad-augment", "augment: flip:2\n", `bad-augment.yaml:1: key "augment": --augment:`},
 		{"bad-model", "model: resnet21\n", `bad-model.yaml:1: key "model": --model:`},
+		{"translate-too-far", "model: lenet5\naugment: translate:30\n", `translate-too-far.yaml:2: key "augment": --augment: augment: translate:30 on 28x28 images`},
 	} {
 		path := filepath.Join(dir, tc.name+".yaml")
 		if err := os.WriteFile(path, []byte(tc.text), 0o644); err != nil {

@@ -424,6 +424,9 @@ func (f *trainFlags) checkInput() (trainInput, error) {
 	} else if !in.anySize && in.size != own {
 		return in, fmt.Errorf("--size %s: model %s takes %dx%d images only", f.size, f.model, in.input[1], in.input[2])
 	}
+	if err := in.pipeline.Check(in.size[0], in.size[1]); err != nil {
+		return in, fmt.Errorf("--augment: %w", err)
+	}
 	switch {
 	case f.channels != 0 && f.channels != 1 && f.channels != 3:
 		return in, fmt.Errorf("--channels %d: must be 1 or 3 (or 0 to follow the images)", f.channels)
