@@ -33,6 +33,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fovea-ml/fovea/data"
 )
 
 // Transform changes one C×H×W image in place.
@@ -42,6 +44,14 @@ type Transform interface {
 	Apply(x []float32, c, h, w int, rng *rand.Rand)
 	// String describes the transform, in [Parse] syntax where it has one.
 	String() string
+}
+
+// IndexedTransform is a Transform whose result also depends on which
+// example it transforms and in which epoch ([AltFlip]); a [Pipeline]
+// holding one is run by a loader through [Pipeline.FuncAt].
+type IndexedTransform interface {
+	Transform
+	ApplyAt(x []float32, c, h, w int, rng *rand.Rand, ex data.ExampleInfo)
 }
 
 // Pipeline applies its transforms in order.
@@ -81,6 +91,34 @@ func (p Pipeline) String() string {
 	return strings.Join(parts, ",")
 }
 
+// Indexed reports whether a transform of p needs the example and epoch
+// ([IndexedTransform]): then give a loader [Pipeline.FuncAt].
+func (p Pipeline) Indexed() bool {
+	for _, t := range p {
+		if _, ok := t.(IndexedTransform); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// FuncAt returns p as a [data.Loader] TransformAt for images of shape (c,
+// h, w): the indexed transforms get the example, the others its rng.
+func (p Pipeline) FuncAt(c, h, w int) func(x []float32, rng *rand.Rand, ex data.ExampleInfo) {
+	return func(x []float32, rng *rand.Rand, ex data.ExampleInfo) {
+		if len(x) != c*h*w {
+			panic(fmt.Sprintf("augment: image has %d values, want %d×%d×%d", len(x), c, h, w))
+		}
+		for _, t := range p {
+			if it, ok := t.(IndexedTransform); ok {
+				it.ApplyAt(x, c, h, w, rng, ex)
+			} else {
+				t.Apply(x, c, h, w, rng)
+			}
+		}
+	}
+}
+
 // Func returns p as a [data.Loader] Transform for images of shape (c, h, w).
 func (p Pipeline) Func(c, h, w int) func(x []float32, rng *rand.Rand) {
 	return func(x []float32, rng *rand.Rand) { p.Apply(x, c, h, w, rng) }
@@ -116,6 +154,8 @@ func PresetNames() []string {
 //	crop[:PAD]                 zero-pad PAD pixels (default 4) on each side, crop back at random
 //	translate[:PAD]            the same with reflection padding (default 2; PAD < the image size)
 //	hflip[:P] / vflip[:P]      flip left-right / top-bottom with probability P (default 0.5)
+//	altflip                    alternating flip: each image mirrored in every other epoch, from a
+//	                           random first one (airbench's derandomized flip; needs FuncAt)
 //	rotate:DEG                 rotate by a uniform angle in [-DEG, DEG] degrees, zero fill
 //	resized-crop[:MIN[:MAX]]   crop a random area fraction in [MIN, MAX] (default 0.08, 1) and
 //	                           aspect ratio in [3/4, 4/3], resize back to the image size
@@ -190,6 +230,11 @@ func parseItem(item string) (Transform, error) {
 			return nil, fmt.Errorf("padding %g must be a whole number of pixels in [0, 1024]", pad)
 		}
 		return RandomCrop{Pad: int(pad)}, nil
+	case "altflip":
+		if err := maxArgs(0); err != nil {
+			return nil, err
+		}
+		return AltFlip{}, nil
 	case "translate":
 		if err := maxArgs(1); err != nil {
 			return nil, err
@@ -261,7 +306,7 @@ func parseItem(item string) (Transform, error) {
 		}
 		return RandomErasing{P: p}, nil
 	}
-	return nil, fmt.Errorf("unknown transform %q (known: crop, translate, hflip, vflip, rotate, resized-crop, jitter, gray, noise, erase; presets: %s)",
+	return nil, fmt.Errorf("unknown transform %q (known: crop, translate, hflip, altflip, vflip, rotate, resized-crop, jitter, gray, noise, erase; presets: %s)",
 		name, strings.Join(PresetNames(), ", "))
 }
 

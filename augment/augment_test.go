@@ -1,6 +1,8 @@
 package augment
 
 import (
+	"github.com/fovea-ml/fovea/data"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -424,5 +426,55 @@ func TestRandomTranslateIsAReflectedShift(t *testing.T) {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q): no error", bad)
 		}
+	}
+}
+
+// TestAltFlip checks the alternating flip through a shuffled loader: over
+// epochs 0 and 1 every image is mirrored in exactly one, about half in
+// each, the same images whatever the number of workers, and epoch 2
+// repeats epoch 0.
+func TestAltFlip(t *testing.T) {
+	const n, h, w = 400, 2, 3
+	x := make([]float32, n*h*w)
+	for i := range n { // image i: row 0 is (i, 0, 0), so a mirror shows at [0] = 0
+		x[i*h*w] = float32(i + 1)
+	}
+	ds := &data.Dataset{X: x, Y: make([]int, n), C: 1, H: h, W: w}
+	p, err := Parse("altflip")
+	if err != nil || !p.Indexed() || p.String() != "altflip" {
+		t.Fatalf("Parse: %v %v", p, err)
+	}
+	mirroredIn := func(workers, epoch int) map[int]bool {
+		l := &data.Loader{Source: ds, BatchSize: 32, Shuffle: true, Seed: 9, Workers: workers, TransformAt: p.FuncAt(1, h, w)}
+		out := map[int]bool{}
+		for b := range l.Epoch(epoch) {
+			xs := b.X.Data()
+			for k, idx := range b.Index {
+				img := xs[k*h*w : (k+1)*h*w]
+				switch {
+				case img[0] == float32(idx+1):
+				case img[2] == float32(idx+1) && img[0] == 0:
+					out[idx] = true
+				default:
+					t.Fatalf("epoch %d: image %d is %v: neither itself nor its mirror", epoch, idx, img)
+				}
+			}
+		}
+		return out
+	}
+	e0, e1 := mirroredIn(1, 0), mirroredIn(1, 1)
+	if len(e0) < n/2-60 || len(e0) > n/2+60 {
+		t.Errorf("epoch 0 mirrored %d of %d images, want about half", len(e0), n)
+	}
+	for i := range n {
+		if e0[i] == e1[i] {
+			t.Fatalf("image %d mirrored in epoch 0: %v, in epoch 1: %v; want exactly one", i, e0[i], e1[i])
+		}
+	}
+	if e := mirroredIn(3, 0); !maps.Equal(e, e0) {
+		t.Errorf("3 workers mirrored other images than 1 in epoch 0")
+	}
+	if e := mirroredIn(2, 2); !maps.Equal(e, e0) {
+		t.Errorf("epoch 2 mirrored other images than epoch 0")
 	}
 }

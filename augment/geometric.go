@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/fovea-ml/fovea/data"
 )
 
 // RandomCrop pads the image with Pad zero pixels on every side and crops an
@@ -107,9 +109,14 @@ func (t Flip) Apply(x []float32, c, h, w int, rng *rand.Rand) {
 	if rng.Float64() >= t.P {
 		return
 	}
+	mirror(x, c, h, w, t.Vertical)
+}
+
+// mirror flips the c planes of x left-right, or top-bottom if vertical.
+func mirror(x []float32, c, h, w int, vertical bool) {
 	for ch := range c {
 		plane := x[ch*h*w : (ch+1)*h*w]
-		if t.Vertical {
+		if vertical {
 			for y := range h / 2 {
 				a, b := plane[y*w:(y+1)*w], plane[(h-1-y)*w:(h-y)*w]
 				for i := range a {
@@ -126,6 +133,42 @@ func (t Flip) Apply(x []float32, c, h, w int, rng *rand.Rand) {
 		}
 	}
 }
+
+// AltFlip is airbench's derandomized ("alternating") horizontal flip:
+// each image has a fair random bit of its own, fixed for the run (drawn
+// from the loader's seed and the image's index), and is mirrored in epoch
+// e when that bit differs from the parity of e. Over any two consecutive
+// epochs every image is seen once mirrored and once not, where random
+// flips leave a quarter of the images unflipped or flipped twice.
+//
+// It needs to know the example and epoch ([IndexedTransform]); through
+// Apply alone, without them, it flips with probability ½.
+type AltFlip struct{}
+
+// Apply mirrors x with probability ½ (no example to pin the bit to).
+func (AltFlip) Apply(x []float32, c, h, w int, rng *rand.Rand) {
+	Flip{P: 0.5}.Apply(x, c, h, w, rng)
+}
+
+// ApplyAt mirrors x when the example's bit differs from the epoch's
+// parity.
+func (AltFlip) ApplyAt(x []float32, c, h, w int, _ *rand.Rand, ex data.ExampleInfo) {
+	if altBit(ex.Seed, ex.Index) != ex.Epoch%2 {
+		mirror(x, c, h, w, false)
+	}
+}
+
+// altBit is example index's bit for seed: the low bit of a SplitMix64
+// hash.
+func altBit(seed uint64, index int) int {
+	z := seed ^ uint64(index)*0x9e3779b97f4a7c15 ^ 0xa0761d6478bd642f
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return int((z ^ z>>31) & 1)
+}
+
+// String returns "altflip".
+func (AltFlip) String() string { return "altflip" }
 
 // String returns "hflip:P" or "vflip:P".
 func (t Flip) String() string {

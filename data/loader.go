@@ -53,10 +53,32 @@ type Loader struct {
 	// with an rng seeded from Seed, the epoch and the example's position in
 	// the epoch, so the result does not depend on Workers or timing.
 	Transform func(x []float32, rng *rand.Rand)
+	// TransformAt, if not nil, replaces Transform for transforms that
+	// depend on which example they transform and in which epoch
+	// (augment's alternating flip): it gets the same rng and ex.
+	TransformAt func(x []float32, rng *rand.Rand, ex ExampleInfo)
 	// Workers is the number of goroutines that fetch and transform the
 	// examples of a batch; 0 means runtime.GOMAXPROCS(0). Without a
 	// Transform one goroutine does the copying.
 	Workers int
+}
+
+// ExampleInfo tells a [Loader.TransformAt] which example it transforms:
+// its index in the Source, the epoch (from 0) and the Loader's Seed.
+type ExampleInfo struct {
+	Index, Epoch int
+	Seed         uint64
+}
+
+// transformAt returns l's transform in TransformAt's form, or nil.
+func (l *Loader) transformAt() func([]float32, *rand.Rand, ExampleInfo) {
+	if l.TransformAt != nil {
+		return l.TransformAt
+	}
+	if t := l.Transform; t != nil {
+		return func(x []float32, rng *rand.Rand, _ ExampleInfo) { t(x, rng) }
+	}
+	return nil
 }
 
 // NumBatches returns the number of batches in one epoch.
@@ -121,7 +143,7 @@ func (l *Loader) EpochFrom(epoch, first int) iter.Seq[Batch] {
 	order := l.Order(epoch)
 	nb := l.NumBatches()
 	bs := l.BatchSize
-	src, transform, seed := l.Source, l.Transform, l.Seed
+	src, transform, seed := l.Source, l.transformAt(), l.Seed
 	workers := l.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -209,7 +231,7 @@ func (l *Loader) EpochFrom(epoch, first int) iter.Seq[Batch] {
 // the transform, split over a fixed set of worker goroutines.
 type batchFiller struct {
 	src       Source
-	transform func([]float32, *rand.Rand)
+	transform func([]float32, *rand.Rand, ExampleInfo)
 	seed      uint64
 	epoch     int
 	chw       int
@@ -226,7 +248,7 @@ type fillJob struct {
 	stride      int
 }
 
-func newBatchFiller(src Source, transform func([]float32, *rand.Rand), seed uint64, epoch, chw, workers int) *batchFiller {
+func newBatchFiller(src Source, transform func([]float32, *rand.Rand, ExampleInfo), seed uint64, epoch, chw, workers int) *batchFiller {
 	f := &batchFiller{src: src, transform: transform, seed: seed, epoch: epoch, chw: chw, results: make(chan any, workers)}
 	for w := 1; w < workers; w++ { // worker 0 is the calling goroutine
 		jobs := make(chan fillJob)
@@ -268,7 +290,7 @@ func (f *batchFiller) do(j fillJob, pcg *rand.PCG, rng *rand.Rand) (panicked any
 		j.buf.index[k] = j.idx[k]
 		if f.transform != nil {
 			pcg.Seed(f.seed^0x9e3779b97f4a7c15, uint64(f.epoch)<<32|uint64(j.pos0+k))
-			f.transform(x, rng)
+			f.transform(x, rng, ExampleInfo{Index: j.idx[k], Epoch: f.epoch, Seed: f.seed})
 		}
 	}
 	return nil

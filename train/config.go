@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/fovea-ml/fovea/data"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -59,6 +60,10 @@ type Config struct {
 	// CHW order) on the loader's workers; see package augment. It must
 	// leave values in the range the model expects (normalize last).
 	Transform func(x []float32, rng *rand.Rand)
+	// TransformAt, if set, replaces Transform for augmentations that
+	// depend on the example and epoch ([data.Loader.TransformAt]:
+	// augment's alternating flip, through augment.Pipeline.FuncAt).
+	TransformAt func(x []float32, rng *rand.Rand, ex data.ExampleInfo)
 
 	// Progress receives progress output; nil means none. When Interactive
 	// is set it draws a live progress bar (for a terminal), otherwise it

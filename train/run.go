@@ -85,7 +85,7 @@ func newRun(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (*run, 
 // batch unless the set is smaller than one batch.
 func newLoader(trainSet *data.Dataset, cfg *Config) *data.Loader {
 	return &data.Loader{Source: trainSet, BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed,
-		DropLast: trainSet.Len() >= cfg.BatchSize, Transform: cfg.Transform}
+		DropLast: trainSet.Len() >= cfg.BatchSize, Transform: cfg.Transform, TransformAt: cfg.TransformAt}
 }
 
 // newOptimizer returns cfg's optimizer of the trainable parameters of

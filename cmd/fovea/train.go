@@ -446,6 +446,9 @@ type trainData struct {
 	// transform augments a training image and normalizes it last; nil
 	// without augmentation (the training set is normalized in place).
 	transform func([]float32, *rand.Rand)
+	// transformAt replaces transform when an augmentation needs the
+	// example and epoch (altflip).
+	transformAt func([]float32, *rand.Rand, data.ExampleInfo)
 }
 
 // prepareData loads the training and test sets, samples --train-limit and
@@ -510,7 +513,12 @@ func (d *trainData) normalize(pipeline augment.Pipeline) {
 	}
 	if len(pipeline) > 0 {
 		s := d.train.Shape()
-		d.transform = append(pipeline, augment.Normalize{Mean: d.mean, Std: d.std}).Func(s[0], s[1], s[2])
+		full := append(pipeline, augment.Normalize{Mean: d.mean, Std: d.std})
+		if full.Indexed() {
+			d.transformAt = full.FuncAt(s[0], s[1], s[2])
+		} else {
+			d.transform = full.Func(s[0], s[1], s[2])
+		}
 	} else {
 		d.train.Normalize(d.mean, d.std)
 	}
@@ -568,7 +576,7 @@ func initFromData(model nn.Layer, name string, d *trainData) error {
 	for i := range n {
 		img := x[i*chw : (i+1)*chw]
 		d.train.Example(i, img)
-		if d.transform != nil { // the images are normalized by the pipeline's last step
+		if d.transform != nil || d.transformAt != nil { // the images are normalized by the pipeline's last step
 			for c := range s[0] {
 				for j := range hw {
 					img[c*hw+j] = (img[c*hw+j] - d.mean[c]) * (1 / d.std[c]) // as augment.Normalize
@@ -587,7 +595,7 @@ func initFromData(model nn.Layer, name string, d *trainData) error {
 // recipe that rebuilds the run on --resume), and --history rewritten after
 // each epoch.
 func (f *trainFlags) configure(cfg *train.Config, d *trainData, meta models.Meta, resume *train.State) error {
-	cfg.Transform, cfg.Resume = d.transform, resume
+	cfg.Transform, cfg.TransformAt, cfg.Resume = d.transform, d.transformAt, resume
 	if !f.quiet {
 		cfg.Progress, cfg.Interactive = os.Stderr, term.IsTerminal(int(os.Stderr.Fd()))
 	}
