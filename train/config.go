@@ -34,6 +34,11 @@ type Config struct {
 	// Momentum is SGD's Nesterov momentum in [0, 1); 0 means
 	// optim.DefaultMomentum (0.9). Adam and AdamW ignore it.
 	Momentum float64
+	// TrainUntil freezes the parameters a rule covers (the rules of
+	// LRMult, Factor a number of epochs) after that many epochs: they
+	// train in epochs 1…Factor only (airbench's whitening bias, 3).
+	// A parameter frozen otherwise stays frozen.
+	TrainUntil []LRMult
 	// Lookahead, if positive, averages the model's state every Lookahead
 	// optimizer steps (airbench's Lookahead, see lookahead.go), with the
 	// base decay LookaheadDecay per step (0: 0.95). 0: off.

@@ -39,6 +39,18 @@ func ParseLRMults(items []string) ([]LRMult, error) { return parseRules(items, "
 // the syntax of [ParseLRMults].
 func ParseWDMults(items []string) ([]LRMult, error) { return parseRules(items, "weight-decay") }
 
+// ParseTrainUntil reads [Config.TrainUntil] rules, PREFIX=EPOCHS in the
+// syntax of [ParseLRMults] with a whole number of epochs ≥ 1.
+func ParseTrainUntil(items []string) ([]LRMult, error) {
+	rules, err := parseRules(items, "train-until")
+	for _, r := range rules {
+		if err == nil && (r.Factor != math.Trunc(r.Factor) || r.Factor < 1) {
+			err = fmt.Errorf("train: train-until rule %s: the epochs must be a whole number ≥ 1", r)
+		}
+	}
+	return rules, err
+}
+
 // parseRules is ParseLRMults for rules of the kind named what in errors.
 func parseRules(items []string, what string) ([]LRMult, error) {
 	var out []LRMult

@@ -63,6 +63,9 @@ func newRun(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (*run, 
 	if cfg.SWAStart > 0 {
 		r.avg = newAverager(model)
 	}
+	if _, err := paramMultipliers(model, cfg.TrainUntil, "train-until"); err != nil {
+		return nil, err
+	}
 	if cfg.Lookahead > 0 {
 		r.look = newLookahead(model, cfg.Lookahead, cmp.Or(cfg.LookaheadDecay, defaultLookaheadDecay), r.steps*cfg.Epochs)
 	}
@@ -161,8 +164,27 @@ func (r *run) rate(i, epoch int) float64 {
 func (r *run) startEpoch() {
 	r.epochStart = time.Now()
 	r.seen = 0
+	r.trainUntil()
 	setTraining(r.model)
 	r.hooks.startEpoch(r)
+}
+
+// trainUntil freezes the parameters whose cfg.TrainUntil epochs are over
+// before epoch r.epoch.
+func (r *run) trainUntil() {
+	if len(r.cfg.TrainUntil) == 0 {
+		return
+	}
+	for _, p := range nn.Params(r.model) {
+		for _, rule := range r.cfg.TrainUntil {
+			if rule.covers(p.Name) {
+				if r.epoch > int(rule.Factor) {
+					p.Value.SetRequiresGrad(false)
+				}
+				break
+			}
+		}
+	}
 }
 
 // step trains on batch b at the scheduled rate ([Stepper.Step]: forward,

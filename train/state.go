@@ -37,6 +37,7 @@ type Recipe struct {
 	LRMult         string  `json:"lr_mult,omitempty"` // the LRMult rules, PREFIX=FACTOR,…
 	WDMult         string  `json:"wd_mult,omitempty"` // the WDMult rules
 	Momentum       float64 `json:"momentum,omitempty"`
+	TrainUntil     string  `json:"train_until,omitempty"` // the TrainUntil rules
 	Lookahead      int     `json:"lookahead,omitempty"`
 	LookaheadDecay float64 `json:"lookahead_decay,omitempty"`
 	SWAStart       int     `json:"swa_start,omitempty"`
@@ -50,7 +51,7 @@ func (c *Config) recipe() Recipe {
 		Optimizer: strings.ToLower(strings.TrimSpace(c.Optimizer)), Schedule: strings.ToLower(strings.TrimSpace(c.Schedule)),
 		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, ClipNorm: c.ClipNorm, Seed: c.Seed,
 		LRMult: formatLRMults(c.LRMult), WDMult: formatLRMults(c.WDMult), Momentum: c.Momentum, SWAStart: c.SWAStart, SWALR: c.SWALR,
-		Lookahead: c.Lookahead, LookaheadDecay: c.LookaheadDecay,
+		Lookahead: c.Lookahead, LookaheadDecay: c.LookaheadDecay, TrainUntil: formatLRMults(c.TrainUntil),
 	}
 }
 

@@ -33,7 +33,7 @@ type trainFlags struct {
 	resume, configFile                    string
 	history, report                       string
 	cpuprofile                            string
-	freeze, lrMult, wdMult                []string
+	freeze, lrMult, wdMult, trainUntil    []string
 	epochs, batch, threads, channels      int
 	trainLimit, testLimit                 int
 	checkpointEvery, keepLast             int
@@ -94,6 +94,7 @@ func newTrainCmd() *cobra.Command {
 	fl.Float64Var(&f.momentum, "momentum", 0.9, "SGD's Nesterov momentum, in (0, 1)")
 	fl.StringVar(&f.schedule, "schedule", "onecycle", "learning-rate schedule: constant, step, multistep, cosine, onecycle, or\ntriangular[:PEAK:START:END] (airbench's: linear from START·lr to lr over the first PEAK\nof the steps, then down to END·lr; default 0.23:0.2:0.07)")
 	fl.Float64Var(&f.weightDecay, "weight-decay", 1e-4, "weight decay (decoupled for adamw)")
+	fl.StringSliceVar(&f.trainUntil, "train-until", nil, "PREFIX=EPOCHS rules (as --lr-mult's): train the covered parameters in the first EPOCHS\nepochs only, then freeze them (airbench's whitening bias: 0.bias=3)")
 	fl.StringSliceVar(&f.wdMult, "wd-mult", nil, "weight-decay multipliers, in --lr-mult's rules (e.g. '*norm*.bias=0.015625')")
 	fl.Float32Var(&f.labelSmoothing, "label-smoothing", 0.1, "cross-entropy label smoothing in [0, 1)")
 	fl.IntVar(&f.swaStart, "swa-start", 0, "stochastic weight averaging: average the weights at the end of this epoch and every\nlater one, save the average with batch-norm statistics recomputed (0: off)")
@@ -136,6 +137,7 @@ type trainRecipe struct {
 	Freeze         []string `json:"freeze,omitempty"`
 	LRMult         []string `json:"lr_mult,omitempty"`
 	WDMult         []string `json:"wd_mult,omitempty"`
+	TrainUntil     []string `json:"train_until,omitempty"`
 	Momentum       float64  `json:"momentum,omitempty"`
 	Lookahead      int      `json:"lookahead,omitempty"`
 	LookaheadDecay float64  `json:"lookahead_decay,omitempty"`
@@ -176,6 +178,7 @@ func (r *trainRecipe) fields(f *trainFlags) []recipeField {
 		{"augment", false, &f.augment, &r.Augment}, {"init", false, &f.init, &r.Init},
 		{"freeze", false, &f.freeze, &r.Freeze}, {"lr-mult", false, &f.lrMult, &r.LRMult},
 		{"wd-mult", false, &f.wdMult, &r.WDMult}, {"momentum", false, &f.momentum, &r.Momentum},
+		{"train-until", false, &f.trainUntil, &r.TrainUntil},
 		{"lookahead", false, &f.lookahead, &r.Lookahead}, {"lookahead-decay", false, &f.lookaheadDecay, &r.LookaheadDecay},
 		{"epochs", false, &f.epochs, &r.Epochs},
 		{"batch-size", false, &f.batch, &r.BatchSize}, {"lr", false, &f.lr, &r.LR},
@@ -335,10 +338,14 @@ func (f *trainFlags) config() (train.Config, error) {
 	if err != nil {
 		return train.Config{}, fmt.Errorf("--wd-mult: %w", err)
 	}
+	trainUntil, err := train.ParseTrainUntil(f.trainUntil)
+	if err != nil {
+		return train.Config{}, fmt.Errorf("--train-until: %w", err)
+	}
 	cfg := train.Config{
 		Epochs: f.epochs, BatchSize: f.batch, LR: f.lr, Optimizer: f.optimizer, Schedule: f.schedule,
 		WeightDecay: f.weightDecay, LabelSmoothing: f.labelSmoothing, Seed: f.seed,
-		LRMult: lrMult, WDMult: wdMult, Momentum: f.momentum, Lookahead: f.lookahead, LookaheadDecay: f.lookaheadDecay, SWAStart: f.swaStart, SWALR: f.swaLR, NoCompile: f.noCompile,
+		LRMult: lrMult, WDMult: wdMult, TrainUntil: trainUntil, Momentum: f.momentum, Lookahead: f.lookahead, LookaheadDecay: f.lookaheadDecay, SWAStart: f.swaStart, SWALR: f.swaLR, NoCompile: f.noCompile,
 		CheckpointEvery: f.checkpointEvery, KeepLast: f.keepLast,
 	}
 	if f.checkpointEvery != 0 { // --checkpoint-every 0: no checkpoints
