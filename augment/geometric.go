@@ -71,12 +71,19 @@ func (t RandomTranslate) Apply(x []float32, c, h, w int, rng *rand.Rand) {
 	src := getScratch(x)
 	defer scratch.Put(src)
 	s := *src
+	// Columns [x0, x1) of a row read the source row at x+dx in one copy;
+	// the |dx| columns outside come from reflect.
+	x0, x1 := max(0, -dx), min(w, w-dx)
 	for ch := range c {
 		in, out := s[ch*h*w:(ch+1)*h*w], x[ch*h*w:(ch+1)*h*w]
 		for y := range h {
-			row := in[reflect(y+dy, h)*w:]
-			for xx := range w {
-				out[y*w+xx] = row[reflect(xx+dx, w)]
+			row, o := in[reflect(y+dy, h)*w:][:w], out[y*w:][:w]
+			copy(o[x0:x1], row[x0+dx:x1+dx])
+			for xx := range x0 {
+				o[xx] = row[reflect(xx+dx, w)]
+			}
+			for xx := x1; xx < w; xx++ {
+				o[xx] = row[reflect(xx+dx, w)]
 			}
 		}
 	}
