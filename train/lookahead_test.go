@@ -42,3 +42,27 @@ func TestLookahead(t *testing.T) {
 		t.Fatalf("after the last step: weight %v, want the average %v", w[0], want)
 	}
 }
+
+// TestRecipeNormalized checks that recipes compare by meaning: a state
+// written before Momentum and LookaheadDecay existed (0) matches a run at
+// their defaults, Adam's momentum and a decay without lookahead do not
+// count.
+func TestRecipeNormalized(t *testing.T) {
+	cfg := Config{Optimizer: "sgd", Momentum: 0.9, LookaheadDecay: 0.95}
+	cfg.defaults()
+	old := cfg.recipe()
+	old.Momentum, old.LookaheadDecay = 0, 0 // as a state written before the fields
+	if got := cfg.recipe(); got != old.normalized() {
+		t.Errorf("a state without momentum: %+v, the run's %+v", old.normalized(), got)
+	}
+	adam := Config{Optimizer: "adamw", Momentum: 0.5}
+	adam.defaults()
+	if m := adam.recipe().Momentum; m != 0 {
+		t.Errorf("adamw recipe momentum %v, want 0 (unused)", m)
+	}
+	look := Config{Optimizer: "sgd", Lookahead: 5}
+	look.defaults()
+	if d := look.recipe().LookaheadDecay; d != defaultLookaheadDecay {
+		t.Errorf("lookahead decay %v, want the default %v", d, defaultLookaheadDecay)
+	}
+}

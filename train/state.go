@@ -44,7 +44,8 @@ type Recipe struct {
 	SWALR          float64 `json:"swa_lr,omitempty"`
 }
 
-// recipe returns c's Recipe, names normalized; c has its defaults.
+// recipe returns c's Recipe, names and defaults normalized; c has its
+// defaults.
 func (c *Config) recipe() Recipe {
 	return Recipe{
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: c.LR,
@@ -52,7 +53,28 @@ func (c *Config) recipe() Recipe {
 		WeightDecay: c.WeightDecay, LabelSmoothing: c.LabelSmoothing, ClipNorm: c.ClipNorm, Seed: c.Seed,
 		LRMult: formatLRMults(c.LRMult), WDMult: formatLRMults(c.WDMult), Momentum: c.Momentum, SWAStart: c.SWAStart, SWALR: c.SWALR,
 		Lookahead: c.Lookahead, LookaheadDecay: c.LookaheadDecay, TrainUntil: formatLRMults(c.TrainUntil),
+	}.normalized()
+}
+
+// normalized returns r with the values that mean "the default" written
+// one way: SGD's momentum as its value (0, and a state written before the
+// field existed, mean optim.DefaultMomentum), none for the other
+// optimizers; the lookahead decay as its value with lookahead on, none
+// with it off.
+func (r Recipe) normalized() Recipe {
+	switch {
+	case r.Optimizer != "sgd":
+		r.Momentum = 0
+	case r.Momentum == 0:
+		r.Momentum = optim.DefaultMomentum
 	}
+	switch {
+	case r.Lookahead == 0:
+		r.LookaheadDecay = 0
+	case r.LookaheadDecay == 0:
+		r.LookaheadDecay = defaultLookaheadDecay
+	}
+	return r
 }
 
 // Partial holds the running sums of an epoch interrupted by a checkpoint,
@@ -161,8 +183,8 @@ func (s *State) check(cfg *Config, trainSize, stepsPerEpoch int) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("train: resume from %s: "+format, append([]any{s.Path}, args...)...)
 	}
-	if r := cfg.recipe(); r != s.Config {
-		return fail("the configuration differs from the checkpoint's: %s", recipeDiff(s.Config, r))
+	if r, saved := cfg.recipe(), s.Config.normalized(); r != saved {
+		return fail("the configuration differs from the checkpoint's: %s", recipeDiff(saved, r))
 	}
 	switch {
 	case trainSize != s.TrainSize:

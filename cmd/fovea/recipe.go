@@ -312,7 +312,7 @@ func checkpointRecipe(file string, f *trainFlags) (map[string]configValue, error
 	if !ok {
 		return nil, fmt.Errorf("--config %s: the checkpoint has no %q: it was not written by fovea train", file, checkpoint.KeyTrainRecipe)
 	}
-	var r trainRecipe
+	r := defaultRecipe()
 	if err := json.Unmarshal([]byte(js), &r); err != nil {
 		return nil, fmt.Errorf("--config %s: metadata %q: %v", file, checkpoint.KeyTrainRecipe, err)
 	}

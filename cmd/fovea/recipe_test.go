@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -209,4 +212,63 @@ func FuzzParseRecipe(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRecipeCIFAR94Miniature runs recipes/cifar10-94.yaml (airbench94) in
+// miniature — 4,096 training images, 2 epochs of batch 256, 500 test
+// images — and checks that it learns (well above the 10% of chance), and
+// evaluates the result with the recipe's test-time augmentation. The full
+// recipe is a benchmark (docs/recipes.md), not a test. It needs CIFAR-10
+// from ../shared/datasets (a failure under CI=true, a skip elsewhere).
+func TestRecipeCIFAR94Miniature(t *testing.T) {
+	skipHeavy(t)
+	d, err := filepath.Abs("../../../shared/datasets/cifar10-jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(d); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("shared data set missing under CI: %v", err)
+		}
+		t.Skipf("shared data set not present: %v", err)
+	}
+	dir := t.TempDir()
+	res := mustSucceed(t, dir, "train", "--config", abs(t, "../../recipes/cifar10-94.yaml"),
+		"--data", filepath.Join(d, "cifar10-train-jpeg.tar.gz"), "--test-data", filepath.Join(d, "cifar10-test-jpeg.tar.gz"),
+		"--train-limit", "4096", "--test-limit", "500", "--epochs", "2", "--batch-size", "256", "--train-until", "0.bias=1",
+		"--out", "m.safetensors", "--json", "--quiet")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(res.stdout)), &m); err != nil {
+		t.Fatalf("train --json printed %q: %v", res.stdout, err)
+	}
+	if acc := m["test_accuracy"].(float64); acc < 0.25 {
+		t.Errorf("test accuracy %.3f after the miniature recipe, want well above chance (≥ 0.25)", acc)
+	}
+	ev := mustSucceed(t, dir, "eval", "--model", "m.safetensors", "--limit", "500", "--tta", "flip-translate")
+	if !strings.Contains(ev.stdout, "accuracy") {
+		t.Errorf("eval --tta flip-translate: %s", ev.stdout)
+	}
+}
+
+// TestDefaultRecipe checks that a stored recipe written before momentum
+// and lookahead-decay existed reads them at their defaults, not as 0
+// (which the flags refuse).
+func TestDefaultRecipe(t *testing.T) {
+	r := defaultRecipe()
+	if err := json.Unmarshal([]byte(`{"model":"lenet5","epochs":2,"lr":0.1,"optimizer":"sgd"}`), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Momentum != 0.9 || r.LookaheadDecay != 0.95 || r.Model != "lenet5" {
+		t.Errorf("old recipe read as %+v", r)
+	}
+	var f trainFlags
+	cmd := newTrainCmd()
+	fl := cmd.Flags()
+	for _, fd := range r.fields(&f) {
+		if def := fl.Lookup(fd.flag).DefValue; fd.flag == "momentum" || fd.flag == "lookahead-decay" {
+			if got := fmt.Sprint(reflect.ValueOf(fd.inRe).Elem().Interface()); got != def {
+				t.Errorf("--%s: stored default %s, the flag's %s", fd.flag, got, def)
+			}
+		}
+	}
 }

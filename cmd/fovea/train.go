@@ -193,6 +193,13 @@ func (r *trainRecipe) fields(f *trainFlags) []recipeField {
 	}
 }
 
+// defaultRecipe is the recipe a stored one is read over: the defaults of
+// the keys a recipe written before them lacks (and omitempty leaves out
+// when zero), which are not zero.
+func defaultRecipe() trainRecipe {
+	return trainRecipe{Momentum: 0.9, LookaheadDecay: 0.95}
+}
+
 // recipeOf returns f's recipe.
 func recipeOf(f *trainFlags) trainRecipe {
 	var r trainRecipe
@@ -211,7 +218,7 @@ func resumeRecipe(f *trainFlags, cmd *cobra.Command, st *train.State) error {
 	if !ok {
 		return fmt.Errorf("--resume %s: the checkpoint has no %q: it was not written by fovea train", f.resume, checkpoint.KeyTrainRecipe)
 	}
-	var r trainRecipe
+	r := defaultRecipe()
 	if err := json.Unmarshal([]byte(js), &r); err != nil {
 		return fmt.Errorf("--resume %s: metadata %q: %v", f.resume, checkpoint.KeyTrainRecipe, err)
 	}
