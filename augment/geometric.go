@@ -65,8 +65,22 @@ func (t RandomTranslate) Apply(x []float32, c, h, w int, rng *rand.Rand) {
 	}
 	dy := rng.IntN(2*t.Pad+1) - t.Pad
 	dx := rng.IntN(2*t.Pad+1) - t.Pad
+	Shift(x, c, h, w, dy, dx)
+}
+
+// Shift moves the c planes of x (h×w each) in place so that
+//
+//	out[c, y, x] = in[c, r(y+dy), r(x+dx)]
+//
+// with r the reflection about the edges (PyTorch's "reflect" padding):
+// RandomTranslate's shift, and the translated views of test-time
+// augmentation. |dy| < h and |dx| < w.
+func Shift(x []float32, c, h, w, dy, dx int) {
 	if dy == 0 && dx == 0 {
 		return
+	}
+	if max(dy, -dy) >= h || max(dx, -dx) >= w {
+		panic(fmt.Sprintf("augment: Shift by (%d, %d) of a %dx%d image", dy, dx, h, w))
 	}
 	src := getScratch(x)
 	defer scratch.Put(src)

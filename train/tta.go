@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/fovea-ml/fovea/augment"
 	"github.com/fovea-ml/fovea/data"
 	"github.com/fovea-ml/fovea/nn"
 )
@@ -68,34 +69,14 @@ func Mirrored(ds *data.Dataset) *data.Dataset {
 // Translated returns a copy of ds with every image moved by d pixels down
 // and right (d < 0: up and left), the rows and columns moved in filled by
 // reflection about the edge (without repeating it, PyTorch's "reflect"):
-// out(y, x) = in(r(y − d), r(x − d)) with r(−1) = 1 and r(H) = H − 2. |d|
-// must be less than the height and width.
+// out(y, x) = in(r(y − d), r(x − d)) with r(−1) = 1 and r(H) = H − 2
+// (augment.Shift). |d| must be less than the height and width.
 func Translated(ds *data.Dataset, d int) *data.Dataset {
-	if abs(d) >= ds.H || abs(d) >= ds.W {
-		panic(fmt.Sprintf("train: Translated by %d of %dx%d images", d, ds.H, ds.W))
-	}
 	f := *ds
-	f.X = make([]float32, len(ds.X))
-	reflect := func(i, n int) int {
-		switch {
-		case i < 0:
-			return -i
-		case i >= n:
-			return 2*(n-1) - i
-		}
-		return i
-	}
-	plane := ds.H * ds.W
-	for p := 0; p < len(ds.X); p += plane {
-		src, dst := ds.X[p:p+plane], f.X[p:p+plane]
-		for y := range ds.H {
-			sy := reflect(y-d, ds.H)
-			for x := range ds.W {
-				dst[y*ds.W+x] = src[sy*ds.W+reflect(x-d, ds.W)]
-			}
-		}
+	f.X = slices.Clone(ds.X)
+	chw := ds.C * ds.H * ds.W
+	for i := 0; i < len(f.X); i += chw {
+		augment.Shift(f.X[i:i+chw], ds.C, ds.H, ds.W, -d, -d)
 	}
 	return &f
 }
-
-func abs(x int) int { return max(x, -x) }
