@@ -1,7 +1,6 @@
 package train
 
 import (
-	"fmt"
 	"math"
 	"strings"
 
@@ -92,19 +91,9 @@ func (l *lookahead) tensors() []nn.Named[*tensor.Tensor] {
 // load restores the average from a checkpoint's tensors (named as
 // [lookahead.tensors] names them); every tensor must be there.
 func (l *lookahead) load(path string, saved []nn.Named[*tensor.Tensor]) error {
-	byName := make(map[string]*tensor.Tensor, len(saved))
-	for _, t := range saved {
-		byName[t.Name] = t.Value
-	}
+	names := make([]string, len(l.state))
 	for i, t := range l.state {
-		s, ok := byName[lookaheadPrefix+t.Name]
-		switch {
-		case !ok:
-			return fmt.Errorf("train: resume from %s: the run averages its weights (lookahead) but the checkpoint lacks the average of %q", path, t.Name)
-		case !tensor.SameShape(s, l.ema[i]):
-			return fmt.Errorf("train: resume from %s: the average of %q has shape %v, the model's is %v", path, t.Name, s.Shape(), l.ema[i].Shape())
-		}
-		l.ema[i].CopyFrom(s)
+		names[i] = t.Name
 	}
-	return nil
+	return loadNamed(path, saved, lookaheadPrefix, names, l.ema, "averages its weights (lookahead)")
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"cmp"
 	"fmt"
+	"github.com/fovea-ml/fovea/autograd"
 	"math"
 	"slices"
 	"time"
@@ -23,9 +24,10 @@ type run struct {
 	opt               optim.Optimizer
 	sched             optim.Schedule
 	stepper           *Stepper
-	avg               *averager     // weight averaging; nil when off
-	look              *lookahead    // lookahead averaging; nil when off
-	ckpt              *checkpointer // nil without checkpoints or resume
+	avg               *averager       // weight averaging; nil when off
+	look              *lookahead      // lookahead averaging; nil when off
+	frozen            []*autograd.Var // the parameters trainUntil froze, trainable again when Fit returns
+	ckpt              *checkpointer   // nil without checkpoints or resume
 	prog              *progress
 	hooks             hooks
 
@@ -178,13 +180,23 @@ func (r *run) trainUntil() {
 	for _, p := range nn.Params(r.model) {
 		for _, rule := range r.cfg.TrainUntil {
 			if rule.covers(p.Name) {
-				if r.epoch > int(rule.Factor) {
+				if r.epoch > int(rule.Factor) && p.Value.RequiresGrad() {
 					p.Value.SetRequiresGrad(false)
+					r.frozen = append(r.frozen, p.Value)
 				}
 				break
 			}
 		}
 	}
+}
+
+// unfreeze makes the parameters trainUntil froze trainable again, as they
+// were when Fit began.
+func (r *run) unfreeze() {
+	for _, p := range r.frozen {
+		p.SetRequiresGrad(true)
+	}
+	r.frozen = nil
 }
 
 // step trains on batch b at the scheduled rate ([Stepper.Step]: forward,

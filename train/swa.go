@@ -74,21 +74,36 @@ func (a *averager) load(path string, saved []nn.Named[*tensor.Tensor], n int) er
 	if n == 0 {
 		return nil
 	}
+	names := make([]string, len(a.params))
+	for i, p := range a.params {
+		names[i] = p.Name
+	}
+	if err := loadNamed(path, saved, averagePrefix, names, a.mean, fmt.Sprintf("averages %d epochs' weights", n)); err != nil {
+		return err
+	}
+	a.n = n
+	return nil
+}
+
+// loadNamed copies the checkpoint tensors saved named prefix+names[i] into
+// dst[i], for every i: a missing one or one of another shape is an error
+// naming path and what the run does (for the message: "averages its
+// weights").
+func loadNamed(path string, saved []nn.Named[*tensor.Tensor], prefix string, names []string, dst []*tensor.Tensor, what string) error {
 	byName := make(map[string]*tensor.Tensor, len(saved))
 	for _, t := range saved {
 		byName[t.Name] = t.Value
 	}
-	for i, p := range a.params {
-		t, ok := byName[averagePrefix+p.Name]
+	for i, name := range names {
+		t, ok := byName[prefix+name]
 		switch {
 		case !ok:
-			return fmt.Errorf("train: resume from %s: the checkpoint averages %d epochs' weights but lacks the average of %q", path, n, p.Name)
-		case !tensor.SameShape(t, a.mean[i]):
-			return fmt.Errorf("train: resume from %s: averaged %q has shape %v, the model's is %v", path, p.Name, t.Shape(), a.mean[i].Shape())
+			return fmt.Errorf("train: resume from %s: the run %s but the checkpoint lacks the average of %q", path, what, name)
+		case !tensor.SameShape(t, dst[i]):
+			return fmt.Errorf("train: resume from %s: the average of %q has shape %v, the model's is %v", path, name, t.Shape(), dst[i].Shape())
 		}
-		a.mean[i].CopyFrom(t)
+		dst[i].CopyFrom(t)
 	}
-	a.n = n
 	return nil
 }
 

@@ -84,6 +84,7 @@ func Fit(model nn.Layer, trainSet, testSet *data.Dataset, cfg Config) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
+	defer r.unfreeze()
 	for ; r.epoch <= r.cfg.Epochs; r.epoch++ {
 		r.startEpoch()
 		for b := range r.loader.EpochFrom(r.epoch-1, r.done) {

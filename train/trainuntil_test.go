@@ -36,6 +36,9 @@ func TestTrainUntil(t *testing.T) {
 	if slices.Equal(snaps[2][0], snaps[1][0]) {
 		t.Error("the weight stopped training too")
 	}
+	if !model.Layers[1].(*nn.Linear).Bias.RequiresGrad() {
+		t.Error("the bias is still frozen after Fit returned")
+	}
 	if _, err := train.ParseTrainUntil([]string{"0.bias=1.5"}); err == nil {
 		t.Error("1.5 epochs: no error")
 	}

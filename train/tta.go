@@ -34,6 +34,9 @@ func TTALogits(model nn.Layer, ds *data.Dataset, batchSize int, tta string) ([][
 	if tta == "none" {
 		return Logits(model, ds, batchSize), nil
 	}
+	if tta == "flip-translate" && (ds.H < 2 || ds.W < 2) {
+		return nil, fmt.Errorf("train: test-time augmentation flip-translate: %dx%d images are too small to move by a pixel", ds.H, ds.W)
+	}
 	mirror := func(v *data.Dataset) [][]float32 {
 		a, b := Logits(model, v, batchSize), Logits(model, Mirrored(v), batchSize)
 		for i, row := range a {
@@ -47,6 +50,7 @@ func TTALogits(model nn.Layer, ds *data.Dataset, batchSize int, tta string) ([][
 	if tta == "flip" {
 		return out, nil
 	}
+
 	t1, t2 := mirror(Translated(ds, 1)), mirror(Translated(ds, -1))
 	for i, row := range out {
 		for k := range row {

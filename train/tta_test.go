@@ -73,4 +73,8 @@ func TestTTALogits(t *testing.T) {
 	if _, err := TTALogits(model, ds, 3, "rotate"); err == nil {
 		t.Error("unknown augmentation: no error")
 	}
+	thin := &data.Dataset{X: make([]float32, 4*10), Y: []int{0, 1, 2, 0}, C: 2, H: 5, W: 1}
+	if _, err := TTALogits(nn.NewSequential(nn.Flatten{}, nn.NewLinear(r, 10, 3, true)), thin, 3, "flip-translate"); err == nil {
+		t.Error("5x1 images with flip-translate: no error")
+	}
 }
